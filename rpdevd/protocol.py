@@ -1,0 +1,212 @@
+"""The one protocol spoken on rpdevd's Unix socket, by the daemon, the CLI, the TUI and the proxy.
+
+Standard library only: the CLI imports it and must start fast.
+
+Framing: one JSON object per line (UTF-8, `\\n`-terminated), at most `MAX_FRAME` bytes.
+
+    client -> {"type": "hello", "protocol": [1], "client": "rpdev 0.1.0"}
+    server <- {"type": "hello", "protocol": 1, "server": "rpdevd 0.1.0", "pid": 123}
+    client -> {"type": "request", "id": 1, "method": "status", "params": {}}
+    server <- {"type": "response", "id": 1, "result": {...}}
+           or {"type": "response", "id": 1, "error": {"code": "...", "message": "...", "hint": "..."}}
+    client -> {"type": "request", "id": 2, "method": "subscribe", "params": {"kinds": ["pod."]}}
+    server <- {"type": "response", "id": 2, "result": {"subscribed": true, "last_seq": 41}}
+    server <- {"type": "event", "event": {"seq": 42, "t": ..., "kind": "pod.status", ...}}
+
+A frame that is not valid gets an `error` frame (`{"type": "error", "error": {...}}`); a frame over
+the size limit closes that connection only. Other clients are never disturbed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MAX_FRAME = 1 << 20  # 1 MiB
+METHOD_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+MAX_ID = 2**53
+
+
+class ProtocolError(Exception):
+    """A frame that breaks the protocol. `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RemoteError(Exception):
+    """An error answered by the daemon to a request."""
+
+    code: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+@dataclass
+class Event:
+    """Something that happened, streamed to subscribers and kept in the daemon's store.
+
+    kind: dotted, e.g. `pod.status`, `pod.endpoint`, `pod.hostkey`, `idle.warn`, `idle.stop`,
+    `sync.progress`, `sync.conflict`, `api.error`, `api.ok`, `daemon.started`.
+    """
+
+    kind: str
+    message: str
+    pod_id: str | None = None
+    level: str = "info"  # info | warning | error
+    data: dict[str, Any] = field(default_factory=dict)
+    t: float = 0.0
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "t": self.t, "kind": self.kind, "pod_id": self.pod_id,
+            "level": self.level, "message": self.message, "data": self.data,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Event:
+        return cls(
+            kind=str(obj.get("kind", "")), message=str(obj.get("message", "")),
+            pod_id=obj.get("pod_id"), level=str(obj.get("level", "info")),
+            data=dict(obj.get("data") or {}), t=float(obj.get("t", 0.0)),
+            seq=int(obj.get("seq", 0)),
+        )
+
+
+def encode(msg: dict[str, Any]) -> bytes:
+    data = json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    if len(data) > MAX_FRAME:
+        raise ProtocolError("too_large", f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
+    return data
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """One frame -> a JSON object, or ProtocolError."""
+    if len(line) > MAX_FRAME:
+        raise ProtocolError("too_large", f"frame exceeds {MAX_FRAME} bytes")
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_frame", "frame must be a JSON object")
+    if not isinstance(obj.get("type"), str):
+        raise ProtocolError("bad_frame", "frame has no string 'type'")
+    return obj
+
+
+def hello(client: str) -> dict[str, Any]:
+    return {"type": "hello", "protocol": list(SUPPORTED_VERSIONS), "client": client}
+
+
+def check_client_hello(msg: dict[str, Any]) -> int:
+    """The version both sides speak, or ProtocolError."""
+    if msg.get("type") != "hello":
+        raise ProtocolError("no_hello", "the first frame must be a hello")
+    versions = msg.get("protocol")
+    if not isinstance(versions, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in versions
+    ):
+        raise ProtocolError("bad_hello", "hello.protocol must be a list of integers")
+    common = sorted(set(versions) & set(SUPPORTED_VERSIONS))
+    if not common:
+        raise ProtocolError(
+            "version",
+            f"client speaks protocol {versions}, daemon speaks {list(SUPPORTED_VERSIONS)}: "
+            "upgrade the older of the two and restart the daemon (rpdev daemon stop; rpdev daemon start)",
+        )
+    return common[-1]
+
+
+def server_hello(version: int, server: str, pid: int) -> dict[str, Any]:
+    return {"type": "hello", "protocol": version, "server": server, "pid": pid}
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    method: str
+    params: dict[str, Any]
+
+
+def parse_request(msg: dict[str, Any]) -> Request:
+    if msg.get("type") != "request":
+        raise ProtocolError("bad_type", f"unexpected frame type {msg.get('type')!r}")
+    rid = msg.get("id")
+    if not isinstance(rid, int) or isinstance(rid, bool) or not 0 <= rid < MAX_ID:
+        raise ProtocolError("bad_id", "request.id must be a non-negative integer")
+    method = msg.get("method")
+    if not isinstance(method, str) or len(method) > 64 or not METHOD_RE.match(method):
+        raise ProtocolError("bad_method", "request.method must be a dotted lowercase name")
+    params = msg.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ProtocolError("bad_params", "request.params must be an object")
+    return Request(rid, method, params)
+
+
+def request(rid: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "request", "id": rid, "method": method, "params": params or {}}
+
+
+def result(rid: int, value: Any) -> dict[str, Any]:
+    return {"type": "response", "id": rid, "result": value}
+
+
+def error(rid: int | None, code: str, message: str, hint: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if hint:
+        err["hint"] = hint
+    if rid is None:
+        return {"type": "error", "error": err}
+    return {"type": "response", "id": rid, "error": err}
+
+
+def event_frame(ev: Event) -> dict[str, Any]:
+    return {"type": "event", "event": ev.to_json()}
+
+
+def remote_error(err: Any) -> RemoteError:
+    if not isinstance(err, dict):
+        return RemoteError("unknown", str(err))
+    return RemoteError(str(err.get("code", "unknown")), str(err.get("message", "")), err.get("hint"))
+
+
+# Parameter helpers used by the daemon's handlers: every value from a client is checked.
+
+def param_str(params: dict[str, Any], name: str, *, required: bool = True,
+              max_len: int = 256) -> str | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError("bad_params", f"missing parameter {name!r}")
+        return None
+    if not isinstance(value, str) or len(value) > max_len or "\x00" in value:
+        raise ProtocolError("bad_params", f"parameter {name!r} must be a string of at most {max_len}")
+    return value
+
+
+def param_num(params: dict[str, Any], name: str, *, required: bool = True,
+              minimum: float | None = None, maximum: float | None = None) -> float | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError("bad_params", f"missing parameter {name!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ProtocolError("bad_params", f"parameter {name!r} must be a number")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ProtocolError("bad_params", f"parameter {name!r} is out of range")
+    return float(value)

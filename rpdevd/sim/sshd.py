@@ -1,0 +1,238 @@
+"""A real SSH server on 127.0.0.1 that stands in for a pod's sshd.
+
+Every `start()` picks a new free port and generates a new host key, as a RunPod pod does on every
+stop/resume (its container disk, `/etc/ssh` included, is wiped). The real OpenSSH `sshd` is used
+when installed; otherwise an asyncssh server in a child process stands in (same interface: a
+process that can be killed, exec channels, SFTP). Set `RPDEV_REQUIRE_SSHD=1` to make a missing
+`sshd` an error instead (CI does).
+
+Sessions see the pod's environment (`RUNPOD_TCP_PORT_22`, `RUNPOD_PUBLIC_IP`, `RUNPOD_POD_ID`, ...)
+through sshd's `SetEnv`, i.e. in the session environment, the first place rpdev looks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd", "/sbin/sshd")
+
+
+def find_sshd() -> str | None:
+    """The OpenSSH server binary, or None."""
+    found = shutil.which("sshd")
+    if found:
+        return found
+    for candidate in SSHD_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def sshd_required() -> bool:
+    return os.environ.get("RPDEV_REQUIRE_SSHD", "") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private: Path
+    public: str  # "ssh-ed25519 AAAA... comment"
+
+
+def generate_keypair(path: Path, comment: str = "rpdev") -> KeyPair:
+    """An ed25519 key pair at `path` (private) and `path.pub`; reused when it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    return KeyPair(private=path, public=path.with_suffix(".pub").read_text().strip())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _env_value(value: str) -> str:
+    # sshd_config SetEnv takes NAME=VALUE words; quote values and refuse what cannot be quoted.
+    if any(c in value for c in '"\n\r\\'):
+        raise ValueError(f"unsupported character in environment value {value!r}")
+    return f'"{value}"'
+
+
+class PodSSHD:
+    """One pod's SSH server. Not reentrant: start, (stop, start)*, stop."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        authorized_keys: str,
+        env: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        backend: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.authorized_keys = authorized_keys
+        self.env: dict[str, str] = dict(env or {})
+        self.host = host
+        self.user = getpass.getuser()
+        self.port: int | None = None
+        self.host_public_key: str | None = None
+        self.generation = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        sshd = find_sshd()
+        if backend is None:
+            backend = "openssh" if sshd else "asyncssh"
+        if backend == "openssh" and not sshd:
+            raise RuntimeError("OpenSSH sshd is not installed (apt-get install openssh-server)")
+        if backend == "asyncssh" and sshd_required():
+            raise RuntimeError("RPDEV_REQUIRE_SSHD is set but the asyncssh fallback was chosen")
+        self.backend = backend
+        self._sshd = sshd
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _prepare(self, port: int) -> Path:
+        self.generation += 1
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        host_key = self.root / "ssh_host_ed25519_key"
+        for p in (host_key, host_key.with_suffix(".pub")):
+            p.unlink(missing_ok=True)
+        # A new host key on every start, as on a pod whose /etc/ssh was wiped.
+        self.host_public_key = " ".join(
+            generate_keypair(host_key, f"pod-gen{self.generation}").public.split()[:2]
+        )
+        auth = self.root / "authorized_keys"
+        auth.write_text(self.authorized_keys.strip() + "\n")
+        os.chmod(auth, 0o600)
+        env = dict(self.env)
+        env.setdefault("RUNPOD_TCP_PORT_22", str(port))
+        env.setdefault("RUNPOD_PUBLIC_IP", self.host)
+        (self.root / "environment").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        lines = [
+            f"ListenAddress {self.host}",
+            f"Port {port}",
+            f"HostKey {host_key}",
+            f"PidFile {self.root / 'sshd.pid'}",
+            f"AuthorizedKeysFile {auth}",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "PermitRootLogin prohibit-password",
+            "StrictModes no",
+            "UsePAM no",
+            "PrintMotd no",
+            "LogLevel ERROR",
+            "MaxStartups 100:30:200",
+            "MaxSessions 64",
+            "AllowTcpForwarding yes",
+            "Subsystem sftp internal-sftp",
+        ]
+        if env:
+            lines.append("SetEnv " + " ".join(f"{k}={_env_value(v)}" for k, v in env.items()))
+        config = self.root / "sshd_config"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    async def start(self, port: int | None = None) -> int:
+        """Start on `port` (a new free one by default) with a new host key; return the port."""
+        if self.running:
+            raise RuntimeError("already running")
+        port = port or free_port(self.host)
+        config = self._prepare(port)
+        log = open(self.root / "sshd.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            if self.backend == "openssh":
+                assert self._sshd
+                if os.geteuid() == 0:
+                    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+                cmd = [self._sshd, "-D", "-e", "-f", str(config)]
+            else:
+                cmd = [sys.executable, "-m", "rpdevd.sim.fallback_sshd", str(config)]
+            self._proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.port = port
+        await self._wait_ready()
+        return port
+
+    async def _wait_ready(self, timeout: float = 15.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self._proc is not None and self._proc.returncode is not None:
+                tail = (self.root / "sshd.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"sshd exited with {self._proc.returncode}: {tail}")
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 1.0
+                )
+                banner = await asyncio.wait_for(reader.readline(), 2.0)
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                if banner.startswith(b"SSH-"):
+                    return
+            except (OSError, asyncio.TimeoutError):
+                pass
+            if loop.time() > deadline:
+                raise RuntimeError(f"sshd on port {self.port} did not answer within {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop the server and every session it serves (the whole process group)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the server and its sessions at once (a crash, a spot interruption)."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def ssh_args(self, identity: Path, known_hosts: Path | None = None) -> list[str]:
+        """Options for the real `ssh` client to reach this server (tests, benchmarks)."""
+        args = ["-p", str(self.port), "-i", str(identity), "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+        if known_hosts is None:
+            args += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        else:
+            args += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}"]
+        return args + [f"{self.user}@{self.host}"]

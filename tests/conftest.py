@@ -1,0 +1,55 @@
+"""Fixtures shared by every test: an isolated home, SSH key pairs, real sshd 'pods'."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sim.sshd import KeyPair, PodSSHD, generate_keypair
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private HOME with XDG dirs, so nothing touches the real user's files or keyring."""
+    h = tmp_path / "home"
+    for sub in ("", ".config", ".local/state", ".cache", "run"):
+        (h / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(h / "run", 0o700)
+    monkeypatch.setenv("HOME", str(h))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(h / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(h / ".local/state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(h / ".cache"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(h / "run"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.delenv("RUNPOD_API_BASE_URL", raising=False)
+    yield h
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """The user's SSH key pair, authorized on every test pod."""
+    return generate_keypair(tmp_path_factory.mktemp("keys") / "id_ed25519", "rpdev-test")
+
+
+@pytest.fixture
+async def pod_sshd(tmp_path: Path, client_key: KeyPair) -> AsyncIterator[PodSSHD]:
+    """A running real sshd on 127.0.0.1 (asyncssh fallback where sshd is missing)."""
+    server = PodSSHD(tmp_path / "pod", authorized_keys=client_key.public,
+                     env={"RUNPOD_POD_ID": "testpod1"})
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [sys.executable, *args]
