@@ -1,0 +1,89 @@
+"""Helpers shared by the command modules: talking to the daemon, printing results and errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rpdevd.client import Client, DaemonNotRunning
+from rpdevd.protocol import ProtocolError, RemoteError
+
+
+def fail(message: str, hint: str | None = None, code: int = 1) -> int:
+    print(f"rpdev: {message}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+    return code
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def daemon_call(method: str, params: dict[str, Any] | None = None, *,
+                timeout: float = 60.0) -> tuple[Any, int]:
+    """(result, 0) or (None, exit code) after printing what went wrong and what to do."""
+    try:
+        with Client(timeout=timeout) as c:
+            return c.call(method, params), 0
+    except DaemonNotRunning as exc:
+        return None, fail(str(exc), code=3)
+    except RemoteError as exc:
+        return None, fail(exc.message, exc.hint)
+    except (ProtocolError, OSError, TimeoutError) as exc:
+        return None, fail(f"talking to rpdevd failed: {exc}",
+                          "check `rpdev daemon status`; restart it with "
+                          "`rpdev daemon stop && rpdev daemon start`")
+
+
+def run_call(method: str, params: dict[str, Any] | None, as_json: bool,
+             render: Callable[[Any], None], timeout: float = 60.0) -> int:
+    result, code = daemon_call(method, params, timeout=timeout)
+    if code:
+        return code
+    if as_json:
+        print_json(result)
+    else:
+        render(result)
+    return 0
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def safe_text(text: str, limit: int = 40) -> str:
+    """A name from the API, made safe for a terminal: no control characters, bounded."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.2f}"
+
+
+def ago(t: float | None) -> str:
+    if not t:
+        return "never"
+    s = max(0, int(time.time() - t))
+    return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
+
+
+def countdown(deadline: float | None) -> str:
+    if not deadline:
+        return ""
+    s = int(deadline - time.time())
+    if s <= 0:
+        return "now"
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

@@ -1,0 +1,161 @@
+"""`rpdev daemon run|start|stop|status|install-service|uninstall-service`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rpdevd import paths
+from rpdevd.client import Client, DaemonNotRunning
+from rpdevd.commands._common import ago, fail, print_json
+from rpdevd.protocol import ProtocolError, RemoteError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("daemon", help="run, start, stop or inspect the background daemon")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    r = dsub.add_parser("run", help="run the daemon in the foreground")
+    r.add_argument("-v", "--verbose", action="store_true")
+    r.set_defaults(func=_run)
+    s = dsub.add_parser("start", help="start the daemon in the background")
+    s.add_argument("--timeout", type=float, default=20.0)
+    s.set_defaults(func=_start)
+    s = dsub.add_parser("stop", help="stop the daemon")
+    s.set_defaults(func=_stop)
+    s = dsub.add_parser("status", help="is the daemon running, and how is it")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_status)
+    s = dsub.add_parser("install-service", help="run rpdevd at login (systemd user unit / launchd)")
+    s.set_defaults(func=_install_service)
+    s = dsub.add_parser("uninstall-service", help="remove the login service")
+    s.set_defaults(func=_uninstall_service)
+
+
+def _run(a: argparse.Namespace) -> int:
+    from rpdevd.daemon.main import run
+
+    return run(foreground=True, verbose=a.verbose)
+
+
+def ping(timeout: float = 2.0) -> dict[str, object] | None:
+    try:
+        with Client(timeout=timeout) as c:
+            c.call("ping")
+            return c.server
+    except (DaemonNotRunning, OSError, ProtocolError, RemoteError, TimeoutError):
+        return None
+
+
+def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
+    """Start rpdevd in the background; return once its socket answers."""
+    info = ping()
+    if info:
+        if not quiet:
+            print(f"rpdevd is already running (pid {info.get('pid')})")
+        return 0
+    paths.ensure_private_dir(paths.state_dir())
+    out_path = paths.state_dir() / "rpdevd.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rpdevd.daemon.main", "--background"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            text = Path(out_path).read_text(errors="replace").strip()
+            return fail(f"rpdevd exited at start (code {code}): {text[-1500:]}",
+                        f"details in {paths.log_file()}")
+        info = ping(0.5)
+        if info:
+            if not quiet:
+                print(f"rpdevd started (pid {info.get('pid')}); socket {paths.socket_path()}")
+            return 0
+        time.sleep(0.05)
+    return fail(f"rpdevd did not answer within {timeout:g}s", f"see {paths.log_file()}")
+
+
+def _start(a: argparse.Namespace) -> int:
+    return start_daemon(a.timeout)
+
+
+def _lock_pid() -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(paths.lock_path().read_text().strip())
+    return None
+
+
+def _stop(a: argparse.Namespace) -> int:
+    try:
+        with Client(timeout=5) as c:
+            pid = c.call("shutdown").get("pid")
+    except DaemonNotRunning:
+        print("rpdevd is not running")
+        return 0
+    except (OSError, ProtocolError, RemoteError, TimeoutError):
+        pid = _lock_pid()
+        if pid is None:
+            return fail("rpdevd does not answer and its pid is unknown")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if not paths.socket_path().exists() and ping(0.3) is None:
+            print(f"rpdevd stopped (pid {pid})")
+            return 0
+        time.sleep(0.05)
+    return fail(f"rpdevd (pid {pid}) is still running after 15s", f"see {paths.log_file()}")
+
+
+def _status(a: argparse.Namespace) -> int:
+    try:
+        with Client(timeout=5) as c:
+            st = c.call("status")
+    except DaemonNotRunning as exc:
+        if a.json:
+            print_json({"running": False, "socket": str(paths.socket_path())})
+        else:
+            print(str(exc))
+        return 3
+    except (OSError, ProtocolError, RemoteError, TimeoutError) as exc:
+        return fail(f"rpdevd does not answer properly: {exc}", f"see {paths.log_file()}")
+    d, api = st["daemon"], st["api"]
+    if a.json:
+        print_json({"running": True, "daemon": d, "api": api})
+        return 0
+    print(f"rpdevd {d['version']} running, pid {d['pid']}, up {d['uptime_s']:.0f}s")
+    print(f"  socket: {d['socket']}\n  log:    {d['log']}\n  config: {d['config'] or 'none'}")
+    state = "ok" if api["ok"] else f"FAILING: {api['error']}"
+    print(f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
+          f"key from {api['key_source'] or 'nowhere'})")
+    if api.get("hint") and not api["ok"]:
+        print(f"  hint: {api['hint']}")
+    return 0
+
+
+def _install_service(a: argparse.Namespace) -> int:
+    from rpdevd import service
+
+    try:
+        print(service.install_service())
+    except Exception as exc:  # noqa: BLE001 - every failure is reported the same way
+        return fail(str(exc))
+    return 0
+
+
+def _uninstall_service(a: argparse.Namespace) -> int:
+    from rpdevd import service
+
+    try:
+        print(service.uninstall_service())
+    except Exception as exc:  # noqa: BLE001
+        return fail(str(exc))
+    return 0

@@ -1,0 +1,56 @@
+"""`rpdev login`: check a RunPod API key with a real API call, then keep it in the OS keyring."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from rpdevd.commands._common import fail
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("login", help="store your RunPod API key in the OS keyring")
+    p.add_argument("--stdin", action="store_true", help="read the key from standard input")
+    p.add_argument("--logout", action="store_true", help="remove the stored key")
+    p.set_defaults(func=_login)
+
+
+def _login(a: argparse.Namespace) -> int:
+    from rpdevd import secrets
+
+    if a.logout:
+        removed = secrets.delete_api_key()
+        print("removed the key from the keyring" if removed else "no key was stored")
+        return 0
+    if a.stdin:
+        key = sys.stdin.readline().strip()
+    else:
+        key = getpass.getpass("RunPod API key (input hidden): ").strip()
+    if not key:
+        return fail("no key given")
+    if any(c.isspace() for c in key) or len(key) > 512:
+        return fail("that does not look like a RunPod API key")
+    from rpdevd.api import APIError, AuthError, RunPodAPI
+
+    try:
+        user = asyncio.run(RunPodAPI(key).get_user())
+    except AuthError:
+        return fail("RunPod rejected this key", "create one at "
+                    "https://www.runpod.io/console/user/settings (read/write access)")
+    except APIError as exc:
+        return fail(f"could not check the key: {exc}", getattr(exc, "hint", None))
+    who = getattr(user, "id", None) or "your account"
+    try:
+        backend = secrets.store_api_key(key)
+    except secrets.NoKeyring as exc:
+        print(f"the key works ({who}), but it was NOT stored: {exc}.", file=sys.stderr)
+        print("  rpdev never writes the key to a plain file. Instead, set it in the environment "
+              "of the daemon:\n    export RUNPOD_API_KEY=...   (e.g. in ~/.profile)\n"
+              "  or install a keyring backend (e.g. gnome-keyring, or `pip install keyrings.alt` "
+              "if you accept its trade-offs).", file=sys.stderr)
+        return 4
+    print(f"the key works ({who}); stored in the OS keyring ({backend}, service 'rpdev')")
+    print("a running daemon picks it up at its next poll")
+    return 0

@@ -1,0 +1,66 @@
+"""`rpdev status` and `rpdev pods`: the daemon's view of the pods."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rpdevd.commands._common import money, run_call, safe_text, table
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="managed pods: status, SSH alias, policy, idle, spend")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=lambda a: run_call("status", {}, a.json, render_status, timeout=10))
+    p = sub.add_parser("pods", help="every pod on the RunPod account")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=lambda a: run_call("pods", {}, a.json, render_pods, timeout=10))
+
+
+def _api_line(api: dict[str, Any]) -> str | None:
+    if api.get("ok"):
+        return None
+    line = f"RunPod API: {api.get('error')}"
+    if api.get("hint"):
+        line += f"\n  hint: {api['hint']}"
+    return line
+
+
+def render_status(result: dict[str, Any]) -> None:
+    api_line = _api_line(result.get("api", {}))
+    if api_line:
+        print(api_line)
+    pods = result.get("pods", [])
+    if not pods:
+        n = result.get("unmanaged", 0)
+        print("no managed pods" + (f" ({n} on the account: `rpdev pods` lists them; add them "
+                                   "to config.toml or `rpdev manage POD`)" if n else ""))
+        return
+    rows = []
+    for p in pods:
+        ssh = p.get("ssh_alias") or "-"
+        if p.get("ssh_host"):
+            ssh += f" ({p['ssh_host']}:{p['ssh_port']})"
+        rows.append([
+            safe_text(p["name"], 24), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
+            money(p.get("cost_per_hr")) + "/h", money(p.get("spend_today")), p["policy"],
+            safe_text(p.get("idle_state") or "-", 30), ssh,
+        ])
+    print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE",
+                       "SSH"]))
+    for p in pods:
+        if p.get("last_error"):
+            print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
+
+
+def render_pods(result: dict[str, Any]) -> None:
+    api_line = _api_line(result.get("api", {}))
+    if api_line:
+        print(api_line)
+    rows = [[safe_text(p["name"], 30), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
+             money(p.get("cost_per_hr")) + "/h", "spot" if p.get("is_spot") else "on-demand",
+             "yes" if p.get("managed") else "no"] for p in result.get("pods", [])]
+    if rows:
+        print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TYPE", "MANAGED"]))
+    else:
+        print("no pods on the account" if result.get("api", {}).get("ok") else "no pods known")

@@ -1,0 +1,330 @@
+"""`config.toml` -> typed, validated settings.
+
+Every error names the file, the key and the line, e.g.
+`~/.config/rpdev/config.toml:7: pod[1].idle_timeout: "30 minutes" is not a duration (use 30m, 1h30m, 45s)`.
+The API key never lives here (see `rpdevd.secrets`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rpdevd import paths
+from rpdevd.durations import parse_duration
+
+POLICIES = ("manual", "keep-alive", "idle-stop")
+POD_KEYS = {"id", "name", "policy", "idle_timeout", "warn_before", "wake_on_connect", "user",
+            "identity_file", "keep_alive_max_backoff"}
+SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
+SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
+TOP_KEYS = {"poll_interval", "probe_interval", "idle_timeout", "warn_before", "probe_concurrency",
+            "pod", "sync", "ssh"}
+
+
+class ConfigError(Exception):
+    """A config problem, located: `file:line: key: what is wrong`."""
+
+    def __init__(self, path: Path | None, key: str, message: str, line: int | None = None) -> None:
+        self.path, self.key, self.line, self.detail = path, key, line, message
+        where = str(path) if path else "<config>"
+        if line:
+            where += f":{line}"
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    id: str | None = None
+    name: str | None = None
+    policy: str = "manual"
+    idle_timeout: float = 1800.0
+    warn_before: float = 300.0
+    wake_on_connect: bool = False
+    user: str | None = None
+    identity_file: str | None = None
+
+    def matches(self, pod_id: str, pod_name: str) -> bool:
+        return (self.id is not None and self.id == pod_id) or (
+            self.id is None and self.name is not None and self.name == pod_name
+        )
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    pod: str
+    local: Path
+    remote: str
+    ignore: tuple[str, ...] = ()
+    max_delete: int = 100
+    enabled: bool = True
+    delete: bool = True
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    identity_file: str = "~/.ssh/id_ed25519"
+    user: str = "root"
+    server_alive_interval: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    poll_interval: float = 15.0
+    probe_interval: float = 60.0
+    idle_timeout: float = 1800.0
+    warn_before: float = 300.0
+    probe_concurrency: int = 16
+    pods: tuple[PodConfig, ...] = ()
+    syncs: tuple[SyncConfig, ...] = ()
+    ssh: SSHSettings = field(default_factory=SSHSettings)
+    source: Path | None = None
+
+    def pod_config(self, pod_id: str, pod_name: str) -> PodConfig | None:
+        for pc in self.pods:
+            if pc.matches(pod_id, pod_name):
+                return pc
+        return None
+
+
+class _Locator:
+    """Finds the line of `key` in the n-th `[[table]]` (or the top level) of a TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
+        start, end = 0, len(self.lines)
+        if table is not None:
+            headers = [i for i, ln in enumerate(self.lines)
+                       if re.match(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", ln)]
+            if index >= len(headers):
+                return None
+            start = headers[index]
+            nxt = [i for i, ln in enumerate(self.lines) if i > start and re.match(r"^\s*\[", ln)]
+            end = nxt[0] if nxt else len(self.lines)
+            if not key:
+                return start + 1
+        else:
+            first_table = [i for i, ln in enumerate(self.lines) if re.match(r"^\s*\[", ln)]
+            end = first_table[0] if first_table else len(self.lines)
+        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for i in range(start, end):
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return start + 1 if table is not None else None
+
+
+class _Reader:
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.path = path
+        self.loc = _Locator(text)
+
+    def fail(self, key: str, message: str, table: str | None = None, index: int = 0,
+             leaf: str | None = None) -> ConfigError:
+        line = self.loc.line_of(leaf if leaf is not None else key, table, index)
+        return ConfigError(self.path, key, message, line)
+
+    def duration(self, data: dict[str, Any], key: str, default: float, *, label: str,
+                 table: str | None = None, index: int = 0) -> float:
+        if key not in data:
+            return default
+        value = data[key]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int | float):
+                seconds = float(value)
+            elif isinstance(value, str):
+                seconds = parse_duration(value)
+            else:
+                raise ValueError
+        except ValueError:
+            raise self.fail(label, f"{value!r} is not a duration (use e.g. \"30m\", \"1h30m\", "
+                            "\"45s\", or a number of seconds)", table, index, key) from None
+        if seconds <= 0:
+            raise self.fail(label, "must be greater than zero", table, index, key)
+        return seconds
+
+    def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+              *, label: str, table: str | None = None, index: int = 0) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if not ok:
+            name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(label, f"must be a {name}, not {value!r}", table, index, key)
+        return value
+
+    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str,
+                table: str | None = None, index: int = 0) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(f"{prefix}{key}", f"unknown key (known keys: "
+                                f"{', '.join(sorted(allowed))})", table, index, key)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Parse and validate a config text. Raises ConfigError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(path, "", f"not valid TOML: {exc}", int(m.group(1)) if m else None) from None
+    r = _Reader(path, text)
+    if "api_key" in data or "RUNPOD_API_KEY" in data:
+        raise r.fail("api_key", "the API key does not belong in config.toml: run `rpdev login` "
+                     "(OS keyring) or set RUNPOD_API_KEY")
+    r.unknown(data, TOP_KEYS, "")
+    defaults = Config()
+    idle_timeout = r.duration(data, "idle_timeout", defaults.idle_timeout, label="idle_timeout")
+    warn_before = r.duration(data, "warn_before", defaults.warn_before, label="warn_before")
+    ssh = _parse_ssh(r, data.get("ssh", {}))
+    pods = tuple(_parse_pod(r, i, p, idle_timeout, warn_before)
+                 for i, p in enumerate(_table_list(r, data, "pod")))
+    _check_unique_pods(r, pods)
+    syncs = tuple(_parse_sync(r, i, s) for i, s in enumerate(_table_list(r, data, "sync")))
+    concurrency = r.typed(data, "probe_concurrency", int, defaults.probe_concurrency,
+                          label="probe_concurrency")
+    if not 1 <= concurrency <= 1024:
+        raise r.fail("probe_concurrency", "must be between 1 and 1024")
+    return Config(
+        poll_interval=r.duration(data, "poll_interval", defaults.poll_interval,
+                                 label="poll_interval"),
+        probe_interval=r.duration(data, "probe_interval", defaults.probe_interval,
+                                  label="probe_interval"),
+        idle_timeout=idle_timeout, warn_before=warn_before, probe_concurrency=concurrency,
+        pods=pods, syncs=syncs, ssh=ssh, source=path,
+    )
+
+
+def _table_list(r: _Reader, data: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise r.fail(name, f"must be an array of tables: write [[{name}]]")
+    return value
+
+
+def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
+    if not isinstance(data, dict):
+        raise r.fail("ssh", "must be a table: write [ssh]")
+    for key in data:
+        if key not in SSH_KEYS:
+            raise ConfigError(r.path, f"ssh.{key}", "unknown key (known keys: "
+                              f"{', '.join(sorted(SSH_KEYS))})", _ssh_line(r, key))
+    d = SSHSettings()
+    user = r.typed(data, "user", str, d.user, label="ssh.user")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", user):
+        raise ConfigError(r.path, "ssh.user", f"{user!r} is not a valid user name",
+                          _ssh_line(r, "user"))
+    interval = r.typed(data, "server_alive_interval", int, d.server_alive_interval,
+                       label="ssh.server_alive_interval")
+    return SSHSettings(
+        identity_file=r.typed(data, "identity_file", str, d.identity_file,
+                              label="ssh.identity_file"),
+        user=user, server_alive_interval=interval,
+    )
+
+
+def _ssh_line(r: _Reader, key: str) -> int | None:
+    for i, ln in enumerate(r.loc.lines):
+        if re.match(r"^\s*\[ssh\]", ln):
+            for j in range(i + 1, len(r.loc.lines)):
+                if re.match(rf"^\s*{re.escape(key)}\s*=", r.loc.lines[j]):
+                    return j + 1
+            return i + 1
+    return None
+
+
+def _parse_pod(r: _Reader, i: int, p: dict[str, Any], idle_timeout: float,
+               warn_before: float) -> PodConfig:
+    label = f"pod[{i}]."
+    for key in p:
+        if key not in POD_KEYS:
+            raise r.fail(label + key, f"unknown key (known keys: {', '.join(sorted(POD_KEYS))})",
+                         "pod", i, key)
+    pod_id = r.typed(p, "id", str, None, label=label + "id", table="pod", index=i)
+    name = r.typed(p, "name", str, None, label=label + "name", table="pod", index=i)
+    if pod_id is None and name is None:
+        raise r.fail(f"pod[{i}]", "needs an `id` or a `name`", "pod", i, "")
+    if pod_id is not None and not re.fullmatch(r"[a-z0-9]{1,64}", pod_id):
+        raise r.fail(label + "id", f"{pod_id!r} is not a RunPod pod id (lowercase letters and "
+                     "digits)", "pod", i, "id")
+    policy = r.typed(p, "policy", str, "manual", label=label + "policy", table="pod", index=i)
+    if policy not in POLICIES:
+        raise r.fail(label + "policy", f"{policy!r} is not one of {', '.join(POLICIES)}",
+                     "pod", i, "policy")
+    timeout = r.duration(p, "idle_timeout", idle_timeout, label=label + "idle_timeout",
+                         table="pod", index=i)
+    warn = r.duration(p, "warn_before", warn_before, label=label + "warn_before",
+                      table="pod", index=i)
+    if warn >= timeout:
+        raise r.fail(label + "warn_before", "must be shorter than idle_timeout", "pod", i,
+                     "warn_before")
+    return PodConfig(
+        id=pod_id, name=name, policy=policy, idle_timeout=timeout, warn_before=warn,
+        wake_on_connect=r.typed(p, "wake_on_connect", bool, False, label=label + "wake_on_connect",
+                                table="pod", index=i),
+        user=r.typed(p, "user", str, None, label=label + "user", table="pod", index=i),
+        identity_file=r.typed(p, "identity_file", str, None, label=label + "identity_file",
+                              table="pod", index=i),
+    )
+
+
+def _check_unique_pods(r: _Reader, pods: tuple[PodConfig, ...]) -> None:
+    seen: set[str] = set()
+    for i, pc in enumerate(pods):
+        key = f"id:{pc.id}" if pc.id else f"name:{pc.name}"
+        if key in seen:
+            raise r.fail(f"pod[{i}]", f"the same pod ({key.split(':', 1)[1]}) is listed twice",
+                         "pod", i, "")
+        seen.add(key)
+
+
+def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
+    label = f"sync[{i}]."
+    for key in s:
+        if key not in SYNC_KEYS:
+            raise r.fail(label + key, f"unknown key (known keys: {', '.join(sorted(SYNC_KEYS))})",
+                         "sync", i, key)
+    for key in ("pod", "local", "remote"):
+        if key not in s:
+            raise r.fail(label + key, "is required", "sync", i, "")
+    pod = r.typed(s, "pod", str, None, label=label + "pod", table="sync", index=i)
+    local = r.typed(s, "local", str, None, label=label + "local", table="sync", index=i)
+    remote = r.typed(s, "remote", str, None, label=label + "remote", table="sync", index=i)
+    if not remote or "\x00" in remote or "\n" in remote:
+        raise r.fail(label + "remote", "must be a path on the pod", "sync", i, "remote")
+    if ".." in Path(remote).parts:
+        raise r.fail(label + "remote", "must not contain '..'", "sync", i, "remote")
+    ignore = r.typed(s, "ignore", list, [], label=label + "ignore", table="sync", index=i)
+    if not all(isinstance(x, str) for x in ignore):
+        raise r.fail(label + "ignore", "must be a list of strings", "sync", i, "ignore")
+    max_delete = r.typed(s, "max_delete", int, 100, label=label + "max_delete", table="sync",
+                         index=i)
+    if max_delete < 0:
+        raise r.fail(label + "max_delete", "must be zero or more", "sync", i, "max_delete")
+    return SyncConfig(
+        pod=pod, local=Path(local).expanduser(), remote=remote, ignore=tuple(ignore),
+        max_delete=max_delete,
+        enabled=r.typed(s, "enabled", bool, True, label=label + "enabled", table="sync", index=i),
+        delete=r.typed(s, "delete", bool, True, label=label + "delete", table="sync", index=i),
+    )
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file; a missing file gives the defaults."""
+    path = path or paths.config_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(source=None)
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot be read: {exc.strerror}") from None
+    return parse_config(text, path)

@@ -1,0 +1,413 @@
+"""The daemon: owns the RunPod API, the pods' state, the event bus and the socket.
+
+Parts that act on pods (endpoint rediscovery, lifecycle, sync) are `Service`s: each gets the
+daemon, runs as its own task, may register socket methods, and is told after every poll which
+pods changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from rpdevd import __version__, paths
+from rpdevd.config import Config, load_config
+from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.server import RequestError, Server
+from rpdevd.daemon.state import PodState
+from rpdevd.daemon.store import Store
+from rpdevd.models import Pod
+from rpdevd.protocol import param_str
+from rpdevd.secrets import NO_KEY_HINT, find_api_key
+
+log = logging.getLogger("rpdevd")
+
+MAX_BACKOFF = 300.0
+
+
+class API(Protocol):
+    async def list_pods(self) -> list[Pod]: ...
+    async def stop_pod(self, pod_id: str) -> Any: ...
+    async def resume_pod(self, pod: Pod) -> Any: ...
+
+
+class Service(Protocol):
+    name: str
+
+    async def run(self) -> None: ...
+    def pods_changed(self, changed: list[PodState]) -> None: ...
+
+
+def _default_api(key: str) -> API:
+    from rpdevd.api import RunPodAPI  # the only import of runpod, kept off the CLI's path
+
+    return RunPodAPI(key)
+
+
+class Daemon:
+    def __init__(self, config: Config | None = None, *,
+                 api_factory: Callable[[str], API] = _default_api) -> None:
+        self.config = config or load_config()
+        self.started = time.time()
+        paths.ensure_private_dir(paths.state_dir())
+        self.store = Store(paths.database_file())
+        self.bus = EventBus(self.store)
+        self.server = Server(paths.socket_path(), paths.lock_path(), self.bus,
+                             f"rpdevd {__version__}")
+        self.pods: dict[str, PodState] = {}
+        self.api: API | None = None
+        self._api_factory = api_factory
+        self._api_key_value: str | None = None
+        self.api_source: str | None = None
+        self.api_ok = False
+        self.api_error: str | None = "not polled yet"
+        self.api_hint: str | None = None
+        self.last_poll: float | None = None
+        self.api_failures = 0
+        self.services: list[Service] = []
+        self.stop_event = asyncio.Event()
+        self.poll_now = asyncio.Event()
+        self.polled = asyncio.Condition()
+        self._register_methods()
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.server.acquire()
+        try:
+            await self.server.start()
+            self.bus.emit("daemon.started", f"rpdevd {__version__} started (pid {os.getpid()})")
+            tasks = [asyncio.create_task(self._poll_loop(), name="poll")]
+            tasks += [asyncio.create_task(self._run_service(s), name=s.name)
+                      for s in self.services]
+            await self.stop_event.wait()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            self.bus.emit("daemon.stopped", "rpdevd stopped")
+        finally:
+            await self.server.close()
+            self.store.close()
+
+    async def _run_service(self, service: Service) -> None:
+        backoff = 1.0
+        while not self.stop_event.is_set():
+            try:
+                await service.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("service %s failed", service.name)
+                self.bus.emit("daemon.error", f"{service.name} failed: {exc}; restarting",
+                              level="error")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60)
+
+    def shutdown(self) -> None:
+        self.stop_event.set()
+
+    # the API -----------------------------------------------------------------------------
+    def _ensure_api(self) -> API | None:
+        key = find_api_key()
+        if key is None:
+            self.api = None
+            self._api_key_value = None
+            self.api_source = None
+            return None
+        if self.api is None or key.value != self._api_key_value:
+            self.api = self._api_factory(key.value)
+            self._api_key_value = key.value
+            self.api_source = key.source
+        return self.api
+
+    async def _poll_loop(self) -> None:
+        while True:
+            delay = self.config.poll_interval
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poll failed unexpectedly")
+            if not self.api_ok and self.api_failures:
+                # Back off on a failing API, with jitter: never spin against RunPod.
+                delay = min(MAX_BACKOFF, max(delay, self.config.poll_interval
+                                             * 2 ** min(self.api_failures - 1, 8)))
+                delay *= random.uniform(0.8, 1.2)
+            self.poll_now.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.poll_now.wait(), delay)
+
+    async def poll(self) -> None:
+        api = self._ensure_api()
+        if api is None:
+            self._api_failed("no_key", "no RunPod API key", NO_KEY_HINT)
+            return
+        try:
+            pods = await api.list_pods()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            code = type(exc).__name__
+            hint = getattr(exc, "hint", None)
+            if code == "AuthError":
+                hint = hint or "the API key was rejected: run `rpdev login` with a valid key"
+            self._api_failed(code, str(exc), hint)
+            return
+        self.last_poll = time.time()
+        if not self.api_ok:
+            self.api_ok, self.api_error, self.api_hint = True, None, None
+            if self.api_failures:
+                self.bus.emit("api.ok", "RunPod API reachable again")
+            self.api_failures = 0
+        self.apply_snapshot(pods)
+        async with self.polled:
+            self.polled.notify_all()
+
+    def _api_failed(self, code: str, message: str, hint: str | None) -> None:
+        self.api_failures += 1
+        changed = self.api_ok or self.api_error != message
+        self.api_ok, self.api_error, self.api_hint = False, message, hint
+        if changed:
+            self.bus.emit("api.error", message + (f" ({hint})" if hint else ""), level="error",
+                          code=code)
+
+    def apply_snapshot(self, pods: list[Pod]) -> list[PodState]:
+        """Merge one poll's pods; publish an event for each change; return changed states."""
+        settings = self.store.pod_settings()
+        seen: set[str] = set()
+        changed: list[PodState] = []
+        for pod in pods:
+            seen.add(pod.id)
+            state = self.pods.get(pod.id)
+            if state is None:
+                state = PodState(pod=pod)
+                state.apply_settings(self.config, settings.get(pod.id, {}))
+                self.pods[pod.id] = state
+                self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
+                changed.append(state)
+                if state.managed:
+                    self.bus.emit("pod.added", f"{pod.name}: {pod.desired_status}", pod.id,
+                                  status=pod.desired_status)
+                continue
+            old = state.pod
+            state.pod = pod
+            if old.desired_status != pod.desired_status:
+                state.status_since = time.time()
+                self.bus.emit("pod.status", f"{pod.name}: {old.desired_status} -> "
+                              f"{pod.desired_status}", pod.id, old=old.desired_status,
+                              new=pod.desired_status)
+            elif old.ssh_endpoint != pod.ssh_endpoint:
+                self.bus.emit("pod.changed", f"{pod.name}: API endpoint "
+                              f"{pod.ssh_endpoint or 'none'}", pod.id,
+                              endpoint=None if pod.ssh_endpoint is None else str(pod.ssh_endpoint))
+            elif old.name != pod.name:
+                self.bus.emit("pod.changed", f"{old.name} renamed to {pod.name}", pod.id)
+            if old != pod:
+                self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
+                changed.append(state)
+        for pod_id in [p for p in self.pods if p not in seen]:
+            state = self.pods.pop(pod_id)
+            self.store.forget_pod(pod_id)
+            self.bus.emit("pod.removed", f"{state.name} is gone from the account", pod_id)
+        for service in self.services:
+            service.pods_changed(changed)
+        return changed
+
+    async def wait_for_poll(self, timeout: float) -> None:
+        self.poll_now.set()
+        async with self.polled:
+            await asyncio.wait_for(self.polled.wait(), timeout)
+
+    # socket methods ----------------------------------------------------------------------
+    def _register_methods(self) -> None:
+        reg = self.server.register
+        reg("ping", self.m_ping)
+        reg("status", self.m_status)
+        reg("pods", self.m_pods)
+        reg("events", self.m_events)
+        reg("pod.stop", self.m_stop)
+        reg("pod.resume", self.m_resume)
+        reg("pod.manage", self.m_manage)
+        reg("pod.set", self.m_set)
+        reg("poll", self.m_poll)
+        reg("shutdown", self.m_shutdown)
+
+    def resolve(self, ref: str) -> PodState:
+        """A pod by id or by name; a clear error when none or several match."""
+        if ref in self.pods:
+            return self.pods[ref]
+        matches = [s for s in self.pods.values() if s.name == ref]
+        if not matches:
+            matches = [s for s in self.pods.values() if s.ssh_alias in (ref, f"{ref}.runpod")]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            known = ", ".join(sorted(f"{s.name} ({s.id})" for s in self.pods.values())) or "none"
+            raise RequestError("not_found", f"no pod named or with id {ref!r}",
+                               f"pods on the account: {known}" if self.api_ok else
+                               f"the API is not answering: {self.api_error}")
+        ids = ", ".join(s.id for s in matches)
+        raise RequestError("ambiguous", f"several pods are named {ref!r}: {ids}",
+                           "use the pod id instead")
+
+    def _pod_param(self, params: dict[str, Any]) -> PodState:
+        ref = param_str(params, "pod", max_len=128)
+        assert ref is not None
+        return self.resolve(ref)
+
+    def api_view(self) -> dict[str, Any]:
+        return {"ok": self.api_ok, "error": self.api_error, "hint": self.api_hint,
+                "last_poll": self.last_poll, "key_source": self.api_source,
+                "failures": self.api_failures}
+
+    def daemon_view(self) -> dict[str, Any]:
+        return {"version": __version__, "pid": os.getpid(),
+                "uptime_s": round(time.time() - self.started, 1),
+                "socket": str(paths.socket_path()), "log": str(paths.log_file()),
+                "config": str(self.config.source) if self.config.source else None,
+                "poll_interval": self.config.poll_interval}
+
+    async def m_ping(self, params: dict[str, Any]) -> Any:
+        return {"pong": True, "version": __version__}
+
+    async def m_status(self, params: dict[str, Any]) -> Any:
+        managed = [s.view() for s in self.pods.values() if s.managed]
+        managed.sort(key=lambda v: (v["name"], v["id"]))
+        return {"daemon": self.daemon_view(), "api": self.api_view(), "pods": managed,
+                "unmanaged": sum(1 for s in self.pods.values() if not s.managed)}
+
+    async def m_pods(self, params: dict[str, Any]) -> Any:
+        views = [s.view() for s in self.pods.values()]
+        views.sort(key=lambda v: (v["name"], v["id"]))
+        return {"api": self.api_view(), "pods": views}
+
+    async def m_events(self, params: dict[str, Any]) -> Any:
+        limit = params.get("limit", 50)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise RequestError("bad_params", "limit must be an integer from 1 to 1000")
+        pod = param_str(params, "pod", required=False, max_len=128)
+        pod_id = self.resolve(pod).id if pod else None
+        return {"events": [e.to_json() for e in self.store.events(limit, pod_id)]}
+
+    def _require_api(self) -> API:
+        api = self._ensure_api()
+        if api is None:
+            raise RequestError("no_key", "no RunPod API key", NO_KEY_HINT)
+        return api
+
+    def _api_request_error(self, exc: Exception, action: str) -> RequestError:
+        hint = getattr(exc, "hint", None)
+        return RequestError(type(exc).__name__, f"{action} failed: {exc}", hint)
+
+    def update_settings(self, state: PodState, **changes: Any) -> None:
+        settings = self.store.pod_settings().get(state.id, {})
+        settings.update(changes)
+        self.store.set_pod_settings(state.id, settings)
+        state.apply_settings(self.config, settings)
+
+    async def stop_pod(self, state: PodState, reason: str) -> None:
+        api = self._require_api()
+        try:
+            await api.stop_pod(state.id)
+        except Exception as exc:
+            state.last_error = f"stop failed: {exc}"
+            self.bus.emit("pod.error", state.last_error, state.id, level="error")
+            raise self._api_request_error(exc, "stop") from None
+        self.update_settings(state, stopped_by_rpdev=True)
+        self.bus.emit("pod.stop", f"{state.name}: stop requested ({reason})", state.id,
+                      reason=reason)
+        self.poll_now.set()
+
+    async def resume_pod(self, state: PodState, reason: str) -> None:
+        api = self._require_api()
+        try:
+            await api.resume_pod(state.pod)
+        except Exception as exc:
+            state.last_error = f"resume failed: {exc}"
+            self.bus.emit("pod.error", state.last_error, state.id, level="error",
+                          code=type(exc).__name__)
+            raise self._api_request_error(exc, "resume") from None
+        self.update_settings(state, stopped_by_rpdev=False)
+        state.last_error = None
+        self.bus.emit("pod.resume", f"{state.name}: resume requested ({reason})", state.id,
+                      reason=reason)
+        self.poll_now.set()
+
+    async def m_stop(self, params: dict[str, Any]) -> Any:
+        state = self._pod_param(params)
+        await self.stop_pod(state, "requested by user")
+        return {"id": state.id, "name": state.name, "requested": "stop"}
+
+    async def m_resume(self, params: dict[str, Any]) -> Any:
+        state = self._pod_param(params)
+        await self.resume_pod(state, "requested by user")
+        return {"id": state.id, "name": state.name, "requested": "resume"}
+
+    async def m_manage(self, params: dict[str, Any]) -> Any:
+        state = self._pod_param(params)
+        managed = params.get("managed", True)
+        if not isinstance(managed, bool):
+            raise RequestError("bad_params", "managed must be true or false")
+        self.update_settings(state, managed=managed)
+        self.bus.emit("pod.managed" if managed else "pod.unmanaged",
+                      f"{state.name} {'now' if managed else 'no longer'} managed", state.id)
+        for service in self.services:
+            service.pods_changed([state])
+        return state.view()
+
+    async def m_set(self, params: dict[str, Any]) -> Any:
+        from rpdevd.config import POLICIES
+        from rpdevd.durations import parse_duration
+
+        state = self._pod_param(params)
+        changes: dict[str, Any] = {}
+        if "policy" in params:
+            if params["policy"] not in POLICIES:
+                raise RequestError("bad_params", f"policy must be one of {', '.join(POLICIES)}")
+            changes["policy"] = params["policy"]
+            changes["managed"] = True
+        for key in ("idle_timeout", "warn_before"):
+            if key in params:
+                value = params[key]
+                try:
+                    seconds = parse_duration(value) if isinstance(value, str) else float(value)
+                except (TypeError, ValueError):
+                    raise RequestError("bad_params", f"{key}: {value!r} is not a duration") from None
+                if not 0 < seconds <= 7 * 86400:
+                    raise RequestError("bad_params", f"{key} must be between 1s and 7d")
+                changes[key] = seconds
+        if "wake_on_connect" in params:
+            if not isinstance(params["wake_on_connect"], bool):
+                raise RequestError("bad_params", "wake_on_connect must be true or false")
+            changes["wake_on_connect"] = params["wake_on_connect"]
+        if not changes:
+            raise RequestError("bad_params", "nothing to change")
+        timeout = changes.get("idle_timeout", state.idle_timeout)
+        if changes.get("warn_before", state.warn_before) >= timeout:
+            raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")
+        self.update_settings(state, **changes)
+        self.bus.emit("pod.settings", f"{state.name}: " + ", ".join(
+            f"{k}={v}" for k, v in changes.items()), state.id, **changes)
+        for service in self.services:
+            service.pods_changed([state])
+        return state.view()
+
+    async def m_poll(self, params: dict[str, Any]) -> Any:
+        try:
+            await self.wait_for_poll(30)
+        except asyncio.TimeoutError:
+            raise RequestError("timeout", "the poll did not finish within 30s") from None
+        return self.api_view()
+
+    async def m_shutdown(self, params: dict[str, Any]) -> Any:
+        asyncio.get_running_loop().call_later(0.05, self.shutdown)
+        return {"stopping": True, "pid": os.getpid()}

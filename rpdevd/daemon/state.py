@@ -1,0 +1,107 @@
+"""What the daemon knows about each pod, and how a pod is shown to clients.
+
+`PodState` is the one place where the parts meet: the poller sets `pod`, the endpoint part sets
+`endpoint*`/`ssh_alias`, the lifecycle part sets `idle*`/`warning`, the sync part sets `sync`.
+`view()` is what `rpdev status --json`, the TUI and the VS Code extension read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rpdevd.config import Config, PodConfig
+from rpdevd.models import Pod
+
+
+@dataclass
+class PodState:
+    pod: Pod
+    managed: bool = False
+    policy: str = "manual"
+    idle_timeout: float = 1800.0
+    warn_before: float = 300.0
+    wake_on_connect: bool = False
+    ssh_alias: str | None = None
+    endpoint_state: str = "none"  # none | starting | confirming | confirmed | unreachable
+    ssh_host: str | None = None  # confirmed endpoint only
+    ssh_port: int | None = None
+    host_key_fingerprint: str | None = None
+    idle_state: str = ""  # "busy: GPU 97 %", "idle, stops in 12:40", "held 1h20"
+    idle_deadline: float | None = None
+    hold_until: float | str | None = None
+    warning: dict[str, Any] | None = None
+    last_sample: dict[str, Any] | None = None
+    spend_today: float = 0.0
+    spend_month: float = 0.0
+    sync: list[dict[str, Any]] = field(default_factory=list)
+    last_error: str | None = None
+    stopped_by_rpdev: bool = False
+    status_since: float = field(default_factory=time.time)
+
+    @property
+    def id(self) -> str:
+        return self.pod.id
+
+    @property
+    def name(self) -> str:
+        return self.pod.name
+
+    def apply_settings(self, config: Config, settings: dict[str, Any]) -> None:
+        """Policy from config.toml, overridden by what was set at run time (CLI/TUI)."""
+        pc: PodConfig | None = config.pod_config(self.pod.id, self.pod.name)
+        self.managed = bool(settings.get("managed", pc is not None))
+        self.policy = str(settings.get("policy", pc.policy if pc else "manual"))
+        self.idle_timeout = float(settings.get(
+            "idle_timeout", pc.idle_timeout if pc else config.idle_timeout))
+        self.warn_before = float(settings.get(
+            "warn_before", pc.warn_before if pc else config.warn_before))
+        self.wake_on_connect = bool(settings.get(
+            "wake_on_connect", pc.wake_on_connect if pc else False))
+        self.stopped_by_rpdev = bool(settings.get("stopped_by_rpdev", False))
+        hold = settings.get("hold_until")
+        if isinstance(hold, int | float) and hold < time.time():
+            hold = None
+        if hold is not None:
+            self.hold_until = hold
+
+    def gpu_label(self) -> str:
+        name = self.pod.gpu_display_name or "GPU"
+        return f"{name} x{self.pod.gpu_count}" if self.pod.gpu_count else "CPU"
+
+    def view(self) -> dict[str, Any]:
+        p = self.pod
+        return {
+            "id": p.id,
+            "name": p.name,
+            "status": p.desired_status,
+            "managed": self.managed,
+            "policy": self.policy,
+            "idle_timeout": self.idle_timeout,
+            "warn_before": self.warn_before,
+            "wake_on_connect": self.wake_on_connect,
+            "gpu": self.gpu_label(),
+            "gpu_type": p.gpu_display_name,
+            "gpu_count": p.gpu_count,
+            "pod_type": p.pod_type,
+            "is_spot": p.is_spot,
+            "cost_per_hr": p.cost_per_hr,
+            "spend_today": round(self.spend_today, 4),
+            "spend_month": round(self.spend_month, 4),
+            "ssh_alias": self.ssh_alias,
+            "ssh_host": self.ssh_host,
+            "ssh_port": self.ssh_port,
+            "endpoint_state": self.endpoint_state,
+            "api_endpoint": None if p.ssh_endpoint is None else str(p.ssh_endpoint),
+            "host_key_fingerprint": self.host_key_fingerprint,
+            "idle_state": self.idle_state,
+            "idle_deadline": self.idle_deadline,
+            "hold_until": self.hold_until,
+            "warning": self.warning,
+            "last_sample": self.last_sample,
+            "sync": self.sync,
+            "last_error": self.last_error,
+            "status_since": self.status_since,
+            "volume_mount_path": p.volume_mount_path,
+        }

@@ -1,0 +1,76 @@
+"""config.toml: typed settings, and errors that name the file, the key and the line."""
+
+from pathlib import Path
+
+import pytest
+
+from rpdevd.config import ConfigError, load_config, parse_config
+
+EXAMPLE = """\
+poll_interval = "15s"          # RunPod API poll
+probe_interval = "60s"
+
+[[pod]]
+id = "abc123xyz"
+policy = "idle-stop"
+idle_timeout = "30m"
+warn_before = "5m"
+wake_on_connect = false
+
+[[pod]]
+name = "trainer"
+policy = "keep-alive"
+
+[[sync]]
+pod = "abc123xyz"
+local = "~/src/myproject"
+remote = "/workspace/myproject"
+"""
+
+
+def test_product_example_parses() -> None:
+    cfg = parse_config(EXAMPLE, Path("c.toml"))
+    assert cfg.poll_interval == 15 and cfg.probe_interval == 60
+    assert cfg.pods[0].policy == "idle-stop" and cfg.pods[0].idle_timeout == 1800
+    assert cfg.pods[0].warn_before == 300
+    assert cfg.pod_config("zzz", "trainer").policy == "keep-alive"
+    assert cfg.pod_config("abc123xyz", "whatever").id == "abc123xyz"
+    assert cfg.pod_config("other", "other") is None
+    assert cfg.syncs[0].local == Path("~/src/myproject").expanduser()
+
+
+@pytest.mark.parametrize("text,key,line", [
+    ('poll_interval = "15 parsecs"\n', "poll_interval", 1),
+    ('\n\n[[pod]]\nid = "abc"\nidle_timeout = "soon"\n', "pod[0].idle_timeout", 5),
+    ('[[pod]]\nid = "a"\n[[pod]]\nid = "b"\npolicy = "sometimes"\n', "pod[1].policy", 5),
+    ('[[pod]]\nid = "ABC!"\n', "pod[0].id", 2),
+    ('[[pod]]\npolicy = "manual"\n', "pod[0]", 1),
+    ('[[pod]]\nid = "a"\nidle_timeout = "5m"\nwarn_before = "10m"\n', "pod[0].warn_before", 4),
+    ('[[sync]]\npod = "a"\nlocal = "x"\n', "sync[0].remote", 1),
+    ('[[sync]]\npod = "a"\nlocal = "x"\nremote = "/w/../etc"\n', "sync[0].remote", 4),
+    ('colour = "blue"\n', "colour", 1),
+    ('[ssh]\nuser = "root; rm"\n', "ssh.user", 2),
+    ('api_key = "secret"\n', "api_key", 1),
+    ('[[pod]]\nid = "a"\n[[pod]]\nid = "a"\n', "pod[1]", 3),
+])
+def test_errors_name_file_key_and_line(text: str, key: str, line: int) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, Path("/cfg/config.toml"))
+    assert exc.value.key == key
+    assert exc.value.line == line
+    assert str(exc.value).startswith(f"/cfg/config.toml:{line}: {key}: ")
+
+
+def test_toml_syntax_error_has_line() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config('a = 1\nb = = 2\n', Path("x.toml"))
+    assert exc.value.line == 2 and "x.toml:2" in str(exc.value)
+
+
+def test_missing_file_gives_defaults_and_env_relocates(home: Path) -> None:
+    cfg = load_config()
+    assert cfg.source is None and cfg.poll_interval == 15
+    path = home / ".config" / "rpdev" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('poll_interval = "2s"\n')
+    assert load_config().poll_interval == 2
