@@ -69,6 +69,7 @@ class SSHSettings:
     identity_file: str = "~/.ssh/id_ed25519"
     user: str = "root"
     server_alive_interval: int = 30
+    install_include: bool = False  # add the Include block to ~/.ssh/config without asking
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
         identity_file=r.typed(data, "identity_file", str, d.identity_file,
                               label="ssh.identity_file"),
         user=user, server_alive_interval=interval,
+        install_include=r.typed(data, "install_include", bool, d.install_include,
+                                label="ssh.install_include"),
     )
 
 

@@ -1,0 +1,239 @@
+"""`rpdev demo`: the real daemon and TUI against a simulated RunPod on this machine.
+
+Everything lives in one private directory (HOME, XDG dirs, socket, SSH key, config): the user's
+real `~/.ssh/config`, keyring and daemon are never touched. The simulated pods are real local SSH
+servers, so `ssh <pod>.runpod` works from the demo's shell (`rpdev demo --shell` prints how).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rpdevd.commands._common import fail
+
+DEMO_KEY = "rpdev-demo-key-not-a-secret"
+
+DEMO_CONFIG = """\
+# The demo's config: the same format as ~/.config/rpdev/config.toml
+poll_interval = "2s"
+probe_interval = "5s"
+
+[[pod]]
+name = "trainer"
+policy = "idle-stop"
+idle_timeout = "3m"
+warn_before = "1m"
+
+[[pod]]
+name = "notebook"
+policy = "idle-stop"
+idle_timeout = "10m"
+wake_on_connect = true
+
+[[pod]]
+name = "spot-runner"
+policy = "keep-alive"
+
+[[pod]]
+name = "archive"
+policy = "manual"
+
+[ssh]
+identity_file = "{key}"
+user = "{user}"
+install_include = true
+
+[[sync]]
+pod = "trainer"
+local = "{project}"
+remote = "/workspace/project"
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="try everything against a simulated RunPod on this machine")
+    p.add_argument("--dir", type=Path, help="keep the demo's files here (default: a temp dir)")
+    p.add_argument("--no-tui", action="store_true", help="print the live status instead")
+    p.add_argument("--check", action="store_true",
+                   help="start everything, show that it works, stop (non-interactive)")
+    p.add_argument("--seconds", type=float, default=0,
+                   help="with --no-tui: stop after this many seconds (default: until Ctrl-C)")
+    p.set_defaults(func=_demo)
+
+
+class Demo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env: dict[str, str] = {}
+
+    def prepare(self) -> None:
+        import getpass
+
+        from rpdevd.sim.sshd import generate_keypair
+
+        for sub in ("", ".ssh", ".config/rpdev", ".local/state", "run", "project", "sim"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home / "run", 0o700)
+        os.chmod(self.home / ".ssh", 0o700)
+        key = generate_keypair(self.home / ".ssh" / "id_ed25519", "rpdev-demo")
+        (self.root / "pubkey").write_text(key.public + "\n")
+        project = self.home / "project"
+        if not (project / "train.py").exists():
+            (project / "train.py").write_text(
+                "# edit me: rpdev syncs every save to /workspace/project on the pod\n"
+                "print('training...')\n")
+            (project / ".gitignore").write_text("checkpoints/\n*.pt\n")
+        (self.home / ".config/rpdev/config.toml").write_text(DEMO_CONFIG.format(
+            key=self.home / ".ssh" / "id_ed25519", user=getpass.getuser(), project=project))
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_STATE_HOME": str(self.home / ".local/state"),
+            "XDG_RUNTIME_DIR": str(self.home / "run"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "RUNPOD_API_KEY": DEMO_KEY,
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+
+    def start_sim(self, timeout: float = 60) -> str:
+        port_file = self.root / "sim.url"
+        port_file.unlink(missing_ok=True)
+        log = open(self.root / "sim.log", "ab")  # noqa: SIM115 - handed to the child
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "rpdevd.sim", "serve", "--root", str(self.root / "sim"),
+             "--api-key", DEMO_KEY, "--pubkey-file", str(self.root / "pubkey"), "--demo",
+             "--port-file", str(port_file)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
+            start_new_session=True))
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[-1].poll() is not None:
+                raise RuntimeError("the simulated RunPod exited: "
+                                   + (self.root / "sim.log").read_text(errors="replace")[-2000:])
+            if port_file.exists() and port_file.read_text().strip():
+                url = port_file.read_text().strip()
+                self.env["RUNPOD_API_BASE_URL"] = url
+                return url
+            time.sleep(0.1)
+        raise RuntimeError("the simulated RunPod did not start within 60s")
+
+    def start_daemon(self) -> None:
+        os.environ.update(self.env)  # this process now talks to the demo's socket
+        from rpdevd.commands.daemon import start_daemon
+
+        if start_daemon(30, quiet=True) != 0:
+            raise RuntimeError("the demo daemon did not start")
+
+    def stop(self) -> None:
+        from rpdevd.client import Client, DaemonNotRunning
+
+        with contextlib.suppress(DaemonNotRunning, OSError, Exception):
+            with Client(timeout=5) as c:
+                c.call("shutdown")
+        time.sleep(0.3)
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    def shell_hint(self) -> str:
+        keys = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
+        exports = " ".join(f"{k}={self.env[k]}" for k in keys)
+        return (f"to use the demo from another shell:\n  export {exports}\n"
+                "  rpdev status; ssh trainer.runpod nvidia-smi || ssh trainer.runpod true")
+
+
+def _wait_for_pods(timeout: float) -> dict[str, Any]:
+    from rpdevd.client import call
+
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = call("status", timeout=10)
+        pods = status.get("pods", [])
+        if pods and all(p["status"] != "RUNNING" or p.get("ssh_host") for p in pods):
+            return status
+        time.sleep(0.5)
+    return status
+
+
+def _print_status() -> None:
+    from rpdevd.commands.status import render_status
+    from rpdevd.client import call
+
+    render_status(call("status", timeout=10))
+
+
+def _demo(a: argparse.Namespace) -> int:
+    root = a.dir or Path(tempfile.mkdtemp(prefix="rpdev-demo-"))
+    root = root.resolve()
+    demo = Demo(root)
+    print(f"rpdev demo: a simulated RunPod and a private daemon in {root}")
+    try:
+        demo.prepare()
+        print("  starting the simulated RunPod (each pod is a real local SSH server)...")
+        demo.start_sim()
+        print("  starting the daemon...")
+        demo.start_daemon()
+        if a.check:
+            return _check(demo)
+        if not a.no_tui:
+            try:
+                from rpdevd.commands.tui import run_tui
+            except ImportError:
+                run_tui = None  # type: ignore[assignment]
+            if run_tui is not None:
+                print(demo.shell_hint())
+                return run_tui(start_offer=False)
+        print(demo.shell_hint())
+        deadline = time.monotonic() + a.seconds if a.seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            print("\033[2J\033[H" if sys.stdout.isatty() else "", end="")
+            print(time.strftime("%H:%M:%S"), "rpdev demo (Ctrl-C to stop)\n")
+            _print_status()
+            time.sleep(2)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as exc:
+        return fail(str(exc), f"files are in {root}")
+    finally:
+        print("stopping the demo...")
+        demo.stop()
+        if a.dir is None and not a.check:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _check(demo: Demo) -> int:
+    status = _wait_for_pods(60)
+    _print_status()
+    running = [p for p in status.get("pods", []) if p["status"] == "RUNNING"]
+    if not running:
+        return fail("no running pod appeared in the demo")
+    alias = running[0].get("ssh_alias")
+    if alias and running[0].get("ssh_host"):
+        out = subprocess.run(["ssh", "-F", str(demo.home / ".ssh" / "config"), alias, "true"],
+                             capture_output=True, text=True, timeout=30, env=demo.env)
+        print(f"ssh {alias} true -> exit {out.returncode}{' ' + out.stderr.strip() if out.stderr else ''}")
+        if out.returncode != 0:
+            return 1
+    print("demo check passed")
+    return 0
