@@ -150,7 +150,7 @@ class AsyncClient:
 
     async def connect(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(os.fspath(self.path), limit=protocol.MAX_FRAME + 1),
                 self.timeout,
             )
@@ -158,9 +158,10 @@ class AsyncClient:
             raise DaemonNotRunning(self.path, "no socket") from None
         except (ConnectionRefusedError, ConnectionResetError, PermissionError):
             raise DaemonNotRunning(self.path, "socket refuses connections") from None
-        self._writer.write(protocol.encode(protocol.hello(self.name)))
-        await self._writer.drain()
-        reply = protocol.decode(await asyncio.wait_for(self._reader.readline(), self.timeout))
+        self._reader, self._writer = reader, writer
+        writer.write(protocol.encode(protocol.hello(self.name)))
+        await writer.drain()
+        reply = protocol.decode(await asyncio.wait_for(reader.readline(), self.timeout))
         if reply.get("type") != "hello":
             await self.close()
             raise protocol.remote_error(reply.get("error"))

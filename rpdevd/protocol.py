@@ -126,7 +126,7 @@ def check_client_hello(msg: dict[str, Any]) -> int:
             f"client speaks protocol {versions}, daemon speaks {list(SUPPORTED_VERSIONS)}: "
             "upgrade the older of the two and restart the daemon (rpdev daemon stop; rpdev daemon start)",
         )
-    return common[-1]
+    return int(common[-1])
 
 
 def server_hello(version: int, server: str, pid: int) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class Demo:
                 raise RuntimeError("the simulated RunPod exited: "
                                    + (self.root / "sim.log").read_text(errors="replace")[-2000:])
             if port_file.exists() and port_file.read_text().strip():
-                url = port_file.read_text().strip()
+                url = f"http://127.0.0.1:{int(port_file.read_text().strip())}"
                 self.env["RUNPOD_API_BASE_URL"] = url
                 return url
             time.sleep(0.1)
@@ -176,8 +176,8 @@ def _wait_for_pods(timeout: float) -> dict[str, Any]:
 
 
 def _print_status() -> None:
-    from rpdevd.commands.status import render_status
     from rpdevd.client import call
+    from rpdevd.commands.status import render_status
 
     render_status(call("status", timeout=10))
 
@@ -196,13 +196,15 @@ def _demo(a: argparse.Namespace) -> int:
         if a.check:
             return _check(demo)
         if not a.no_tui:
+            import importlib
+
             try:
-                from rpdevd.commands.tui import run_tui
+                tui_command: Any = importlib.import_module("rpdevd.commands.tui")
             except ImportError:
-                run_tui = None  # type: ignore[assignment]
-            if run_tui is not None:
+                tui_command = None
+            if tui_command is not None:
                 print(demo.shell_hint())
-                return run_tui(start_offer=False)
+                return int(tui_command.run_tui(start_offer=False))
         print(demo.shell_hint())
         deadline = time.monotonic() + a.seconds if a.seconds else None
         while deadline is None or time.monotonic() < deadline:

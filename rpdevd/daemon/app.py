@@ -71,6 +71,7 @@ class Daemon:
         self.last_poll: float | None = None
         self.api_failures = 0
         self.services: list[Service] = []
+        self.endpoints: Any = None  # the EndpointService, once attached
         self.stop_event = asyncio.Event()
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()
@@ -404,7 +405,7 @@ class Daemon:
     async def m_poll(self, params: dict[str, Any]) -> Any:
         try:
             await self.wait_for_poll(30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RequestError("timeout", "the poll did not finish within 30s") from None
         return self.api_view()
 

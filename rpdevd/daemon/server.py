@@ -179,7 +179,7 @@ class _Connection:
     async def serve(self) -> None:
         try:
             first = await self.read_frame(HELLO_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         except ProtocolError as exc:
             await self.send(protocol.error(None, exc.code, exc.message))

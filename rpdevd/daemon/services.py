@@ -6,4 +6,8 @@ from rpdevd.daemon.app import Daemon
 
 
 def attach_services(daemon: Daemon) -> None:
-    """Endpoint rediscovery, lifecycle and sync attach here as they land."""
+    from rpdevd.daemon.endpoints import EndpointService
+
+    endpoints = EndpointService(daemon)
+    daemon.services.append(endpoints)
+    daemon.endpoints = endpoints

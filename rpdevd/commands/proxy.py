@@ -1,0 +1,116 @@
+"""`rpdev proxy POD`: ssh's ProxyCommand for wake on connect.
+
+Asks the daemon to resume the pod if it is stopped (one resume however many connections wait),
+waits until its endpoint is confirmed inside the pod, then pipes stdin/stdout to the pod's SSH
+port. Progress goes to stderr only: stdout belongs to the SSH protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("proxy", help="ProxyCommand for wake on connect (used by ssh)")
+    p.add_argument("pod")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="give up after this many seconds (default 600)")
+    p.set_defaults(func=_proxy)
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"rpdev: {text}\n")
+    sys.stderr.flush()
+
+
+async def _wake(pod: str, timeout: float) -> dict[str, Any]:
+    from rpdevd.client import AsyncClient
+
+    async with AsyncClient(timeout=timeout + 10) as client:
+        info = await client.call("status", timeout=10)
+        for p in info.get("pods", []):
+            if pod in (p["id"], p["name"]) and p["status"] != "RUNNING":
+                _say(f"{p['name']} is {p['status']}: resuming it (this can take a minute)")
+        await client.subscribe(["pod.", "endpoint.", "hostkey."], None)
+
+        async def progress() -> None:
+            async for ev in client.events():
+                if ev.kind in ("pod.status", "pod.resume", "endpoint.confirmed", "pod.error",
+                               "endpoint.failed") and pod in (ev.pod_id, ev.message.split(":")[0]):
+                    _say(ev.message)
+
+        task = asyncio.create_task(progress())
+        try:
+            result: dict[str, Any] = await client.call("pod.wake",
+                                                       {"pod": pod, "timeout": timeout},
+                                                       timeout=timeout + 10)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return result
+
+
+async def _pipe(host: str, port: int) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    loop = asyncio.get_running_loop()
+    stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
+
+    async def upstream() -> None:
+        while True:
+            data = await loop.run_in_executor(None, os.read, stdin_fd, 65536)
+            if not data:
+                with contextlib.suppress(OSError):
+                    writer.write_eof()
+                return
+            writer.write(data)
+            await writer.drain()
+
+    async def downstream() -> None:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            view = memoryview(data)
+            while view:
+                n = await loop.run_in_executor(None, os.write, stdout_fd, view)
+                view = view[n:]
+
+    up = asyncio.create_task(upstream())
+    await downstream()  # the server closing ends the session
+    up.cancel()
+    writer.close()
+
+
+def _proxy(a: argparse.Namespace) -> int:
+    from rpdevd.client import DaemonNotRunning
+    from rpdevd.commands.daemon import start_daemon
+    from rpdevd.protocol import RemoteError
+
+    try:
+        try:
+            target = asyncio.run(_wake(a.pod, a.timeout))
+        except DaemonNotRunning:
+            _say("rpdevd is not running: starting it")
+            if start_daemon(30, quiet=True) != 0:
+                return 1
+            target = asyncio.run(_wake(a.pod, a.timeout))
+    except RemoteError as exc:
+        _say(f"cannot connect to {a.pod}: {exc.message}")
+        if exc.hint:
+            _say(f"hint: {exc.hint}")
+        return 1
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        _say(f"cannot connect to {a.pod}: {exc or type(exc).__name__}")
+        return 1
+    try:
+        asyncio.run(_pipe(target["host"], int(target["port"])))
+    except OSError as exc:
+        _say(f"connection to {target['host']}:{target['port']} failed: {exc}")
+        return 1
+    return 0

@@ -1,0 +1,279 @@
+"""Endpoint rediscovery in the daemon: confirm each managed pod's SSH endpoint from inside the
+pod, pin its host key, rewrite the generated SSH config; wake stopped pods on connect; and keep
+one SSH connection per pod open for the probe and the sync (channels are cheap, handshakes not).
+
+Nothing unconfirmed is ever written: a stale port or another pod answering at the address is
+retried with backoff until the API reports the real endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rpdevd.daemon.server import RequestError
+from rpdevd.daemon.state import PodState
+from rpdevd.endpoint import EndpointFailure, confirm_and_pin
+from rpdevd.protocol import param_num
+from rpdevd.sshconfig import files
+from rpdevd.sshconfig.known_hosts import pinned_keys
+from rpdevd.sshconfig.render import HostEntry, host_key_alias
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from rpdevd.daemon.app import Daemon
+
+log = logging.getLogger("rpdevd.endpoints")
+
+RETRY_MIN, RETRY_MAX = 0.5, 10.0
+WAKE_TIMEOUT = 600.0
+
+
+@dataclass
+class _Attempt:
+    candidate: tuple[str, int] | None = None
+    next_try: float = 0.0
+    backoff: float = RETRY_MIN
+    task: asyncio.Task[None] | None = None
+
+
+class EndpointService:
+    name = "endpoints"
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.wake = asyncio.Event()
+        self.attempts: dict[str, _Attempt] = {}
+        self.confirmed: dict[str, asyncio.Event] = {}
+        self.wakes: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self.conn_locks: dict[str, asyncio.Lock] = {}
+        self._written: str | None = None
+        daemon.server.register("pod.wake", self.m_wake)
+        daemon.server.register("ssh.status", self.m_ssh_status)
+
+    # wiring ------------------------------------------------------------------------------
+    def pods_changed(self, changed: list[PodState]) -> None:
+        self.wake.set()
+
+    def _user(self, state: PodState) -> str:
+        pc = self.d.config.pod_config(state.id, state.name)
+        return (pc.user if pc and pc.user else None) or self.d.config.ssh.user
+
+    def _identity(self, state: PodState) -> Path | None:
+        pc = self.d.config.pod_config(state.id, state.name)
+        raw = (pc.identity_file if pc and pc.identity_file else None) \
+            or self.d.config.ssh.identity_file
+        path = Path(raw).expanduser()
+        return path if path.exists() else None
+
+    async def run(self) -> None:
+        if self.d.config.ssh.install_include:
+            try:
+                await asyncio.to_thread(files.install_include)
+            except Exception as exc:  # a broken ~/.ssh/config is reported, never "fixed"
+                self.d.bus.emit("ssh.config", f"~/.ssh/config left alone: {exc}",
+                                level="warning")
+        while True:
+            self.wake.clear()
+            try:
+                self.reconcile()
+                await self.write_config()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("endpoint reconcile failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+
+    # reconciliation ----------------------------------------------------------------------
+    def reconcile(self) -> None:
+        now = time.monotonic()
+        for state in list(self.d.pods.values()):
+            if not state.managed:
+                continue
+            pod = state.pod
+            attempt = self.attempts.setdefault(state.id, _Attempt())
+            if not pod.is_running:
+                if state.endpoint_state not in ("none", "stopped"):
+                    state.endpoint_state = "stopped"
+                    self._clear_confirmed(state.id)
+                    self.close_connection(state.id)
+                continue
+            ep = pod.ssh_endpoint
+            if ep is None:
+                if state.endpoint_state != "starting":
+                    state.endpoint_state = "starting"
+                    self._clear_confirmed(state.id)
+                continue
+            candidate = (ep.host, ep.port)
+            if state.endpoint_state == "confirmed" and candidate == (state.ssh_host,
+                                                                      state.ssh_port):
+                continue
+            if attempt.task is not None and not attempt.task.done():
+                continue
+            if candidate != attempt.candidate:
+                attempt.candidate, attempt.backoff, attempt.next_try = candidate, RETRY_MIN, 0.0
+            if now < attempt.next_try:
+                continue
+            if state.endpoint_state != "confirmed":
+                state.endpoint_state = "confirming"
+            attempt.task = asyncio.create_task(self._confirm(state, candidate, attempt))
+
+    def _clear_confirmed(self, pod_id: str) -> None:
+        ev = self.confirmed.get(pod_id)
+        if ev is not None:
+            ev.clear()
+
+    async def _confirm(self, state: PodState, candidate: tuple[str, int],
+                       attempt: _Attempt) -> None:
+        host, port = candidate
+        identity = self._identity(state)
+        result = await confirm_and_pin(
+            state.id, host, port, self._user(state), [identity] if identity else None,
+            files.known_hosts_path(), timeout=10.0)
+        if isinstance(result, EndpointFailure):
+            attempt.next_try = time.monotonic() + attempt.backoff
+            attempt.backoff = min(attempt.backoff * 2, RETRY_MAX)
+            if state.endpoint_state != "unreachable" or state.last_error != result.message:
+                self.d.bus.emit("endpoint.failed", f"{state.name}: {result.message}; retrying",
+                                state.id, level="warning", failure=result.kind)
+            state.last_error = result.message
+            if state.endpoint_state != "confirmed" or result.kind != "unreachable":
+                state.endpoint_state = "unreachable"
+            self.wake.set()
+            return
+        ep, pinned = result.endpoint, result.pinned
+        moved = (state.ssh_host, state.ssh_port) != (ep.host, ep.port)
+        state.ssh_host, state.ssh_port = ep.host, ep.port
+        state.host_key_fingerprint = ep.fingerprint
+        state.endpoint_state = "confirmed"
+        state.last_error = None
+        attempt.backoff = RETRY_MIN
+        self.close_connection(state.id)  # the next user reconnects to the new endpoint
+        if pinned.changed:
+            self.d.bus.emit("hostkey.changed", f"{state.name}: host key now {ep.fingerprint} "
+                            f"(was {pinned.previous}); pinned after the identity check",
+                            state.id, fingerprint=ep.fingerprint, old=pinned.previous)
+        if moved:
+            self.d.bus.emit("endpoint.confirmed", f"{state.name}: SSH at {ep.host}:{ep.port} "
+                            "(confirmed inside the pod)", state.id, host=ep.host, port=ep.port)
+        await self.write_config()
+        self.confirmed.setdefault(state.id, asyncio.Event()).set()
+
+    def host_entries(self) -> list[HostEntry]:
+        entries = []
+        for state in self.d.pods.values():
+            if not state.managed:
+                continue
+            identity = self._identity(state)
+            entries.append(HostEntry(
+                pod_id=state.id, name=state.name, host=state.ssh_host, port=state.ssh_port,
+                user=self._user(state), identity_file=identity,
+                wake_on_connect=state.wake_on_connect))
+        return entries
+
+    async def write_config(self) -> None:
+        entries = self.host_entries()
+        key = repr(entries)
+        if key == self._written:
+            return
+        update = await asyncio.to_thread(
+            files.update_generated, entries,
+            server_alive_interval=self.d.config.ssh.server_alive_interval,
+            proxy_program=(sys.executable, "-m", "rpdevd.cli"))
+        self._written = key
+        for pod_id, alias in update.aliases.items():
+            if pod_id in self.d.pods:
+                self.d.pods[pod_id].ssh_alias = alias
+        if update.changed:
+            self.d.bus.emit("ssh.config", f"SSH config rewritten ({len(entries)} host(s))",
+                            path=str(update.path))
+
+    # the shared connection ---------------------------------------------------------------
+    async def connection(self, pod_id: str) -> asyncssh.SSHClientConnection | None:
+        """A kept-open connection to a confirmed pod, verified against the pinned key."""
+        import asyncssh
+
+        state = self.d.pods.get(pod_id)
+        if state is None or state.endpoint_state != "confirmed" or not state.ssh_host \
+                or not state.ssh_port:
+            return None
+        lock = self.conn_locks.setdefault(pod_id, asyncio.Lock())
+        async with lock:
+            conn = self.conns.get(pod_id)
+            if conn is not None and not conn.is_closed():
+                return conn
+            keys = pinned_keys(files.known_hosts_path()).get(host_key_alias(pod_id), [])
+            if not keys:
+                return None
+            trusted = [asyncssh.import_public_key(k.line) for k in keys]
+            identity = self._identity(state)
+            try:
+                conn = await asyncio.wait_for(asyncssh.connect(
+                    state.ssh_host, state.ssh_port, username=self._user(state),
+                    client_keys=[str(identity)] if identity else None,
+                    known_hosts=(trusted, [], []), config=None,
+                    keepalive_interval=15, keepalive_count_max=3), 15)
+            except (TimeoutError, OSError, asyncssh.Error) as exc:
+                log.info("connection to %s failed: %s", pod_id, exc)
+                self.wake.set()
+                return None
+            self.conns[pod_id] = conn
+            return conn
+
+    def close_connection(self, pod_id: str) -> None:
+        conn = self.conns.pop(pod_id, None)
+        if conn is not None:
+            conn.close()
+
+    # wake on connect ---------------------------------------------------------------------
+    async def m_wake(self, params: dict[str, Any]) -> Any:
+        state = self.d._pod_param(params)
+        timeout = param_num(params, "timeout", required=False, minimum=1,
+                            maximum=3600) or WAKE_TIMEOUT
+        task = self.wakes.get(state.id)
+        if task is None or task.done():
+            task = asyncio.create_task(self._wake(state, timeout))
+            self.wakes[state.id] = task
+        return await asyncio.shield(task)
+
+    async def _wake(self, state: PodState, timeout: float) -> dict[str, Any]:
+        """One resume however many connections wait; then wait for a confirmed endpoint."""
+        if state.pod.desired_status in ("EXITED", "STOPPED", "PAUSED"):
+            self.d.bus.emit("pod.waking", f"{state.name}: resuming for an incoming connection",
+                            state.id)
+            await self.d.resume_pod(state, "wake on connect")
+        elif state.pod.desired_status == "TERMINATED":
+            raise RequestError("terminated", f"{state.name} is terminated",
+                               "a terminated pod cannot be started again; create a new one")
+        ev = self.confirmed.setdefault(state.id, asyncio.Event())
+        if state.endpoint_state == "confirmed" and state.pod.is_running:
+            ev.set()
+        deadline = time.monotonic() + timeout
+        while not ev.is_set():
+            if time.monotonic() > deadline:
+                raise RequestError("timeout", f"{state.name} did not become reachable within "
+                                   f"{timeout:.0f}s ({state.endpoint_state})",
+                                   state.last_error or "see `rpdev status`")
+            self.d.poll_now.set()  # poll faster while someone waits
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(ev.wait(), 1.0)
+        return {"id": state.id, "name": state.name, "host": state.ssh_host,
+                "port": state.ssh_port, "alias": state.ssh_alias,
+                "fingerprint": state.host_key_fingerprint}
+
+    async def m_ssh_status(self, params: dict[str, Any]) -> Any:
+        return {"generated": str(files.generated_path()),
+                "known_hosts": str(files.known_hosts_path()),
+                "pods": {s.id: {"alias": s.ssh_alias, "state": s.endpoint_state,
+                                "host": s.ssh_host, "port": s.ssh_port,
+                                "fingerprint": s.host_key_fingerprint}
+                         for s in self.d.pods.values() if s.managed}}
