@@ -71,7 +71,10 @@ def block_bytes(generated: Path, newline: bytes = b"\n") -> bytes:
 
 
 def _marker(data: bytes, span: tuple[int, int, int]) -> bytes | None:
-    content = data[span[0] : span[1]].strip()
+    content = data[span[0] : span[1]]
+    if span[0] == 0 and content.startswith(BOM):
+        content = content[len(BOM) :]
+    content = content.strip()
     # A prefix match, so a marker whose tail was edited is still seen (and the file refused)
     # rather than left behind as a stray half of a block.
     if content.startswith(b"# >>> rpdev"):
@@ -87,10 +90,12 @@ def find_block(data: bytes) -> Block | None:
     ends: list[tuple[int, int, int]] = []
     for number, span in enumerate(split_lines(data), start=1):
         kind = _marker(data, span)
+        # A byte order mark before the first line is not part of rpdev's block.
+        start = len(BOM) if span[0] == 0 and data.startswith(BOM) else span[0]
         if kind == BEGIN:
-            begins.append((number, span[0], span[2]))
+            begins.append((number, start, span[2]))
         elif kind == END:
-            ends.append((number, span[0], span[2]))
+            ends.append((number, start, span[2]))
     if not begins and not ends:
         return None
     where = ", ".join(f"line {n}" for n, _, _ in sorted(begins + ends))

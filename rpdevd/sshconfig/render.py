@@ -30,7 +30,7 @@ _HOSTNAME_RE = re.compile(
 )
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # Unquoted words ssh_config reads back verbatim; anything else gets double quotes.
-_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_./~+,:@-]+$")
+_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_./~+,:@%-]+$")
 
 
 @dataclass(frozen=True)

@@ -127,14 +127,15 @@ def _write_temp(target: Path, data: bytes, mode: int, st: os.stat_result | None)
     return tmp
 
 
-def _remove_stale_temps(target: Path) -> None:
+def _remove_stale_temps(*files: Path) -> None:
     # A writer killed between mkstemp and rename leaves its temp file; under the lock none is live.
-    prefixes = (f".{target.name}{TEMP_MARK}", f".{backup_path(target).name}{TEMP_MARK}")
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(target.parent):
-            if entry.name.startswith(prefixes) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+    for file in files:
+        prefix = f".{file.name}{TEMP_MARK}"
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(file.parent):
+                if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
 def _replace(target: Path, data: bytes, st: os.stat_result | None) -> None:
@@ -148,8 +149,11 @@ def _replace(target: Path, data: bytes, st: os.stat_result | None) -> None:
     _fsync_dir(target.parent)
 
 
-def backup_path(target: Path) -> Path:
-    return target.with_name(target.name + BACKUP_SUFFIX)
+def backup_path(path: Path) -> Path:
+    """Beside the path the user named: for a symlinked config that is ~/.ssh, not the dotfiles
+    repository the link points into."""
+    path = Path(os.path.abspath(path))
+    return path.with_name(path.name + BACKUP_SUFFIX)
 
 
 def update_file(
@@ -164,10 +168,11 @@ def update_file(
     `change` may run more than once and must be pure. It may raise to refuse; nothing is written.
     """
     target = resolve(Path(path))
+    backup_file = backup_path(path)
     # A missing directory (no ~/.ssh yet) is created private, as ssh itself would want it.
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with locked(target, lock_in):
-        _remove_stale_temps(target)
+        _remove_stale_temps(target, backup_file)
         for _ in range(ATTEMPTS):
             old, st = _read(target)
             new = change(old)
@@ -176,8 +181,8 @@ def update_file(
             if not _same(st, _stat(target)):
                 continue  # rewritten by someone outside the lock meanwhile: recompute
             made = None
-            if backup and old is not None and not backup_path(target).exists():
-                made = backup_path(target)
+            if backup and old is not None and not os.path.lexists(backup_file):
+                made = backup_file
                 _replace(made, old, st)
             _replace(target, new, st)
             return WriteResult(target, changed=True, backup=made)
