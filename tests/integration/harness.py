@@ -59,3 +59,67 @@ class DaemonProcess:
                 self.proc.wait()
                 raise RuntimeError(f"daemon ignored signal {sig}: {self.output()}") from None
         return self.proc.returncode
+
+
+class SimThread:
+    """The simulated RunPod on its own event loop in a thread, so that tests can block (run the
+    CLI, wait for files) while the simulator keeps answering the daemon."""
+
+    def __init__(self, root: Path, api_key: str, authorized_keys: str) -> None:
+        import asyncio
+        import threading
+
+        from rpdevd.sim.server import SimRunPod
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.sim = SimRunPod(root, api_key, authorized_keys)
+        self.url: str = self.run(self.sim.start())
+
+    def run(self, coro, timeout: float = 60):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """A plain method of the simulator, run on its loop."""
+
+        async def wrapper():  # type: ignore[no-untyped-def]
+            return fn(*args, **kwargs)
+
+        return self.run(wrapper())
+
+    def stop(self) -> None:
+        try:
+            self.run(self.sim.stop(), timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def wait_until(predicate, timeout: float = 20, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `predicate` until it returns a truthy value; that value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+API_KEY = "rpdev-test-key-0123456789abcdef"
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / ".config" / "rpdev" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def ssh_config_lines(client_key_path: Path, user: str) -> str:
+    return f'[ssh]\nidentity_file = "{client_key_path}"\nuser = "{user}"\ninstall_include = true\n'
