@@ -43,7 +43,7 @@ for name in RUNPOD_POD_ID RUNPOD_PUBLIC_IP RUNPOD_TCP_PORT_22; do
     src=file
   fi
   if [ -z "$value" ] && [ -r "$init_env" ]; then
-    value=$(tr '\000' '\n' < "$init_env" 2>/dev/null | sed -n "s/^$name=//p" | head -n 1)
+    value=$(tr '\000' '\n' 2>/dev/null < "$init_env" | sed -n "s/^$name=//p" | head -n 1)
     src=init
   fi
   [ -n "$value" ] || src=none

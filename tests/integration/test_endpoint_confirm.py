@@ -52,9 +52,7 @@ async def test_a_closed_port_is_unreachable(pod_sshd: PodSSHD, client_key: KeyPa
     assert isinstance(result, EndpointFailure) and result.kind == "unreachable"
 
 
-async def test_a_key_the_pod_does_not_accept(
-    pod_sshd: PodSSHD, tmp_path: Path
-) -> None:
+async def test_a_key_the_pod_does_not_accept(pod_sshd: PodSSHD, tmp_path: Path) -> None:
     stranger = generate_keypair(tmp_path / "stranger", "stranger")
     result = await confirm(pod_sshd, stranger)
     assert isinstance(result, EndpointFailure) and result.kind == "auth_failed"
@@ -91,7 +89,11 @@ def run_script(tmp_path: Path, env: dict[str, str], rp_file: str = "", environ: 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
     out = subprocess.run(
         ["sh", "-s", "--", str(rp), str(init)],
-        input=IDENTITY_SCRIPT, env={**clean, **env}, capture_output=True, text=True, timeout=10,
+        input=IDENTITY_SCRIPT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=10,
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
@@ -132,9 +134,15 @@ def test_script_prefers_session_then_file_then_pid_1(tmp_path: Path) -> None:
         rp_file='export RUNPOD_POD_ID="fromfile"\nexport RUNPOD_TCP_PORT_22="1111"\n',
         environ=b"RUNPOD_POD_ID=frominit\0RUNPOD_TCP_PORT_22=2222\0RUNPOD_PUBLIC_IP=192.0.2.1\0",
     )
-    assert (identity.pod_id, identity.port, identity.public_ip) == ("fromsession", 1111, "192.0.2.1")
+    assert (identity.pod_id, identity.port, identity.public_ip) == (
+        "fromsession",
+        1111,
+        "192.0.2.1",
+    )
     assert identity.sources == {
-        "RUNPOD_POD_ID": "session", "RUNPOD_TCP_PORT_22": "file", "RUNPOD_PUBLIC_IP": "init",
+        "RUNPOD_POD_ID": "session",
+        "RUNPOD_TCP_PORT_22": "file",
+        "RUNPOD_PUBLIC_IP": "init",
     }
 
 

@@ -31,8 +31,15 @@ USER_CONFIG = (
 
 async def ssh(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = await asyncio.create_subprocess_exec(
-        "ssh", "-F", str(config), "-o", "BatchMode=yes", *args,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        "ssh",
+        "-F",
+        str(config),
+        "-o",
+        "BatchMode=yes",
+        *args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
@@ -46,10 +53,12 @@ def snapshot(*paths: Path) -> list[bytes | None]:
 async def test_restart_then_strict_ssh_works_again(
     home: Path, tmp_path: Path, client_key: KeyPair
 ) -> None:
-    pod = PodSSHD(tmp_path / "pod", authorized_keys=client_key.public,
-                  env={"RUNPOD_POD_ID": POD_ID})
-    other = PodSSHD(tmp_path / "other", authorized_keys=client_key.public,
-                    env={"RUNPOD_POD_ID": "p2other"})
+    pod = PodSSHD(
+        tmp_path / "pod", authorized_keys=client_key.public, env={"RUNPOD_POD_ID": POD_ID}
+    )
+    other = PodSSHD(
+        tmp_path / "other", authorized_keys=client_key.public, env={"RUNPOD_POD_ID": "p2other"}
+    )
     user_config = home / ".ssh" / "config"
     user_config.parent.mkdir(mode=0o700)
     user_config.write_text(USER_CONFIG)
@@ -61,8 +70,18 @@ async def test_restart_then_strict_ssh_works_again(
             POD_ID, host, port, pod.user, [client_key.private], known_hosts_path(), timeout=10
         )
         if isinstance(result, Rediscovered):
-            update_generated([HostEntry(POD_ID, "Trainer One", result.endpoint.host,
-                                        result.endpoint.port, pod.user, client_key.private)])
+            update_generated(
+                [
+                    HostEntry(
+                        POD_ID,
+                        "Trainer One",
+                        result.endpoint.host,
+                        result.endpoint.port,
+                        pod.user,
+                        client_key.private,
+                    )
+                ]
+            )
         return result
 
     await pod.start()
@@ -96,8 +115,9 @@ async def test_restart_then_strict_ssh_works_again(
         assert snapshot(*files) == before
 
         # Strict checking is real: the new port with the old pinned key fails, without a prompt.
-        update_generated([HostEntry(POD_ID, "Trainer One", pod.host, pod.port,
-                                    pod.user, client_key.private)])
+        update_generated(
+            [HostEntry(POD_ID, "Trainer One", pod.host, pod.port, pod.user, client_key.private)]
+        )
         refused = await ssh(user_config, ALIAS, "true")
         assert refused.returncode == 255
         assert "host key" in refused.stderr.lower()

@@ -57,8 +57,13 @@ def option_line(draw: st.DrawFn) -> str:
 
 
 match_line = st.sampled_from(
-    ["Match all", "Match host foo,bar", "Match user root", "Match originalhost *.x,!y.x",
-     "match Host\tbaz"]
+    [
+        "Match all",
+        "Match host foo,bar",
+        "Match user root",
+        "Match originalhost *.x,!y.x",
+        "match Host\tbaz",
+    ]
 )
 include_line = st.sampled_from(
     ["Include /nonexistent/rpdev-test/*", 'Include "/nonexistent/a b/c"', "Include=/nonexistent/x"]
@@ -84,7 +89,9 @@ def ssh_config(draw: st.DrawFn, bom: bool = False) -> bytes:
 def ssh_g(config: Path, host: str) -> str:
     out = subprocess.run(
         ["ssh", "-G", "-F", str(config), host],
-        capture_output=True, timeout=10, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     return out.stdout.decode(errors="replace")
@@ -95,8 +102,8 @@ def ssh_g(config: Path, host: str) -> str:
 def test_install_keeps_every_byte_outside_the_block(data: bytes) -> None:
     installed = include.install(data, GENERATED)
     head = BOM if data.startswith(BOM) else b""
-    block = include.block_bytes(GENERATED, include.newline_of(data[len(head):]))
-    assert installed == head + block + data[len(head):]
+    block = include.block_bytes(GENERATED, include.newline_of(data[len(head) :]))
+    assert installed == head + block + data[len(head) :]
     assert include.uninstall(installed) == data
     assert include.install(installed, GENERATED) == installed  # idempotent
     assert include.installed_at_top(installed)

@@ -25,7 +25,9 @@ def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
     pair = generate_keypair(tmp_path / "k", "comment")
     out = subprocess.run(
         ["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert fingerprint(pair.public) == out.stdout.split()[1]
 

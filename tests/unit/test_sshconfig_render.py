@@ -30,7 +30,9 @@ def ssh_g(config: Path, alias: str, *options: str) -> dict[str, str]:
         stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 0, out.stderr
-    return dict(line.split(" ", 1) if " " in line else (line, "") for line in out.stdout.splitlines())
+    return dict(
+        line.split(" ", 1) if " " in line else (line, "") for line in out.stdout.splitlines()
+    )
 
 
 def written_directives(text: str, alias: str) -> list[str]:
@@ -78,7 +80,10 @@ def test_a_stopped_pod_says_so_instead_of_connecting_anywhere(tmp_path: Path) ->
     config.write_text(render_config([entry], OPTIONS, {}).text)
     out = subprocess.run(
         ["ssh", "-F", str(config), "-o", "BatchMode=yes", "t.runpod", "true"],
-        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
     )
     assert out.returncode != 0
     assert "pod abc123 is not running" in out.stderr
@@ -112,7 +117,11 @@ def test_paths_ssh_cannot_carry_are_refused(value: str) -> None:
 )
 def test_unsafe_values_are_refused(change: dict[str, object]) -> None:
     fields: dict[str, object] = {
-        "pod_id": "abc123", "name": "n", "host": "1.2.3.4", "port": 22, "user": "root",
+        "pod_id": "abc123",
+        "name": "n",
+        "host": "1.2.3.4",
+        "port": 22,
+        "user": "root",
     }
     fields.update(change)
     with pytest.raises(ValueError):
@@ -123,8 +132,15 @@ def test_hostile_names_only_produce_directives_rpdev_wrote(tmp_path: Path) -> No
     identity = tmp_path / "keys dir" / "id 100%"
     known = tmp_path / "state dir" / "known_hosts"
     entries = [
-        HostEntry(f"pod{i:02d}x", name, "203.0.113.9", 40000 + i, "root", identity,
-                  wake_on_connect=(i % 3 == 0))
+        HostEntry(
+            f"pod{i:02d}x",
+            name,
+            "203.0.113.9",
+            40000 + i,
+            "root",
+            identity,
+            wake_on_connect=(i % 3 == 0),
+        )
         for i, name in enumerate(HOSTILE)
     ]
     generated = render_config(entries, RenderOptions(known_hosts=known), {})
@@ -159,7 +175,10 @@ def test_aliases_stay_when_the_file_is_rewritten(home: Path) -> None:
     first = update_generated([HostEntry("zzz999", "trainer", "1.2.3.4", 22)], path)
     assert first.changed and first.aliases == {"zzz999": "trainer.runpod"}
     second = update_generated(
-        [HostEntry("aaa111", "trainer", "1.2.3.5", 22), HostEntry("zzz999", "trainer", "1.2.3.4", 23)],
+        [
+            HostEntry("aaa111", "trainer", "1.2.3.5", 22),
+            HostEntry("zzz999", "trainer", "1.2.3.4", 23),
+        ],
         path,
     )
     assert second.aliases == {"zzz999": "trainer.runpod", "aaa111": "trainer-aaa111.runpod"}
@@ -167,7 +186,10 @@ def test_aliases_stay_when_the_file_is_rewritten(home: Path) -> None:
     assert parse_slugs(path.read_text()) == {"zzz999": "trainer", "aaa111": "trainer-aaa111"}
     assert (path.stat().st_mode & 0o777) == 0o600
     same = update_generated(
-        [HostEntry("aaa111", "trainer", "1.2.3.5", 22), HostEntry("zzz999", "trainer", "1.2.3.4", 23)],
+        [
+            HostEntry("aaa111", "trainer", "1.2.3.5", 22),
+            HostEntry("zzz999", "trainer", "1.2.3.4", 23),
+        ],
         path,
     )
     assert not same.changed

@@ -107,6 +107,6 @@ def test_assignment_is_unique_and_stable(
     later = [PodName(i, renamed.get(i, n)) for i, n in first]
     after = assign_slugs(later, slugs)
     assert len(set(after.values())) == len(after)
-    for pod_id, name in names.items():
+    for pod_id in names:
         if pod_id not in renamed:  # a pod that was not renamed keeps its alias
             assert after[pod_id] == slugs[pod_id]
