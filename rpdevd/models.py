@@ -34,7 +34,7 @@ def validate_pod_id(value: object) -> str:
     """Return `value` if it is a RunPod pod id (`^[a-z0-9]+$`, 1-64 chars), else ValueError."""
     if not isinstance(value, str):
         raise ValueError(f"pod id must be a string, not {type(value).__name__}")
-    if not value or len(value) > POD_ID_MAX_LEN or not POD_ID_RE.match(value):
+    if not value or len(value) > POD_ID_MAX_LEN or not POD_ID_RE.fullmatch(value):
         shown = value if len(value) <= 80 else value[:77] + "..."
         raise ValueError(f"invalid pod id {shown!r}: expected 1-{POD_ID_MAX_LEN} of [a-z0-9]")
     return value
@@ -89,7 +89,7 @@ def _host(value: object) -> str | None:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        return value if HOSTNAME_RE.match(value) else None
+        return value if HOSTNAME_RE.fullmatch(value) else None
 
 
 def _port_number(value: object) -> int | None:
@@ -203,7 +203,7 @@ class Pod:
         pod_id = validate_pod_id(raw.get("id"))
         machine = _map(raw.get("machine"))
         status = raw.get("desiredStatus")
-        status = status if isinstance(status, str) and STATUS_RE.match(status) else "UNKNOWN"
+        status = status if isinstance(status, str) and STATUS_RE.fullmatch(status) else "UNKNOWN"
         pod_type = raw.get("podType")
         gpu_count = _int(raw.get("gpuCount"))
         host_id = machine.get("podHostId")
@@ -211,13 +211,13 @@ class Pod:
             id=pod_id,
             name=_str(raw.get("name"), limit=NAME_MAX_LEN),
             desired_status=status,
-            pod_type=pod_type if isinstance(pod_type, str) and STATUS_RE.match(pod_type) else "",
+            pod_type=pod_type if isinstance(pod_type, str) and STATUS_RE.fullmatch(pod_type) else "",
             # Missing count: 1, the common case; resume must never silently ask for 0 GPUs.
             gpu_count=1 if gpu_count is None else gpu_count,
             cost_per_hr=_num(raw.get("costPerHr")),
             gpu_display_name=_str(machine.get("gpuDisplayName")),
             pod_host_id=host_id
-            if isinstance(host_id, str) and POD_HOST_ID_RE.match(host_id)
+            if isinstance(host_id, str) and POD_HOST_ID_RE.fullmatch(host_id)
             else None,
             image_name=_str(raw.get("imageName")),
             volume_mount_path=_opt_str(raw.get("volumeMountPath"), limit=4096),

@@ -23,13 +23,13 @@ from rpdevd.sim.server import SimRunPod
 from rpdevd.sim.sshd import KeyPair
 
 KEY = "sim-test-key"
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=2,
-                   total_timeout=15)
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=2, total_timeout=15)
 
 
 @pytest.fixture
-async def sim(tmp_path: Path, client_key: KeyPair,
-              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimRunPod]:
+async def sim(
+    tmp_path: Path, client_key: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[SimRunPod]:
     s = SimRunPod(tmp_path / "sim", KEY, client_key.public)
     monkeypatch.setenv("RUNPOD_API_BASE_URL", await s.start())
     try:
@@ -99,9 +99,7 @@ async def test_spot_pods_resume_with_a_bid(sim: SimRunPod, api: RunPodAPI) -> No
     assert pod.is_spot and pod.desired_status == "EXITED"
     assert pod.bid_per_gpu == pytest.approx(0.35) and pod.lowest_bid_to_resume == 0.31
     await api.resume_pod(pod)
-    assert sim.calls_of("podBidResume") == [
-        {"podId": simpod.id, "bidPerGpu": 0.31, "gpuCount": 2}
-    ]
+    assert sim.calls_of("podBidResume") == [{"podId": simpod.id, "bidPerGpu": 0.31, "gpuCount": 2}]
     assert sim.calls_of("podResume") == []
     assert (await api.get_pod(simpod.id)).desired_status == "RUNNING"
 
@@ -185,8 +183,9 @@ async def test_persistent_faults_give_up_after_bounded_attempts(
 async def test_a_slow_answer_times_out_and_is_retried(sim: SimRunPod) -> None:
     await sim.add_pod(name="one", sshd=False)
     sim.slow(1.5, times=1)
-    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=0.3,
-                         total_timeout=15)
+    policy = RetryPolicy(
+        attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=0.3, total_timeout=15
+    )
     client = RunPodAPI(KEY, policy=policy)
     try:
         assert [p.name for p in await client.list_pods()] == ["one"]
