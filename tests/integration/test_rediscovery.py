@@ -1,0 +1,123 @@
+"""Endpoint rediscovery end to end: the simulated pod restarts with a new port and a new host key;
+the real `ssh` client, reading the generated config through ~/.ssh/config with strict host-key
+checking, keeps working. Stale ports never reach the config. Wake on connect resumes once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sshconfig import files
+from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def ssh(home: Path, alias: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes",
+                           alias, "echo $RUNPOD_POD_ID"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def pod_view(name: str) -> dict:
+    out = cli("status", "--json")
+    return {p["name"]: p for p in json.loads(out.stdout)["pods"]}.get(name, {})
+
+
+@pytest.fixture
+def trainer(sim: SimThread, home: Path, client_key, user: str):
+    pod = sim.run(sim.sim.add_pod(name="Trainer #1"))
+    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "Trainer #1"\n'
+                 + ssh_config_lines(client_key.private, user))
+    return pod
+
+
+def confirmed_port(name: str) -> int | None:
+    v = pod_view(name)
+    return v.get("ssh_port") if v.get("endpoint_state") == "confirmed" else None
+
+
+def test_restart_new_port_and_key_ssh_keeps_working(trainer, sim: SimThread, home: Path,
+                                                     start_daemon) -> None:
+    start_daemon()
+    port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
+    alias = pod_view("Trainer #1")["ssh_alias"]
+    assert alias == "trainer-1.runpod"
+    first = ssh(home, alias)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == trainer.id
+    old_key = sim.sim.pods[trainer.id].sshd.host_public_key
+    sim.run(sim.sim.restart(trainer.id))
+    assert sim.sim.pods[trainer.id].sshd.host_public_key != old_key
+    t0 = time.monotonic()
+    new_port = wait_until(lambda: (p := confirmed_port("Trainer #1")) != port and p,
+                          what="new endpoint")
+    again = ssh(home, alias)
+    elapsed = time.monotonic() - t0
+    assert again.returncode == 0, again.stderr
+    assert new_port == sim.sim.pods[trainer.id].sshd.port
+    assert elapsed < 1 + 2 + 2  # poll_interval + 2 s, with slack for this shared machine
+    assert pod_view("Trainer #1")["host_key_fingerprint"].startswith("SHA256:")
+    # the user's own known_hosts is never touched
+    assert not (home / ".ssh" / "known_hosts").exists()
+
+
+@pytest.mark.parametrize("mode", ["closed", "other"])
+def test_stale_ports_never_reach_the_config(mode: str, trainer, sim: SimThread, home: Path,
+                                            start_daemon) -> None:
+    decoy = sim.run(sim.sim.add_pod(name="decoy"))  # unmanaged: another pod's sshd
+    start_daemon()
+    port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
+    sim.call(sim.sim.stale_ports_for, 4.0, mode)
+    sim.run(sim.sim.restart(trainer.id))
+    real = sim.sim.pods[trainer.id].sshd.port
+    reported_ports = set()
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        text = files.generated_path().read_text()
+        for line in text.splitlines():
+            if line.strip().startswith("Port "):
+                reported_ports.add(int(line.split()[1]))
+        if confirmed_port("Trainer #1") == real:
+            break
+        time.sleep(0.1)
+    assert confirmed_port("Trainer #1") == real
+    assert reported_ports <= {port, real}, (reported_ports, decoy.id)
+    assert ssh(home, "trainer-1.runpod").stdout.strip() == trainer.id
+
+
+def test_wake_on_connect_resumes_once_for_five_connections(sim: SimThread, home: Path,
+                                                          client_key, user: str,
+                                                          start_daemon) -> None:
+    pod = sim.run(sim.sim.add_pod(name="sleepy", status="EXITED"))
+    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
+                 + ssh_config_lines(client_key.private, user))
+    start_daemon()
+    wait_until(lambda: pod_view("sleepy").get("ssh_alias"), what="alias")
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: ssh(home, "sleepy.runpod", 90), range(5)))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == pod.id
+        assert "rpdev:" in r.stderr or r.stderr == ""  # progress on stderr only
+    assert len(sim.sim.calls_of("podResume")) == 1
+
+
+def test_wake_on_connect_fails_with_runpods_reason(sim: SimThread, home: Path, client_key,
+                                                   user: str, start_daemon) -> None:
+    pod = sim.run(sim.sim.add_pod(name="sleepy", status="EXITED"))
+    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
+                 + ssh_config_lines(client_key.private, user))
+    sim.call(sim.sim.no_free_gpus, pod.id, 5)
+    start_daemon()
+    wait_until(lambda: pod_view("sleepy").get("ssh_alias"), what="alias")
+    t0 = time.monotonic()
+    r = ssh(home, "sleepy.runpod", 60)
+    assert r.returncode != 0
+    assert "not enough free GPUs" in r.stderr
+    assert time.monotonic() - t0 < 30
