@@ -191,7 +191,7 @@ async def confirm_endpoint(
     host: str,
     port: int,
     username: str,
-    client_keys: Sequence[str | os.PathLike[str]] | None,
+    client_keys: Sequence[str | Path] | None,
     *,
     timeout: float = 10.0,
 ) -> Confirmation:
@@ -203,16 +203,26 @@ async def confirm_endpoint(
     def fail(kind: FailureKind, message: str) -> EndpointFailure:
         return EndpointFailure(kind, message, pod_id, host, port)
 
+    keys: Any = ()  # () = asyncssh's defaults: ~/.ssh/id_* and the agent
+    agent: Any = ()
+    if client_keys is not None:
+        try:
+            keys, agent = await asyncio.to_thread(asyncssh.load_keypairs, list(client_keys)), None
+        except (OSError, ValueError) as e:
+            if not os.environ.get("SSH_AUTH_SOCK"):
+                names = ", ".join(str(k) for k in client_keys)
+                return fail("auth_failed", f"cannot use identity file {names}: {e}")
+            # A passphrase-protected key: the agent holding it may still get us in.
     try:
         conn = await asyncio.wait_for(
             asyncssh.connect(
                 host,
                 port,
                 username=username,
-                client_keys=list(client_keys) if client_keys is not None else (),
+                client_keys=keys,
                 known_hosts=None,  # accept the (new) key to read it; pinned only if confirmed
                 config=None,  # never the user's ~/.ssh/config, which includes ours
-                agent_path=None if client_keys is not None else (),
+                agent_path=agent,
                 preferred_auth="publickey",
                 connect_timeout=timeout,
                 login_timeout=timeout,
@@ -256,7 +266,7 @@ async def confirm_and_pin(
     host: str,
     port: int,
     username: str,
-    client_keys: Sequence[str | os.PathLike[str]] | None,
+    client_keys: Sequence[str | Path] | None,
     known_hosts: Path,
     *,
     timeout: float = 10.0,

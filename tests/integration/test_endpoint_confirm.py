@@ -59,6 +59,22 @@ async def test_a_key_the_pod_does_not_accept(pod_sshd: PodSSHD, tmp_path: Path) 
     assert not result.retry
 
 
+async def test_an_unusable_identity_file_is_reported_as_such(
+    pod_sshd: PodSSHD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    locked = tmp_path / "locked"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(locked)], check=True
+    )
+    for key in (locked, tmp_path / "missing"):
+        result = await confirm_endpoint(
+            "testpod1", pod_sshd.host, pod_sshd.port or 0, pod_sshd.user, [key], timeout=10
+        )
+        assert isinstance(result, EndpointFailure) and result.kind == "auth_failed"
+        assert "identity file" in result.message and str(key) in result.message
+
+
 @pytest.mark.parametrize(
     ("env", "kind"),
     [
