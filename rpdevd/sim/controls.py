@@ -26,6 +26,14 @@ def _pod_action(name: str) -> Action:
     return run
 
 
+def _awaited(name: str) -> Action:
+    async def run(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+        await getattr(sim, name)(**kw)
+        return None
+
+    return run
+
+
 def _plain(name: str) -> Action:
     async def run(sim: SimRunPod, kw: dict[str, Any]) -> Any:
         getattr(sim, name)(**kw)
@@ -48,7 +56,7 @@ CONTROL_ACTIONS: dict[str, Action] = {
     "interrupt": _pod_action("interrupt"),
     "stop_pod": _pod_action("stop_pod"),
     "resume": _pod_action("resume"),
-    "remove_pod": _plain("remove_pod"),
+    "remove_pod": _awaited("remove_pod"),
     "set_gpu_util": _plain("set_gpu_util"),
     "set_cpu": _plain("set_cpu"),
     "set_lowest_bid": _plain("set_lowest_bid"),

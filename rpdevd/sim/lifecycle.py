@@ -125,10 +125,13 @@ class SimLifecycle:
             pod.status = "TERMINATED"
         return pod
 
-    def remove_pod(self, pod_id: str) -> None:
-        pod = self.pods.pop(pod_id)
-        if pod.sshd is not None:
-            pod.sshd.kill()
+    async def remove_pod(self, pod_id: str) -> None:
+        """Forget a pod entirely (RunPod drops terminated pods from the list after a while)."""
+        pod = self.pod(pod_id)
+        async with self._lock(pod_id):
+            if pod.sshd is not None:
+                await pod.sshd.stop()
+            self.pods.pop(pod_id, None)
 
     # ---- transitions ----------------------------------------------------------------------
 
