@@ -48,9 +48,7 @@ def parse_duration(text: str | int | float) -> float:
                 value += float(m.group(1)) * _UNITS[m.group(2)]
                 pos = m.end()
             if pos != len(s) or pos == 0:
-                raise ValueError(
-                    f"not a duration: {text!r} (use e.g. 90s, 30m, 1h30m, 2d)"
-                )
+                raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 1h30m, 2d)")
     if math.isnan(value) or value < 0 or value > MAX_SECONDS:
         raise ValueError(f"duration out of range: {text!r}")
     return value

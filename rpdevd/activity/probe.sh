@@ -1,0 +1,180 @@
+# rpdev activity probe: runs on the pod, POSIX sh (+ the usual POSIX tools); no Python needed.
+# Reads, never writes. Prints one "key value" line per fact and "end" last (docs/idle.md):
+#   rpdev-probe 1          format version
+#   now EPOCH              the pod's clock (for holds relative to a file's mtime)
+#   ncpu N                 online CPUs;   cgquota QUOTA PERIOD   container CPU limit if any
+#   cpusample UPTIME CGUSAGE_NS USER NICE SYSTEM IDLE IOWAIT IRQ SOFTIRQ STEAL
+#                          counters; the daemon turns two of them into cpu_pct / cpu_cores
+#   gpu_fields F,F,...     then one "gpu CSV" line per GPU and "gpu_app CSV" per compute process
+#   gpu_rc RC              nvidia-smi's exit status, or "absent" (no nvidia-smi: no GPU to watch)
+#   ssh_conn N             established connections to sshd that are not the daemon's own
+#   ssh_sess N             terminals (PTYs) served over those connections
+#   ssh_pty INDEX ATIME    per such terminal (/dev/pts/INDEX): its last input time
+#   ide N                  VS Code / Cursor / Windsurf server extension hosts (one per window)
+#   hold_mtime EPOCH, hold TEXT    the hold file, when there is one
+# Options: -w WORKSPACE (hold file WORKSPACE/.rpdev/hold), -p PORT[,PORT] (sshd's ports inside the
+# pod, default 22), -x INODE[,INODE] (sockets of the daemon's other connections), -s SECONDS
+# (take a second CPU sample that much later), -i (print this connection's sockets and exit).
+LC_ALL=C
+export LC_ALL
+PATH="$PATH:/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+ws=/workspace
+ports=22
+excl=
+win=
+ident=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -w) ws=$2; shift 2 ;;
+    -p) ports=$2; shift 2 ;;
+    -x) excl=$2; shift 2 ;;
+    -s) win=$2; shift 2 ;;
+    -i) ident=1; shift ;;
+    *) shift ;;
+  esac
+done
+
+# The sockets of this very connection: every ancestor of this shell up to the sshd that serves
+# the connection holds them. Those connections are the daemon's and never count as activity.
+own=
+pid=$$
+n=0
+while [ "$pid" -gt 1 ] 2>/dev/null && [ $n -lt 12 ]; do
+  for fd in /proc/$pid/fd/*; do
+    l=$(readlink "$fd" 2>/dev/null) || continue
+    case "$l" in socket:*) own="$own ${l#socket:[}" ;; esac
+  done
+  read -r line < /proc/$pid/stat 2>/dev/null || break
+  set -- ${line##*) }
+  pid=$2
+  n=$((n + 1))
+done
+own=$(echo "$own" | tr -d ']')
+if [ -n "$ident" ]; then
+  echo "self$own"
+  exit 0
+fi
+
+echo "rpdev-probe 1"
+echo "now $(date +%s)"
+
+ncpu=$(grep -c '^cpu[0-9]' /proc/stat 2>/dev/null)
+echo "ncpu ${ncpu:-0}"
+if [ -r /sys/fs/cgroup/cpu.max ]; then
+  read -r q p < /sys/fs/cgroup/cpu.max && echo "cgquota $q $p"
+elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+  q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null)
+  p=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null)
+  echo "cgquota ${q:-max} ${p:-100000}"
+fi
+
+cpusample() {
+  # The container's own CPU time from its cgroup (in a pod, /proc/stat shows the whole host);
+  # /proc/stat as well, for hosts without a readable cgroup.
+  cg=-
+  if [ -r /sys/fs/cgroup/cpu.stat ]; then
+    while read -r k v; do
+      [ "$k" = usage_usec ] && cg=$((v * 1000)) && break
+    done < /sys/fs/cgroup/cpu.stat
+  elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
+    read -r cg < /sys/fs/cgroup/cpuacct/cpuacct.usage
+  fi
+  read -r up _ < /proc/uptime
+  read -r _ u ni sy id io irq sirq st _ < /proc/stat
+  echo "cpusample $up ${cg:--} $u $ni $sy $id ${io:-0} ${irq:-0} ${sirq:-0} ${st:-0}"
+}
+cpusample
+if [ -n "$win" ]; then
+  sleep "$win" 2>/dev/null || sleep 1
+  cpusample
+fi
+
+tmo=
+command -v timeout >/dev/null 2>&1 && tmo="timeout 15"
+q=index,uuid,name,utilization.gpu,utilization.memory,memory.used,memory.total,power.draw,temperature.gpu
+echo "gpu_fields $q"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  out=$($tmo nvidia-smi --query-gpu=$q --format=csv,noheader,nounits 2>&1)
+  rc=$?
+  [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/gpu /'
+  if [ $rc -eq 0 ]; then
+    out=$($tmo nvidia-smi --query-compute-apps=pid,process_name,used_memory \
+      --format=csv,noheader,nounits 2>/dev/null)
+    [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/gpu_app /'
+  fi
+  echo "gpu_rc $rc"
+else
+  echo "gpu_rc absent"
+fi
+
+# Established connections to sshd (local port in $ports), minus the daemon's own sockets.
+pat=
+for p in $(echo "$ports" | tr ',' ' '); do
+  case "$p" in *[!0-9]*|'') continue ;; esac
+  pat="$pat|$(printf '%04X' "$p")"
+done
+pat=${pat#|}
+skip=" $own $(echo "$excl" | tr ',' ' ') "
+conns=
+if [ -n "$pat" ]; then
+  conns=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    grep -E "^ *[0-9]+: [0-9A-F]+:($pat) [0-9A-F]+:[0-9A-F]{4} 01 " |
+    while read -r _ _ _ _ _ _ _ _ _ ino _; do
+      case "$skip" in *" $ino "*) ;; *) echo "$ino" ;; esac
+    done | sort -u)
+fi
+set -- $conns
+echo "ssh_conn $#"
+
+# Terminals: an sshd process that holds one of those connections holds /dev/ptmx (several fds)
+# for each terminal it serves; fdinfo's tty-index names the terminal. Without tty-index (old
+# kernels) a connection with terminals counts as one.
+sess=0
+if [ -n "$conns" ]; then
+  list=" $(echo $conns) "
+  res=$(for d in /proc/[0-9]*; do
+    read -r comm < "$d/comm" 2>/dev/null || continue
+    case "$comm" in sshd|sshd-session) ;; *) continue ;; esac
+    mine=
+    nptm=0
+    ptys=
+    for fd in "$d"/fd/*; do
+      l=$(readlink "$fd" 2>/dev/null) || continue
+      case "$l" in
+        socket:*) i=${l#socket:[}; i=${i%]}; case "$list" in *" $i "*) mine=$i ;; esac ;;
+        /dev/ptmx|/dev/pts/ptmx)
+          nptm=$((nptm + 1))
+          ti=$(sed -n 's/^tty-index:[[:space:]]*//p' "$d/fdinfo/${fd##*/}" 2>/dev/null)
+          [ -n "$ti" ] && ptys="$ptys $ti" ;;
+      esac
+    done
+    [ -n "$mine" ] && [ $nptm -gt 0 ] || continue
+    [ -n "$ptys" ] || echo "S $mine -"
+    for ti in $ptys; do
+      echo "S $mine $ti"
+      a=$(stat -c %X "/dev/pts/$ti" 2>/dev/null) && echo "ssh_pty $ti $a"
+    done
+  done)
+  printf '%s\n' "$res" | grep '^ssh_pty ' | sort -u
+  sess=$(printf '%s\n' "$res" | awk '$1 == "S" && $3 != "-" { t[$3] = 1; c[$2] = 1 }
+    $1 == "S" && $3 == "-" { u[$2] = 1 }
+    END { for (k in t) n++; for (k in u) if (!(k in c)) n++; print n + 0 }')
+fi
+echo "ssh_sess ${sess:-0}"
+
+# IDE windows: each connected VS Code-like window runs one extension host on the server.
+# ("extension[H]ost" keeps grep from matching its own command line.)
+ide=0
+for f in $(grep -l 'type=extension[H]ost' /proc/[0-9]*/cmdline 2>/dev/null); do
+  grep -q -e 'vscode-server' -e 'cursor-server' -e 'windsurf-server' -e 'vscodium-server' \
+    "$f" 2>/dev/null && ide=$((ide + 1))
+done
+echo "ide $ide"
+
+hf="$ws/.rpdev/hold"
+if [ -f "$hf" ] && [ -r "$hf" ]; then
+  m=$(stat -c %Y "$hf" 2>/dev/null || date -r "$hf" +%s 2>/dev/null)
+  echo "hold_mtime ${m:--}"
+  echo "hold $(dd if="$hf" bs=256 count=1 2>/dev/null | head -n 1 | tr -d '\r')"
+fi
+echo end
