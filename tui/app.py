@@ -1,0 +1,341 @@
+"""The rpdev TUI: every pod with its state, steered with single keys, live on the event stream.
+
+The app holds a plain copy of what the daemon said (`status`, `pods`, `sync.list`, events,
+samples) and re-renders from it. Any event refreshes that copy with one round of calls; bursts
+coalesce into one round. Countdowns tick locally from the daemon's deadlines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.widgets import DataTable, Footer, Header
+
+from tui import format as fmt
+from tui.actions import PodActions
+from tui.connection import Connected, Connection, DaemonEvent, Disconnected, Link, StaticLink
+from tui.screens.dialogs import ConfirmScreen
+from tui.widgets.detail import DetailPane
+from tui.widgets.pod_table import PodTable, mode_for
+from tui.widgets.status_line import StatusLine
+
+WIDE_WIDTH = 200  # side by side from here; the table then gets 3/5 of the width
+EVENTS_PER_POD = 50
+HOUR = 3600.0
+# Events that need the user's attention even when the pod is not selected.
+ALERT_KINDS = ("pod.error", "sync.conflict", "sync.error", "hostkey.changed", "api.error")
+StartDaemon = Callable[[], tuple[bool, str]]
+
+
+class RpdevApp(PodActions, App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rpdev"
+    SUB_TITLE = "RunPod pods"
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("p", "policy", "Policy"),
+        Binding("h", "hold", "Hold"),
+        Binding("H", "hold_warned", "Hold warned pod", show=False),
+        Binding("m", "manage", "Manage", show=False),
+        Binding("v", "open_editor('code')", "VS Code"),
+        Binding("c", "open_editor('cursor')", "Cursor", show=False),
+        Binding("y", "copy_ssh", "Copy ssh"),
+        Binding("a", "sync_add", "Sync+"),
+        Binding("x", "sync_remove", "Sync-", show=False),
+        Binding("u", "sync_pause", "Sync pause", show=False),
+        Binding("l", "log", "Log"),
+        Binding("ctrl+r", "poll", "Poll now", show=False),
+        Binding("D", "start_daemon", "Start daemon", show=False),
+        Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        socket_path: Path | None = None,
+        static: dict[str, Any] | None = None,
+        start_daemon: StartDaemon | None = None,
+        clock: Callable[[], float] = time.time,
+        theme: str | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.localtime: Callable[[float], time.struct_time] = time.localtime
+        self.cwd = cwd
+        self.start_daemon_fn = start_daemon
+        self.link: Link = (
+            StaticLink(self, static) if static is not None else Connection(self, socket_path)
+        )
+        if theme:
+            self.theme = theme
+        self.server: dict[str, Any] | None = None
+        self.api: dict[str, Any] | None = None
+        self.pods: list[dict[str, Any]] = []
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.roots: list[dict[str, Any]] = []
+        self.events: dict[str, deque[dict[str, Any]]] = {}
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+        self.unsupported: set[str] = set()
+        self.warned: tuple[str, float | None] | None = None
+        self.notices: list[tuple[str, str]] = []
+        self.connected = False
+        self.refreshes = 0
+        self._dirty = False
+        self._refreshing = False
+        self._offered_start = False
+
+    # layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StatusLine("connecting to rpdevd…", id="status-line")
+        with Container(id="main"):
+            yield PodTable(id="pods")
+            yield DetailPane(clock=self.clock, id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(PodTable).focus()
+        self.run_worker(self.link.run(), name="daemon-link", group="link", exit_on_error=False)
+        self.set_interval(1.0, self._tick)
+
+    def on_resize(self, event: Resize) -> None:
+        width = event.size.width
+        wide = width >= WIDE_WIDTH
+        self.query_one("#main").set_class(wide, "-wide")
+        if self.query_one(PodTable).set_mode(mode_for(width * 3 // 5 if wide else width)):
+            self.render_all()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        # Kept for tests and for the palette's "recent messages"; markup off because messages
+        # carry text from the daemon and from RunPod.
+        self.notices.append((severity, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # the daemon link ---------------------------------------------------------------------
+    def on_connected(self, message: Connected) -> None:
+        self.connected = True
+        self.server = message.server
+        self.unsupported.clear()
+        self.events.clear()
+        self.samples.clear()
+        self.query_one("#main").set_class(False, "-stale")
+        self.load_history()
+        self.request_refresh()
+
+    def on_disconnected(self, message: Disconnected) -> None:
+        self.connected = False
+        self.query_one("#main").set_class(True, "-stale")
+        self.query_one(StatusLine).disconnected(
+            message.reason, message.retry_in, message.attempt, self.start_daemon_fn is not None
+        )
+        if message.not_running and self.start_daemon_fn and not self._offered_start:
+            self._offered_start = True
+            self.offer_start()
+
+    @work(group="offer")
+    async def offer_start(self) -> None:
+        if await self.push_screen_wait(
+            ConfirmScreen(
+                "rpdevd is not running. Start it now?",
+                "The TUI shows and steers the daemon; it keeps retrying in the background.",
+                yes="Start",
+            )
+        ):
+            await self.start_daemon_now()
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        ev = message.event.to_json()
+        if message.event.pod_id:
+            self.events.setdefault(message.event.pod_id, deque(maxlen=EVENTS_PER_POD)).append(ev)
+        kind = message.event.kind
+        if kind == "idle.warn":
+            self.idle_warning(ev)
+        elif (
+            kind in ("idle.cancel", "idle.stop")
+            and self.warned
+            and self.warned[0] == message.event.pod_id
+        ):
+            self.warned = None
+        elif kind in ALERT_KINDS and message.event.level in ("error", "warning"):
+            self.notify(
+                f"{self.pod_label(message.event.pod_id)}{fmt.safe(ev['message'], 200)}",
+                title=kind,
+                severity="error" if message.event.level == "error" else "warning",
+                timeout=10,
+            )
+        self.request_refresh()
+
+    def idle_warning(self, ev: dict[str, Any]) -> None:
+        pod_id = ev.get("pod_id")
+        if not isinstance(pod_id, str):
+            return
+        data = ev.get("data") or {}
+        stop_at = fmt.num(data.get("stop_at"))
+        self.warned = (pod_id, stop_at)
+        when = f"in {fmt.clock(stop_at - self.clock())}" if stop_at else "soon"
+        reason = fmt.safe(data.get("reason") or ev.get("message") or "idle", 120)
+        self.notify(
+            f"{self.pod_label(pod_id)}stops {when}: {reason}.\nPress H to hold it 30 minutes.",
+            title="Idle stop coming",
+            severity="warning",
+            timeout=30,
+        )
+
+    def pod_label(self, pod_id: str | None) -> str:
+        if not pod_id:
+            return ""
+        view = self.by_id.get(pod_id)
+        return f"{fmt.safe(view.get('name') if view else pod_id, 30)}: "
+
+    # loading -----------------------------------------------------------------------------
+    def request_refresh(self) -> None:
+        self._dirty = True
+        if not self._refreshing:
+            self._refreshing = True
+            self._refresh_loop()
+
+    @work(group="refresh")
+    async def _refresh_loop(self) -> None:
+        try:
+            while self._dirty:
+                self._dirty = False
+                await self.load_state()
+        finally:
+            self._refreshing = False
+
+    async def load_state(self) -> None:
+        ok, status = await self.rpc("status", quiet=True)
+        if not ok or not isinstance(status, dict):
+            return
+        ok_pods, pods = await self.rpc("pods", quiet=True)
+        views = pods.get("pods") if ok_pods and isinstance(pods, dict) else status.get("pods")
+        self.api = status.get("api") if isinstance(status.get("api"), dict) else None
+        clean = [v for v in views or [] if isinstance(v, dict) and isinstance(v.get("id"), str)]
+        self.pods = sorted(clean, key=fmt.pod_sort_key)
+        self.by_id = {v["id"]: v for v in self.pods}
+        if "sync.list" not in self.unsupported:
+            ok_sync, sync = await self.rpc("sync.list", quiet=True)
+            if ok_sync and isinstance(sync, dict):
+                self.roots = [r for r in sync.get("roots") or [] if isinstance(r, dict)]
+        for view in self.pods:  # the newest sample moves the sparkline without a fetch
+            sample = view.get("last_sample")
+            known = self.samples.get(view["id"])
+            if (
+                isinstance(sample, dict)
+                and known is not None
+                and (
+                    not known
+                    or (fmt.num(sample.get("t")) or 0) > (fmt.num(known[-1].get("t")) or 0)
+                )
+            ):
+                known.append(sample)
+        self.refreshes += 1
+        self.render_all()
+
+    @work(group="history", exclusive=True)
+    async def load_history(self) -> None:
+        ok, result = await self.rpc("events", {"limit": 300}, quiet=True)
+        if ok and isinstance(result, dict):
+            for ev in result.get("events") or []:
+                if isinstance(ev, dict) and isinstance(ev.get("pod_id"), str):
+                    self.events.setdefault(ev["pod_id"], deque(maxlen=EVENTS_PER_POD))
+                    if ev not in self.events[ev["pod_id"]]:
+                        self.events[ev["pod_id"]].append(ev)
+            for q in self.events.values():
+                ordered = sorted(q, key=lambda e: fmt.num(e.get("seq")) or 0)
+                q.clear()
+                q.extend(ordered)
+        self.render_detail()
+
+    @work(group="samples", exclusive=True)
+    async def load_samples(self, pod_id: str) -> None:
+        if "idle.samples" in self.unsupported:
+            return
+        ok, result = await self.rpc(
+            "idle.samples", {"pod": pod_id, "since": self.clock() - HOUR}, quiet=True
+        )
+        if ok and isinstance(result, dict):
+            self.samples[pod_id] = [s for s in result.get("samples") or [] if isinstance(s, dict)][
+                -720:
+            ]
+            self.render_detail()
+
+    # rendering ---------------------------------------------------------------------------
+    def roots_of(self, pod_id: str) -> list[dict[str, Any]]:
+        if self.roots or "sync.list" not in self.unsupported:
+            return [
+                r
+                for r in self.roots
+                if r.get("pod") in (pod_id, self.by_id.get(pod_id, {}).get("name"))
+            ]
+        view = self.by_id.get(pod_id) or {}
+        return [r for r in view.get("sync") or [] if isinstance(r, dict)]
+
+    def render_all(self) -> None:
+        try:
+            table = self.query_one(PodTable)
+        except NoMatches:  # a resize before the first compose
+            return
+        if self.connected and self.server is not None:
+            managed = sum(1 for p in self.pods if p.get("managed"))
+            self.query_one(StatusLine).connected(
+                self.server, self.api, (managed, len(self.pods) - managed)
+            )
+        table.show(self.pods, {p["id"]: self.roots_of(p["id"]) for p in self.pods}, self.clock())
+        self.render_detail()
+
+    def render_detail(self) -> None:
+        view = self.selected_view()
+        pod_id = view["id"] if view else None
+        self.query_one(DetailPane).show(
+            view,
+            self.roots_of(pod_id) if pod_id else [],
+            list(self.events.get(pod_id, ())) if pod_id else [],
+            self.samples.get(pod_id, []) if pod_id else [],
+            self.clock_text,
+        )
+
+    def clock_text(self, t: float) -> str:
+        return time.strftime("%H:%M:%S", self.localtime(t)) if t else "--:--:--"
+
+    def selected_view(self) -> dict[str, Any] | None:
+        pod_id = self.query_one(PodTable).selected_id
+        return self.by_id.get(pod_id) if pod_id else None
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        pod_id = event.row_key.value if event.row_key else None
+        if pod_id and pod_id not in self.samples:
+            self.samples[pod_id] = []
+            self.load_samples(pod_id)
+        self.render_detail()
+
+    def _tick(self) -> None:
+        if self.pods:
+            self.query_one(PodTable).tick(self.pods, self.clock())
+            view = self.selected_view()
+            if view and (
+                view.get("idle_deadline") or view.get("hold_until") or view.get("warning")
+            ):
+                self.render_detail()

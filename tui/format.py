@@ -1,0 +1,288 @@
+"""Pure formatting: daemon data (pod views, sync roots, samples) -> what a cell or line says.
+
+No Textual here beyond Rich `Text` styles, so every rule is testable in microseconds and the
+widgets stay thin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from rpdevd.durations import format_duration
+
+STATUS_STYLES = {
+    "RUNNING": "bold green",
+    "EXITED": "bright_black",
+    "STOPPED": "bright_black",
+    "CREATED": "yellow",
+    "RESTARTING": "yellow",
+    "STARTING": "yellow",
+    "PAUSED": "yellow",
+    "TERMINATED": "red",
+}
+# Vendor prefixes add width, not information, in a narrow table column.
+GPU_PREFIXES = ("NVIDIA ", "GeForce ", "AMD ", "Instinct ")
+
+
+def safe(value: object, limit: int = 60) -> str:
+    """Text from the daemon (pod names come from RunPod), made safe for one terminal line."""
+    text = "" if value is None else str(value)
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: max(limit - 1, 0)] + "…"
+
+
+def num(value: object) -> float | None:
+    """A finite number, or None for anything else (hostile or missing fields)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def status_text(status: object, problem: bool = False) -> Text:
+    s = safe(status or "?", 12)
+    text = Text(s, style=STATUS_STYLES.get(s, ""))
+    if problem:
+        text.append(" ⚠", style="bold red")
+    return text
+
+
+def gpu_label(view: dict[str, Any], limit: int = 20) -> str:
+    count = view.get("gpu_count")
+    gpu = view.get("gpu_type")
+    if not isinstance(count, int) or count <= 0:
+        return safe(view.get("gpu") or "CPU", limit)
+    name = str(gpu or "GPU")
+    for prefix in GPU_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return safe(f"{name} x{count}", limit)
+
+
+def money(value: object, per_hour: bool = False) -> str:
+    v = num(value)
+    if v is None:
+        return "-"
+    return f"${v:.2f}" + ("/h" if per_hour else "")
+
+
+def clock(seconds: float) -> str:
+    """A countdown: 12:40, 1:02:03; never negative."""
+    s = max(0, int(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def short_duration(seconds: float) -> str:
+    """1h20, 45m, 30s: the shape of the issue's "held 1h20"."""
+    s = max(0, int(seconds))
+    if s >= 3600:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h{m:02d}" if m else f"{h}h"
+    if s >= 60:
+        return f"{s // 60}m"
+    return f"{s}s"
+
+
+def hold_label(hold: object, now: float) -> str | None:
+    if hold == "forever":
+        return "held until you release it"
+    t = num(hold)
+    if t is None or t <= now:
+        return None
+    return f"held {short_duration(t - now)}"
+
+
+def idle_label(view: dict[str, Any], now: float) -> Text:
+    """What the idle logic thinks now. Countdowns are recomputed locally each second from the
+    daemon's deadline, so the column ticks without asking the daemon."""
+    state = safe(view.get("idle_state") or "", 40)
+    held = hold_label(view.get("hold_until"), now)
+    if held:
+        return Text(held, style="cyan")
+    deadline = num(view.get("idle_deadline"))
+    warning = view.get("warning")
+    if deadline is not None and (not state or state.startswith("idle")):
+        style = "bold yellow" if warning else "yellow"
+        return Text(f"idle, stops in {clock(deadline - now)}", style=style)
+    if state.startswith("busy"):
+        return Text(state, style="green")
+    if state:
+        return Text(state)
+    if view.get("status") == "RUNNING" and view.get("policy") == "idle-stop":
+        return Text("watching", style="bright_black")
+    return Text("-", style="bright_black")
+
+
+def sync_label(roots: Sequence[dict[str, Any]]) -> Text:
+    if not roots:
+        return Text("-", style="bright_black")
+    states = [str(r.get("state") or "") for r in roots]
+    if any(s == "conflict" for s in states):
+        return Text("conflict", style="bold red")
+    if any(r.get("last_error") or s == "error" for r, s in zip(roots, states, strict=True)):
+        return Text("error", style="red")
+    progress = [p for r in roots if (p := num(r.get("progress"))) is not None and p < 1]
+    if progress:
+        return Text(f"⟳ {int(min(progress) * 100)}%", style="yellow")
+    if all(r.get("paused") for r in roots):
+        return Text("paused", style="bright_black")
+    label = "live" if len(roots) == 1 else f"{len(roots)} live"
+    return Text(label, style="green")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure shown where the pod is, with what to do about it."""
+
+    title: str
+    detail: str
+    advice: str
+    level: str = "error"
+
+
+def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) -> list[Problem]:
+    out: list[Problem] = []
+    err = view.get("last_error")
+    if err:
+        text = safe(err, 300)
+        if "free GPU" in text or "not enough free" in text.lower():
+            out.append(
+                Problem(
+                    "No free GPUs",
+                    text,
+                    "The pod is tied to a machine whose GPUs are all rented. rpdev "
+                    "retries with backoff; try again later, or start a new pod from "
+                    "the same volume.",
+                )
+            )
+        else:
+            out.append(
+                Problem(
+                    "Last action failed", text, "Check the daemon log (L); the next poll retries."
+                )
+            )
+    if view.get("endpoint_state") == "unreachable":
+        out.append(
+            Problem(
+                "Pod unreachable over SSH",
+                "RunPod reports the pod but SSH to it fails.",
+                "It will not be idle-stopped while unknown. Check it in RunPod's "
+                "console, or stop and resume it (s, r).",
+            )
+        )
+    for root in roots:
+        where = safe(root.get("local"), 40)
+        if root.get("state") == "conflict":
+            out.append(
+                Problem(
+                    "Sync conflict",
+                    f"{where}: {safe(root.get('last_error'), 200)}",
+                    "A file changed on both sides; rpdev kept both. Resolve it on the "
+                    "pod, then resume the root (u).",
+                )
+            )
+        elif root.get("last_error"):
+            out.append(
+                Problem(
+                    "Sync error",
+                    f"{where}: {safe(root.get('last_error'), 200)}",
+                    "Sync retries by itself; pause the root (u) to stop it trying.",
+                )
+            )
+    warning = view.get("warning")
+    if isinstance(warning, dict):
+        stop_at = num(warning.get("stop_at"))
+        when = f" in {clock(stop_at - now)}" if stop_at else " soon"
+        out.append(
+            Problem(
+                f"Idle stop{when}",
+                safe(warning.get("reason") or "idle", 200),
+                "Press H to hold it 30 minutes, or h for more choices.",
+                "warning",
+            )
+        )
+    return out
+
+
+def pod_sort_key(view: dict[str, Any]) -> tuple[int, str, str]:
+    """Managed pods first, then by name: unmanaged pods are there to be taken over."""
+    return (0 if view.get("managed") else 1, str(view.get("name") or ""), str(view.get("id")))
+
+
+def busiest_gpu(sample: dict[str, Any]) -> float | None:
+    """The busiest GPU counts, not the mean; null readings (MIG) are unknown, not zero."""
+    utils = [
+        u
+        for g in sample.get("gpus") or []
+        if isinstance(g, dict) and (u := num(g.get("util"))) is not None
+    ]
+    if not utils:
+        utils = [u for x in sample.get("api_gpu_util") or [] if (u := num(x)) is not None]
+    return max(utils) if utils else None
+
+
+def series(samples: Iterable[dict[str, Any]], since: float) -> tuple[list[float], list[float]]:
+    """GPU and CPU series for the sparklines, oldest first, from samples newer than `since`."""
+    gpu: list[float] = []
+    cpu: list[float] = []
+    for s in sorted(
+        (s for s in samples if isinstance(s, dict)), key=lambda s: num(s.get("t")) or 0.0
+    ):
+        t = num(s.get("t"))
+        if t is None or t < since:
+            continue
+        g = busiest_gpu(s)
+        c = num(s.get("cpu_pct"))
+        gpu.append(g if g is not None else 0.0)
+        cpu.append(c if c is not None else 0.0)
+    return gpu, cpu
+
+
+def sample_summary(sample: dict[str, Any] | None, now: float) -> str:
+    if not isinstance(sample, dict):
+        return "no activity sample yet"
+    t = num(sample.get("t"))
+    age = f" ({short_duration(now - t)} ago)" if t else ""
+    if sample.get("probe") == "unreachable":
+        return f"probe failed: pod unreachable over SSH{age}"
+    parts = []
+    g = busiest_gpu(sample)
+    gpus = [x for x in sample.get("gpus") or [] if isinstance(x, dict)]
+    if g is not None:
+        parts.append(f"GPU {g:.0f} %" + (f" (busiest of {len(gpus)})" if len(gpus) > 1 else ""))
+    elif gpus:
+        parts.append("GPU unknown (N/A)")
+    mem = [(num(x.get("mem_used_mib")), num(x.get("mem_total_mib"))) for x in gpus]
+    used = sum(u for u, _ in mem if u is not None)
+    total = sum(t for _, t in mem if t is not None)
+    if total:
+        parts.append(f"mem {used / 1024:.0f}/{total / 1024:.0f} GiB")
+    c = num(sample.get("cpu_pct"))
+    if c is not None:
+        parts.append(f"CPU {c:.0f} %")
+    for key, label in (("ssh_sessions", "ssh"), ("ide_clients", "IDE"), ("local_edits", "edits")):
+        n = num(sample.get(key))
+        if n:
+            parts.append(f"{label} {n:.0f}")
+    return (", ".join(parts) or "no signals") + age
+
+
+def duration_text(seconds: object) -> str:
+    v = num(seconds)
+    return "-" if v is None else format_duration(v)
+
+
+def event_line(ev: dict[str, Any], clock_text: str) -> Text:
+    level = str(ev.get("level") or "info")
+    style = {"error": "red", "warning": "yellow"}.get(level, "")
+    line = Text(f"{clock_text} ", style="bright_black")
+    line.append(safe(ev.get("kind"), 20) + " ", style="bold " + style if style else "bold")
+    line.append(safe(ev.get("message"), 200), style=style)
+    return line

@@ -1,0 +1,149 @@
+"""The detail pane for the selected pod: endpoint, host key, activity with sparklines, sync
+roots, problems with what to do, and the pod's recent events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Label, Sparkline, Static
+
+from tui import format as fmt
+
+HOUR = 3600.0
+
+
+class DetailPane(VerticalScroll):
+    def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-head")
+        yield Static(id="detail-problems")
+        yield Static(id="detail-endpoint")
+        yield Static(id="detail-activity")
+        with Horizontal(classes="spark-row"):
+            yield Label("GPU", classes="spark-label")
+            yield Sparkline([], id="spark-gpu", summary_function=max)
+        with Horizontal(classes="spark-row"):
+            yield Label("CPU", classes="spark-label")
+            yield Sparkline([], id="spark-cpu", summary_function=max)
+        yield Static(id="detail-sync")
+        yield Static(id="detail-events")
+
+    def show(
+        self,
+        view: dict[str, Any] | None,
+        roots: Sequence[dict[str, Any]],
+        events: Sequence[dict[str, Any]],
+        samples: Sequence[dict[str, Any]],
+        clock_text: Callable[[float], str],
+    ) -> None:
+        now = self.clock()
+        head = self.query_one("#detail-head", Static)
+        if view is None:
+            head.update(
+                Text(
+                    "No pod selected. Pods appear here once the daemon sees them.",
+                    style="bright_black",
+                )
+            )
+            for sid in ("problems", "endpoint", "activity", "sync", "events"):
+                self.query_one(f"#detail-{sid}", Static).update("")
+            self._sparks([], [])
+            return
+        head.update(self._head(view))
+        probs = fmt.problems(view, roots, now)
+        box = self.query_one("#detail-problems", Static)
+        box.update(Group(*(self._problem(p) for p in probs)) if probs else "")
+        box.set_class(bool(probs), "-has-problems")
+        self.query_one("#detail-endpoint", Static).update(self._endpoint(view))
+        activity = Text("Activity  ", style="bold")
+        activity.append(fmt.sample_summary(view.get("last_sample"), now))
+        self.query_one("#detail-activity", Static).update(activity)
+        gpu, cpu = fmt.series(samples, now - HOUR)
+        self._sparks(gpu, cpu)
+        self.query_one("#detail-sync", Static).update(self._sync(roots))
+        ev_text = Text("Recent events", style="bold")
+        for ev in list(events)[-8:]:
+            ev_text.append("\n")
+            ev_text.append_text(fmt.event_line(ev, clock_text(fmt.num(ev.get("t")) or 0.0)))
+        if not events:
+            ev_text.append("\n  none yet", style="bright_black")
+        self.query_one("#detail-events", Static).update(ev_text)
+
+    def _sparks(self, gpu: list[float], cpu: list[float]) -> None:
+        # An empty sparkline draws a flat baseline that reads as "0 %": hide it instead.
+        for row in self.query(".spark-row"):
+            row.display = bool(gpu)
+        self.query_one("#spark-gpu", Sparkline).data = gpu
+        self.query_one("#spark-cpu", Sparkline).data = cpu
+
+    @staticmethod
+    def _head(view: dict[str, Any]) -> Text:
+        t = Text(fmt.safe(view.get("name"), 40), style="bold")
+        t.append(f"  {fmt.safe(view.get('id'), 20)}  ", style="bright_black")
+        t.append_text(fmt.status_text(view.get("status")))
+        t.append(
+            f"\n{fmt.gpu_label(view, 40)}  {fmt.money(view.get('cost_per_hr'), True)}  "
+            f"today {fmt.money(view.get('spend_today'))}  "
+            f"month {fmt.money(view.get('spend_month'))}"
+        )
+        if view.get("is_spot"):
+            t.append("  spot", style="magenta")
+        if view.get("managed"):
+            t.append(
+                f"\npolicy {fmt.safe(view.get('policy'), 12)}  "
+                f"idle timeout {fmt.duration_text(view.get('idle_timeout'))}  "
+                f"warn {fmt.duration_text(view.get('warn_before'))}"
+                + ("  wake on connect" if view.get("wake_on_connect") else "")
+            )
+        else:
+            t.append(
+                "\nnot managed by rpdev: press m to take it under management", style="bright_black"
+            )
+        return t
+
+    @staticmethod
+    def _problem(p: fmt.Problem) -> Text:
+        style = "bold red" if p.level == "error" else "bold yellow"
+        t = Text(f"⚠ {p.title}: ", style=style)
+        t.append(p.detail)
+        t.append(f"\n  → {p.advice}", style="italic")
+        return t
+
+    @staticmethod
+    def _endpoint(view: dict[str, Any]) -> Text:
+        t = Text("SSH  ", style="bold")
+        alias = view.get("ssh_alias")
+        t.append(f"ssh {fmt.safe(alias, 40)}" if alias else "no alias yet")
+        host, port = view.get("ssh_host"), view.get("ssh_port")
+        state = fmt.safe(view.get("endpoint_state") or "none", 16)
+        if host and port:
+            t.append(f"  {fmt.safe(host, 40)}:{fmt.safe(port, 6)}")
+        elif view.get("api_endpoint"):
+            t.append(f"  API says {fmt.safe(view.get('api_endpoint'), 48)}", style="yellow")
+        t.append(f"  ({state})", style="green" if state == "confirmed" else "yellow")
+        fp = view.get("host_key_fingerprint")
+        t.append("\nHost key  ", style="bold")
+        t.append(fmt.safe(fp, 80) if fp else "not learned yet", style="" if fp else "bright_black")
+        return t
+
+    @staticmethod
+    def _sync(roots: Sequence[dict[str, Any]]) -> Text:
+        t = Text("Sync", style="bold")
+        if not roots:
+            t.append("\n  no sync roots: press a to add one", style="bright_black")
+        for r in roots:
+            t.append("\n  ")
+            t.append(f"{fmt.safe(r.get('local'), 36)} → {fmt.safe(r.get('remote'), 36)}  ")
+            t.append_text(fmt.sync_label([r]))
+            if r.get("last_error"):
+                t.append(f"\n    last error: {fmt.safe(r.get('last_error'), 120)}", style="red")
+        return t

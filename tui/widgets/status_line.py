@@ -1,0 +1,40 @@
+"""One line under the header: is the daemon there, is RunPod answering, and what to do if not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui import format as fmt
+
+
+class StatusLine(Static):
+    def connected(
+        self, server: dict[str, Any], api: dict[str, Any] | None, counts: tuple[int, int]
+    ) -> None:
+        t = Text("● ", style="green")
+        t.append(f"{fmt.safe(server.get('server') or 'rpdevd', 30)}")
+        managed, unmanaged = counts
+        t.append(f"  ·  {managed} managed, {unmanaged} other pods")
+        if api is not None:
+            if api.get("ok"):
+                t.append("  ·  RunPod API ok", style="green")
+            else:
+                t.append("  ·  RunPod API: ", style="bold red")
+                t.append(fmt.safe(api.get("error") or "failing", 60), style="red")
+                if api.get("hint"):
+                    t.append(f" → {fmt.safe(api.get('hint'), 80)}", style="italic")
+        self.set_class(bool(api is not None and not api.get("ok")), "-warn")
+        self.set_class(False, "-down")
+        self.update(t)
+
+    def disconnected(self, reason: str, retry_in: float, attempt: int, can_start: bool) -> None:
+        t = Text("⟳ ", style="bold yellow")
+        t.append(fmt.safe(reason, 60), style="bold")
+        t.append(f"  ·  reconnecting in {retry_in:.1f}s (attempt {attempt})")
+        if can_start and "not running" in reason:
+            t.append("  ·  press D to start it", style="italic")
+        self.set_class(True, "-down")
+        self.update(t)
