@@ -3,17 +3,19 @@ proxy. Standard library only (the CLI must start fast)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rpdevd import __version__, paths, protocol
 from rpdevd.protocol import Event, ProtocolError, RemoteError
+
+if TYPE_CHECKING:  # asyncio costs ~30 ms to import: only the async client needs it
+    import asyncio
 
 START_HINT = "start it with `rpdev daemon start` (or `rpdev daemon run` in the foreground)"
 
@@ -130,6 +132,8 @@ class AsyncClient:
 
     def __init__(self, path: Path | None = None, name: str = f"rpdev {__version__}",
                  timeout: float = 30.0) -> None:
+        import asyncio
+
         self.path = path or paths.socket_path()
         self.name = name
         self.timeout = timeout
@@ -149,6 +153,8 @@ class AsyncClient:
         await self.close()
 
     async def connect(self) -> None:
+        import asyncio
+
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(os.fspath(self.path), limit=protocol.MAX_FRAME + 1),
@@ -173,6 +179,8 @@ class AsyncClient:
         return self._task is not None and not self._task.done()
 
     async def _read_loop(self) -> None:
+        import asyncio
+
         assert self._reader is not None
         try:
             while True:
@@ -200,6 +208,8 @@ class AsyncClient:
 
     async def call(self, method: str, params: dict[str, Any] | None = None,
                    timeout: float | None = None) -> Any:
+        import asyncio
+
         if self._writer is None or not self.connected:
             raise ConnectionError("not connected to rpdevd")
         rid = next(self._ids)
@@ -226,6 +236,8 @@ class AsyncClient:
             yield ev
 
     async def close(self) -> None:
+        import asyncio
+
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError, ConnectionError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 from typing import Any
 
@@ -22,21 +21,35 @@ def _check(name: str, ok: bool, detail: str, hint: str | None = None) -> dict[st
 
 
 def run_checks(offline: bool = False) -> list[dict[str, Any]]:
+    import asyncio
+
     from rpdevd import paths, secrets
     from rpdevd.config import ConfigError, load_config
 
     checks = []
     try:
         cfg = load_config()
-        checks.append(_check("config", True, f"{cfg.source or paths.config_file()} "
-                             f"({'found' if cfg.source else 'absent: defaults'}), "
-                             f"{len(cfg.pods)} pod(s), {len(cfg.syncs)} sync root(s)"))
+        checks.append(
+            _check(
+                "config",
+                True,
+                f"{cfg.source or paths.config_file()} "
+                f"({'found' if cfg.source else 'absent: defaults'}), "
+                f"{len(cfg.pods)} pod(s), {len(cfg.syncs)} sync root(s)",
+            )
+        )
     except ConfigError as exc:
         checks.append(_check("config", False, str(exc), "fix the line it names"))
     key = secrets.find_api_key()
     usable, kr = secrets.keyring_status()
-    checks.append(_check("keyring", usable, kr, None if usable else
-                         "without a keyring, set RUNPOD_API_KEY in the daemon's environment"))
+    checks.append(
+        _check(
+            "keyring",
+            usable,
+            kr,
+            None if usable else "without a keyring, set RUNPOD_API_KEY in the daemon's environment",
+        )
+    )
     if key is None:
         checks.append(_check("api key", False, "not found", secrets.NO_KEY_HINT))
     else:
@@ -50,14 +63,25 @@ def run_checks(offline: bool = False) -> list[dict[str, Any]]:
             except APIError as exc:
                 checks.append(_check("runpod api", False, str(exc), getattr(exc, "hint", None)))
     ssh = shutil.which("ssh")
-    checks.append(_check("ssh client", ssh is not None, ssh or "not found",
-                         None if ssh else "install OpenSSH's client"))
+    checks.append(
+        _check(
+            "ssh client",
+            ssh is not None,
+            ssh or "not found",
+            None if ssh else "install OpenSSH's client",
+        )
+    )
     from rpdevd.commands.daemon import ping
 
     info = ping()
-    checks.append(_check("daemon", info is not None,
-                         f"running (pid {info.get('pid')})" if info else "not running",
-                         None if info else "rpdev daemon start"))
+    checks.append(
+        _check(
+            "daemon",
+            info is not None,
+            f"running (pid {info.get('pid')})" if info else "not running",
+            None if info else "rpdev daemon start",
+        )
+    )
     return checks
 
 

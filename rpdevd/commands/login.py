@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 
@@ -18,6 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _login(a: argparse.Namespace) -> int:
+    import asyncio
+
     from rpdevd import secrets
 
     if a.logout:
@@ -37,8 +38,10 @@ def _login(a: argparse.Namespace) -> int:
     try:
         user = asyncio.run(RunPodAPI(key).get_user())
     except AuthError:
-        return fail("RunPod rejected this key", "create one at "
-                    "https://www.runpod.io/console/user/settings (read/write access)")
+        return fail(
+            "RunPod rejected this key",
+            "create one at https://www.runpod.io/console/user/settings (read/write access)",
+        )
     except APIError as exc:
         return fail(f"could not check the key: {exc}", getattr(exc, "hint", None))
     who = getattr(user, "id", None) or "your account"
@@ -46,10 +49,13 @@ def _login(a: argparse.Namespace) -> int:
         backend = secrets.store_api_key(key)
     except secrets.NoKeyring as exc:
         print(f"the key works ({who}), but it was NOT stored: {exc}.", file=sys.stderr)
-        print("  rpdev never writes the key to a plain file. Instead, set it in the environment "
-              "of the daemon:\n    export RUNPOD_API_KEY=...   (e.g. in ~/.profile)\n"
-              "  or install a keyring backend (e.g. gnome-keyring, or `pip install keyrings.alt` "
-              "if you accept its trade-offs).", file=sys.stderr)
+        print(
+            "  rpdev never writes the key to a plain file. Instead, set it in the environment "
+            "of the daemon:\n    export RUNPOD_API_KEY=...   (e.g. in ~/.profile)\n"
+            "  or install a keyring backend (e.g. gnome-keyring, or `pip install keyrings.alt` "
+            "if you accept its trade-offs).",
+            file=sys.stderr,
+        )
         return 4
     print(f"the key works ({who}); stored in the OS keyring ({backend}, service 'rpdev')")
     print("a running daemon picks it up at its next poll")

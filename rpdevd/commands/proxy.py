@@ -8,7 +8,6 @@ port. Progress goes to stderr only: stdout belongs to the SSH protocol.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
@@ -18,17 +17,21 @@ from typing import Any
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("proxy", help="ProxyCommand for wake on connect (used by ssh)")
     p.add_argument("pod")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="give up after this many seconds (default 600)")
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)"
+    )
     p.set_defaults(func=_proxy)
 
 
 def _say(text: str) -> None:
+
     sys.stderr.write(f"rpdev: {text}\n")
     sys.stderr.flush()
 
 
 async def _wake(pod: str, timeout: float) -> dict[str, Any]:
+    import asyncio
+
     from rpdevd.client import AsyncClient
 
     async with AsyncClient(timeout=timeout + 10) as client:
@@ -40,15 +43,20 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
 
         async def progress() -> None:
             async for ev in client.events():
-                if ev.kind in ("pod.status", "pod.resume", "endpoint.confirmed", "pod.error",
-                               "endpoint.failed") and pod in (ev.pod_id, ev.message.split(":")[0]):
+                if ev.kind in (
+                    "pod.status",
+                    "pod.resume",
+                    "endpoint.confirmed",
+                    "pod.error",
+                    "endpoint.failed",
+                ) and pod in (ev.pod_id, ev.message.split(":")[0]):
                     _say(ev.message)
 
         task = asyncio.create_task(progress())
         try:
-            result: dict[str, Any] = await client.call("pod.wake",
-                                                       {"pod": pod, "timeout": timeout},
-                                                       timeout=timeout + 10)
+            result: dict[str, Any] = await client.call(
+                "pod.wake", {"pod": pod, "timeout": timeout}, timeout=timeout + 10
+            )
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -57,6 +65,8 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
 
 
 async def _pipe(host: str, port: int) -> None:
+    import asyncio
+
     reader, writer = await asyncio.open_connection(host, port)
     loop = asyncio.get_running_loop()
     stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
@@ -88,6 +98,8 @@ async def _pipe(host: str, port: int) -> None:
 
 
 def _proxy(a: argparse.Namespace) -> int:
+    import asyncio
+
     from rpdevd.client import DaemonNotRunning
     from rpdevd.commands.daemon import start_daemon
     from rpdevd.protocol import RemoteError
@@ -105,7 +117,7 @@ def _proxy(a: argparse.Namespace) -> int:
         if exc.hint:
             _say(f"hint: {exc.hint}")
         return 1
-    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         _say(f"cannot connect to {a.pod}: {exc or type(exc).__name__}")
         return 1
     try:

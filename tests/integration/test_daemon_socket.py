@@ -131,7 +131,7 @@ def test_status_without_key_says_what_to_do(daemon: DaemonProcess) -> None:
 
 def test_cli_import_path_is_light() -> None:
     code = ("import sys, rpdevd.cli as c; c.build_parser(); "
-            "bad = [m for m in ('runpod', 'textual', 'asyncssh', 'keyring') if m in sys.modules];"
+            "bad = [m for m in ('runpod', 'textual', 'asyncssh', 'keyring', 'asyncio') if m in sys.modules];"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ})
