@@ -47,6 +47,7 @@ export function expandPath(command: string): string {
   return command;
 }
 
+const DAEMON_DOWN_EXIT = 3;
 const DAEMON_DOWN = /not running|no daemon|cannot connect|could not connect|connection refused|no such file|start it with/i;
 
 function firstLine(text: string): string {
@@ -82,10 +83,12 @@ export function classifyFailure(
     );
   }
   const said = firstLine(stderr);
-  if (DAEMON_DOWN.test(stderr)) {
+  // rpdev exits with 3 when nothing answers on the daemon's socket; older or newer versions may
+  // not, so its words count too.
+  if (failure.code === DAEMON_DOWN_EXIT || DAEMON_DOWN.test(stderr)) {
     return new CliError(
       "daemon-down",
-      `The rpdev daemon is not running${said ? ` (${said})` : ""}.`,
+      "The rpdev daemon is not running.",
       "Start it with `rpdev daemon start`, or `rpdev daemon install-service` to start it at login.",
       stderr,
     );

@@ -75,7 +75,8 @@ test("output that is not JSON is reported, log lines before JSON are skipped", a
 test("classifies timeouts and floods", () => {
   assert.equal(classifyFailure("rpdev", ["status"], { killed: true, signal: "SIGTERM" }, "").kind, "timeout");
   assert.equal(classifyFailure("rpdev", ["status"], { code: "ERR_CHILD_PROCESS_STDIO_MAXBUFFER" }, "").kind, "bad-output");
-  assert.match(classifyFailure("rpdev", ["x"], { code: 3 }, "").message, /exit code 3/);
+  assert.match(classifyFailure("rpdev", ["x"], { code: 4 }, "").message, /exit code 4/);
+  assert.equal(classifyFailure("rpdev", ["status"], { code: 3 }, "rpdev: socket gone\n").kind, "daemon-down");
 });
 
 test("expands ~ in the configured path", () => {

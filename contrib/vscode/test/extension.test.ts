@@ -312,3 +312,20 @@ test("the status bar menu offers the running pod's actions", async () => {
   await run("rpdev.podActions", api);
   assert.deepEqual(fake.picks[0], ["Hold 30m", "Hold 2h", "Release Hold", "Stop Pod", "Open Pod...", "Show rpdev Status"]);
 });
+
+test("package.json declares exactly the registered commands, and runs on the UI side", async () => {
+  const manifest = require("../../package.json") as {
+    extensionKind: string[];
+    main: string;
+    contributes: { commands: Array<{ command: string }>; configuration: { properties: Record<string, { scope?: string }> } };
+  };
+  await start({ replies: {} });
+  assert.deepEqual(manifest.extensionKind, ["ui"]);
+  assert.deepEqual(
+    manifest.contributes.commands.map((c) => c.command).sort(),
+    [...fake.commands.keys()].sort(),
+  );
+  // A workspace must not be able to point rpdev.path at a program of its own.
+  assert.equal(manifest.contributes.configuration.properties["rpdev.path"].scope, "machine");
+  assert.equal(manifest.main, "./out/src/extension.js");
+});
