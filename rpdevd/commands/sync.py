@@ -1,0 +1,308 @@
+"""`rpdev sync`: push a local directory to a directory on any SSH destination.
+
+    rpdev sync once  LOCAL DEST:REMOTE [--no-delete] [--max-delete N] [--yes] [--json]
+    rpdev sync watch LOCAL DEST:REMOTE [...]
+    rpdev sync status [--json]
+
+DEST is an alias from ~/.ssh/config or [user@]host[:port]. `-i`, `-o Key=Value` and `-F` work as
+for ssh. Exit codes: 0 done, 1 error, 2 bad arguments, 3 deletions held at the cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_HELD = 3
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "sync",
+        help="live-sync a local directory to a pod (or any SSH host)",
+        description="Push a local directory to a pod. Never deletes or overwrites "
+        "pod files that rpdev did not write; see docs/sync.md.",
+    )
+    ss = p.add_subparsers(dest="sync_command", metavar="SUBCOMMAND")
+    for name, helptext in (
+        ("once", "one full sync, then exit"),
+        ("watch", "a full sync, then push every change until interrupted"),
+    ):
+        sp = ss.add_parser(name, help=helptext, description=helptext)
+        sp.add_argument("local", help="local directory")
+        sp.add_argument(
+            "dest",
+            help="DEST:REMOTE, e.g. mypod.runpod:/workspace/proj or "
+            "root@1.2.3.4:22022:/workspace/proj",
+        )
+        sp.add_argument(
+            "--delete",
+            dest="delete",
+            action="store_true",
+            default=True,
+            help="delete on the pod what rpdev wrote and you deleted (default)",
+        )
+        sp.add_argument(
+            "--no-delete",
+            dest="delete",
+            action="store_false",
+            help="never delete anything on the pod",
+        )
+        sp.add_argument(
+            "--max-delete",
+            type=int,
+            default=1000,
+            metavar="N",
+            help="hold a batch with more than N deletions until confirmed (default 1000)",
+        )
+        sp.add_argument(
+            "--yes", "-y", action="store_true", help="confirm held deletions without asking"
+        )
+        sp.add_argument("--json", action="store_true", help="print the result as JSON")
+        sp.add_argument(
+            "-i",
+            "--identity",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="private key file (as ssh -i)",
+        )
+        sp.add_argument(
+            "-o",
+            dest="ssh_options",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="SSH option (as ssh -o), e.g. "
+            "StrictHostKeyChecking=accept-new, UserKnownHostsFile=FILE, Port=2222",
+        )
+        sp.add_argument(
+            "-F", dest="ssh_config", metavar="FILE", help="SSH config file instead of ~/.ssh/config"
+        )
+        sp.add_argument(
+            "--ignore",
+            action="append",
+            default=[],
+            metavar="PATTERN",
+            help="extra gitignore-style pattern (repeatable; '!pat' re-includes)",
+        )
+        sp.add_argument("--no-gitignore", action="store_true", help="do not read .gitignore files")
+        sp.add_argument(
+            "--no-default-ignores",
+            action="store_true",
+            help="do not skip .git, __pycache__, .venv, node_modules, ...",
+        )
+        sp.add_argument("--db", metavar="FILE", help=argparse.SUPPRESS)
+        sp.set_defaults(func=_run_once if name == "once" else _run_watch)
+    st = ss.add_parser("status", help="what the daemon's syncs are doing")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_status)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _status(args: argparse.Namespace) -> int:
+    msg = (
+        "live sync status comes from the daemon (method sync.status), which does not serve it "
+        "yet; `rpdev sync watch` prints its own progress"
+    )
+    if args.json:
+        print(json.dumps({"available": False, "message": msg}))
+    else:
+        print(msg, file=sys.stderr)
+    return 1
+
+
+class _Printer:
+    """Events -> stderr lines and a progress bar (only on a terminal, never with --json)."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json = json_mode
+        self.tty = sys.stderr.isatty() and not json_mode
+        self.bar = False
+
+    def __call__(self, ev: Any) -> None:
+        if ev.kind == "sync.progress":
+            if not self.tty:
+                return
+            d = ev.data
+            total = max(int(d.get("bytes_total", 0)), 1)
+            done = int(d.get("bytes_done", 0))
+            frac = min(done / total, 1.0)
+            bar = "#" * int(frac * 30)
+            sys.stderr.write(
+                f"\r[{bar:<30}] {frac * 100:5.1f}% {done / 1e6:8.1f}/"
+                f"{total / 1e6:.1f} MB {d.get('files_done', 0)}/"
+                f"{d.get('files_total', 0)} files"
+            )
+            sys.stderr.flush()
+            self.bar = True
+            return
+        self.end_bar()
+        if self.json:
+            print(json.dumps({"event": ev.to_json()}), file=sys.stderr)
+        elif ev.level != "info" or ev.kind in ("sync.reconnected", "sync.pushed"):
+            print(f"{ev.level}: {ev.message}", file=sys.stderr)
+
+    def end_bar(self) -> None:
+        if self.bar:
+            sys.stderr.write("\n")
+            self.bar = False
+
+
+def _build(args: argparse.Namespace, printer: _Printer) -> Any:
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.destination import ConnectOptions, connect, parse_destination, parse_option
+    from rpdevd.sync.engine import SyncEngine, SyncSpec
+    from rpdevd.sync.ignore import IgnoreConfig
+
+    dest = parse_destination(args.dest)
+    opts = ConnectOptions(
+        identities=[Path(i).expanduser() for i in args.identity],
+        options=dict(parse_option(o) for o in args.ssh_options),
+        config_file=Path(args.ssh_config).expanduser() if args.ssh_config else None,
+    )
+    local = Path(args.local).expanduser().resolve()
+    spec = SyncSpec(
+        local_root=local,
+        remote_root=dest.path,
+        pair_id=f"cli:{dest.label}:{dest.path}:{local}",
+        dest_label=dest.label,
+        ignore=IgnoreConfig(
+            use_defaults=not args.no_default_ignores,
+            use_gitignore=not args.no_gitignore,
+            extra=tuple(args.ignore),
+        ),
+        delete=args.delete,
+        max_delete=max(args.max_delete, 0),
+    )
+
+    async def confirm(held: list[Any]) -> bool:
+        if args.yes:
+            return True
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            return False
+        import asyncio
+
+        printer.end_bar()
+        sample = "\n".join(f"  {op.path}" for op in held[:10])
+        more = f"\n  ... and {len(held) - 10} more" if len(held) > 10 else ""
+        prompt = (
+            f"{len(held)} files rpdev wrote were deleted locally (cap {spec.max_delete}):"
+            f"\n{sample}{more}\nDelete them on the pod? [y/N] "
+        )
+        answer = await asyncio.to_thread(input, prompt)
+        return answer.strip().lower() in ("y", "yes")
+
+    db = Baseline(Path(args.db)) if args.db else Baseline()
+    engine = SyncEngine(
+        spec, baseline=db, connect=lambda: connect(dest, opts), on_event=printer, confirm=confirm
+    )
+    return engine, db
+
+
+def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _run_once(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rpdevd.sync.destination import DestinationError
+    from rpdevd.sync.engine import SyncStopped
+    from rpdevd.sync.scan import LocalRootError
+
+    printer = _Printer(args.json)
+    try:
+        engine, db = _build(args, printer)
+    except DestinationError as exc:
+        return _fail(args, str(exc), 2)
+
+    async def main() -> Any:
+        try:
+            return await engine.sync_once()
+        finally:
+            await engine.close()
+
+    try:
+        report = asyncio.run(main())
+    except (SyncStopped, LocalRootError, ConnectionError, OSError) as exc:
+        printer.end_bar()
+        return _fail(args, str(exc))
+    except Exception as exc:  # noqa: BLE001 - asyncssh errors and the like, shown plainly
+        printer.end_bar()
+        return _fail(args, f"{type(exc).__name__}: {exc}")
+    finally:
+        db.close()
+    printer.end_bar()
+    if args.json:
+        print(
+            json.dumps(
+                {"ok": not report.failed and not report.held, **report.to_json()},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        print(
+            f"synced {os.path.basename(str(engine.spec.local_root))} -> "
+            f"{engine.spec.dest_label}:{engine.spec.remote_root}: {report.sent} sent "
+            f"({report.bytes / 1e6:.1f} MB), {report.moved} moved, {report.deleted} deleted, "
+            f"{len(report.conflicts)} conflict copies, {report.seconds:.2f}s"
+        )
+        if report.held:
+            print(
+                f"{report.held} deletions held (more than --max-delete "
+                f"{engine.spec.max_delete}): rerun with --yes to delete them",
+                file=sys.stderr,
+            )
+    if report.failed:
+        return 1
+    return EXIT_HELD if report.held else 0
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from rpdevd.sync.destination import DestinationError
+    from rpdevd.sync.engine import SyncStopped
+    from rpdevd.sync.scan import LocalRootError
+
+    printer = _Printer(args.json)
+    try:
+        engine, db = _build(args, printer)
+    except DestinationError as exc:
+        return _fail(args, str(exc), 2)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if not args.json:
+            print(
+                f"watching {engine.spec.local_root} -> {engine.spec.dest_label}:"
+                f"{engine.spec.remote_root} (Ctrl-C to stop)",
+                file=sys.stderr,
+            )
+        try:
+            await engine.watch(stop)
+        finally:
+            await engine.close()
+
+    try:
+        asyncio.run(main())
+    except (SyncStopped, LocalRootError) as exc:
+        printer.end_bar()
+        return _fail(args, str(exc))
+    finally:
+        db.close()
+    return 0

@@ -1,0 +1,183 @@
+"""What rpdev last wrote on the pod, per sync pair, in SQLite (tables prefixed `sync_`).
+
+The baseline is what makes the sync safe: a pod file is rpdev's to replace or delete only while it
+still matches the record. Rows are written only after the pod confirmed the write, and an
+`intent` is recorded before a batch starts, so a crash mid-batch leaves the pod's new files
+recognisable as rpdev's own on the next run (no spurious conflict copies).
+
+The database file is shared with the daemon, so it runs in WAL mode with a busy timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sync_baseline (
+    pair TEXT NOT NULL, path BLOB NOT NULL,
+    l_kind TEXT NOT NULL, l_size INTEGER, l_mtime_ns INTEGER, l_mode INTEGER, l_ino INTEGER,
+    l_target BLOB,
+    r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER, r_mode INTEGER, r_target BLOB,
+    PRIMARY KEY (pair, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_intent (
+    pair TEXT NOT NULL, path BLOB NOT NULL,
+    r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER, r_mode INTEGER, r_target BLOB,
+    PRIMARY KEY (pair, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_pair (
+    pair TEXT PRIMARY KEY, local TEXT, dest TEXT, remote TEXT,
+    last_sync REAL, last_error TEXT, updated REAL
+);
+"""
+
+
+class Baseline:
+    """One SQLite connection; not shared across threads."""
+
+    def __init__(self, db_path: Path | None = None) -> None:
+        if db_path is None:
+            from rpdevd import paths
+
+            db_path = paths.database_file()
+            paths.ensure_private_dir(db_path.parent)
+        self.path = db_path
+        self._db = sqlite3.connect(str(db_path), timeout=10.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @staticmethod
+    def _key(path: str) -> bytes:
+        # Paths are stored as their raw bytes, so names that are not UTF-8 round-trip exactly.
+        return os.fsencode(path)
+
+    @staticmethod
+    def _path(key: bytes) -> str:
+        return os.fsdecode(key)
+
+    def load(self, pair: str) -> dict[str, BaseRecord]:
+        rows = self._db.execute(
+            "SELECT path, l_kind, l_size, l_mtime_ns, l_mode, l_ino, l_target,"
+            " r_kind, r_size, r_mtime, r_mode, r_target FROM sync_baseline WHERE pair = ?",
+            (pair,),
+        )
+        out = {}
+        for r in rows:
+            out[self._path(r[0])] = BaseRecord(
+                LocalEntry(r[1], r[2], r[3], r[4], r[5], os.fsdecode(r[6] or b"")),
+                RemoteEntry(r[7], r[8], r[9], r[10], os.fsdecode(r[11] or b"")),
+            )
+        return out
+
+    def load_intents(self, pair: str) -> dict[str, RemoteEntry]:
+        rows = self._db.execute(
+            "SELECT path, r_kind, r_size, r_mtime, r_mode, r_target FROM sync_intent"
+            " WHERE pair = ?",
+            (pair,),
+        )
+        return {
+            self._path(r[0]): RemoteEntry(r[1], r[2], r[3], r[4], os.fsdecode(r[5] or b""))
+            for r in rows
+        }
+
+    def add_intents(self, pair: str, intents: dict[str, RemoteEntry]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sync_intent VALUES (?,?,?,?,?,?,?)",
+                [
+                    (pair, self._key(p), e.kind, e.size, e.mtime_s, e.mode, os.fsencode(e.target))
+                    for p, e in intents.items()
+                ],
+            )
+
+    def commit(
+        self,
+        pair: str,
+        upserts: dict[str, BaseRecord],
+        removals: Iterable[str],
+        clear_intents: bool = True,
+    ) -> None:
+        """Record a finished batch in one transaction."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        pair,
+                        self._key(p),
+                        b.local.kind,
+                        b.local.size,
+                        b.local.mtime_ns,
+                        b.local.mode,
+                        b.local.ino,
+                        os.fsencode(b.local.target),
+                        b.remote.kind,
+                        b.remote.size,
+                        b.remote.mtime_s,
+                        b.remote.mode,
+                        os.fsencode(b.remote.target),
+                    )
+                    for p, b in upserts.items()
+                ],
+            )
+            self._db.executemany(
+                "DELETE FROM sync_baseline WHERE pair = ? AND path = ?",
+                [(pair, self._key(p)) for p in removals],
+            )
+            if clear_intents:
+                self._db.execute("DELETE FROM sync_intent WHERE pair = ?", (pair,))
+
+    def forget(self, pair: str) -> None:
+        with self._tx():
+            for table in ("sync_baseline", "sync_intent", "sync_pair"):
+                self._db.execute(f"DELETE FROM {table} WHERE pair = ?", (pair,))
+
+    def set_pair(
+        self,
+        pair: str,
+        local: str,
+        dest: str,
+        remote: str,
+        last_sync: float | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO sync_pair VALUES (?,?,?,?,?,?,?) ON CONFLICT(pair) DO UPDATE SET"
+            " local=excluded.local, dest=excluded.dest, remote=excluded.remote,"
+            " last_sync=COALESCE(excluded.last_sync, sync_pair.last_sync),"
+            " last_error=excluded.last_error, updated=excluded.updated",
+            (pair, local, dest, remote, last_sync, last_error, time.time()),
+        )
+
+    def pairs(self) -> list[dict[str, object]]:
+        cur = self._db.execute(
+            "SELECT p.pair, p.local, p.dest, p.remote, p.last_sync, p.last_error,"
+            " (SELECT COUNT(*) FROM sync_baseline b WHERE b.pair = p.pair)"
+            " FROM sync_pair p ORDER BY p.pair"
+        )
+        keys = ("pair", "local", "dest", "remote", "last_sync", "last_error", "files")
+        return [dict(zip(keys, row, strict=True)) for row in cur]
+
+    def _tx(self) -> _Tx:
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,402 @@
+"""SyncEngine: one local directory kept in step with one directory on a pod.
+
+    engine = SyncEngine(spec, baseline=Baseline(db), conn=conn_or_None, connect=factory)
+    report = await engine.sync_once()        # one full pass
+    await engine.watch(stop_event)           # full pass, then live until stopped
+
+A full pass: scan locally, list the pod (one round trip), plan (pure), apply (tar bulk or SFTP),
+record the baseline. Live: watch hints -> lstat those paths here and on the pod -> plan -> SFTP.
+A dropped connection keeps every change pending (nothing is recorded until the pod confirms),
+reconnects with backoff (via `connect`, or whatever `reconnect(conn)` hands in), and reconciles
+with a full pass. The daemon hands in its kept-open connection and calls `reconnect` after a pod
+restart; `take_edit_count()` feeds its idle logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from rpdevd.protocol import Event
+from rpdevd.sync import remote as remote_mod
+from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+from rpdevd.sync.model import BaseRecord, LocalEntry, expected_remote
+from rpdevd.sync.plan import Op, Plan, plan, release_held
+from rpdevd.sync.scan import scan_tree
+from rpdevd.sync.sftpops import SftpApplier
+from rpdevd.sync.transfer import OpResult, PodSession, TransferError
+
+Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+Confirm = Callable[[list[Op]], Awaitable[bool]]
+EventSink = Callable[[Event], None]
+
+DISCONNECTS = (OSError, asyncssh.Error, TransferError, asyncio.TimeoutError, EOFError)
+
+
+class SyncStopped(Exception):
+    """The sync cannot go on safely (e.g. the local root vanished or emptied)."""
+
+
+@dataclass
+class SyncSpec:
+    local_root: Path
+    remote_root: str
+    pair_id: str  # stable identity of this pair in the baseline (the daemon: the pod id + path)
+    dest_label: str = ""
+    pod_id: str | None = None
+    ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
+    delete: bool = True
+    max_delete: int | None = 1000
+    step_ms: int = 30
+    debounce_ms: int = 300
+    rescan_interval: float = 120.0
+    bulk_min: int = 16  # a full pass with at least this many files sends them as one tar stream
+    live_max: int = 64  # more hints than this in one batch: do a full pass instead
+    lister: str = "auto"  # tests force the pod-side lister: find | python | sh
+
+
+@dataclass
+class SyncReport:
+    sent: int = 0
+    bytes: int = 0
+    deleted: int = 0
+    moved: int = 0
+    adopted: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    held: int = 0
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        spec: SyncSpec,
+        *,
+        baseline: Baseline,
+        conn: asyncssh.SSHClientConnection | None = None,
+        connect: Connect | None = None,
+        on_event: EventSink | None = None,
+        confirm: Confirm | None = None,
+    ) -> None:
+        if conn is None and connect is None:
+            raise ValueError("SyncEngine needs a connection or a connect() factory")
+        self.spec = spec
+        self.baseline = baseline
+        self._conn = conn
+        self._owns_conn = conn is None
+        self._connect = connect
+        self._on_event = on_event
+        self._confirm = confirm
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._applier: SftpApplier | None = None
+        self._python3 = False
+        self._tar = False
+        self._edits = 0
+        self._approved = False
+        self._held: list[Op] = []
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._need_full = True
+        self._last_progress = 0.0
+        self._last_full = 0.0
+        self._base: dict[str, BaseRecord] = {}
+        self.state = "idle"
+        self.last_error: str | None = None
+        self.last_sync: float | None = None
+        self.rules = IgnoreRules.for_root(spec.local_root, spec.ignore)
+
+    # ----- what other parts call -------------------------------------------------------------
+
+    def take_edit_count(self) -> int:
+        """Files pushed (sent, moved, deleted) since the last call."""
+        n, self._edits = self._edits, 0
+        return n
+
+    def approve_deletes(self) -> None:
+        """Let the held deletions run on the next pass."""
+        self._approved = True
+        self._need_full = True
+        self._wake.set()
+
+    async def reconnect(self, conn: asyncssh.SSHClientConnection | None = None) -> None:
+        """Use `conn` from now on (e.g. after a pod restart) and reconcile with a full pass."""
+        await self._drop_conn()
+        if conn is not None:
+            self._conn = conn
+            self._owns_conn = False
+        self._need_full = True
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pair": self.spec.pair_id,
+            "local": str(self.spec.local_root),
+            "dest": self.spec.dest_label,
+            "remote": self.spec.remote_root,
+            "state": self.state,
+            "pending": len(self._dirty),
+            "held": len(self._held),
+            "last_sync": self.last_sync,
+            "last_error": self.last_error,
+        }
+
+    async def close(self) -> None:
+        await self._drop_conn()
+
+    # ----- events ----------------------------------------------------------------------------
+
+    def _emit(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
+        if self._on_event is not None:
+            data.setdefault("pair", self.spec.pair_id)
+            self._on_event(Event(kind, message, self.spec.pod_id, level, data, t=time.time()))
+
+    def _progress(self, done: int, total: int, files: int, nfiles: int) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < 0.2 and done < total:
+            return
+        self._last_progress = now
+        self._emit(
+            "sync.progress",
+            f"{files}/{nfiles} files",
+            bytes_done=done,
+            bytes_total=total,
+            files_done=files,
+            files_total=nfiles,
+        )
+
+    # ----- connection ------------------------------------------------------------------------
+
+    async def _drop_conn(self) -> None:
+        sftp, self._sftp, self._applier = self._sftp, None, None
+        if sftp is not None:
+            sftp.exit()
+        conn, self._conn = self._conn, None
+        if conn is not None and self._owns_conn:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 2)
+
+    async def _ensure_conn(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            if self._connect is None:
+                raise ConnectionError("no connection: waiting for reconnect()")
+            self._conn = await self._connect()
+            self._owns_conn = True
+        return self._conn
+
+    async def _ensure_applier(self) -> SftpApplier:
+        if self._applier is None:
+            conn = await self._ensure_conn()
+            self._sftp = await conn.start_sftp_client(path_encoding=None)
+            self._applier = SftpApplier(self._sftp, self.spec.remote_root, self.spec.local_root)
+        return self._applier
+
+    # ----- a full pass -----------------------------------------------------------------------
+
+    async def _list_remote(self) -> tuple[PodSession, remote_mod.Listing]:
+        conn = await self._ensure_conn()
+        script = remote_mod.listing_script(
+            self.spec.remote_root, self.rules.prune_names(), self.spec.lister
+        )
+        session, listing = await PodSession.start(conn, script)
+        self._python3, self._tar = listing.python3, listing.tar
+        return session, listing
+
+    def _scan(self) -> tuple[dict[str, LocalEntry], list[str]]:
+        self.rules = IgnoreRules.for_root(self.spec.local_root, self.spec.ignore)
+        result = scan_tree(self.spec.local_root, self.rules)
+        return result.entries, result.warnings
+
+    def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
+        return {
+            p
+            for p, b in base.items()
+            if p not in local and self.rules.ignored_path(p, b.local.kind == "dir")
+        }
+
+    async def sync_once(self, passes: int = 3) -> SyncReport:
+        """Full passes until nothing is left to do (at most `passes`)."""
+        report = SyncReport()
+        start = time.monotonic()
+        for _ in range(passes):
+            plan_ = await self._full_pass(report)
+            if plan_ is None or not (plan_.ops or report.failed):
+                break
+        report.seconds = time.monotonic() - start
+        return report
+
+    async def _full_pass(self, report: SyncReport) -> Plan | None:
+        self.state = "scanning"
+        (local, warnings), (session, listing) = await asyncio.gather(
+            asyncio.to_thread(self._scan), self._list_remote()
+        )
+        try:
+            return await self._full_pass_with(session, listing, local, warnings, report)
+        finally:
+            await session.finish()
+
+    async def _full_pass_with(
+        self,
+        session: PodSession,
+        listing: remote_mod.Listing,
+        local: dict[str, LocalEntry],
+        warnings: list[str],
+        report: SyncReport,
+    ) -> Plan:
+        for w in warnings:
+            if w not in report.warnings:
+                report.warnings.append(w)
+                self._emit("sync.warning", w, "warning")
+        base = self._base = self.baseline.load(self.spec.pair_id)
+        if not local and base:
+            raise SyncStopped(
+                f"local root {self.spec.local_root} is empty but {len(base)} paths were synced "
+                "from it: refusing to delete anything on the pod"
+            )
+        intents = self.baseline.load_intents(self.spec.pair_id)
+        p = plan(
+            local,
+            listing.entries,
+            base,
+            intents=intents,
+            ignored=self._ignored_now(base, local),
+            delete=self.spec.delete,
+            max_delete=None if self._approved else self.spec.max_delete,
+        )
+        await self._run_plan(p, report, session)
+        self._need_full = False
+        self._last_full = time.monotonic()
+        self.last_sync = time.time()
+        self.state = "idle"
+        return p
+
+    # ----- applying a plan -------------------------------------------------------------------
+
+    async def _run_plan(self, p: Plan, report: SyncReport, session: PodSession | None) -> None:
+        for note in p.notes:
+            report.notes.append(note)
+            self._emit("sync.kept", note, "warning")
+        ops = list(p.ops)
+        if p.held:
+            if self._confirm is not None and await self._confirm(p.held):
+                self._approved = True
+            if self._approved:
+                ops += release_held(p.held)
+                self._held = []
+            else:
+                self._held = p.held
+                report.held = len(p.held)
+                self.state = "held"
+                self._emit(
+                    "sync.held",
+                    f"{len(p.held)} deletions held: more than max_delete "
+                    f"({self.spec.max_delete}); confirm to run them",
+                    "warning",
+                    count=len(p.held),
+                    paths=[op.path for op in p.held[:20]],
+                )
+        upserts: dict[str, BaseRecord] = dict(p.adopt)
+        removals: list[str] = list(p.forget)
+        report.adopted += len(p.adopt)
+        if ops:
+            intents = {
+                op.path: expected_remote(op.local)
+                for op in ops
+                if op.local is not None and op.kind in ("put", "move", "mkdir")
+            }
+            self.baseline.add_intents(self.spec.pair_id, intents)
+            self.state = "syncing"
+            results = await self._apply(ops, session)
+            self._record(results, report, upserts, removals)
+            if self._approved and not self._held:
+                self._approved = False
+        self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=bool(ops))
+        self._base.update(upserts)
+        for path in removals:
+            if path not in upserts:
+                self._base.pop(path, None)
+
+    async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
+        nput = sum(1 for op in ops if op.kind == "put")
+        if session is not None and self._python3 and self._tar and nput >= self.spec.bulk_min:
+            return await session.bulk(
+                self.spec.remote_root, self.spec.local_root, ops, self._progress
+            )
+        applier = await self._ensure_applier()
+        return await applier.apply(ops, self._progress)
+
+    def _record(
+        self,
+        results: list[OpResult],
+        report: SyncReport,
+        upserts: dict[str, BaseRecord],
+        removals: list[str],
+    ) -> None:
+        for res in results:
+            op = res.op
+            if res.status == "failed":
+                report.failed.append(f"{op.path}: {res.info}")
+                self._emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
+                continue
+            if res.status == "kept":
+                report.kept.append(op.path)
+                removals.append(op.path)
+                self._emit(
+                    "sync.kept", f"{op.path!r} kept on the pod: {res.info}", "warning", path=op.path
+                )
+                continue
+            if res.info:  # a conflict copy was made first
+                report.conflicts.append(res.info)
+                self._emit(
+                    "sync.conflict",
+                    f"{op.path!r} had changed on the pod: its version is kept as {res.info!r}",
+                    "warning",
+                    path=op.path,
+                    copy=res.info,
+                )
+            if op.kind in ("delete", "rmdir", "clean"):
+                if op.kind != "clean":
+                    removals.append(op.path)
+                    report.deleted += 1
+                    self._edits += 1
+                continue
+            local = res.sent or op.local
+            if res.remote is None or local is None:
+                continue
+            if res.torn:
+                local = LocalEntry(local.kind, -1, -1, local.mode, local.ino, local.target)
+                self._dirty.add(op.path)
+            upserts[op.path] = BaseRecord(local, res.remote)
+            if op.kind == "move":
+                removals.append(op.src)
+                report.moved += 1
+            if op.kind in ("put", "move"):
+                self._edits += 1
+            if op.kind == "put":
+                report.sent += 1
+                if local.kind == "file":
+                    report.bytes += max(local.size, 0)
+
+    # ----- live ------------------------------------------------------------------------------
+
+    async def watch(self, stop: asyncio.Event | None = None) -> None:
+        """A full pass, then push changes as they happen until `stop` is set. Raises
+        SyncStopped when going on would be unsafe (local root gone or emptied)."""
+        from rpdevd.sync import live
+
+        await live.run(self, stop or asyncio.Event())

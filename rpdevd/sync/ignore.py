@@ -1,0 +1,171 @@
+"""Which local paths never leave the machine: defaults, `.gitignore` files, `.rpdevignore`.
+
+Rules use gitignore syntax (via `pathspec`). `.gitignore` and `.rpdevignore` files apply to their
+own directory and below, as git reads them; a deeper file overrides a shallower one, and a later
+line overrides an earlier one. As in git, nothing below an ignored directory is looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+# Directories and files that are almost never wanted on the pod (caches, environments, VCS data).
+DEFAULT_IGNORES: tuple[str, ...] = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    "__pycache__/",
+    "*.pyc",
+    ".venv/",
+    "venv/",
+    "node_modules/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".tox/",
+    ".nox/",
+    ".ipynb_checkpoints/",
+    ".DS_Store",
+    "*.swp",
+    "*~",
+    ".#*",
+    ".*.rpdev-tmp-*",
+)
+
+IGNORE_FILES: tuple[str, ...] = (".gitignore", ".rpdevignore")
+MAX_IGNORE_FILE = 1 << 20  # a larger ignore file is not read (it is hostile or a mistake)
+
+
+@dataclass(frozen=True)
+class IgnoreConfig:
+    """How to filter a tree. `extra` lines use gitignore syntax and apply at the root, after
+    everything else (so `!pattern` there can re-include a default)."""
+
+    use_defaults: bool = True
+    use_gitignore: bool = True
+    use_rpdevignore: bool = True
+    extra: tuple[str, ...] = ()
+    defaults: tuple[str, ...] = DEFAULT_IGNORES
+
+    def files(self) -> tuple[str, ...]:
+        names = []
+        if self.use_gitignore:
+            names.append(".gitignore")
+        if self.use_rpdevignore:
+            names.append(".rpdevignore")
+        return tuple(names)
+
+
+def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec | None:
+    cleaned = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not cleaned:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(cleaned)
+
+
+def read_ignore_file(path: Path) -> list[str]:
+    """Lines of an ignore file; an unreadable, oversized or binary one counts as empty."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_IGNORE_FILE:
+            return []
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+@dataclass
+class _Level:
+    prefix: str  # "" for the root, else "a/b/"
+    spec: pathspec.GitIgnoreSpec
+
+
+@dataclass
+class IgnoreRules:
+    """Matcher for one tree. Build with `for_root`, then `enter(dirpath)` per directory scanned."""
+
+    config: IgnoreConfig
+    root_levels: list[_Level] = field(default_factory=list)
+    tail: pathspec.GitIgnoreSpec | None = None
+    _dir_levels: dict[str, _Level | None] = field(default_factory=dict)
+
+    @classmethod
+    def for_root(cls, root: Path, config: IgnoreConfig | None = None) -> IgnoreRules:
+        config = config or IgnoreConfig()
+        rules = cls(config)
+        if config.use_defaults:
+            spec = _spec(config.defaults)
+            if spec:
+                rules.root_levels.append(_Level("", spec))
+        if config.use_gitignore:
+            spec = _spec(read_ignore_file(root / ".git" / "info" / "exclude"))
+            if spec:
+                rules.root_levels.append(_Level("", spec))
+        rules.tail = _spec(config.extra)
+        rules.load_dir(root, "")
+        return rules
+
+    def load_dir(self, root: Path, rel_dir: str) -> None:
+        """Read the ignore files of directory `rel_dir` ('' for the root)."""
+        lines: list[str] = []
+        base = root / rel_dir if rel_dir else root
+        for name in self.config.files():
+            lines += read_ignore_file(base / name)
+        spec = _spec(lines)
+        prefix = rel_dir + "/" if rel_dir else ""
+        self._dir_levels[rel_dir] = _Level(prefix, spec) if spec else None
+
+    def forget_dir(self, rel_dir: str) -> None:
+        self._dir_levels.pop(rel_dir, None)
+
+    def _levels(self, rel: str) -> list[_Level]:
+        levels = list(self.root_levels)
+        parts = rel.split("/")[:-1]
+        own = self._dir_levels.get("")
+        if own:
+            levels.append(own)
+        for i in range(1, len(parts) + 1):
+            lvl = self._dir_levels.get("/".join(parts[:i]))
+            if lvl:
+                levels.append(lvl)
+        return levels
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        """Whether `rel` itself matches (its parents are assumed not ignored)."""
+        verdict: bool | None = None
+        probe = rel + "/" if is_dir else rel
+        for lvl in self._levels(rel):
+            res = lvl.spec.check_file(probe[len(lvl.prefix) :])
+            if res.include is not None:
+                verdict = res.include
+        if self.tail is not None:
+            res = self.tail.check_file(probe)
+            if res.include is not None:
+                verdict = res.include
+        return bool(verdict)
+
+    def ignored_path(self, rel: str, is_dir: bool) -> bool:
+        """Whether `rel` or any of its parent directories is ignored."""
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            if self.ignored("/".join(parts[:i]), True):
+                return True
+        return self.ignored(rel, is_dir)
+
+    def prune_names(self) -> list[str]:
+        """Plain directory names ignored everywhere (no slash, no glob), for pruning the pod's
+        listing; a name that `extra` re-includes is left out."""
+        names = []
+        for pattern in self.config.defaults if self.config.use_defaults else ():
+            if pattern.endswith("/") and not any(c in pattern[:-1] for c in "*?[]/!\\"):
+                name = pattern[:-1]
+                if self.ignored(name, True) and self.ignored(f"x/{name}", True):
+                    names.append(name)
+        return names
+
+
+def compile_patterns(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
+    return _spec(lines)

@@ -1,0 +1,85 @@
+"""Plain data shared by the sync modules: what a path is locally, on the pod, and in the baseline.
+
+Paths are POSIX-style, relative to the sync root, never empty, never `.`/`..` components; names
+that are not valid UTF-8 are carried as `str` with surrogate escapes (`os.fsdecode`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["file", "dir", "symlink", "other"]
+
+# Names rpdev itself leaves on the pod (never reported as user work, cleaned up when stale).
+STAGE_PREFIX = ".rpdev-stage-"
+TMP_MARK = ".rpdev-tmp-"
+CONFLICT_MARK = ".rpdev-conflict-"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    mode: int = 0  # permission bits only (0o777)
+    ino: int = 0
+    target: str = ""  # symlink target, as written
+
+    @property
+    def mtime_s(self) -> int:
+        """The mtime rpdev sets on the pod: whole seconds (what SFTP v3 and ustar carry)."""
+        return self.mtime_ns // 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    kind: Kind
+    size: int = 0
+    mtime_s: int = 0
+    mode: int = 0
+    target: str = ""
+
+    def same_content(self, other: RemoteEntry) -> bool:
+        """Whether two observations of a pod path show the same content (mode aside: a chmod on
+        the pod is not work worth a conflict copy)."""
+        if self.kind != other.kind:
+            return False
+        if self.kind == "dir":
+            return True
+        if self.kind == "symlink":
+            return self.target == other.target
+        return self.size == other.size and self.mtime_s == other.mtime_s
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRecord:
+    """What rpdev last wrote at a path: the local state it copied and the pod state it produced."""
+
+    local: LocalEntry
+    remote: RemoteEntry
+
+
+def expected_remote(entry: LocalEntry) -> RemoteEntry:
+    """The pod entry that copying `entry` produces."""
+    if entry.kind == "file":
+        return RemoteEntry("file", entry.size, entry.mtime_s, entry.mode)
+    if entry.kind == "symlink":
+        return RemoteEntry(
+            "symlink",
+            len(entry.target.encode("utf-8", "surrogateescape")),
+            entry.mtime_s,
+            0o777,
+            entry.target,
+        )
+    return RemoteEntry(entry.kind, 0, 0, entry.mode)
+
+
+def local_unchanged(now: LocalEntry, then: LocalEntry) -> bool:
+    """Whether a local path still holds what rpdev copied (a false 'changed' only re-sends)."""
+    return now == then
+
+
+def is_rpdev_temp(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return TMP_MARK in name or (name.startswith(STAGE_PREFIX) and "/" not in path)

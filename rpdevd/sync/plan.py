@@ -1,0 +1,233 @@
+"""The sync plan: a pure function from (local tree, pod listing, baseline) to actions.
+
+Rules (docs/sync.md says the same to users):
+- A pod path is rpdev's ("ours") only while it matches what rpdev last wrote there (the baseline,
+  or an intent recorded before an interrupted batch). Only ours may be replaced or deleted.
+- Anything else in the way of a local file is kept as a conflict copy before the local version
+  goes in. A pod file that changed while the local one did not is left alone (noted).
+- Deletions: only ours, only when the local path is gone (not merely ignored now), and held
+  whole when a batch has more than `max_delete` of them.
+- A local file that vanished and reappeared elsewhere (same inode, size, mtime) becomes a rename
+  on the pod instead of a delete plus a transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rpdevd.sync.model import (
+    BaseRecord,
+    LocalEntry,
+    RemoteEntry,
+    expected_remote,
+    is_rpdev_temp,
+)
+
+OpKind = Literal["mkdir", "put", "move", "chmod", "delete", "rmdir", "clean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One action on the pod.
+
+    `expect`: what rpdev believes is at `path` and may replace or delete (None: nothing of
+    rpdev's; whatever is found there is kept as a conflict copy). For `move`, `src` is the pod
+    path moved from and `src_expect` what must still be there.
+    """
+
+    kind: OpKind
+    path: str
+    local: LocalEntry | None = None
+    expect: RemoteEntry | None = None
+    src: str = ""
+    src_expect: RemoteEntry | None = None
+    conflict: bool = False
+
+
+@dataclass
+class Plan:
+    ops: list[Op] = field(default_factory=list)
+    held: list[Op] = field(default_factory=list)  # deletions above the cap, awaiting a yes
+    adopt: dict[str, BaseRecord] = field(default_factory=dict)  # equal already: record only
+    forget: list[str] = field(default_factory=list)  # baseline rows to drop, nothing to do
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def puts(self) -> list[Op]:
+        return [op for op in self.ops if op.kind == "put"]
+
+    @property
+    def bytes_to_send(self) -> int:
+        return sum(op.local.size for op in self.puts if op.local and op.local.kind == "file")
+
+    @property
+    def conflicts(self) -> list[Op]:
+        return [op for op in self.ops if op.conflict]
+
+    def empty(self) -> bool:
+        return not (self.ops or self.held or self.adopt or self.forget)
+
+
+def _ours(
+    path: str, r: RemoteEntry, base: Mapping[str, BaseRecord], intents: Mapping[str, RemoteEntry]
+) -> bool:
+    b = base.get(path)
+    if b is not None and r.same_content(b.remote):
+        return True
+    i = intents.get(path)
+    return i is not None and r.same_content(i)
+
+
+def _only_mode_changed(now: LocalEntry, then: LocalEntry) -> bool:
+    return (now.kind, now.size, now.mtime_ns, now.target) == (
+        then.kind,
+        then.size,
+        then.mtime_ns,
+        then.target,
+    ) and now.mode != then.mode
+
+
+def _depth(path: str) -> int:
+    return path.count("/")
+
+
+@dataclass
+class _Builder:
+    local: Mapping[str, LocalEntry]
+    remote: Mapping[str, RemoteEntry]
+    base: Mapping[str, BaseRecord]
+    intents: Mapping[str, RemoteEntry]
+    out: Plan = field(default_factory=Plan)
+    mkdirs: list[Op] = field(default_factory=list)
+    moves: list[Op] = field(default_factory=list)
+    puts: list[Op] = field(default_factory=list)
+    late_puts: list[Op] = field(default_factory=list)
+    chmods: list[Op] = field(default_factory=list)
+    deletes: list[Op] = field(default_factory=list)
+    rmdirs: list[Op] = field(default_factory=list)
+    cleans: list[Op] = field(default_factory=list)
+    movable: dict[tuple[int, int, int], str] = field(default_factory=dict)
+    moved_from: set[str] = field(default_factory=set)
+
+    def ours(self, path: str, r: RemoteEntry) -> bool:
+        return _ours(path, r, self.base, self.intents)
+
+    def local_dir(self, p: str, lo: LocalEntry) -> None:
+        r = self.remote.get(p)
+        b = self.base.get(p)
+        if r is None:
+            self.mkdirs.append(Op("mkdir", p, lo))
+        elif r.kind == "dir":
+            if b is not None and lo.mode != b.local.mode and r.mode != lo.mode:
+                self.chmods.append(Op("chmod", p, lo, r))
+            elif b is None or b.local != lo or b.remote != r:
+                self.out.adopt[p] = BaseRecord(lo, r)
+        else:
+            ours = self.ours(p, r)
+            self.mkdirs.append(Op("mkdir", p, lo, r if ours else None, conflict=not ours))
+
+    def local_file(self, p: str, lo: LocalEntry) -> None:
+        r = self.remote.get(p)
+        b = self.base.get(p)
+        want = expected_remote(lo)
+        if r is None:
+            key = (lo.ino, lo.size, lo.mtime_ns)
+            src = self.movable.pop(key, None) if lo.kind == "file" and lo.ino else None
+            if src is not None:
+                self.moved_from.add(src)
+                self.moves.append(Op("move", p, lo, None, src, self.remote[src]))
+            else:
+                self.puts.append(Op("put", p, lo))
+        elif r.kind == "dir":
+            ours = b is not None and b.remote.kind == "dir"
+            (self.late_puts if ours else self.puts).append(
+                Op("put", p, lo, r if ours else None, conflict=not ours)
+            )
+        elif self.ours(p, r):
+            if b is not None and lo == b.local:
+                return
+            if b is not None and _only_mode_changed(lo, b.local):
+                self.chmods.append(Op("chmod", p, lo, r))
+            elif b is None and r.same_content(want):
+                self.out.adopt[p] = BaseRecord(lo, r)  # an interrupted batch had finished it
+            else:
+                self.puts.append(Op("put", p, lo, r))
+        elif r.same_content(want):
+            self.out.adopt[p] = BaseRecord(lo, r)
+            if r.mode != want.mode and lo.kind == "file":
+                self.chmods.append(Op("chmod", p, lo, r))
+        elif b is not None and lo == b.local:
+            self.out.notes.append(
+                f"{p!r} changed on the pod and not locally: the pod's version is kept"
+            )
+        else:
+            self.puts.append(Op("put", p, lo, None, conflict=True))
+
+    def find_movable(self, gone: list[str]) -> None:
+        # Candidates for a rename: vanished local files still unchanged on the pod.
+        for p in gone:
+            b = self.base.get(p)
+            r = self.remote.get(p)
+            if b and b.local.kind == "file" and b.local.ino and r and self.ours(p, r):
+                self.movable.setdefault((b.local.ino, b.local.size, b.local.mtime_ns), p)
+
+    def gone(self, p: str, ignored: Collection[str], delete: bool) -> None:
+        if p in self.moved_from:
+            return
+        r = self.remote.get(p)
+        if r is None or p in ignored:
+            self.out.forget.append(p)  # ignored now: left on the pod, no longer rpdev's
+        elif not self.ours(p, r):
+            self.out.notes.append(f"{p!r} was deleted locally but changed on the pod: kept there")
+            self.out.forget.append(p)
+        elif delete:
+            kind: OpKind = "rmdir" if r.kind == "dir" else "delete"
+            (self.rmdirs if r.kind == "dir" else self.deletes).append(Op(kind, p, None, r))
+
+
+def plan(
+    local: Mapping[str, LocalEntry],
+    remote: Mapping[str, RemoteEntry],
+    base: Mapping[str, BaseRecord],
+    *,
+    intents: Mapping[str, RemoteEntry] | None = None,
+    ignored: Collection[str] = (),
+    delete: bool = True,
+    max_delete: int | None = None,
+) -> Plan:
+    """Actions that make the pod match `local`, within the rules above. Pure."""
+    bld = _Builder(local, remote, base, intents or {})
+    gone = [p for p in set(base) | set(bld.intents) if p not in local]
+    bld.find_movable(gone)
+    for p in sorted(local):
+        lo = local[p]
+        if lo.kind == "dir":
+            bld.local_dir(p, lo)
+        else:
+            bld.local_file(p, lo)
+    for p in sorted(gone, key=_depth, reverse=True):
+        bld.gone(p, ignored, delete)
+    for p, r in remote.items():
+        if p not in local and p not in base and is_rpdev_temp(p):
+            bld.cleans.append(Op("clean", p, None, r))
+
+    out = bld.out
+    bld.mkdirs.sort(key=lambda op: op.path)
+    bld.rmdirs.sort(key=lambda op: (-_depth(op.path), op.path))
+    removal = bld.deletes + bld.rmdirs
+    late_puts = bld.late_puts
+    if max_delete is not None and len(removal) > max_delete:
+        out.held = removal
+        removal = []
+        # A put that was to replace a directory of ours now keeps it as a conflict copy.
+        bld.puts += [Op("put", op.path, op.local, None, conflict=True) for op in late_puts]
+        late_puts = []
+    out.ops = bld.mkdirs + bld.moves + bld.puts + bld.chmods + bld.cleans + removal + late_puts
+    return out
+
+
+def release_held(held: list[Op]) -> list[Op]:
+    """The held deletions, once the user said yes, in the order they run."""
+    return sorted(held, key=lambda op: (op.kind == "rmdir", -_depth(op.path), op.path))

@@ -1,0 +1,170 @@
+"""Moving a plan's ops onto the pod.
+
+Bulk (first sync, reconciles after a reconnect): every file of the batch in one tar stream over
+one exec channel into a staging directory under the remote root, then the pod-side mover
+(`podops.MOVER`) renames each into place and applies the other ops, re-checking each path first.
+Where the pod has no python3, the same ops run over SFTP (`sftpops.SftpApplier`) instead.
+Incremental (edits while watching): SFTP only, see sftpops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import asyncssh
+
+from rpdevd.sync import podops
+from rpdevd.sync import remote as remote_mod
+from rpdevd.sync.model import STAGE_PREFIX, LocalEntry, RemoteEntry
+from rpdevd.sync.plan import Op
+from rpdevd.sync.tarstream import TarJob, tar_chunks
+
+Progress = Callable[[int, int, int, int], None]  # bytes done, bytes total, files done, total
+
+
+class TransferError(Exception):
+    """The pod refused or the stream broke; nothing recorded for the ops that did not report."""
+
+
+@dataclass
+class OpResult:
+    op: Op
+    status: Literal["ok", "kept", "failed"]
+    remote: RemoteEntry | None = None  # what the path holds now (after ok)
+    info: str = ""  # conflict copy name (ok), reason (kept/failed)
+    sent: LocalEntry | None = None  # the local state actually copied (puts)
+    torn: bool = False  # the local file changed while it was read: send again
+
+
+def rpath(remote_root: str, rel: str) -> str:
+    return f"{remote_root.rstrip('/')}/{rel}" if remote_root not in ("", ".") else rel
+
+
+def _results(ops: list[Op], job: TarJob | None, data: bytes) -> list[OpResult]:
+    by_path: dict[str, Op] = {op.path: op for op in ops}
+    out = []
+    for status, path, entry, info in podops.parse_results(data):
+        op = by_path.get(path)
+        if op is None:
+            continue
+        sent = op.local
+        torn = False
+        if job is not None and op.kind == "put" and op.local and op.local.kind == "file":
+            sent = job.sent.get(path)
+            torn = path in job.torn
+        st: Literal["ok", "kept", "failed"] = (
+            "ok" if status == "ok" else "kept" if status == "kept" else "failed"
+        )
+        out.append(OpResult(op, st, entry, info, sent, torn))
+    return out
+
+
+class PodSession:
+    """One exec channel per full pass: it lists the remote root, then either takes a tar
+    stream (and runs the mover) or is told to finish."""
+
+    def __init__(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(
+        cls, conn: asyncssh.SSHClientConnection, script: str, timeout: float = 300.0
+    ) -> tuple[PodSession, remote_mod.Listing]:
+        proc = await conn.create_process("sh -c " + shlex.quote(script), encoding=None)
+        session = cls(proc)
+        buf = bytearray()
+        try:
+            async with asyncio.timeout(timeout):
+                while not buf.endswith(remote_mod.END):
+                    data = await proc.stdout.read(1 << 16)
+                    if not data:
+                        break
+                    buf += data
+        except BaseException:
+            proc.close()
+            raise
+        if not buf.endswith(remote_mod.END):
+            done = await proc.wait()
+            err = done.stderr if isinstance(done.stderr, bytes) else b""
+            raise TransferError(
+                f"listing the remote root failed (exit {done.exit_status}): "
+                + err.decode(errors="replace").strip()[-300:]
+            )
+        return session, remote_mod.parse_listing(bytes(buf))
+
+    async def finish(self) -> None:
+        try:
+            self.proc.stdin.write(b"done\n")
+            self.proc.stdin.write_eof()
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except (TimeoutError, OSError, asyncssh.Error):
+            pass
+        finally:
+            self.proc.close()
+
+    async def bulk(
+        self, remote_root: str, local_root: Path, ops: list[Op], progress: Progress | None = None
+    ) -> list[OpResult]:
+        """Apply `ops` with one tar stream and the pod-side mover (needs tar and python3)."""
+        return await bulk_apply(self.proc, local_root, ops, progress)
+
+
+async def bulk_apply(
+    proc: asyncssh.SSHClientProcess[bytes],
+    local_root: Path,
+    ops: list[Op],
+    progress: Progress | None = None,
+) -> list[OpResult]:
+    stage = STAGE_PREFIX + secrets.token_hex(6)
+    file_puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
+    names = {op.path: str(i) for i, op in enumerate(file_puts)}
+    for i, op in enumerate(ops):
+        if op.kind == "put" and op.local and op.local.kind == "symlink":
+            names[op.path] = f"s{i}"  # the mover's temporary link name suffix
+
+    def manifest(sent: dict[str, LocalEntry]) -> bytes:
+        keep = []
+        for op in ops:
+            if op.kind == "put" and op.local and op.local.kind == "file":
+                entry = sent.get(op.path)
+                if entry is None:
+                    continue
+                op = Op(op.kind, op.path, entry, op.expect, op.src, op.src_expect, op.conflict)
+            keep.append(op)
+        return podops.encode_manifest(keep, names)
+
+    job = TarJob(local_root, stage, [(op.path, names[op.path]) for op in file_puts], manifest)
+    total_bytes = sum(op.local.size for op in file_puts if op.local)
+    gen = tar_chunks(job)
+    try:
+        proc.stdin.write(f"tar {stage}\n".encode())
+        fut = asyncio.ensure_future(asyncio.to_thread(next, gen, b""))
+        while True:
+            chunk = await fut
+            if not chunk:
+                break
+            fut = asyncio.ensure_future(asyncio.to_thread(next, gen, b""))
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+            if progress:
+                progress(job.bytes_done, total_bytes, job.files_done, len(file_puts))
+        proc.stdin.write_eof()
+        out = await proc.stdout.read()
+        done = await proc.wait()
+    except (OSError, asyncssh.Error) as exc:
+        proc.close()
+        raise TransferError(f"the tar stream broke: {exc}") from exc
+    results = _results(ops, job, out)
+    if done.exit_status not in (0, None) and not results:
+        err = done.stderr if isinstance(done.stderr, bytes) else b""
+        raise TransferError(
+            f"the pod could not unpack the batch (exit {done.exit_status}): "
+            + err.decode(errors="replace").strip()[-500:]
+        )
+    return results
