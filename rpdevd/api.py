@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ class RunPodAPI:
         self._base_url = base_url  # None: RUNPOD_API_BASE_URL at each call, as the SDK does
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="rpdev-api")
         self._session: Any = None
+        self._session_lock = threading.Lock()  # the pool's threads create it once, lazily
         self._user_agent = "rpdev"
 
     def __repr__(self) -> str:
@@ -290,11 +292,13 @@ class RunPodAPI:
         """One blocking attempt (runs in the pool). Raises Retryable or an APIError."""
         import requests
 
-        if self._session is None:
-            from runpod.user_agent import USER_AGENT
+        with self._session_lock:
+            if self._session is None:
+                from runpod.user_agent import USER_AGENT
 
-            self._user_agent = USER_AGENT
-            self._session = requests.Session()
+                self._user_agent = USER_AGENT
+                self._session = requests.Session()
+            session = self._session
         headers = {
             "Content-Type": "application/json",
             "User-Agent": self._user_agent,
@@ -302,7 +306,7 @@ class RunPodAPI:
         }
         started = time.monotonic()
         try:
-            resp = self._session.post(
+            resp = session.post(
                 self.url, headers=headers, timeout=timeout, data=json.dumps({"query": query})
             )
             content = resp.content

@@ -285,3 +285,12 @@ async def test_get_pod_null_is_pod_not_found(api: RunPodAPI) -> None:
     scripted(api, [{"pod": None}])
     with pytest.raises(PodNotFound):
         await api.get_pod("abc123")
+
+
+def test_importing_the_boundary_does_not_import_runpod() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, rpdevd.api; print('runpod' in sys.modules, 'requests' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
