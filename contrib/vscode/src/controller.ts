@@ -50,7 +50,7 @@ export class Controller implements vscode.Disposable {
   private pollTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
-  private readonly warned = new Set<string>();
+  private warned: string | undefined;
   private errorShown: string | undefined;
   private readonly pending = new Set<Promise<unknown>>();
   private holdAction: ((pod: Pod, duration: string) => Promise<void>) | undefined;
@@ -155,20 +155,23 @@ export class Controller implements vscode.Disposable {
     }
   }
 
-  /** The idle-stop warning for this window's pod, once per warning (the daemon repeats it in
-   * every status until it is resolved). Other pods' warnings are left to their own windows and
-   * the TUI, so that several open windows do not all raise the same one. */
+  /** The idle-stop warning for this window's pod, once per warning: the daemon repeats it in
+   * every status until it is resolved, and its message may count down, so a warning is known by
+   * its kind and stop time, and forgotten once a status comes without it. Other pods' warnings
+   * are left to their own windows and the TUI, so that several open windows do not all raise
+   * the same one. */
   private raiseWarning(): void {
     const pod = this.pod;
     const warning = pod?.warning;
     if (!pod || !warning) {
+      this.warned = undefined;
       return;
     }
-    const key = `${pod.id}:${warning.kind}:${warning.stopAt ?? warning.message}`;
-    if (this.warned.has(key)) {
+    const key = `${pod.id}:${warning.kind}:${warning.stopAt ?? ""}`;
+    if (this.warned === key) {
       return;
     }
-    this.warned.add(key);
+    this.warned = key;
     const labels = HOLD_CHOICES.map((c) => c.label);
     this.track(
       Promise.resolve(vscode.window.showWarningMessage(`rpdev: ${warning.message}`, ...labels)).then(async (choice) => {

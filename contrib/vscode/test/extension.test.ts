@@ -96,33 +96,51 @@ test("an SSH host rpdev does not manage says so", async () => {
   assert.match(String(item().tooltip), /does not manage/);
 });
 
-test("the idle-stop warning is raised once, and its Hold button holds the pod", async () => {
+test("the idle-stop warning is raised once per warning, even as its words count down", async () => {
   connectTo("ssh-remote+trainer.runpod");
   const stopAt = Math.floor(Date.now() / 1000) + 300;
-  const warned = pod({ idle_deadline: stopAt, warning: { kind: "idle.warn", message: "trainer is idle and stops in 5:00", stop_at: stopAt } });
-  fake.answer = answering({ "rpdev: trainer is idle": "Hold 30m" });
-  const api = await start({
-    replies: { status: statusJson([warned]), hold: { stdout: '{"ok": true}' } },
-    then: { hold: { status: statusJson([pod({ hold_until: stopAt + 1800 })]) } },
-  });
-  const warnings = fake.shown.filter((s) => s.level === "warning");
-  assert.equal(warnings.length, 1);
-  assert.deepEqual(warnings[0].items, ["Hold 30m", "Hold 2h"]);
-  assert.deepEqual(rpdev.calls(), [
-    ["status", "--json"],
-    ["hold", "abc123xyz", "30m", "--json"],
-    ["status", "--json"],
-  ]);
-  assert.match(item().text, /held/);
-  assert.ok(fake.shown.some((s) => s.message.startsWith("Holding trainer for 30m")));
+  const warnedWith = (message: string) =>
+    statusJson([pod({ idle_deadline: stopAt, warning: { kind: "idle.warn", message, stop_at: stopAt } })]);
+  const api = await start({ replies: { status: warnedWith("trainer is idle and stops in 5:00") } });
+  const warnings = () => fake.shown.filter((s) => s.level === "warning");
+  assert.equal(warnings().length, 1);
+  assert.equal(warnings()[0].message, "rpdev: trainer is idle and stops in 5:00");
+  assert.deepEqual(warnings()[0].items, ["Hold 30m", "Hold 2h"]);
+  assert.equal(item().backgroundColor?.id, "statusBarItem.warningBackground");
 
-  // The same warning in later polls is not raised again.
-  rpdev.set({ replies: { status: statusJson([warned]) } });
+  rpdev.set({ replies: { status: warnedWith("trainer is idle and stops in 4:55") } });
   await api.controller.refresh();
   await api.controller.refresh();
   await api.controller.settled();
-  assert.equal(fake.shown.filter((s) => s.level === "warning").length, 1);
-  assert.equal(item().backgroundColor?.id, "statusBarItem.warningBackground");
+  assert.equal(warnings().length, 1);
+
+  // Resolved (activity came back), then a new warning: raised again.
+  rpdev.set({ replies: { status: statusJson([pod()]) } });
+  await api.controller.refresh();
+  assert.equal(item().backgroundColor, undefined);
+  rpdev.set({ replies: { status: warnedWith("trainer is idle and stops in 5:00") } });
+  await api.controller.refresh();
+  await api.controller.settled();
+  assert.equal(warnings().length, 2);
+  assert.ok(!rpdev.calls().some((c) => c[0] === "hold"), "dismissed warnings hold nothing");
+});
+
+test("the warning's Hold button holds the pod", async () => {
+  connectTo("ssh-remote+trainer.runpod");
+  const stopAt = Math.floor(Date.now() / 1000) + 300;
+  const warned = pod({ idle_deadline: stopAt, warning: { kind: "idle.warn", message: "trainer is idle and stops in 5:00", stop_at: stopAt } });
+  fake.answer = answering({ "rpdev: trainer is idle": "Hold 2h" });
+  await start({
+    replies: { status: statusJson([warned]), hold: { stdout: '{"ok": true}' } },
+    then: { hold: { status: statusJson([pod({ idle_deadline: null, hold_until: stopAt + 7200 })]) } },
+  });
+  assert.deepEqual(rpdev.calls(), [
+    ["status", "--json"],
+    ["hold", "abc123xyz", "2h", "--json"],
+    ["status", "--json"],
+  ]);
+  assert.match(item().text, /^\$\(vm-running\) trainer · held 2h 0\dm · \$0\.44\/h$/);
+  assert.ok(fake.shown.some((s) => s.message.startsWith("Holding trainer for 2h")));
 });
 
 test("a dismissed warning holds nothing", async () => {
