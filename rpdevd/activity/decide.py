@@ -209,7 +209,7 @@ def _idle(
         stop_at, signal = hold, "hold"
     if warned:
         assert st.warned_stop_at is not None
-        if stop_at > st.warned_stop_at + policy.slack:
+        if signal == "hold" and stop_at > st.warned_stop_at + policy.slack:
             # The hold was extended past the announced stop: that warning no longer holds.
             st.warned_at = st.warned_stop_at = None
             return Decision(

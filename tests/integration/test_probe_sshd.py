@@ -1,0 +1,163 @@
+"""The activity probe over a real SSH connection to a real sshd standing in for the pod.
+
+Everything runs on one machine here, so counting is restricted to the pod's sshd port, as the
+daemon does on a pod (where sshd listens on 22).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from rpdevd.activity.decide import Policy
+from rpdevd.activity.probe import ActivityProbe, connection_sockets
+from rpdevd.activity.signals import assess
+from rpdevd.sim.sshd import KeyPair, PodSSHD
+
+pytestmark = pytest.mark.sshd
+
+
+async def connect(pod: PodSSHD, key: KeyPair) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(
+        pod.host, port=pod.port, username=pod.user, client_keys=[str(key.private)], known_hosts=None
+    )
+
+
+@pytest.fixture
+async def conn(
+    pod_sshd: PodSSHD, client_key: KeyPair
+) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    c = await connect(pod_sshd, client_key)
+    try:
+        yield c
+    finally:
+        c.close()
+        await c.wait_closed()
+
+
+def probe_for(pod: PodSSHD, workspace: Path) -> ActivityProbe:
+    assert pod.port is not None
+    return ActivityProbe(workspace=str(workspace), sshd_ports=[pod.port], first_window=0.3)
+
+
+async def wait_for(predicate_probe, want, tries: int = 30):  # type: ignore[no-untyped-def]
+    # A connection shows up in /proc/net/tcp a moment after the client says it is open.
+    reading = None
+    for _ in range(tries):
+        reading = await predicate_probe()
+        if want(reading):
+            return reading
+        await asyncio.sleep(0.2)
+    return reading
+
+
+async def test_own_connections_do_not_count_but_a_users_ssh_does(
+    pod_sshd: PodSSHD, client_key: KeyPair, conn: asyncssh.SSHClientConnection, tmp_path: Path
+) -> None:
+    probe = probe_for(pod_sshd, tmp_path)
+    alone = await probe.read(conn)
+    assert (alone.ssh_connections, alone.ssh_sessions) == (0, 0)
+
+    # The daemon's second connection (e.g. the sync's) is excluded by its sockets.
+    sync = await connect(pod_sshd, client_key)
+    user = None
+    try:
+        own = await connection_sockets(sync)
+        assert own
+        seen = await wait_for(lambda: probe.read(conn), lambda r: r.ssh_connections == 1)
+        assert seen.ssh_connections == 1  # not excluded: it looks like a user's
+        excluded = await probe.read(conn, exclude=own)
+        assert (excluded.ssh_connections, excluded.ssh_sessions) == (0, 0)
+
+        # A real user: the OpenSSH client with a terminal.
+        user = subprocess.Popen(
+            ["ssh", "-tt", *pod_sshd.ssh_args(client_key.private), "sleep 60"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        reading = await wait_for(
+            lambda: probe.read(conn, exclude=own), lambda r: r.ssh_sessions == 1
+        )
+        assert (reading.ssh_connections, reading.ssh_sessions) == (1, 1)
+        if pod_sshd.backend == "openssh":
+            assert reading.ssh_input_idle_s is not None and reading.ssh_input_idle_s < 60
+    finally:
+        if user is not None:
+            user.kill()
+            user.wait(10)
+            assert user.stdin is not None
+            user.stdin.close()
+        sync.close()
+    gone = await wait_for(lambda: probe.read(conn), lambda r: r.ssh_connections == 0)
+    assert (gone.ssh_connections, gone.ssh_sessions) == (0, 0)
+
+
+async def test_cpu_busy_process_is_seen_busy(
+    pod_sshd: PodSSHD, conn: asyncssh.SSHClientConnection, tmp_path: Path
+) -> None:
+    probe = probe_for(pod_sshd, tmp_path)
+    await probe.read(conn)  # counters to measure from
+    started = await conn.run(
+        "sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $!", check=True, timeout=20
+    )
+    pid = int(str(started.stdout).strip())
+    try:
+        await asyncio.sleep(1.5)
+        sample = await probe.sample(conn)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert sample.probed and sample.cpu_pct is not None and sample.cpu_cores is not None
+    # One core spinning: at least half a core even with other work on this machine.
+    assert sample.cpu_cores >= 0.5
+    verdict = assess(sample, Policy().thresholds, [], 60)
+    assert verdict.active and verdict.signal == "cpu"
+
+
+async def test_no_gpu_here_and_hold_file_over_ssh(
+    pod_sshd: PodSSHD, conn: asyncssh.SSHClientConnection, tmp_path: Path
+) -> None:
+    (tmp_path / ".rpdev").mkdir()
+    (tmp_path / ".rpdev" / "hold").write_text("2h\n")
+    sample = await probe_for(pod_sshd, tmp_path).sample(
+        conn,
+        runtime={
+            "gpus": [{"id": "g0", "gpuUtilPercent": 0}],
+            "container": {"cpuPercent": 3},
+            "uptimeInSeconds": 100,
+        },
+    )
+    assert sample.probed and sample.probe_error is None
+    which = await conn.run(
+        "command -v nvidia-smi || PATH=$PATH:/usr/local/nvidia/bin command -v nvidia-smi",
+        check=False,
+    )
+    if not str(which.stdout).strip():
+        assert sample.gpus == () and sample.gpu_error is None
+    assert isinstance(sample.hold_until, float)
+    assert abs(sample.hold_until - (sample.t + 7200)) < 10
+    assert sample.api_gpu_util == (0.0,) and sample.api_cpu_pct == 3
+    assert sample.to_json()["probe"] == "ok"
+
+
+async def test_failed_probe_is_an_unreachable_sample(
+    pod_sshd: PodSSHD, client_key: KeyPair, tmp_path: Path
+) -> None:
+    probe = probe_for(pod_sshd, tmp_path)
+    none = await probe.sample(None, runtime={"gpus": [{"gpuUtilPercent": 91}]})
+    assert none.probe == "unreachable" and none.api_gpu_util == (91.0,)
+    c = await connect(pod_sshd, client_key)
+    c.close()  # the connection dropped (pod stopped, network gone) before the probe
+    await c.wait_closed()
+    dead = await probe.sample(c, local_edits=2)
+    assert dead.probe == "unreachable" and dead.probe_error and dead.local_edits == 2
+    assert set(dead.to_json()) <= {"t", "status", "probe", "local_edits", "probe_error"}

@@ -1,0 +1,301 @@
+"""The probe's parser on real nvidia-smi output (../shared/fixtures/gpu/), and the real probe.sh
+run here with a stand-in `nvidia-smi` that prints that output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rpdevd.activity.probe import (
+    CpuCounters,
+    ProbeError,
+    build_command,
+    cpu_usage,
+    parse_gpus,
+    parse_probe_output,
+    script,
+)
+from rpdevd.activity.samples import FOREVER, build_sample
+from rpdevd.activity.signals import Thresholds, assess
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gpu"
+FIELDS = (
+    "index,uuid,name,utilization.gpu,utilization.memory,memory.used,memory.total,"
+    "power.draw,temperature.gpu"
+)
+TH = Thresholds(10, 20, 0.9, 300)
+
+
+def blocks() -> list[tuple[str, list[str], list[str]]]:
+    """(state, gpu lines, app lines) per block of samples.txt."""
+    path = FIXTURES / "samples.txt"
+    if not path.exists():
+        pytest.skip("shared GPU fixtures not present")
+    out: list[tuple[str, list[str], list[str]]] = []
+    section = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("### "):
+            out.append((line.split()[1], [], []))
+            section = "gpu"
+        elif line.startswith("--- "):
+            section = line[4:]
+        elif line.strip() and section == "gpu":
+            out[-1][1].append(line)
+        elif line.strip() and section == "apps":
+            out[-1][2].append(line)
+    return out
+
+
+def output(gpu: list[str], apps: list[str], *, rc: str = "0", extra: str = "") -> str:
+    lines = [
+        "rpdev-probe 1",
+        "now 1795812025",
+        "ncpu 16",
+        "cpusample 100.0 1000000000 10 0 10 80 0 0 0 0",
+        f"gpu_fields {FIELDS}",
+        *(f"gpu {x}" for x in gpu),
+        *(f"gpu_app {x}" for x in apps),
+        f"gpu_rc {rc}",
+        "ssh_conn 0",
+        "ssh_sess 0",
+        "ide 0",
+        *([extra] if extra else []),
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_every_fixture_state_parses_as_seen() -> None:
+    seen = {}
+    for state, gpu, apps in blocks():
+        reading = parse_probe_output(output(gpu, apps), local_now=1795812025).reading
+        assert len(reading.gpus) == 1
+        g = reading.gpus[0]
+        assert g.index == 0 and g.mem_total_mib == 81559
+        seen.setdefault(state, []).append((g.util, g.mem_used_mib, len(reading.gpu_procs)))
+    assert set(seen) == {"idle", "busy", "after-busy", "mem-held-idle", "final-idle"}
+    assert all(x == (0, 0, 0) for x in seen["idle"] + seen["after-busy"] + seen["final-idle"])
+    # The first two busy samples still read 0 % while the job starts; then 100 % with the app.
+    assert [u for u, _, _ in seen["busy"][:2]] == [0, 0]
+    assert all(x == (100, 1139, 1) for x in seen["busy"][2:])
+    assert all(x == (0, 10767, 1) for x in seen["mem-held-idle"])
+
+
+def test_busy_fixture_is_work_and_held_memory_is_not() -> None:
+    states = {state: (gpu, apps) for state, gpu, apps in blocks()}
+    for state, active in (("busy", True), ("mem-held-idle", False), ("idle", False)):
+        reading = parse_probe_output(output(*states[state]), local_now=1.0).reading
+        sample = build_sample(1795812025.0, "RUNNING", reading)
+        verdict = assess(sample, TH, [], 60)
+        assert verdict.active is active, state
+    held = parse_probe_output(output(*states["mem-held-idle"]), local_now=1.0).reading
+    assert held.gpu_procs[0].name == "python3" and held.gpu_procs[0].mem_mib == 10758
+    sample = build_sample(1795812025.0, "RUNNING", held)
+    assert (
+        "10758 MiB GPU memory held by python3 without compute" in assess(sample, TH, [], 60).detail
+    )
+
+
+def test_mig_and_unsupported_values_are_unknown() -> None:
+    gpus, procs, err = parse_gpus(
+        FIELDS,
+        [
+            "0, GPU-x, NVIDIA A100-SXM4-80GB, [N/A], [N/A], 9000, 81920, [Not Supported], 40",
+            "1, GPU-y, NVIDIA A100-SXM4-80GB, [Unknown Error], 0, [N/A], 81920, 60.1, 40",
+        ],
+        ["123, python, [N/A]"],
+        "0",
+    )
+    assert err is None
+    assert [g.util for g in gpus] == [None, None] and gpus[1].mem_used_mib is None
+    assert procs[0].mem_mib is None and procs[0].pid == 123
+
+
+def test_gpu_name_with_commas_and_junk_lines() -> None:
+    gpus, procs, _ = parse_gpus(
+        FIELDS,
+        [
+            "0, GPU-x, Some GPU, Rev 2, 55, 3, 100, 200, 10.0, 30",
+            "garbage",
+        ],
+        ["77, /opt/my, odd, name.py, 500", "not-a-pid, x, 1", "12"],
+        "0",
+    )
+    assert len(gpus) == 1 and gpus[0].util == 55 and gpus[0].mem_used_mib == 100
+    assert [(p.pid, p.name, p.mem_mib) for p in procs] == [(77, "/opt/my, odd, name.py", 500)]
+
+
+def test_nvidia_smi_failing_is_an_error_not_an_idle_gpu() -> None:
+    msg = (
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running."
+    )
+    reading = parse_probe_output(output([msg], [], rc="9"), local_now=1.0).reading
+    assert reading.gpus == () and reading.gpu_error and "NVIDIA driver" in reading.gpu_error
+    no_gpu = parse_probe_output(output([], [], rc="absent"), local_now=1.0).reading
+    assert no_gpu.gpus == () and no_gpu.gpu_error is None
+
+
+@pytest.mark.parametrize(
+    "text", ["", "hello\nend\n", "rpdev-probe 2\nend\n", "rpdev-probe 1\nnow 5\ngpu_rc absent\n"]
+)
+def test_output_that_is_not_a_whole_probe_is_refused(text: str) -> None:
+    with pytest.raises(ProbeError):
+        parse_probe_output(text, local_now=1.0)
+
+
+def test_injected_lines_cannot_fake_facts() -> None:
+    # A hold file or process name carrying a newline arrives prefixed on every line.
+    text = output(
+        ["0, u, n, 0, 0, 0, 100, 1, 1"],
+        ["5, x", "gpu_app ssh_conn 99"],
+        extra="hold forever\nhold 1h",
+    )
+    reading = parse_probe_output(text, local_now=1795812025).reading
+    assert reading.ssh_connections == 0 and reading.hold_until == FOREVER
+
+
+def test_cpu_from_cgroup_and_from_proc_stat() -> None:
+    a = CpuCounters(uptime=100.0, cg_ns=0.0, busy=0, total=0)
+    b = CpuCounters(uptime=160.0, cg_ns=90e9, busy=0, total=0)
+    assert cpu_usage(a, b, ncpu=16, quota=None) == (pytest.approx(9.375), pytest.approx(1.5))
+    # A CPU limit of 2 cores: 1.5 cores is 75 % of the pod.
+    assert cpu_usage(a, b, ncpu=16, quota="200000 100000")[0] == pytest.approx(75)
+    assert cpu_usage(a, b, ncpu=16, quota="max 100000")[0] == pytest.approx(9.375)
+    c = CpuCounters(uptime=100.0, cg_ns=None, busy=100, total=1000)
+    d = CpuCounters(uptime=160.0, cg_ns=None, busy=400, total=1600)
+    assert cpu_usage(c, d, ncpu=4, quota=None) == (pytest.approx(50), pytest.approx(2))
+    # Counters from another boot, or none at all: unknown.
+    assert cpu_usage(b, a, ncpu=16, quota=None) == (None, None)
+    assert cpu_usage(None, a, ncpu=16, quota=None) == (None, None)
+
+
+def run_script_here(tmp_path: Path, path_prefix: Path | None = None) -> str:
+    env = dict(os.environ)
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
+    command = build_command(workspace=str(tmp_path), sshd_ports=[1])
+    return subprocess.run(
+        ["sh", "-c", command],
+        input=script(),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
+def fake_nvidia_smi(tmp_path: Path, gpu: list[str], apps: list[str], rc: int = 0) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (tmp_path / "gpu.txt").write_text("".join(x + "\n" for x in gpu))
+    (tmp_path / "apps.txt").write_text("".join(x + "\n" for x in apps))
+    tool = bindir / "nvidia-smi"
+    tool.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *query-gpu=*) cat {tmp_path}/gpu.txt; exit {rc};; esac\n'
+        f'case "$*" in *query-compute-apps=*) cat {tmp_path}/apps.txt;; esac\n'
+    )
+    tool.chmod(0o755)
+    return bindir
+
+
+def test_real_script_with_fixture_nvidia_smi(tmp_path: Path) -> None:
+    # The last block of each state (the busy ones that still read 0 % come first).
+    states = {state: (gpu, apps) for state, gpu, apps in blocks()}
+    for state, want in (
+        ("idle", (0, 0, 0)),
+        ("busy", (100, 1139, 1)),
+        ("mem-held-idle", (0, 10767, 1)),
+    ):
+        gpu, apps = states[state]
+        bindir = fake_nvidia_smi(tmp_path, gpu, apps)
+        out = run_script_here(tmp_path, path_prefix=bindir)
+        reading = parse_probe_output(out, local_now=time.time()).reading
+        g = reading.gpus[0]
+        assert (g.util, g.mem_used_mib, len(reading.gpu_procs)) == want, state
+
+
+def test_real_script_with_a_broken_driver(tmp_path: Path) -> None:
+    bindir = fake_nvidia_smi(
+        tmp_path, ["Failed to initialize NVML: Driver/library version mismatch"], [], rc=18
+    )
+    reading = parse_probe_output(
+        run_script_here(tmp_path, path_prefix=bindir), local_now=time.time()
+    ).reading
+    assert reading.gpus == () and "NVML" in (reading.gpu_error or "")
+
+
+def test_real_script_on_a_machine_without_gpu(tmp_path: Path) -> None:
+    out = run_script_here(tmp_path)
+    if "gpu_rc absent" not in out:
+        pytest.skip("this machine has nvidia-smi")
+    reading = parse_probe_output(out, local_now=time.time()).reading
+    assert reading.gpus == () and reading.gpu_error is None and reading.gpu_procs == ()
+
+
+def test_script_looks_where_runpod_puts_nvidia_smi() -> None:
+    plain = FIXTURES / "nvidia-smi-plain.txt"
+    where = plain.read_text().splitlines()[0] if plain.exists() else "/usr/local/nvidia/bin/x"
+    assert os.path.dirname(where) in script()
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        ("", FOREVER),
+        ("forever\n", FOREVER),
+        ("2h\n", 7200.0),
+        ("+90m", 5400.0),
+        ("tomorrow", None),
+        ("3600", None),
+    ],
+)
+def test_real_script_reads_the_hold_file(tmp_path: Path, content: str, expect: object) -> None:
+    (tmp_path / ".rpdev").mkdir()
+    (tmp_path / ".rpdev" / "hold").write_text(content)
+    now = time.time()
+    reading = parse_probe_output(run_script_here(tmp_path), local_now=now).reading
+    if isinstance(expect, float):
+        assert isinstance(reading.hold_until, float)
+        assert abs(reading.hold_until - (now + expect)) < 5
+    else:
+        assert reading.hold_until == expect
+        assert (reading.hold_error is not None) == (expect is None)
+
+
+def test_real_script_ignores_a_hold_that_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / ".rpdev").mkdir()
+    os.mkfifo(tmp_path / ".rpdev" / "hold")  # reading a FIFO would block the probe
+    reading = parse_probe_output(run_script_here(tmp_path), local_now=time.time()).reading
+    assert reading.hold_until is None
+
+
+def test_window_gives_cpu_on_the_first_probe(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    command = build_command(workspace=str(tmp_path), window=0.2)
+    out = subprocess.run(
+        ["sh", "-c", command],
+        input=script(),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    ).stdout
+    reading = parse_probe_output(out, local_now=time.time()).reading
+    assert reading.cpu_pct is not None and 0 <= reading.cpu_pct <= 100
+
+
+def test_command_quotes_what_it_is_given() -> None:
+    cmd = build_command(
+        workspace="/work space/$(rm -rf x)",
+        sshd_ports=[22, 99999, 2222],
+        exclude=["123", "4; rm", "456"],
+    )
+    assert "'/work space/$(rm -rf x)'" in cmd and "-p 22,2222" in cmd and "-x 123,456" in cmd
