@@ -36,20 +36,18 @@ done
 
 # The sockets of this very connection: every ancestor of this shell up to the sshd that serves
 # the connection holds them. Those connections are the daemon's and never count as activity.
-own=
+fds=
 pid=$$
 n=0
 while [ "$pid" -gt 1 ] 2>/dev/null && [ $n -lt 12 ]; do
-  for fd in /proc/$pid/fd/*; do
-    l=$(readlink "$fd" 2>/dev/null) || continue
-    case "$l" in socket:*) own="$own ${l#socket:[}" ;; esac
-  done
+  fds="$fds /proc/$pid/fd"
   read -r line < /proc/$pid/stat 2>/dev/null || break
   set -- ${line##*) }
   pid=$2
   n=$((n + 1))
 done
-own=$(echo "$own" | tr -d ']')
+own=$(ls -l $fds 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')
+own=" $own"
 if [ -n "$ident" ]; then
   echo "self$own"
   exit 0
@@ -138,13 +136,15 @@ if [ -n "$conns" ]; then
     mine=
     nptm=0
     ptys=
-    for fd in "$d"/fd/*; do
-      l=$(readlink "$fd" 2>/dev/null) || continue
-      case "$l" in
-        socket:*) i=${l#socket:[}; i=${i%]}; case "$list" in *" $i "*) mine=$i ;; esac ;;
-        /dev/ptmx|/dev/pts/ptmx)
+    for e in $(ls -l "$d/fd" 2>/dev/null | sed -n \
+      -e 's/.* -> socket:\[\([0-9]*\)\]$/s:\1/p' \
+      -e 's/.* \([0-9][0-9]*\) -> \/dev\/ptmx$/p:\1/p' \
+      -e 's/.* \([0-9][0-9]*\) -> \/dev\/pts\/ptmx$/p:\1/p'); do
+      case "$e" in
+        s:*) case "$list" in *" ${e#s:} "*) mine=${e#s:} ;; esac ;;
+        p:*)
           nptm=$((nptm + 1))
-          ti=$(sed -n 's/^tty-index:[[:space:]]*//p' "$d/fdinfo/${fd##*/}" 2>/dev/null)
+          ti=$(sed -n 's/^tty-index:[[:space:]]*//p' "$d/fdinfo/${e#p:}" 2>/dev/null)
           [ -n "$ti" ] && ptys="$ptys $ti" ;;
       esac
     done
