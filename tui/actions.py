@@ -47,6 +47,9 @@ class PodActions(App[int]):
     by_id: dict[str, dict[str, Any]]
     start_daemon_fn: Callable[[], tuple[bool, str]] | None
     cwd: Path | None
+    # Editors started from here: `code` returns at once, but its process is reaped (polled)
+    # rather than left a zombie.
+    editor_procs: list[subprocess.Popen[bytes]]
 
     def selected_view(self) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -218,8 +221,9 @@ class PodActions(App[int]):
             )
             return
         folder = str(view.get("volume_mount_path") or "/workspace")
+        self.editor_procs = [p for p in self.editor_procs if p.poll() is None]
         try:
-            subprocess.Popen(
+            proc = subprocess.Popen(
                 [exe, "--remote", f"ssh-remote+{alias}", folder],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -229,6 +233,7 @@ class PodActions(App[int]):
         except OSError as exc:
             self.notify(f"Could not start {name}: {exc}", severity="error")
             return
+        self.editor_procs.append(proc)
         self.notify(f"Opening {alias}:{folder} in {name}")
 
     def action_copy_ssh(self) -> None:

@@ -91,6 +91,7 @@ class RpdevApp(PodActions, App[int]):
         self.unsupported: set[str] = set()
         self.warned: tuple[str, float | None] | None = None
         self.notices: list[tuple[str, str]] = []
+        self.editor_procs = []
         self.connected = False
         self.refreshes = 0
         self._dirty = False
@@ -332,6 +333,7 @@ class RpdevApp(PodActions, App[int]):
         self.render_detail()
 
     def _tick(self) -> None:
+        self.editor_procs = [p for p in self.editor_procs if p.poll() is None]
         if self.pods:
             self.query_one(PodTable).tick(self.pods, self.clock())
             view = self.selected_view()

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from rpdevd import __version__
 from rpdevd.client import AsyncClient, DaemonNotRunning
 from rpdevd.protocol import Event, ProtocolError, RemoteError
 
@@ -90,7 +89,7 @@ class Connection:
         """Connect, subscribe, forward events; on any loss, back off and do it again. Forever."""
         attempt = 0
         while True:
-            client = AsyncClient(self.path, name=f"rpdev-tui {__version__}", timeout=10.0)
+            client = AsyncClient(self.path, name="rpdev-tui", timeout=10.0)
             try:
                 await client.connect()
                 await client.subscribe(self.kinds)

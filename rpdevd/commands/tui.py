@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import io
 import sys
+import warnings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +30,14 @@ def start_daemon_quietly() -> tuple[bool, str]:
     from rpdevd.commands.daemon import start_daemon
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+        warnings.catch_warnings(),
+    ):
+        # The daemon is meant to outlive the Popen object that started it: Python's
+        # "subprocess is still running" ResourceWarning is a false alarm here.
+        warnings.simplefilter("ignore", ResourceWarning)
         code = start_daemon(quiet=True)
     return code == 0, out.getvalue().strip().removeprefix("rpdev: ")
 

@@ -230,8 +230,8 @@ def answers(pods: list[dict[str, Any]] | None = None, with_sync: bool = True) ->
         "status": {
             "daemon": {"version": "0.1.0", "pid": 1},
             "api": api,
-            "pods": [p for p in pods if p["managed"]],
-            "unmanaged": sum(1 for p in pods if not p["managed"]),
+            "pods": [p for p in pods if isinstance(p, dict) and p.get("managed")],
+            "unmanaged": sum(1 for p in pods if isinstance(p, dict) and not p.get("managed")),
         },
         "pods": {"api": api, "pods": pods},
         "events": lambda params: {

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
 from tui import format as fmt
@@ -28,12 +28,13 @@ class DetailPane(VerticalScroll):
         yield Static(id="detail-problems")
         yield Static(id="detail-endpoint")
         yield Static(id="detail-activity")
-        with Horizontal(classes="spark-row"):
-            yield Label("GPU", classes="spark-label")
-            yield Sparkline([], id="spark-gpu", summary_function=max)
-        with Horizontal(classes="spark-row"):
-            yield Label("CPU", classes="spark-label")
-            yield Sparkline([], id="spark-cpu", summary_function=max)
+        with Vertical(id="sparks"):
+            with Horizontal(classes="spark-row"):
+                yield Label("GPU", classes="spark-label")
+                yield Sparkline([], id="spark-gpu", summary_function=max)
+            with Horizontal(classes="spark-row"):
+                yield Label("CPU", classes="spark-label")
+                yield Sparkline([], id="spark-cpu", summary_function=max)
         yield Static(id="detail-sync")
         yield Static(id="detail-events")
 
@@ -80,8 +81,7 @@ class DetailPane(VerticalScroll):
 
     def _sparks(self, gpu: list[float], cpu: list[float]) -> None:
         # An empty sparkline draws a flat baseline that reads as "0 %": hide it instead.
-        for row in self.query(".spark-row"):
-            row.display = bool(gpu)
+        self.query_one("#sparks").display = bool(gpu)
         self.query_one("#spark-gpu", Sparkline).data = gpu
         self.query_one("#spark-cpu", Sparkline).data = cpu
 
@@ -129,7 +129,10 @@ class DetailPane(VerticalScroll):
             t.append(f"  {fmt.safe(host, 40)}:{fmt.safe(port, 6)}")
         elif view.get("api_endpoint"):
             t.append(f"  API says {fmt.safe(view.get('api_endpoint'), 48)}", style="yellow")
-        t.append(f"  ({state})", style="green" if state == "confirmed" else "yellow")
+        if state == "none" and view.get("status") != "RUNNING":
+            t.append("  (no endpoint while stopped)", style="bright_black")
+        else:
+            t.append(f"  ({state})", style="green" if state == "confirmed" else "yellow")
         fp = view.get("host_key_fingerprint")
         t.append("\nHost key  ", style="bold")
         t.append(fmt.safe(fp, 80) if fp else "not learned yet", style="" if fp else "bright_black")

@@ -109,6 +109,12 @@ class PodTable(DataTable[Text | str]):
             ):
                 self.update_cell(pod_id, "idle", fmt.idle_label(view, now), update_width=True)
 
+    def select(self, pod_id: str) -> bool:
+        if pod_id not in self._order:
+            return False
+        self.move_cursor(row=self._order.index(pod_id))
+        return True
+
     @property
     def selected_id(self) -> str | None:
         if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):

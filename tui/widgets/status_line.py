@@ -11,6 +11,12 @@ from tui import format as fmt
 
 
 class StatusLine(Static):
+    text = ""  # what the line says, as plain text (for tests and screen readers' logs)
+
+    def say(self, text: Text) -> None:
+        self.text = text.plain
+        self.update(text)
+
     def connected(
         self, server: dict[str, Any], api: dict[str, Any] | None, counts: tuple[int, int]
     ) -> None:
@@ -28,7 +34,7 @@ class StatusLine(Static):
                     t.append(f" → {fmt.safe(api.get('hint'), 80)}", style="italic")
         self.set_class(bool(api is not None and not api.get("ok")), "-warn")
         self.set_class(False, "-down")
-        self.update(t)
+        self.say(t)
 
     def disconnected(self, reason: str, retry_in: float, attempt: int, can_start: bool) -> None:
         t = Text("⟳ ", style="bold yellow")
@@ -37,4 +43,4 @@ class StatusLine(Static):
         if can_start and "not running" in reason:
             t.append("  ·  press D to start it", style="italic")
         self.set_class(True, "-down")
-        self.update(t)
+        self.say(t)
