@@ -227,7 +227,9 @@ def _idle(
             return Decision(t, "stop", _join(reason, notes), signal, st.idle_s, t), st
         return Decision(t, "keep", _join(a.detail, notes), signal, st.idle_s, st.warned_stop_at), st
     if t >= stop_at - policy.warn_before - policy.slack:
-        if policy.warn_before <= policy.slack and a.quiet:
+        if policy.warn_before <= policy.slack and a.quiet and t >= stop_at - policy.slack:
+            # A warning shorter than the scheduling slack could not be seen: stop at the
+            # deadline itself, never earlier.
             st.stopped = True
             reason = _stop_reason(st.idle_s, hold, t, a.detail)
             return Decision(t, "stop", _join(reason, notes), signal, st.idle_s, t), st

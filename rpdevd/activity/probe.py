@@ -93,11 +93,16 @@ def parse_probe_output(
     text: str, *, local_now: float, previous: CpuCounters | None = None
 ) -> ProbeResult:
     """The script's output -> a reading. ProbeError when it is not probe output at all."""
-    lines = text.splitlines()[:MAX_LINES]
-    if not lines or lines[0].strip() != FORMAT:
-        raise ProbeError("not rpdev probe output" + (f": {lines[0][:80]!r}" if lines else ""))
-    if lines[-1].strip() != "end":
+    lines = [ln.rstrip("\r") for ln in text.splitlines()[:MAX_LINES]]
+    # A login shell's rc files may print before or after the probe: look for its frame.
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == FORMAT), None)
+    if start is None:
+        first = next((ln for ln in lines if ln.strip()), "")
+        raise ProbeError("not rpdev probe output" + (f": {first[:80]!r}" if first else ""))
+    end = next((i for i in range(len(lines) - 1, start, -1) if lines[i].strip() == "end"), None)
+    if end is None:
         raise ProbeError("probe output is incomplete")
+    lines = lines[start : end + 1]
     fields: dict[str, str] = {}
     multi: dict[str, list[str]] = {"cpusample": [], "gpu": [], "gpu_app": [], "ssh_pty": []}
     for line in lines[1:-1]:
@@ -294,10 +299,11 @@ async def connection_sockets(
     """The socket inodes that stand for `conn` on the pod: pass them as `exclude` to the probe
     of another connection so that this one (e.g. the sync's) is not counted as a user's."""
     out = await run_script(conn, build_command(identify=True), timeout)
-    words = out.split()
-    if not words or words[0] != "self":
-        raise ProbeError("could not identify the connection on the pod")
-    return [w for w in words[1:] if w.isdigit()]
+    for line in out.splitlines():
+        words = line.split()
+        if words and words[0] == "self":
+            return [w for w in words[1:] if w.isdigit()]
+    raise ProbeError("could not identify the connection on the pod")
 
 
 class ActivityProbe:

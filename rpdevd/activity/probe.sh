@@ -46,7 +46,8 @@ while [ "$pid" -gt 1 ] 2>/dev/null && [ $n -lt 12 ]; do
   pid=$2
   n=$((n + 1))
 done
-own=$(ls -l $fds 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')
+own=
+[ -n "$fds" ] && own=$(ls -l $fds 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')
 own=" $own"
 if [ -n "$ident" ]; then
   echo "self$own"

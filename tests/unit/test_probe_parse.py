@@ -148,6 +148,12 @@ def test_output_that_is_not_a_whole_probe_is_refused(text: str) -> None:
         parse_probe_output(text, local_now=1.0)
 
 
+def test_noise_from_login_scripts_around_the_output_is_skipped() -> None:
+    text = "Welcome to your pod!\nrpdev-probe 0?\n" + output([], [], rc="absent", extra="ide 3")
+    reading = parse_probe_output(text + "logout\n", local_now=1.0).reading
+    assert reading.ide_clients == 0  # the first "ide" line wins; extra lines come after it
+
+
 def test_injected_lines_cannot_fake_facts() -> None:
     # A hold file or process name carrying a newline arrives prefixed on every line.
     text = output(
