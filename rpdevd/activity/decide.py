@@ -172,14 +172,20 @@ def step(
     hold = st.hold if sample.probed else later_hold(st.hold, sample.hold_until)
 
     if not a.known:
-        return _unknown(st, a, t, warned, notes)
-    st.unknown = False
-    if a.active:
+        decision, st = _unknown(st, a, t, warned, notes)
+    elif a.active:
+        st.unknown = False
         st.idle_s, st.prev_idle, st.stopped = 0.0, False, False
         st.warned_at = st.warned_stop_at = None
         action = "cancel" if warned else "keep"
-        return Decision(t, action, _join(a.detail, notes), a.signal), st
-    return _idle(st, a, policy, t, dt, gap or started, hold, notes)
+        decision = Decision(t, action, _join(a.detail, notes), a.signal)
+    else:
+        st.unknown = False
+        decision, st = _idle(st, a, policy, t, dt, gap or started, hold, notes)
+    if started and prev.warned_at is not None and decision.action == "keep":
+        # A restart between two samples voids the warning shown before it.
+        decision = replace(decision, action="cancel", signal="start")
+    return decision, st
 
 
 def _idle(

@@ -167,6 +167,12 @@ def test_pod_stopped_elsewhere_cancels_a_pending_warning() -> None:
     assert actions(idle(range(27)) + stopped) == [("warn", 25), ("cancel", 27)]
 
 
+def test_restart_seen_by_uptime_cancels_a_pending_warning() -> None:
+    before = [s(m, api_uptime_s=3600 + 60 * m) for m in range(27)]
+    after = [s(m, api_uptime_s=60 * (m - 27)) for m in range(27, 70)]
+    assert actions(before + after) == [("warn", 25), ("cancel", 27), ("warn", 52), ("stop", 57)]
+
+
 def test_no_stop_on_a_sample_that_shows_load() -> None:
     # A one-sample CPU burst is not sustained work, but the stop waits for a quiet sample.
     samples = idle(range(30)) + [s(30, cpu_pct=60.0)] + idle(range(31, 40))
