@@ -155,15 +155,12 @@ async def test_sync_roots_and_daemon_log(pods: Pods, daemon_factory, tmp_path: P
         app.query_one(PodTable).select(tid)
         can_sync = await in_thread(supported, "sync.list", {})
         await pilot.press("a")
-        if not can_sync and "sync.add" in app.unsupported:
-            pass
-        else:
-            screen = await until(
-                pilot, lambda: isinstance(app.screen, SyncAddScreen) and app.screen, "sync dialog"
-            )
-            assert screen.query_one("#sync-local", Input).value == str(project)
-            assert screen.query_one("#sync-remote", Input).value == "/workspace/project"
-            await pilot.click("#add")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, SyncAddScreen) and app.screen, "sync dialog"
+        )
+        assert screen.query_one("#sync-local", Input).value == str(project)
+        assert screen.query_one("#sync-remote", Input).value == "/workspace/project"
+        await pilot.click("#add")
         if can_sync:
             roots = await until(pilot, lambda: app.roots_of(tid), "the new root listed")
             assert roots[0]["local"] == str(project.resolve())
