@@ -63,7 +63,7 @@ class Baseline:
 
     @staticmethod
     def _path(key: bytes) -> str:
-        return os.fsdecode(key)
+        return key.decode("utf-8", "surrogateescape")
 
     def load(self, pair: str) -> dict[str, BaseRecord]:
         rows = self._db.execute(
@@ -74,8 +74,12 @@ class Baseline:
         out = {}
         for r in rows:
             out[self._path(r[0])] = BaseRecord(
-                LocalEntry(r[1], r[2], r[3], r[4], r[5], os.fsdecode(r[6] or b"")),
-                RemoteEntry(r[7], r[8], r[9], r[10], os.fsdecode(r[11] or b"")),
+                LocalEntry(
+                    r[1], r[2], r[3], r[4], r[5], (r[6] or b"").decode("utf-8", "surrogateescape")
+                ),
+                RemoteEntry(
+                    r[7], r[8], r[9], r[10], (r[11] or b"").decode("utf-8", "surrogateescape")
+                ),
             )
         return out
 

@@ -43,6 +43,16 @@ SUPPORTED_OPTIONS = {
 }
 
 
+PREFERRED_CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+]
+
+
 class DestinationError(ValueError):
     pass
 
@@ -211,6 +221,9 @@ async def connect(
         kwargs["host_key_alias"] = o["hostkeyalias"]
     if "connecttimeout" in o:
         kwargs["connect_timeout"] = float(o["connecttimeout"])
+    if not _lookup(dest, paths, "Ciphers"):
+        # AES-GCM runs in OpenSSL with hardware help; asyncssh's chacha20 costs more per packet.
+        kwargs["encryption_algs"] = PREFERRED_CIPHERS
     strict = o.get("stricthostkeychecking") or _strict_from_config(dest, paths)
     known: list[str] | None = None
     if "userknownhostsfile" in o:

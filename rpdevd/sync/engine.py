@@ -234,8 +234,11 @@ class SyncEngine:
         report = SyncReport()
         start = time.monotonic()
         for _ in range(passes):
-            plan_ = await self._full_pass(report)
-            if plan_ is None or not (plan_.ops or report.failed):
+            failed = len(report.failed)
+            self._dirty.clear()
+            await self._full_pass(report)
+            # Another pass only for what did not land: failures, files changed while read.
+            if len(report.failed) == failed and not self._dirty:
                 break
         report.seconds = time.monotonic() - start
         return report

@@ -10,7 +10,6 @@ picks how files land.
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, field
 
@@ -155,7 +154,7 @@ def parse_listing(data: bytes) -> Listing:
         fields = fields[: len(fields) - len(fields) % 6]
     for i in range(0, len(fields), 6):
         t, size, mode, mtime, target, path = fields[i : i + 6]
-        rel = os.fsdecode(path[2:] if path.startswith(b"./") else path)
+        rel = (path[2:] if path.startswith(b"./") else path).decode("utf-8", "surrogateescape")
         if not rel or rel.startswith("/") or ".." in rel.split("/") or "." in rel.split("/"):
             out.malformed += 1
             continue
@@ -165,7 +164,7 @@ def parse_listing(data: bytes) -> Listing:
                 int(size),
                 parse_mtime(mtime),
                 int(mode, 8) & 0o777,
-                os.fsdecode(target),
+                target.decode("utf-8", "surrogateescape"),
             )
         except ValueError:
             out.malformed += 1

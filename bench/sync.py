@@ -1,0 +1,333 @@
+"""Sync benchmark: rpdev against rsync, tar-over-ssh, lsyncd and unison on one real sshd.
+
+    .venv/bin/python bench/sync.py [--files 4000] [--big 3] [--big-mb 25] [--edits 30]
+
+Prints one table. Everything runs on 127.0.0.1 against a real OpenSSH sshd started here (the same
+server and the same tree for every tool); each first-sync figure is the median of `--runs` runs
+into a fresh remote directory. Wall times include process start-up and the SSH handshake, as a
+user would see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rpdevd.sim.sshd import PodSSHD, generate_keypair  # noqa: E402
+
+PY = sys.executable
+
+
+def make_tree(root: Path, files: int, big: int, big_mb: int, seed: int = 7) -> int:
+    """A source tree: small files of 200 B..16 KiB in nested directories, a few big ones,
+    executables, symlinks, empty directories, unicode names. Returns its size in bytes."""
+    rng = random.Random(seed)
+    total = 0
+    dirs = [root / f"pkg{i:02d}" / f"mod{j:02d}" for i in range(20) for j in range(10)]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        d = dirs[i % len(dirs)]
+        name = f"f{i:05d}.py" if i % 7 else f"данные {i:05d} ü.txt"
+        data = rng.randbytes(rng.randint(200, 16 << 10))
+        (d / name).write_bytes(data)
+        total += len(data)
+        if i % 50 == 0:
+            os.chmod(d / name, 0o755)
+    for i in range(big):
+        data = rng.randbytes(big_mb << 20)
+        (root / f"weights{i}.bin").write_bytes(data)
+        total += len(data)
+    for i in range(5):
+        (root / f"empty{i}" / "nested").mkdir(parents=True)
+        os.symlink(f"pkg0{i}/mod00", root / f"link{i}")
+    return total
+
+
+class Pod:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.key = generate_keypair(base / "id_ed25519", "bench")
+        self.sshd = PodSSHD(base / "pod", authorized_keys=self.key.public)
+
+    @property
+    def ssh_opts(self) -> list[str]:
+        return self.sshd.ssh_args(self.key.private)[:-1]
+
+    @property
+    def ssh_cmd(self) -> str:
+        return "ssh " + " ".join(shlex.quote(a) for a in self.ssh_opts)
+
+    @property
+    def target(self) -> str:
+        return f"{self.sshd.user}@{self.sshd.host}"
+
+    def rpdev(self, sub: str, local: Path, remote: Path, db: Path) -> list[str]:
+        return [
+            PY,
+            "-m",
+            "rpdevd.cli",
+            "sync",
+            sub,
+            str(local),
+            f"{self.target}:{self.sshd.port}:{remote}",
+            "-i",
+            str(self.key.private),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "--db",
+            str(db),
+            "--no-default-ignores",
+            "--no-gitignore",
+        ]
+
+
+def timed(cmd: list[str] | str, shell: bool = False) -> float:
+    start = time.perf_counter()
+    res = subprocess.run(cmd, shell=shell, capture_output=True)
+    took = time.perf_counter() - start
+    if res.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {res.stderr.decode(errors='replace')[-500:]}")
+    return took
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    return (
+        subprocess.run(
+            ["diff", "-r", "--no-dereference", str(a), str(b)], capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def first_sync(pod: Pod, local: Path, work: Path, runs: int) -> dict[str, float]:
+    out: dict[str, list[float]] = {"rpdev": [], "rsync": [], "tar": []}
+    for n in range(runs):
+        for tool in out:
+            remote = work / f"{tool}-{n}"
+            if tool == "rpdev":
+                t = timed(pod.rpdev("once", local, remote, work / f"db-{n}.sqlite"))
+            elif tool == "rsync":
+                t = timed(
+                    ["rsync", "-a", "-e", pod.ssh_cmd, f"{local}/", f"{pod.target}:{remote}/"]
+                )
+            else:
+                t = timed(
+                    f"tar -C {shlex.quote(str(local))} -cf - . | {pod.ssh_cmd} "
+                    f"{pod.target} {shlex.quote(f'mkdir -p {remote} && tar -xf - -C {remote}')}",
+                    shell=True,
+                )
+            if not same_tree(local, remote):
+                raise RuntimeError(f"{tool}: the copy differs from the source")
+            out[tool].append(t)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def resync(pod: Pod, local: Path, work: Path, runs: int) -> dict[str, float]:
+    rp = [
+        timed(pod.rpdev("once", local, work / "rpdev-0", work / "db-0.sqlite")) for _ in range(runs)
+    ]
+    rs = [
+        timed(["rsync", "-a", "-e", pod.ssh_cmd, f"{local}/", f"{pod.target}:{work}/rsync-0/"])
+        for _ in range(runs)
+    ]
+    return {"rpdev": statistics.median(rp), "rsync": statistics.median(rs)}
+
+
+def wait_for(path: Path, content: bytes, timeout: float = 60.0) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            if path.read_bytes() == content:
+                return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise TimeoutError(f"{path} never got the edit")
+
+
+def latency(
+    start: Callable[[], subprocess.Popen[bytes]], local: Path, remote: Path, edits: int
+) -> tuple[float, float]:
+    proc = start()
+    try:
+        probe = local / "pkg00" / "mod00" / "probe.txt"
+        probe.write_bytes(b"ready")
+        wait_for(remote / "pkg00" / "mod00" / "probe.txt", b"ready", 300)
+        time.sleep(1.0)
+        samples = []
+        for i in range(edits):
+            content = f"edit {i} {time.time()}\n".encode() * 10
+            t0 = time.perf_counter()
+            probe.write_bytes(content)
+            t1 = wait_for(remote / "pkg00" / "mod00" / "probe.txt", content)
+            samples.append((t1 - t0) * 1000)
+            time.sleep(0.25 + random.random() * 0.1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=4000)
+    ap.add_argument("--big", type=int, default=3)
+    ap.add_argument("--big-mb", type=int, default=25)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--edits", type=int, default=30)
+    ap.add_argument("--skip-latency", action="store_true")
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="rpdev-syncbench-"))
+    env_home = base / "home"
+    env_home.mkdir()
+    os.environ["HOME"] = str(env_home)  # unison keeps its archives under HOME
+    pod = Pod(base)
+    loop = asyncio.new_event_loop()  # the sshd's child watcher lives on this loop
+    loop.run_until_complete(pod.sshd.start())
+    try:
+        local = base / "src"
+        local.mkdir()
+        size = make_tree(local, args.files, args.big, args.big_mb)
+        work = base / "remote"
+        work.mkdir()
+        rows: list[tuple[str, str, str, str]] = []
+        fs = first_sync(pod, local, work, args.runs)
+        rows.append(
+            (
+                "first sync (s)",
+                f"{fs['rpdev']:.2f}",
+                f"rsync -a {fs['rsync']:.2f}; tar|ssh tar {fs['tar']:.2f}",
+                f"{fs['rpdev'] / fs['tar']:.2f}x tar (target <= 1.15x)",
+            )
+        )
+        rs = resync(pod, local, work, args.runs)
+        rows.append(
+            (
+                "no-change resync (s)",
+                f"{rs['rpdev']:.2f}",
+                f"rsync -a {rs['rsync']:.2f}",
+                f"{rs['rpdev'] / rs['rsync']:.2f}x rsync (target < 1x)",
+            )
+        )
+        if not args.skip_latency:
+            rows += latency_rows(pod, base, local, args.edits)
+        print(
+            f"\nsync benchmark: {args.files} small files + {args.big} x {args.big_mb} MB "
+            f"({size / 1e6:.0f} MB), real sshd on 127.0.0.1, {os.cpu_count()} CPUs\n"
+        )
+        widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(4)]
+        for r in [HEAD, tuple("-" * w for w in widths), *rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    finally:
+        loop.run_until_complete(pod.sshd.stop())
+        loop.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+HEAD = ("measure", "rpdev", "peers", "ratio / target")
+
+
+def latency_rows(pod: Pod, base: Path, local: Path, edits: int) -> list[tuple[str, str, str, str]]:
+    out = {}
+    remote = base / "lat-rpdev"
+    out["rpdev"] = latency(
+        lambda: subprocess.Popen(
+            pod.rpdev("watch", local, remote, base / "lat.sqlite"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        local,
+        remote,
+        edits,
+    )
+    remote = base / "lat-lsyncd"
+    remote.mkdir()
+    conf = base / "lsyncd.conf"
+    conf.write_text(
+        "settings { nodaemon = true, insist = true }\n"
+        f"sync {{ default.rsync, source = {lua(str(local))}, "
+        f"target = {lua(f'{pod.target}:{remote}/')}, delay = 0, "
+        f"rsync = {{ archive = true, rsh = {lua(pod.ssh_cmd)} }} }}\n"
+    )
+    out["lsyncd"] = latency(
+        lambda: subprocess.Popen(
+            ["lsyncd", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ),
+        local,
+        remote,
+        edits,
+    )
+    remote = base / "lat-unison"
+    remote.mkdir()
+    out["unison"] = latency(
+        lambda: subprocess.Popen(
+            [
+                "unison",
+                str(local),
+                f"ssh://{pod.target}/{remote}",
+                "-batch",
+                "-auto",
+                "-repeat",
+                "1",
+                "-times",
+                "-perms",
+                "0",
+                "-links",
+                "true",
+                "-ui",
+                "text",
+                "-sshargs",
+                " ".join(shlex.quote(a) for a in pod.ssh_opts),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        local,
+        remote,
+        edits,
+    )
+    rp = out["rpdev"]
+    return [
+        (
+            "edit-to-pod p50 (ms)",
+            f"{rp[0]:.0f}",
+            f"lsyncd {out['lsyncd'][0]:.0f}; unison {out['unison'][0]:.0f}",
+            "target <= 100",
+        ),
+        (
+            "edit-to-pod p95 (ms)",
+            f"{rp[1]:.0f}",
+            f"lsyncd {out['lsyncd'][1]:.0f}; unison {out['unison'][1]:.0f}",
+            "target <= 200",
+        ),
+    ]
+
+
+def lua(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+if __name__ == "__main__":
+    main()

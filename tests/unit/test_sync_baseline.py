@@ -1,0 +1,47 @@
+"""The baseline in SQLite: WAL mode, exact round trip of odd names, intents."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
+
+
+def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
+    db = Baseline(tmp_path / "state.sqlite3")
+    odd = os.fsdecode(b"bad-\xff\nname")
+    rec = BaseRecord(
+        LocalEntry("symlink", 3, 5, 0o777, 7, os.fsdecode(b"t\xfe")),
+        RemoteEntry("symlink", 3, 0, 0o777, os.fsdecode(b"t\xfe")),
+    )
+    db.commit("a", {odd: rec, "x": rec}, [])
+    db.commit("b", {"y": rec}, [])
+    db.commit("a", {}, ["x"])
+    db.close()
+    db = Baseline(tmp_path / "state.sqlite3")
+    assert db.load("a") == {odd: rec}
+    assert set(db.load("b")) == {"y"}
+    mode = sqlite3.connect(tmp_path / "state.sqlite3").execute("PRAGMA journal_mode").fetchone()
+    assert mode[0] == "wal"
+
+
+def test_intents_cleared_by_commit(tmp_path: Path) -> None:
+    db = Baseline(tmp_path / "s.db")
+    db.add_intents("p", {"f": RemoteEntry("file", 1, 2, 0o644)})
+    assert db.load_intents("p") == {"f": RemoteEntry("file", 1, 2, 0o644)}
+    db.commit("p", {}, [], clear_intents=False)
+    assert db.load_intents("p")
+    db.commit("p", {}, [])
+    assert db.load_intents("p") == {}
+
+
+def test_default_path_is_the_shared_database(home: Path) -> None:
+    from rpdevd import paths
+
+    db = Baseline()
+    db.set_pair("p", "/l", "d", "/r", last_sync=1.0)
+    assert db.path == paths.database_file() and db.pairs()[0]["pair"] == "p"
+    db.close()

@@ -1,0 +1,72 @@
+"""DEST:REMOTE parsing and SSH options: hostile input is refused before anything connects."""
+
+from __future__ import annotations
+
+import pytest
+
+from rpdevd.sync.destination import (
+    Destination,
+    DestinationError,
+    normalize_remote,
+    parse_destination,
+    parse_option,
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("mypod.runpod:/workspace/proj", Destination("mypod.runpod", "/workspace/proj")),
+        ("root@1.2.3.4:/w", Destination("1.2.3.4", "/w", "root")),
+        ("root@1.2.3.4:22022:/w/x", Destination("1.2.3.4", "/w/x", "root", 22022)),
+        ("host:2222:rel/dir", Destination("host", "rel/dir", None, 2222)),
+        ("u@[::1]:2200:/w", Destination("::1", "/w", "u", 2200)),
+        ("host:~/proj/", Destination("host", "proj")),
+        ("host:", Destination("host", ".")),
+        ("host:/w/with:colon", Destination("host", "/w/with:colon")),
+    ],
+)
+def test_parse(spec: str, want: Destination) -> None:
+    assert parse_destination(spec) == want
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "no-colon",
+        "-oProxyCommand=evil:/w",
+        "host:/w/../etc",
+        "u@host:99999:/w",
+        "host:/w\nx",
+        "@host:/w",
+        "-u@host:/w",
+        "ho st:/w",
+        "host:~root/x",
+    ],
+)
+def test_refused(spec: str) -> None:
+    with pytest.raises(DestinationError):
+        parse_destination(spec)
+
+
+def test_label_keys_the_pair() -> None:
+    assert parse_destination("u@h:2:/w").label == "u@h:2"
+    assert parse_destination("alias:/w").label == "alias"
+
+
+def test_options() -> None:
+    assert parse_option("StrictHostKeyChecking=accept-new") == (
+        "stricthostkeychecking",
+        "accept-new",
+    )
+    assert parse_option("Port 2222") == ("port", "2222")
+    with pytest.raises(DestinationError):
+        parse_option("ProxyCommand=sh -c evil")
+    with pytest.raises(DestinationError):
+        parse_option("Port=")
+
+
+def test_normalize_remote() -> None:
+    assert normalize_remote("/workspace/") == "/workspace"
+    assert normalize_remote("/") == "/"
+    assert normalize_remote("~") == "."

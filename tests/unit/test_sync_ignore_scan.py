@@ -1,0 +1,133 @@
+"""Ignore rules and the local scan, on real files."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+from rpdevd.sync.scan import LocalRootError, scan_tree, symlink_inside
+
+
+def touch(path: Path, data: str = "x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data)
+
+
+def scan(root: Path, config: IgnoreConfig | None = None) -> dict:
+    return scan_tree(root, IgnoreRules.for_root(root, config)).entries
+
+
+def test_defaults_gitignore_nested_and_negation(tmp_path: Path) -> None:
+    for rel in (
+        ".git/HEAD",
+        "__pycache__/m.pyc",
+        ".venv/bin/python",
+        "node_modules/x/i.js",
+        "src/a.py",
+        "src/a.log",
+        "src/keep.log",
+        "build/out.o",
+        "sub/tmp/x",
+        "sub/data.csv",
+        "sub/deep/data.csv",
+        "notes.md",
+    ):
+        touch(tmp_path / rel)
+    touch(tmp_path / ".gitignore", "*.log\n!keep.log\nbuild/\n")
+    touch(tmp_path / "sub/.gitignore", "tmp/\n/data.csv\n")
+    touch(tmp_path / ".rpdevignore", "notes.md\n")
+    files = {p for p, e in scan(tmp_path).items() if e.kind == "file"}
+    assert files == {
+        ".gitignore",
+        ".rpdevignore",
+        "src/a.py",
+        "src/keep.log",
+        "sub/.gitignore",
+        "sub/deep/data.csv",
+    }
+
+
+def test_everything_configurable(tmp_path: Path) -> None:
+    touch(tmp_path / ".git/HEAD")
+    touch(tmp_path / "a.log")
+    touch(tmp_path / ".gitignore", "*.log\n")
+    cfg = IgnoreConfig(use_defaults=False, use_gitignore=False, extra=("HEAD",))
+    assert set(scan(tmp_path, cfg)) == {".git", ".gitignore", "a.log"}
+    cfg = IgnoreConfig(extra=("!.git/",))
+    assert ".git/HEAD" in scan(tmp_path, cfg)
+
+
+def test_prune_names_only_plain_default_dirs() -> None:
+    rules = IgnoreRules.for_root(Path("/nonexistent-root"), IgnoreConfig(extra=("!node_modules/",)))
+    names = rules.prune_names()
+    assert ".git" in names and "__pycache__" in names and "node_modules" not in names
+
+
+def test_symlinks_inside_kept_outside_skipped(tmp_path: Path) -> None:
+    touch(tmp_path / "d/f")
+    os.symlink("d/f", tmp_path / "in")
+    os.symlink("../d", tmp_path / "d/up_in")
+    os.symlink("/etc/passwd", tmp_path / "abs")
+    os.symlink("../../outside", tmp_path / "d/out")
+    res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert res.entries["in"].kind == "symlink" and res.entries["in"].target == "d/f"
+    assert "d/up_in" in res.entries
+    assert "abs" not in res.entries and "d/out" not in res.entries
+    assert sum("points outside" in w for w in res.warnings) == 2
+
+
+@pytest.mark.parametrize(
+    ("rel", "target", "inside"),
+    [
+        ("a", "b", True),
+        ("a/b", "../c", True),
+        ("a/b", "../../c", False),
+        ("a", "/x", False),
+        ("a", "", False),
+        ("a", "b/../../c", False),
+        ("a/b", "./../a/./b", True),
+    ],
+)
+def test_symlink_inside(rel: str, target: str, inside: bool) -> None:
+    assert symlink_inside(rel, target) is inside
+
+
+def test_odd_names_modes_and_special_files(tmp_path: Path) -> None:
+    touch(tmp_path / "名前 with space\nnewline")
+    raw = os.fsencode(str(tmp_path)) + b"/bad-\xff-name"
+    with open(raw, "wb") as fh:
+        fh.write(b"x")
+    touch(tmp_path / "run.sh")
+    os.chmod(tmp_path / "run.sh", 0o755)
+    (tmp_path / "empty").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    try:
+        res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    finally:
+        sock.close()
+    assert "名前 with space\nnewline" in res.entries
+    assert os.fsdecode(b"bad-\xff-name") in res.entries
+    assert res.entries["run.sh"].mode == 0o755
+    assert res.entries["empty"].kind == "dir"
+    assert "fifo" not in res.entries and "sock" not in res.entries
+
+
+def test_case_collisions_are_warned(tmp_path: Path) -> None:
+    touch(tmp_path / "README")
+    touch(tmp_path / "readme")
+    res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert any("differ only in case" in w for w in res.warnings)
+
+
+def test_missing_root_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(LocalRootError):
+        scan_tree(tmp_path / "gone", IgnoreRules.for_root(tmp_path / "gone"))
+    touch(tmp_path / "file")
+    with pytest.raises(LocalRootError):
+        scan_tree(tmp_path / "file", IgnoreRules.for_root(tmp_path))

@@ -1,0 +1,76 @@
+"""The pod-side listing script (run here with /bin/sh, each lister) and its parser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync.remote import END, HEADER, listing_script, parse_listing
+
+
+def build(root: Path) -> None:
+    (root / "d/sub").mkdir(parents=True)
+    (root / "d/sub/f.txt").write_bytes(b"12345")
+    (root / "exe").write_bytes(b"#!/bin/sh\n")
+    os.chmod(root / "exe", 0o750)
+    (root / "名前\nnl").write_bytes(b"u")
+    os.symlink("d/sub", root / "link")
+    (root / ".git/objects").mkdir(parents=True)
+    (root / ".git/objects/x").write_bytes(b"x")
+    os.utime(root / "d/sub/f.txt", (1_600_000_000, 1_600_000_000))
+
+
+def run(script: str) -> bytes:
+    res = subprocess.run(["sh", "-c", script], input=b"", capture_output=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@pytest.mark.parametrize("mode", ["find", "python", "sh"])
+def test_every_lister_gives_the_same_listing(tmp_path: Path, mode: str) -> None:
+    if mode == "sh" and not shutil.which("stat"):
+        pytest.skip("no stat")
+    build(tmp_path / "root")
+    out = run(listing_script(str(tmp_path / "root"), [".git"], mode))
+    listing = parse_listing(out)
+    e = listing.entries
+    assert set(e) == {"d", "d/sub", "d/sub/f.txt", "exe", "名前\nnl", "link"}
+    assert e["d/sub/f.txt"].size == 5 and e["d/sub/f.txt"].mtime_s == 1_600_000_000
+    assert e["exe"].mode == 0o750 and e["d"].kind == "dir"
+    assert e["link"].kind == "symlink" and e["link"].target == "d/sub"
+    assert listing.tar and listing.malformed == 0
+
+
+def test_listing_creates_the_root(tmp_path: Path) -> None:
+    out = run(listing_script(str(tmp_path / "new/root"), []))
+    assert parse_listing(out).entries == {}
+    assert (tmp_path / "new/root").is_dir()
+
+
+def test_root_names_are_quoted(tmp_path: Path) -> None:
+    evil = tmp_path / "x'; touch pwned; '$(touch pwned2)"
+    out = run(listing_script(str(evil), []))
+    assert parse_listing(out).entries == {}
+    assert evil.is_dir() and not (Path.cwd() / "pwned").exists()
+    assert not (Path.cwd() / "pwned2").exists()
+
+
+def test_parser_rejects_escapes_and_garbage() -> None:
+    body = b"".join(
+        [
+            b"f\x0010\x00644\x001.5\x00\x00ok\x00",
+            b"f\x0010\x00644\x001\x00\x00../escape\x00",
+            b"f\x0010\x00644\x001\x00\x00/abs\x00",
+            b"f\x00ten\x00644\x001\x00\x00bad-size\x00",
+            b"f\x0010\x00644\x001\x00\x00a/./b\x00",
+        ]
+    )
+    listing = parse_listing(HEADER + b" python3=1 tar=0\n" + body + END)
+    assert set(listing.entries) == {"ok"} and listing.malformed == 4
+    assert listing.python3 and not listing.tar
+    with pytest.raises(ValueError):
+        parse_listing(b"Welcome to the pod!\n")
