@@ -70,13 +70,22 @@ fi
 cpusample() {
   # The container's own CPU time from its cgroup (in a pod, /proc/stat shows the whole host);
   # /proc/stat as well, for hosts without a readable cgroup.
+  # This process's own cgroup first (a container without a cgroup namespace, or a pod that is a
+  # cgroup of a larger machine), then the mount's root (a container with one).
   cg=-
-  if [ -r /sys/fs/cgroup/cpu.stat ]; then
+  v2=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null | head -n 1)
+  v1=$(sed -n 's/^[0-9]*:[^:]*cpuacct[^:]*://p' /proc/self/cgroup 2>/dev/null | head -n 1)
+  for f in "/sys/fs/cgroup${v2%/}/cpu.stat" /sys/fs/cgroup/cpu.stat; do
+    [ -r "$f" ] || continue
     while read -r k v; do
       [ "$k" = usage_usec ] && cg=$((v * 1000)) && break
-    done < /sys/fs/cgroup/cpu.stat
-  elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
-    read -r cg < /sys/fs/cgroup/cpuacct/cpuacct.usage
+    done < "$f"
+    break
+  done
+  if [ "$cg" = - ]; then
+    for f in "/sys/fs/cgroup/cpuacct${v1%/}/cpuacct.usage" /sys/fs/cgroup/cpuacct/cpuacct.usage; do
+      [ -r "$f" ] && read -r cg < "$f" && break
+    done
   fi
   read -r up _ < /proc/uptime
   read -r _ u ni sy id io irq sirq st _ < /proc/stat

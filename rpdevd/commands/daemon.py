@@ -142,20 +142,20 @@ def _status(a: argparse.Namespace) -> int:
 
 
 def _install_service(a: argparse.Namespace) -> int:
-    from rpdevd import service
+    from rpdevd.service import install_service
 
     try:
-        print(service.install_service())
+        print(install_service())
     except Exception as exc:  # noqa: BLE001 - every failure is reported the same way
         return fail(str(exc))
     return 0
 
 
 def _uninstall_service(a: argparse.Namespace) -> int:
-    from rpdevd import service
+    from rpdevd.service import uninstall_service
 
     try:
-        print(service.uninstall_service())
+        print(uninstall_service())
     except Exception as exc:  # noqa: BLE001
         return fail(str(exc))
     return 0

@@ -72,6 +72,7 @@ class Daemon:
         self.api_failures = 0
         self.services: list[Service] = []
         self.endpoints: Any = None  # the EndpointService, once attached
+        self.lifecycle: Any = None  # the LifecycleService, once attached
         self.stop_event = asyncio.Event()
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()

@@ -174,8 +174,12 @@ class EndpointService:
             if not state.managed:
                 continue
             identity = self._identity(state)
+            # A stopped pod's last endpoint is dead (or someone else's by now): without wake on
+            # connect its entry says "not running" instead of trying it.
+            live = state.pod.is_running or state.wake_on_connect
             entries.append(HostEntry(
-                pod_id=state.id, name=state.name, host=state.ssh_host, port=state.ssh_port,
+                pod_id=state.id, name=state.name, host=state.ssh_host if live else None,
+                port=state.ssh_port if live else None,
                 user=self._user(state), identity_file=identity,
                 wake_on_connect=state.wake_on_connect))
         return entries

@@ -7,7 +7,11 @@ from rpdevd.daemon.app import Daemon
 
 def attach_services(daemon: Daemon) -> None:
     from rpdevd.daemon.endpoints import EndpointService
+    from rpdevd.daemon.lifecycle import LifecycleService
 
     endpoints = EndpointService(daemon)
     daemon.services.append(endpoints)
     daemon.endpoints = endpoints
+    lifecycle = LifecycleService(daemon)
+    daemon.services.append(lifecycle)
+    daemon.lifecycle = lifecycle

@@ -35,6 +35,7 @@ class PodState:
     last_sample: dict[str, Any] | None = None
     spend_today: float = 0.0
     spend_month: float = 0.0
+    saved: dict[str, float] = field(default_factory=dict)
     sync: list[dict[str, Any]] = field(default_factory=list)
     last_error: str | None = None
     stopped_by_rpdev: bool = False
@@ -89,6 +90,8 @@ class PodState:
             "cost_per_hr": p.cost_per_hr,
             "spend_today": round(self.spend_today, 4),
             "spend_month": round(self.spend_month, 4),
+            "saved_month": self.saved.get("saved_month", 0.0),
+            "saved_hours_month": self.saved.get("saved_hours_month", 0.0),
             "ssh_alias": self.ssh_alias,
             "ssh_host": self.ssh_host,
             "ssh_port": self.ssh_port,

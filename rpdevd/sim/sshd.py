@@ -67,6 +67,29 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+CGROUP_PARENT = "rpdev-sim"
+
+
+def join_cgroup(pid: int, name: str) -> Path | None:
+    """Put `pid` (and so every session it forks) in a CPU-accounting cgroup of its own, as a
+    container is: the activity probe then reads this pod's CPU time, not the whole machine's.
+    Needs a writable cgroup filesystem (root); elsewhere the pod shares the machine's CPU view."""
+    for base, procs in ((Path("/sys/fs/cgroup"), "cgroup.procs"),
+                        (Path("/sys/fs/cgroup/cpuacct"), "cgroup.procs")):
+        marker = "cpu.stat" if base.name == "cgroup" else "cpuacct.usage"
+        if not (base / marker).exists() and not (base / "cgroup.controllers").exists():
+            continue
+        group = base / CGROUP_PARENT / name
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            (group / procs).write_text(f"{pid}\n")
+            return group
+        except OSError:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+    return None
+
+
 def _env_value(value: str) -> str:
     # sshd_config SetEnv takes NAME=VALUE words; quote values and refuse what cannot be quoted.
     if any(c in value for c in '"\n\r\\'):
@@ -95,6 +118,7 @@ class PodSSHD:
         self.host_public_key: str | None = None
         self.generation = 0
         self._proc: asyncio.subprocess.Process | None = None
+        self.cgroup: Path | None = None
         sshd = find_sshd()
         if backend is None:
             backend = "openssh" if sshd else "asyncssh"
@@ -181,6 +205,7 @@ class PodSSHD:
         finally:
             log.close()
         self.port = port
+        self.cgroup = join_cgroup(self._proc.pid, f"{self.root.name}-{os.getpid()}-{id(self):x}")
         await self._wait_ready()
         return port
 
@@ -201,7 +226,7 @@ class PodSSHD:
                     await writer.wait_closed()
                 if banner.startswith(b"SSH-"):
                     return
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             if loop.time() > deadline:
                 raise RuntimeError(f"sshd on port {self.port} did not answer within {timeout}s")
@@ -211,15 +236,29 @@ class PodSSHD:
         """Stop the server and every session it serves (the whole process group)."""
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
+            self._leave_cgroup()
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+        self._leave_cgroup()
+
+    def _leave_cgroup(self) -> None:
+        cg, self.cgroup = self.cgroup, None
+        if cg is not None:
+            for _ in range(20):  # sessions may take a moment to exit
+                try:
+                    cg.rmdir()
+                    return
+                except OSError:
+                    import time
+
+                    time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL the server and its sessions at once (a crash, a spot interruption)."""

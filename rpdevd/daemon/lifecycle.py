@@ -1,0 +1,379 @@
+"""Lifecycle in the daemon: the activity probe, idle-stop (warn, then a fresh look, then stop),
+holds, keep-alive resumes with backoff, and the cost ledger.
+
+The decision itself is `rpdevd.activity.decide.step`, a pure function also used by
+`rpdev idle replay`; this module only feeds it samples and carries out what it decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rpdevd import ledger as ledger_mod
+from rpdevd.activity.decide import Decision, IdleState, Policy, step
+from rpdevd.activity.history import SampleHistory
+from rpdevd.activity.probe import ActivityProbe
+from rpdevd.activity.samples import FOREVER, Sample
+from rpdevd.daemon.server import RequestError
+from rpdevd.daemon.state import PodState
+from rpdevd.durations import format_duration, parse_duration
+from rpdevd.models import Pod
+
+if TYPE_CHECKING:
+    from rpdevd.daemon.app import Daemon
+
+log = logging.getLogger("rpdevd.lifecycle")
+
+KEEPALIVE_MIN, KEEPALIVE_MAX = 15.0, 1800.0
+NO_GPU_MIN = 120.0  # "no free GPUs" waits longer: the host must free a GPU first
+HOLD_HINT = "touch /workspace/.rpdev/hold (or write e.g. 2h into it), or run: rpdev hold {pod} 2h"
+
+
+@dataclass
+class _PodRun:
+    probe: ActivityProbe | None = None
+    idle: IdleState = field(default_factory=IdleState)
+    next_probe: float = 0.0
+    task: asyncio.Task[None] | None = None
+    resume_at: float = 0.0
+    resume_backoff: float = KEEPALIVE_MIN
+    resuming: bool = False
+    ledger: ledger_mod.PodLedger = field(default_factory=ledger_mod.PodLedger)
+    unknown_reported: bool = False
+
+
+def runtime_dict(pod: Pod) -> dict[str, Any] | None:
+    """The pod's runtime telemetry in the API's own shape (what samples are built from)."""
+    rt = pod.runtime
+    if rt is None:
+        return None
+    return {
+        "uptimeInSeconds": rt.uptime,
+        "gpus": [{"id": g.id, "gpuUtilPercent": g.util, "memoryUtilPercent": g.mem_util}
+                 for g in rt.gpus],
+        "container": None if rt.container is None else {
+            "cpuPercent": rt.container.cpu_percent,
+            "memoryPercent": rt.container.memory_percent},
+    }
+
+
+class LifecycleService:
+    name = "lifecycle"
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.runs: dict[str, _PodRun] = {}
+        self.history = SampleHistory(daemon.store.db)
+        self.sem = asyncio.Semaphore(daemon.config.probe_concurrency)
+        self.wake = asyncio.Event()
+        self.edit_counter: Any = None  # set by the sync service: pod_id -> files pushed
+        for name, fn in (("pod.hold", self.m_hold), ("idle.export", self.m_export),
+                         ("idle.samples", self.m_export), ("ledger", self.m_ledger)):
+            daemon.server.register(name, fn)
+
+    def run_of(self, pod_id: str) -> _PodRun:
+        run = self.runs.get(pod_id)
+        if run is None:
+            run = _PodRun()
+            run.idle = IdleState.from_json(self.d.store.get(f"idle:{pod_id}"))
+            run.ledger = ledger_mod.PodLedger.from_json(self.d.store.get(f"ledger:{pod_id}"))
+            self.runs[pod_id] = run
+        return run
+
+    # status changes: the ledger ----------------------------------------------------------
+    def pods_changed(self, changed: list[PodState]) -> None:
+        now = time.time()
+        for state in changed:
+            run = self.run_of(state.id)
+            if state.pod.is_running and not run.ledger.running:
+                first = not run.ledger.intervals
+                uptime = state.pod.uptime_seconds or (
+                    state.pod.runtime.uptime if state.pod.runtime else None) or 0
+                run.ledger.started(now - min(uptime, 86400) if first else now)
+                run.next_probe = 0.0
+            elif not state.pod.is_running and run.ledger.running:
+                run.ledger.ended(now)
+            self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
+        self.wake.set()
+
+    def refresh_costs(self, now: float) -> None:
+        for state in self.d.pods.values():
+            run = self.run_of(state.id)
+            s = ledger_mod.summary(run.ledger, state.pod.cost_per_hr, now)
+            state.spend_today, state.spend_month = s["spend_today"], s["spend_month"]
+            state.saved = s
+
+    # the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            self.wake.clear()
+            now = time.time()
+            try:
+                self.refresh_costs(now)
+                for state in list(self.d.pods.values()):
+                    if state.managed:
+                        self.tick(state, now)
+            except Exception:
+                log.exception("lifecycle tick failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+
+    def tick(self, state: PodState, now: float) -> None:
+        run = self.run_of(state.id)
+        self._update_hold(state, now)
+        if state.pod.is_running:
+            run.resume_backoff = KEEPALIVE_MIN
+            if (run.task is None or run.task.done()) and now >= run.next_probe:
+                run.task = asyncio.create_task(self.probe_and_decide(state, run))
+        else:
+            self._idle_view(state, None)
+            if state.policy == "keep-alive":
+                self.keep_alive(state, run, now)
+
+    def _update_hold(self, state: PodState, now: float) -> None:
+        if isinstance(state.hold_until, int | float) and state.hold_until <= now:
+            state.hold_until = None
+            self.d.update_settings(state, hold_until=None)
+
+    # probe + decision --------------------------------------------------------------------
+    async def take_sample(self, state: PodState, run: _PodRun) -> Sample:
+        if run.probe is None:
+            run.probe = ActivityProbe(workspace=state.pod.volume_mount_path or "/workspace",
+                                      sshd_ports=tuple({22, state.ssh_port or 22}))
+        run.probe.sshd_ports = tuple({22, state.ssh_port or 22})
+        conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
+        edits = self.edit_counter(state.id) if self.edit_counter else 0
+        async with self.sem:
+            sample = await run.probe.sample(
+                conn, status=state.pod.desired_status, runtime=runtime_dict(state.pod),
+                local_edits=edits, hold_until=state.hold_until)
+        if sample.probe != "ok" and conn is not None and self.d.endpoints:
+            self.d.endpoints.close_connection(state.id)
+        return sample
+
+    async def probe_and_decide(self, state: PodState, run: _PodRun) -> None:
+        interval = self.d.config.probe_interval
+        try:
+            sample = await self.take_sample(state, run)
+            self.history.add(state.id, sample)
+            state.last_sample = sample.to_json()
+            before = run.idle
+            decision, run.idle = step(sample, self.policy(state), before)
+            if decision.action == "stop" and state.policy == "idle-stop":
+                decision = await self.confirm_stop(state, run, before)
+            self.d.store.put(f"idle:{state.id}", run.idle.to_json())
+            await self.act(state, run, decision)
+            next_in = interval
+            if decision.stop_at:
+                next_in = max(1.0, min(interval, decision.stop_at - time.time() + 0.5))
+            run.next_probe = time.time() + next_in
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("probe of %s failed", state.id)
+            run.next_probe = time.time() + interval
+
+    def policy(self, state: PodState) -> Policy:
+        return Policy(idle_timeout=state.idle_timeout, warn_before=state.warn_before,
+                      max_gap=max(300.0, 3 * self.d.config.probe_interval))
+
+    async def confirm_stop(self, state: PodState, run: _PodRun, before: IdleState) -> Decision:
+        """At the deadline: a fresh status check and a fresh probe; stop only if still idle."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await self.d.wait_for_poll(20)
+        fresh = await self.take_sample(state, run)
+        self.history.add(state.id, fresh)
+        state.last_sample = fresh.to_json()
+        decision, run.idle = step(fresh, self.policy(state), before)
+        return decision
+
+    async def act(self, state: PodState, run: _PodRun, decision: Decision) -> None:
+        idle_stop = state.policy == "idle-stop"
+        self._idle_view(state, decision if idle_stop else None, decision)
+        if decision.action == "unknown" or (decision.signal == "unknown" and
+                                            not run.unknown_reported):
+            if not run.unknown_reported:
+                run.unknown_reported = True
+                self.d.bus.emit("idle.unknown", f"{state.name}: activity unknown "
+                                f"({decision.reason}); it will not be stopped", state.id,
+                                level="warning", reason=decision.reason)
+            return
+        run.unknown_reported = False
+        if not idle_stop:
+            return
+        if decision.action == "warn":
+            await self.warn(state, decision)
+        elif decision.action == "cancel":
+            state.warning = None
+            self.d.bus.emit("idle.cancel", f"{state.name}: stop cancelled ({decision.reason})",
+                            state.id, reason=decision.reason, signal=decision.signal)
+        elif decision.action == "stop":
+            await self.stop(state, run, decision)
+
+    def _idle_view(self, state: PodState, decision: Decision | None,
+                   any_decision: Decision | None = None) -> None:
+        now = time.time()
+        if not state.pod.is_running:
+            state.idle_state, state.idle_deadline, state.warning = state.pod.desired_status \
+                .lower(), None, None
+            return
+        shown = decision or any_decision
+        if shown is None:
+            return
+        hold = state.hold_until
+        if hold == FOREVER or (isinstance(hold, int | float) and hold > now):
+            state.idle_state = "held" if hold == FOREVER else \
+                f"held {format_duration(float(hold) - now)}"
+            state.idle_deadline = None
+            return
+        if decision is not None and decision.stop_at and decision.action in ("keep", "warn"):
+            if decision.signal in ("idle", "hold"):
+                state.idle_deadline = decision.stop_at
+                state.idle_state = f"idle, stops in {_clock(decision.stop_at - now)}"
+                return
+        state.idle_deadline = None
+        sig = shown.signal
+        state.idle_state = {"unknown": "unknown: not stopping"}.get(
+            sig, f"busy: {shown.reason[:40]}" if shown.action in ("keep", "cancel")
+            and sig not in ("idle", "start", "status") else shown.reason[:48])
+
+    async def warn(self, state: PodState, decision: Decision) -> None:
+        stop_at = decision.stop_at or time.time() + state.warn_before
+        text = (f"rpdev: pod {state.name} is idle ({decision.reason}) and will be STOPPED at "
+                f"{time.strftime('%H:%M', time.localtime(stop_at))}. To keep it: "
+                + HOLD_HINT.format(pod=state.id))
+        state.warning = {"kind": "idle.warn", "message": text, "stop_at": stop_at,
+                         "reason": decision.reason}
+        self.d.bus.emit("idle.warn", f"{state.name}: stops in {_clock(stop_at - time.time())} "
+                        f"unless something happens ({decision.reason})", state.id,
+                        level="warning", stop_at=stop_at, reason=decision.reason,
+                        signal=decision.signal)
+        notify_desktop(f"rpdev: {state.name} stops soon", text)
+        conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.run(
+                    "command -v wall >/dev/null 2>&1 && wall", input=text + "\n",
+                    check=False), 10)
+
+    async def stop(self, state: PodState, run: _PodRun, decision: Decision) -> None:
+        try:
+            await self.d.stop_pod(state, f"idle-stop: {decision.reason}")
+        except RequestError as exc:
+            # e.g. a pod with a network volume: RunPod cannot stop it. Reported, never terminated.
+            self.d.bus.emit("idle.stop_failed", f"{state.name}: idle-stop failed: {exc.message}",
+                            state.id, level="error", hint=exc.hint)
+            state.last_error = exc.message
+            return
+        state.warning = None
+        run.ledger.idle_stopped(time.time(), state.pod.cost_per_hr or 0.0)
+        self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
+        self.d.bus.emit("idle.stop", f"{state.name}: stopped after being idle "
+                        f"({decision.reason})", state.id, reason=decision.reason)
+
+    # keep-alive --------------------------------------------------------------------------
+    def keep_alive(self, state: PodState, run: _PodRun, now: float) -> None:
+        if state.pod.desired_status != "EXITED" or state.stopped_by_rpdev or run.resuming:
+            return
+        if now < run.resume_at:
+            return
+        run.resuming = True
+        asyncio.create_task(self._resume(state, run))
+
+    async def _resume(self, state: PodState, run: _PodRun) -> None:
+        try:
+            await self.d.resume_pod(state, "keep-alive: found stopped (spot interruption?)")
+            run.resume_backoff = KEEPALIVE_MIN
+            run.resume_at = time.time() + KEEPALIVE_MIN
+        except RequestError as exc:
+            wait = run.resume_backoff
+            if exc.code == "NoFreeGPUs":
+                wait = max(wait, NO_GPU_MIN)
+            run.resume_at = time.time() + wait
+            run.resume_backoff = min(KEEPALIVE_MAX, wait * 2)
+            self.d.bus.emit("keepalive.retry", f"{state.name}: resume failed, next try in "
+                            f"{format_duration(wait)}: {exc.message}", state.id,
+                            level="warning", retry_in=wait, hint=exc.hint)
+        finally:
+            run.resuming = False
+
+    # socket methods ----------------------------------------------------------------------
+    async def m_hold(self, params: dict[str, Any]) -> Any:
+        state = self.d._pod_param(params)
+        value = params.get("duration")
+        until: float | str | None
+        if value is None or value == "off":
+            until = None
+        elif value == FOREVER:
+            until = FOREVER
+        else:
+            try:
+                seconds = parse_duration(value) if isinstance(value, str) else float(value)
+            except (TypeError, ValueError):
+                raise RequestError("bad_params", f"{value!r} is not a duration",
+                                   "e.g. 30m, 2h, forever, or off") from None
+            if isinstance(value, bool) or not 0 < seconds <= 30 * 86400:
+                raise RequestError("bad_params", "a hold lasts between 1s and 30d")
+            until = time.time() + seconds
+        self.d.update_settings(state, hold_until=until)
+        state.hold_until = until
+        self.d.bus.emit("idle.hold", f"{state.name}: " + (
+            "hold removed" if until is None else "held until you remove the hold"
+            if until == FOREVER else f"held for {format_duration(float(until) - time.time())}"),
+            state.id, hold_until=until)
+        run = self.run_of(state.id)
+        run.next_probe = 0.0
+        self.wake.set()
+        return state.view()
+
+    async def m_export(self, params: dict[str, Any]) -> Any:
+        state = self.d._pod_param(params)
+        since = params.get("since")
+        since_s = params.get("since_s")
+        start = None
+        if isinstance(since, int | float) and not isinstance(since, bool):
+            start = float(since)
+        elif isinstance(since_s, int | float) and not isinstance(since_s, bool):
+            start = time.time() - float(since_s)
+        samples = [s.to_json() for s in self.history.samples(state.id, since=start)]
+        return {"pod": state.id, "samples": samples[-20000:]}
+
+    async def m_ledger(self, params: dict[str, Any]) -> Any:
+        now = time.time()
+        out = {}
+        for state in self.d.pods.values():
+            run = self.run_of(state.id)
+            out[state.id] = {"name": state.name, **ledger_mod.summary(
+                run.ledger, state.pod.cost_per_hr, now)}
+        return {"pods": out, "saving_definition": ledger_mod.__doc__.split("**")[2].strip()
+                if ledger_mod.__doc__ else ""}
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def notify_desktop(title: str, body: str) -> None:
+    """A desktop notification where one can be shown (notify-send, osascript); silent otherwise."""
+    import subprocess
+
+    if shutil.which("notify-send"):
+        cmd = ["notify-send", "-a", "rpdev", "-u", "critical", title, body]
+    elif shutil.which("osascript"):
+        cmd = ["osascript", "-e", "on run argv", "-e",
+               "display notification (item 2 of argv) with title (item 1 of argv)",
+               "-e", "end run", title, body]
+    else:
+        return
+    with contextlib.suppress(OSError):
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
