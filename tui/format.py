@@ -99,10 +99,10 @@ def hold_label(hold: object, now: float) -> str | None:
     return f"held {short_duration(t - now)}"
 
 
-def idle_label(view: dict[str, Any], now: float) -> Text:
+def idle_label(view: dict[str, Any], now: float, limit: int = 40) -> Text:
     """What the idle logic thinks now. Countdowns are recomputed locally each second from the
     daemon's deadline, so the column ticks without asking the daemon."""
-    state = safe(view.get("idle_state") or "", 40)
+    state = safe(view.get("idle_state") or "", limit)
     held = hold_label(view.get("hold_until"), now)
     if held:
         return Text(held, style="cyan")

@@ -63,7 +63,9 @@ class PodTable(DataTable[Text | str]):
             "rate": fmt.money(view.get("cost_per_hr")),
             "today": fmt.money(view.get("spend_today")),
             "policy": Text(policy, style="" if managed else "bright_black"),
-            "idle": fmt.idle_label(view, now) if managed else Text("-", style="bright_black"),
+            "idle": fmt.idle_label(view, now, self.idle_limit)
+            if managed
+            else Text("-", style="bright_black"),
             "alias": fmt.safe(view.get("ssh_alias") or "-", 24),
             "sync": fmt.sync_label(roots),
         }
@@ -107,13 +109,19 @@ class PodTable(DataTable[Text | str]):
                 and view.get("managed")
                 and (view.get("idle_deadline") or view.get("hold_until"))
             ):
-                self.update_cell(pod_id, "idle", fmt.idle_label(view, now), update_width=True)
+                self.update_cell(
+                    pod_id, "idle", fmt.idle_label(view, now, self.idle_limit), update_width=True
+                )
 
     def select(self, pod_id: str) -> bool:
         if pod_id not in self._order:
             return False
         self.move_cursor(row=self._order.index(pod_id))
         return True
+
+    @property
+    def idle_limit(self) -> int:
+        return 40 if self.mode == FULL else 24
 
     @property
     def selected_id(self) -> str | None:
