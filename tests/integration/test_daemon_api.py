@@ -170,3 +170,17 @@ def test_api_key_never_leaks(pods, sim: SimThread, start_daemon) -> None:
     log = paths.log_file().read_text()
     assert "rpdevd" in log and API_KEY not in log
     assert API_KEY not in d.output()
+
+
+def test_two_hundred_pods_one_request_per_poll(sim: SimThread, home: Path, start_daemon) -> None:
+    for i in range(200):
+        sim.run(sim.sim.add_pod(name=f"p{i}", status="RUNNING" if i % 2 else "EXITED",
+                                sshd=False))
+    write_config(home, 'poll_interval = "1s"\n' + "".join(
+        f'[[pod]]\nname = "p{i}"\n' for i in range(0, 200, 20)))
+    start_daemon()
+    wait_until(lambda: len(json.loads(cli("pods", "--json").stdout)["pods"]) == 200,
+               what="200 pods")
+    ops = [op for op, _ in sim.sim.calls]
+    assert ops.count("pod") == 0 and ops.count("myself") == sim.sim.requests
+    assert len(status()["pods"]) == 10
