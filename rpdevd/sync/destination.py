@@ -243,9 +243,9 @@ async def connect(
         name = kwargs.get("host_key_alias") or _alias_from_config(dest, paths) or dest.host
         kwargs["client_factory"] = lambda: _HostKeyPolicy(known or [], name)
     elif known is not None:
-        kwargs["known_hosts"] = (
-            [p for p in known if os.path.exists(p)] or None if known != ["/dev/null"] else ()
-        )
+        existing = [p for p in known if os.path.exists(p)]
+        # No readable file means nothing is trusted (never "no checking").
+        kwargs["known_hosts"] = existing or asyncssh.import_known_hosts("")
     try:
         return await asyncssh.connect(dest.host, **kwargs)
     except asyncssh.HostKeyNotVerifiable as exc:

@@ -126,25 +126,24 @@ class SftpApplier:
                 tmp, "wb", asyncssh.SFTPAttrs(permissions=0o600), encoding=None
             )
             try:
-                if st.st_size <= SMALL:
-                    data = fh.read()
-                    # One round trip for the whole file: the server handles them in order.
-                    await asyncio.gather(
-                        rf.write(data, 0) if data else asyncio.sleep(0), rf.setstat(attrs)
-                    )
-                    progress(len(data))
-                else:
-                    offset = 0
-                    while True:
+                offset = 0
+                while True:
+                    if st.st_size <= SMALL:
+                        data = fh.read(SMALL + 1) if offset == 0 else b""
+                    else:
                         data = await asyncio.to_thread(fh.read, CHUNK)
-                        if not data:
-                            break
-                        await rf.write(data, offset)
-                        offset += len(data)
-                        progress(len(data))
-                    await rf.setstat(attrs)
-            finally:
+                    if not data:
+                        break
+                    # asyncssh splits a large write into parallel requests and returns when
+                    # all are answered, so the setstat below lands after the data.
+                    await rf.write(data, offset)
+                    offset += len(data)
+                    progress(len(data))
+                # setstat and close are single requests, answered in order: one round trip.
+                await asyncio.gather(rf.setstat(attrs), rf.close())
+            except BaseException:
                 await rf.close()
+                raise
             after = os.fstat(fh.fileno())
         sent = LocalEntry("file", st.st_size, st.st_mtime_ns, entry.mode, st.st_ino)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):

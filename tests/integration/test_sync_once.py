@@ -1,0 +1,260 @@
+"""`sync once` against a real sshd: the pod's copy equals the local tree, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rpdevd.protocol import Event
+from rpdevd.sim.sshd import KeyPair, PodSSHD
+from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.destination import ConnectOptions, connect, parse_destination
+from rpdevd.sync.engine import SyncEngine, SyncSpec
+
+UNICODE = "данные ü 名前"
+
+
+def make_tree(root: Path, files: int = 40, seed: int = 1, big: int = 0) -> None:
+    rng = random.Random(seed)
+    for i in range(files):
+        d = root / f"pkg{i % 20:02d}" / f"mod{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        name = f"f{i:05d}.py" if i % 9 else f"{UNICODE} {i}.txt"
+        (d / name).write_bytes(rng.randbytes(rng.randint(0, 3000)))
+        if i % 25 == 0:
+            os.chmod(d / name, 0o755)
+    (root / "empty" / "nested").mkdir(parents=True)
+    os.symlink("pkg00/mod0", root / "link_dir")
+    os.symlink("../pkg01", root / "pkg00" / "up")
+    (root / "spaces and\nnewline").write_bytes(b"odd name")
+    for i in range(big):
+        (root / f"big{i}.bin").write_bytes(rng.randbytes(25 << 20))
+
+
+def snapshot(root: Path, skip: Callable[[str], bool] = lambda rel: False) -> dict[str, Any]:
+    """Every entry under root: kind, permission bits, content or target, mtime (s)."""
+    out: dict[str, Any] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if skip(rel):
+                continue
+            st = os.lstat(full)
+            if os.path.islink(full):
+                out[rel] = ("link", os.readlink(full))
+            elif os.path.isdir(full):
+                out[rel] = ("dir", st.st_mode & 0o777)
+            else:
+                with open(full, "rb") as fh:
+                    out[rel] = ("file", st.st_mode & 0o777, int(st.st_mtime), fh.read())
+    return out
+
+
+class Rig:
+    """One local tree, one remote directory on the test pod, engines on demand."""
+
+    def __init__(self, tmp_path: Path, pod: PodSSHD, key: KeyPair) -> None:
+        self.local = tmp_path / "local"
+        self.local.mkdir()
+        self.remote = tmp_path / "pod-workspace" / "proj"
+        self.pod = pod
+        self.key = key
+        self.db = tmp_path / "state.sqlite3"
+        self.events: list[Event] = []
+
+    @property
+    def dest(self) -> str:
+        return f"{self.pod.user}@127.0.0.1:{self.pod.port}:{self.remote}"
+
+    def opts(self) -> ConnectOptions:
+        return ConnectOptions(
+            identities=[self.key.private], options={"stricthostkeychecking": "no"}
+        )
+
+    def engine(self, **spec: Any) -> SyncEngine:
+        async def factory() -> Any:
+            # Read the port at call time: a restarted pod listens somewhere else.
+            return await connect(parse_destination(self.dest), self.opts())
+
+        s = SyncSpec(self.local, str(self.remote), "test-pair", **spec)
+        return SyncEngine(
+            s,
+            baseline=Baseline(self.db),
+            connect=factory,
+            on_event=self.events.append,
+            confirm=spec.pop("confirm", None),
+        )
+
+    async def once(self, **spec: Any) -> Any:
+        eng = self.engine(**spec)
+        try:
+            return await eng.sync_once()
+        finally:
+            await eng.close()
+            eng.baseline.close()
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "rpdevd.cli",
+            "sync",
+            *args[:1],
+            str(self.local),
+            self.dest,
+            "-i",
+            str(self.key.private),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "--db",
+            str(self.db),
+            *args[1:],
+        ]
+        res = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=50, stdin=subprocess.DEVNULL
+        )
+        if check:
+            assert res.returncode == 0, res.stderr
+        return res
+
+
+@pytest.fixture
+def rig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> Rig:
+    return Rig(tmp_path, pod_sshd, client_key)
+
+
+def ignored(rel: str) -> bool:
+    return (
+        rel.split(os.sep)[0] in (".git", "__pycache__")
+        or rel.endswith(".log")
+        or (rel.startswith("secrets"))
+    )
+
+
+@pytest.mark.slow
+async def test_4000_files_arrive_byte_for_byte(rig: Rig) -> None:
+    make_tree(rig.local, files=4000)
+    (rig.local / ".git").mkdir()
+    (rig.local / ".git" / "HEAD").write_text("ref")
+    (rig.local / "__pycache__").mkdir()
+    (rig.local / "__pycache__" / "m.pyc").write_bytes(b"\0")
+    (rig.local / "run.log").write_text("noise")
+    (rig.local / "secrets").mkdir()
+    (rig.local / "secrets" / "token").write_text("never leaves")
+    (rig.local / ".gitignore").write_text("*.log\nsecrets/\n")
+    os.symlink("/etc/passwd", rig.local / "outside")
+    report = await rig.once()
+    assert report.failed == [] and report.conflicts == []
+    assert any("outside" in w for w in report.warnings)
+    want = snapshot(rig.local, lambda rel: ignored(rel) or rel == "outside")
+    assert snapshot(rig.remote) == want
+    again = await rig.once()
+    assert again.sent == 0 and again.deleted == 0
+
+
+async def test_cli_once_json_and_resync(rig: Rig) -> None:
+    make_tree(rig.local, files=60)
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["ok"] and out["sent"] >= 60
+    assert snapshot(rig.remote) == snapshot(rig.local)
+    (rig.local / "pkg01" / "mod1" / "f00001.py").write_text("changed")
+    (rig.local / "newdir").mkdir()
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["sent"] == 1 and snapshot(rig.remote) == snapshot(rig.local)
+
+
+@pytest.mark.parametrize("lister", ["python", "sh"])
+async def test_fallback_listers_on_a_real_pod(rig: Rig, lister: str) -> None:
+    make_tree(rig.local, files=30)
+    await rig.once(lister=lister)
+    (rig.local / "pkg01" / "mod1" / "f00001.py").unlink()
+    report = await rig.once(lister=lister)
+    assert report.deleted == 1 and report.sent == 0
+    assert snapshot(rig.remote) == snapshot(rig.local)
+
+
+async def test_users_pod_files_are_never_touched(rig: Rig) -> None:
+    make_tree(rig.local, files=20)
+    rig.remote.mkdir(parents=True)
+    (rig.remote / "checkpoints").mkdir()
+    (rig.remote / "checkpoints" / "step1000.pt").write_bytes(b"weights")
+    (rig.remote / "pkg00").mkdir()
+    (rig.remote / "pkg00" / "output.txt").write_text("results")
+    await rig.once()
+    for p in rig.local.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            p.unlink()
+    (rig.local / "keep.txt").write_text("k")
+    report = await rig.once()
+    assert (rig.remote / "checkpoints" / "step1000.pt").read_bytes() == b"weights"
+    assert (rig.remote / "pkg00" / "output.txt").read_text() == "results"
+    assert report.deleted > 0 and report.conflicts == []
+
+
+async def test_host_key_policies(rig: Rig, tmp_path: Path) -> None:
+    (rig.local / "a").write_text("a")
+    known = tmp_path / "known_hosts"
+    opts = ConnectOptions(
+        identities=[rig.key.private],
+        options={"stricthostkeychecking": "yes", "userknownhostsfile": str(known)},
+    )
+    with pytest.raises(ConnectionError, match="not trusted"):
+        await connect(parse_destination(rig.dest), opts)
+    opts.options["stricthostkeychecking"] = "accept-new"
+    conn = await connect(parse_destination(rig.dest), opts)
+    conn.close()
+    assert rig.pod.host_public_key and rig.pod.host_public_key.split()[1] in known.read_text()
+    opts.options["stricthostkeychecking"] = "yes"
+    conn = await connect(parse_destination(rig.dest), opts)
+    conn.close()
+    # A pod restart brings a new host key: a pinned host refuses it, even with accept-new.
+    await rig.pod.stop()
+    await rig.pod.start(port=rig.pod.port)
+    opts.options["stricthostkeychecking"] = "accept-new"
+    with pytest.raises(ConnectionError):
+        await connect(parse_destination(rig.dest), opts)
+
+
+async def test_ssh_config_alias_with_host_key_alias(rig: Rig, tmp_path: Path) -> None:
+    known = tmp_path / "rpdev_known_hosts"
+    known.write_text(f"pod-abc.runpod {rig.pod.host_public_key}\n")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        "Host pod-abc.runpod\n"
+        f"  HostName 127.0.0.1\n  Port {rig.pod.port}\n  User {rig.pod.user}\n"
+        f"  IdentityFile {rig.key.private}\n  IdentitiesOnly yes\n"
+        f"  HostKeyAlias pod-abc.runpod\n  UserKnownHostsFile {known}\n"
+        "  StrictHostKeyChecking yes\n"
+    )
+    (rig.local / "a").write_text("via alias")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rpdevd.cli",
+            "sync",
+            "once",
+            str(rig.local),
+            f"pod-abc.runpod:{rig.remote}",
+            "-F",
+            str(cfg),
+            "--db",
+            str(rig.db),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (rig.remote / "a").read_text() == "via alias"
