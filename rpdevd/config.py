@@ -18,7 +18,7 @@ from rpdevd.durations import parse_duration
 
 POLICIES = ("manual", "keep-alive", "idle-stop")
 POD_KEYS = {"id", "name", "policy", "idle_timeout", "warn_before", "wake_on_connect", "user",
-            "identity_file", "keep_alive_max_backoff"}
+            "identity_file"}
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
 TOP_KEYS = {"poll_interval", "probe_interval", "idle_timeout", "warn_before", "probe_concurrency",

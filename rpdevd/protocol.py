@@ -40,13 +40,12 @@ class ProtocolError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
 class RemoteError(Exception):
     """An error answered by the daemon to a request."""
 
-    code: str
-    message: str
-    hint: str | None = None
+    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(code, message, hint)
+        self.code, self.message, self.hint = code, message, hint
 
     def __str__(self) -> str:
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")

@@ -52,6 +52,9 @@ def ping(timeout: float = 2.0) -> dict[str, object] | None:
         return None
 
 
+_started: list[subprocess.Popen[bytes]] = []  # detached daemons: never reaped from here
+
+
 def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
     """Start rpdevd in the background; return once its socket answers."""
     info = ping()
@@ -67,6 +70,7 @@ def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
             close_fds=True,
         )
+    _started.append(proc)  # it outlives this call; holding it keeps Popen from warning
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("pods", help="every pod on the RunPod account")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=lambda a: run_call("pods", {}, a.json, render_pods, timeout=10))
+    register_events(sub)
 
 
 def _api_line(api: dict[str, Any]) -> str | None:
@@ -64,3 +65,53 @@ def render_pods(result: dict[str, Any]) -> None:
         print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TYPE", "MANAGED"]))
     else:
         print("no pods on the account" if result.get("api", {}).get("ok") else "no pods known")
+
+
+def register_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("events", help="recent events (stops, warnings, endpoints, errors)")
+    p.add_argument("pod", nargs="?", help="only this pod (id or name)")
+    p.add_argument("-n", "--limit", type=int, default=30)
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_events)
+
+
+def _print_event(e: dict[str, Any], as_json: bool) -> None:
+    import json
+    import time
+
+    if as_json:
+        print(json.dumps(e, ensure_ascii=False), flush=True)
+        return
+    when = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
+    mark = {"error": "!", "warning": "*"}.get(e.get("level", ""), " ")
+    print(f"{when} {mark} {e.get('kind', ''):<18} {safe_text(e.get('message', ''), 160)}",
+          flush=True)
+
+
+def _events(a: argparse.Namespace) -> int:
+    from rpdevd.client import Client, DaemonNotRunning
+    from rpdevd.commands._common import daemon_call, fail
+    from rpdevd.protocol import RemoteError
+
+    params: dict[str, Any] = {"limit": max(1, min(a.limit, 1000))}
+    if a.pod:
+        params["pod"] = a.pod
+    result, code = daemon_call("events", params)
+    if code:
+        return code
+    for e in result["events"]:
+        _print_event(e, a.json)
+    if not a.follow:
+        return 0
+    try:
+        with Client(timeout=3600 * 24) as c:
+            sub_params: dict[str, Any] = {"kinds": []}
+            if a.pod:
+                sub_params["pod"] = a.pod
+            c.call("subscribe", sub_params)
+            for ev in c.events():
+                _print_event(ev.to_json(), a.json)
+    except (DaemonNotRunning, RemoteError, OSError) as exc:
+        return fail(f"event stream ended: {exc}")
+    return 0

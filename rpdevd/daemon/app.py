@@ -77,6 +77,7 @@ class Daemon:
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()
         self._register_methods()
+        self.server.resolve_pod = lambda ref: self.resolve(ref).id
 
     # lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:

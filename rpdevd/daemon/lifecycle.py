@@ -238,10 +238,7 @@ class LifecycleService:
                 state.idle_state = f"idle, stops in {_clock(decision.stop_at - now)}"
                 return
         state.idle_deadline = None
-        sig = shown.signal
-        state.idle_state = {"unknown": "unknown: not stopping"}.get(
-            sig, f"busy: {shown.reason[:40]}" if shown.action in ("keep", "cancel")
-            and sig not in ("idle", "start", "status") else shown.reason[:48])
+        state.idle_state = busy_text(shown.signal, state.last_sample or {}, shown.reason)
 
     async def warn(self, state: PodState, decision: Decision) -> None:
         stop_at = decision.stop_at or time.time() + state.warn_before
@@ -353,6 +350,24 @@ class LifecycleService:
                 run.ledger, state.pod.cost_per_hr, now)}
         return {"pods": out, "saving_definition": ledger_mod.__doc__.split("**")[2].strip()
                 if ledger_mod.__doc__ else ""}
+
+
+def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
+    """Short words for what the idle logic thinks: "busy: GPU 97 %", "busy: CPU 55 %"."""
+    if signal in ("gpu", "api_gpu"):
+        utils = [g.get("util") for g in sample.get("gpus") or [] if isinstance(g, dict)]
+        utils += list(sample.get("api_gpu_util") or [])
+        known = [u for u in utils if isinstance(u, int | float)]
+        return f"busy: GPU {max(known):.0f} %" if known else "busy: GPU"
+    if signal in ("cpu", "api_cpu"):
+        cpu = sample.get("cpu_pct") if signal == "cpu" else sample.get("api_cpu_pct")
+        return f"busy: CPU {cpu:.0f} %" if isinstance(cpu, int | float) else "busy: CPU"
+    return {
+        "local_edits": "busy: live edits",
+        "ssh_input": "busy: typing over SSH",
+        "unknown": "unknown: not stopping",
+        "hold": "held",
+    }.get(signal, reason.split(";")[0][:40])
 
 
 def _clock(seconds: float) -> str:

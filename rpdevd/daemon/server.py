@@ -68,6 +68,7 @@ class Server:
         self.bus = bus
         self.server_name = server_name
         self.handlers: dict[str, Handler] = {}
+        self.resolve_pod: Callable[[str], str] | None = None  # name or id -> id
         self._lock_fd: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
@@ -242,7 +243,13 @@ class _Connection:
             await self.send(protocol.error(req.id, "bad_params",
                                            "kinds must be a list of strings"))
             return
-        pod = protocol.param_str(req.params, "pod", required=False, max_len=64)
+        pod = protocol.param_str(req.params, "pod", required=False, max_len=128)
+        if pod and self.server.resolve_pod is not None:
+            try:
+                pod = self.server.resolve_pod(pod)
+            except RequestError as exc:
+                await self.send(protocol.error(req.id, exc.code, exc.message, exc.hint))
+                return
         if self.sub is not None:
             self.server.bus.unsubscribe(self.sub)
         self.sub = self.server.bus.subscribe(tuple(kinds), pod)
