@@ -155,7 +155,13 @@ class _Printer:
 
 def _build(args: argparse.Namespace, printer: _Printer) -> Any:
     from rpdevd.sync.baseline import Baseline
-    from rpdevd.sync.destination import ConnectOptions, connect, parse_destination, parse_option
+    from rpdevd.sync.destination import (
+        ConnectOptions,
+        cli_pair_id,
+        connect,
+        parse_destination,
+        parse_option,
+    )
     from rpdevd.sync.engine import SyncEngine, SyncSpec
     from rpdevd.sync.ignore import IgnoreConfig
 
@@ -169,7 +175,7 @@ def _build(args: argparse.Namespace, printer: _Printer) -> Any:
     spec = SyncSpec(
         local_root=local,
         remote_root=dest.path,
-        pair_id=f"cli:{dest.label}:{dest.path}:{local}",
+        pair_id=cli_pair_id(dest, local),
         dest_label=dest.label,
         ignore=IgnoreConfig(
             use_defaults=not args.no_default_ignores,

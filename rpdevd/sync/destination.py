@@ -72,6 +72,11 @@ class Destination:
         return f"{user}{self.host}{port}"
 
 
+def cli_pair_id(dest: Destination, local: Path) -> str:
+    """The baseline key of a sync started from the command line."""
+    return f"cli:{dest.label}:{dest.path}:{local}"
+
+
 def normalize_remote(path: str) -> str:
     """Strip a leading `~/` (SFTP and exec channels both start in the login directory)."""
     if path in ("", "~", "~/"):

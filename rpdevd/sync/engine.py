@@ -335,8 +335,8 @@ class SyncEngine:
                 self._base.pop(path, None)
 
     async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
-        nput = sum(1 for op in ops if op.kind == "put")
-        if session is not None and self._python3 and self._tar and nput >= self.spec.bulk_min:
+        # Many ops (files or not) go as one batch through the pod-side mover: one round trip.
+        if session is not None and self._python3 and self._tar and len(ops) >= self.spec.bulk_min:
             return await session.bulk(
                 self.spec.remote_root, self.spec.local_root, ops, self._progress
             )

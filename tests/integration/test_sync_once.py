@@ -16,7 +16,7 @@ import pytest
 from rpdevd.protocol import Event
 from rpdevd.sim.sshd import KeyPair, PodSSHD
 from rpdevd.sync.baseline import Baseline
-from rpdevd.sync.destination import ConnectOptions, connect, parse_destination
+from rpdevd.sync.destination import ConnectOptions, cli_pair_id, connect, parse_destination
 from rpdevd.sync.engine import SyncEngine, SyncSpec
 
 UNICODE = "данные ü 名前"
@@ -85,13 +85,17 @@ class Rig:
             # Read the port at call time: a restarted pod listens somewhere else.
             return await connect(parse_destination(self.dest), self.opts())
 
-        s = SyncSpec(self.local, str(self.remote), "test-pair", **spec)
+        confirm = spec.pop("confirm", None)
+        dest = parse_destination(self.dest)
+        s = SyncSpec(
+            self.local.resolve(), dest.path, cli_pair_id(dest, self.local.resolve()), **spec
+        )
         return SyncEngine(
             s,
             baseline=Baseline(self.db),
             connect=factory,
             on_event=self.events.append,
-            confirm=spec.pop("confirm", None),
+            confirm=confirm,
         )
 
     async def once(self, **spec: Any) -> Any:
