@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_sync_once import Rig, make_tree, rig, snapshot  # noqa: F401
+from rpdevd.sim.sshd import KeyPair, PodSSHD
+from tests.integration.test_sync_once import Rig, make_tree, snapshot
 from tests.integration.test_sync_watch import Live, crash_pod, until
+
+
+@pytest.fixture
+def rig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> Rig:
+    return Rig(tmp_path, pod_sshd, client_key)
 
 
 def leftovers(root: Path) -> list[str]:

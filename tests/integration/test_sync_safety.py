@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from rpdevd.sim.sshd import KeyPair, PodSSHD
 from rpdevd.sync.engine import SyncStopped
 from rpdevd.sync.scan import LocalRootError
-from tests.integration.test_sync_once import Rig, make_tree, rig, snapshot  # noqa: F401
+from tests.integration.test_sync_once import Rig, make_tree, snapshot
+
+
+@pytest.fixture
+def rig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> Rig:
+    return Rig(tmp_path, pod_sshd, client_key)
 
 
 async def test_pod_edit_then_local_edit_keeps_the_pods_version(rig: Rig) -> None:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from rpdevd.sim.sshd import PodSSHD
+from rpdevd.sim.sshd import KeyPair, PodSSHD
 from rpdevd.sync.engine import SyncEngine, SyncStopped
-from tests.integration.test_sync_once import Rig, rig, snapshot  # noqa: F401
+from tests.integration.test_sync_once import Rig, snapshot
+
+
+@pytest.fixture
+def rig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> Rig:
+    return Rig(tmp_path, pod_sshd, client_key)
 
 
 def crash_pod(pod: PodSSHD) -> None:
