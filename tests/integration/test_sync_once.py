@@ -48,14 +48,17 @@ def snapshot(root: Path, skip: Callable[[str], bool] = lambda rel: False) -> dic
             rel = os.path.relpath(full, root)
             if skip(rel):
                 continue
-            st = os.lstat(full)
-            if os.path.islink(full):
-                out[rel] = ("link", os.readlink(full))
-            elif os.path.isdir(full):
-                out[rel] = ("dir", st.st_mode & 0o777)
-            else:
-                with open(full, "rb") as fh:
-                    out[rel] = ("file", st.st_mode & 0o777, int(st.st_mtime), fh.read())
+            try:
+                st = os.lstat(full)
+                if os.path.islink(full):
+                    out[rel] = ("link", os.readlink(full))
+                elif os.path.isdir(full):
+                    out[rel] = ("dir", st.st_mode & 0o777)
+                else:
+                    with open(full, "rb") as fh:
+                        out[rel] = ("file", st.st_mode & 0o777, int(st.st_mtime), fh.read())
+            except FileNotFoundError:
+                continue  # vanished while walking (a sync in progress): not part of the answer
     return out
 
 
