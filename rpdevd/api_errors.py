@@ -65,7 +65,10 @@ class TransientAPIError(APIError):
     """RunPod could not be reached or answered badly, even after retries."""
 
     code = "api_unavailable"
-    default_hint = "Nothing was changed. rpdev tries again at the next poll."
+    default_hint = (
+        "RunPod did not answer properly. The poll retries by itself; a stop or resume is not "
+        "repeated: check `rpdev status`, then run it again if needed."
+    )
 
 
 class QueryFailed(APIError):

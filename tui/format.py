@@ -165,7 +165,7 @@ def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) 
         else:
             out.append(
                 Problem(
-                    "Last action failed", text, "Check the daemon log (L); the next poll retries."
+                    "Last action failed", text, "Check the daemon log (l); the next poll retries."
                 )
             )
     if view.get("endpoint_state") == "unreachable":

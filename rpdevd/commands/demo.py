@@ -2,7 +2,7 @@
 
 Everything lives in one private directory (HOME, XDG dirs, socket, SSH key, config): the user's
 real `~/.ssh/config`, keyring and daemon are never touched. The simulated pods are real local SSH
-servers, so `ssh <pod>.runpod` works from the demo's shell (`rpdev demo --shell` prints how).
+servers, so `ssh <pod>.runpod` works from another shell (the demo prints how).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from rpdevd.commands._common import fail
-
-DEMO_KEY = "rpdev-demo-key-not-a-secret"
 
 DEMO_CONFIG = """\
 # The demo's config: the same format as ~/.config/rpdev/config.toml
@@ -77,6 +75,11 @@ class Demo:
         self.home = root / "home"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
+        # A fresh key per run, handed over in the environment (never on a command line): the
+        # simulated account accepts SSH keys from whoever holds it.
+        import secrets
+
+        self.api_key = secrets.token_hex(24)
 
     def prepare(self) -> None:
         import getpass
@@ -104,7 +107,8 @@ class Demo:
             "XDG_STATE_HOME": str(self.home / ".local/state"),
             "XDG_RUNTIME_DIR": str(self.home / "run"),
             "XDG_CACHE_HOME": str(self.home / ".cache"),
-            "RUNPOD_API_KEY": DEMO_KEY,
+            "RUNPOD_API_KEY": self.api_key,
+            "RPDEV_SIM_API_KEY": self.api_key,
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         }
 
@@ -114,7 +118,7 @@ class Demo:
         log = open(self.root / "sim.log", "ab")  # noqa: SIM115 - handed to the child
         self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "rpdevd.sim", "serve", "--root", str(self.root / "sim"),
-             "--api-key", DEMO_KEY, "--pubkey-file", str(self.root / "pubkey"), "--demo",
+             "--pubkey-file", str(self.root / "pubkey"), "--demo",
              "--port-file", str(port_file)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
             start_new_session=True))
@@ -157,8 +161,9 @@ class Demo:
     def shell_hint(self) -> str:
         keys = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
         exports = " ".join(f"{k}={self.env[k]}" for k in keys)
+        # ssh reads ~/.ssh/config from the passwd entry, not $HOME: name the demo's file.
         return (f"to use the demo from another shell:\n  export {exports}\n"
-                "  rpdev status; ssh trainer.runpod nvidia-smi || ssh trainer.runpod true")
+                f"  rpdev status; ssh -F {self.home / '.ssh' / 'config'} trainer.runpod")
 
 
 def _wait_for_pods(timeout: float) -> dict[str, Any]:
@@ -205,22 +210,28 @@ def _demo(a: argparse.Namespace) -> int:
             if tui_command is not None:
                 print(demo.shell_hint())
                 return int(tui_command.run_tui(start_offer=False))
-        print(demo.shell_hint())
+        hint = demo.shell_hint()
         deadline = time.monotonic() + a.seconds if a.seconds else None
         while deadline is None or time.monotonic() < deadline:
             print("\033[2J\033[H" if sys.stdout.isatty() else "", end="")
             print(time.strftime("%H:%M:%S"), "rpdev demo (Ctrl-C to stop)\n")
             _print_status()
+            print(f"\n{hint}")
             time.sleep(2)
         return 0
     except KeyboardInterrupt:
         return 0
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - the daemon died, the sim failed: say so, clean up
+        from rpdevd.client import DaemonNotRunning
+        from rpdevd.protocol import RemoteError
+
+        if not isinstance(exc, RuntimeError | DaemonNotRunning | RemoteError | OSError):
+            raise
         return fail(str(exc), f"files are in {root}")
     finally:
         print("stopping the demo...")
         demo.stop()
-        if a.dir is None and not a.check:
+        if a.dir is None:
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -45,8 +45,9 @@ def run_checks(offline: bool = False) -> list[dict[str, Any]]:
     checks.append(
         _check(
             "keyring",
-            usable,
-            kr,
+            # Without a keyring, a key in the environment is the supported way: not a failure.
+            usable or (key is not None and key.source == "environment"),
+            kr if usable else f"{kr}; the key comes from the environment" if key else kr,
             None if usable else "without a keyring, set RUNPOD_API_KEY in the daemon's environment",
         )
     )

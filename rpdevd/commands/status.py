@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rpdevd.commands._common import money, run_call, safe_text, table
+from rpdevd.commands._common import countdown, money, run_call, safe_text, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,13 +45,20 @@ def render_status(result: dict[str, Any]) -> None:
         rows.append([
             safe_text(p["name"], 24), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
             money(p.get("cost_per_hr")) + "/h", money(p.get("spend_today")), p["policy"],
-            safe_text(p.get("idle_state") or "-", 30), ssh,
+            safe_text(_idle_text(p), 30), ssh,
         ])
     print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE",
                        "SSH"]))
     for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
+
+
+def _idle_text(p: dict[str, Any]) -> str:
+    """The idle column, its countdown computed now (the daemon's text is from the last probe)."""
+    if p.get("idle_deadline") and p.get("status") == "RUNNING":
+        return f"idle, stops in {countdown(p['idle_deadline'])}"
+    return p.get("idle_state") or "-"
 
 
 def render_pods(result: dict[str, Any]) -> None:

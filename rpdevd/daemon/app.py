@@ -74,6 +74,7 @@ class Daemon:
         self.endpoints: Any = None  # the EndpointService, once attached
         self.lifecycle: Any = None  # the LifecycleService, once attached
         self.stop_event = asyncio.Event()
+        self.on_shutdown: Callable[[], None] | None = None
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()
         self._register_methods()
@@ -91,9 +92,16 @@ class Daemon:
             await self.stop_event.wait()
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            if self.endpoints is not None:
+                for pod_id in list(self.endpoints.conns):
+                    self.endpoints.close_connection(pod_id)
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if pending or stuck:
+                log.warning("shutting down with tasks still running: %s",
+                            ", ".join(sorted(t.get_name() for t in stuck))[:500])
+                for t in stuck:
+                    t.cancel()
             self.bus.emit("daemon.stopped", "rpdevd stopped")
         finally:
             await self.server.close()
@@ -115,6 +123,8 @@ class Daemon:
                 backoff = min(backoff * 2, 60)
 
     def shutdown(self) -> None:
+        if not self.stop_event.is_set() and self.on_shutdown is not None:
+            self.on_shutdown()
         self.stop_event.set()
 
     # the API -----------------------------------------------------------------------------
@@ -126,6 +136,9 @@ class Daemon:
             self.api_source = None
             return None
         if self.api is None or key.value != self._api_key_value:
+            from rpdevd.daemon.main import RedactKey
+
+            RedactKey.secrets.add(key.value)
             self.api = self._api_factory(key.value)
             self._api_key_value = key.value
             self.api_source = key.source
@@ -205,6 +218,9 @@ class Daemon:
             state.pod = pod
             if old.desired_status != pod.desired_status:
                 state.status_since = time.time()
+                if pod.is_running and state.stopped_by_rpdev:
+                    # Started again (by rpdev, the console, anyone): keep-alive applies again.
+                    self.update_settings(state, stopped_by_rpdev=False)
                 self.bus.emit("pod.status", f"{pod.name}: {old.desired_status} -> "
                               f"{pod.desired_status}", pod.id, old=old.desired_status,
                               new=pod.desired_status)
@@ -243,6 +259,7 @@ class Daemon:
         reg("pod.set", self.m_set)
         reg("poll", self.m_poll)
         reg("shutdown", self.m_shutdown)
+        reg("daemon.log", self.m_log)
 
     def resolve(self, ref: str) -> PodState:
         """A pod by id or by name; a clear error when none or several match."""
@@ -410,6 +427,20 @@ class Daemon:
         except TimeoutError:
             raise RequestError("timeout", "the poll did not finish within 30s") from None
         return self.api_view()
+
+    async def m_log(self, params: dict[str, Any]) -> Any:
+        lines = params.get("lines", 200)
+        if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= 5000:
+            raise RequestError("bad_params", "lines must be an integer from 1 to 5000")
+        path = paths.log_file()
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 200 * lines))
+                text = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            text = ""
+        return {"path": str(path), "lines": text.splitlines()[-lines:]}
 
     async def m_shutdown(self, params: dict[str, Any]) -> Any:
         asyncio.get_running_loop().call_later(0.05, self.shutdown)

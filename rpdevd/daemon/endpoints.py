@@ -143,8 +143,10 @@ class EndpointService:
             attempt.next_try = time.monotonic() + attempt.backoff
             attempt.backoff = min(attempt.backoff * 2, RETRY_MAX)
             if state.endpoint_state != "unreachable" or state.last_error != result.message:
-                self.d.bus.emit("endpoint.failed", f"{state.name}: {result.message}; retrying",
-                                state.id, level="warning", failure=result.kind)
+                hint = (" (is the public half of [ssh] identity_file in your RunPod account's "
+                        "SSH keys?)") if result.kind == "auth_failed" else ""
+                self.d.bus.emit("endpoint.failed", f"{state.name}: {result.message}{hint}; "
+                                "retrying", state.id, level="warning", failure=result.kind)
             state.last_error = result.message
             if state.endpoint_state != "confirmed" or result.kind != "unreachable":
                 state.endpoint_state = "unreachable"
@@ -262,12 +264,16 @@ class EndpointService:
         if state.endpoint_state == "confirmed" and state.pod.is_running:
             ev.set()
         deadline = time.monotonic() + timeout
+        last_poll = 0.0
         while not ev.is_set():
             if time.monotonic() > deadline:
                 raise RequestError("timeout", f"{state.name} did not become reachable within "
                                    f"{timeout:.0f}s ({state.endpoint_state})",
                                    state.last_error or "see `rpdev status`")
-            self.d.poll_now.set()  # poll faster while someone waits
+            # Poll faster while someone waits, but never more than every 3 s.
+            if time.monotonic() - last_poll >= 3.0:
+                self.d.poll_now.set()
+                last_poll = time.monotonic()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ev.wait(), 1.0)
         return {"id": state.id, "name": state.name, "host": state.ssh_host,

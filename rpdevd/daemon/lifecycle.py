@@ -232,8 +232,13 @@ class LifecycleService:
                 f"held {format_duration(float(hold) - now)}"
             state.idle_deadline = None
             return
+        if decision is not None and decision.signal == "hold" and decision.stop_at:
+            # A hold from the pod's hold file: shown like one set with `rpdev hold`.
+            state.idle_state = f"held {format_duration(max(0.0, decision.stop_at - now))}"
+            state.idle_deadline = None
+            return
         if decision is not None and decision.stop_at and decision.action in ("keep", "warn"):
-            if decision.signal in ("idle", "hold"):
+            if decision.signal == "idle":
                 state.idle_deadline = decision.stop_at
                 state.idle_state = f"idle, stops in {_clock(decision.stop_at - now)}"
                 return

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import logging.handlers
+import os
 import signal
 import sys
+import threading
 
 from rpdevd import __version__, paths
 from rpdevd.config import ConfigError, load_config
@@ -16,19 +18,28 @@ from rpdevd.secrets import find_api_key
 
 
 class RedactKey(logging.Filter):
-    """Defence in depth: whatever a library logs, the API key never reaches a log line."""
+    """Defence in depth: whatever a library logs (tracebacks included), no API key the daemon
+    has used reaches a log line. The daemon adds keys it learns later (`rpdev login`)."""
+
+    secrets: set[str] = set()
 
     def __init__(self) -> None:
         super().__init__()
         key = find_api_key()
-        self.secret = key.value if key else None
+        if key:
+            self.secrets.add(key.value)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secret:
-            msg = record.getMessage()
-            if self.secret in msg:
-                record.msg = msg.replace(self.secret, "<redacted>")
-                record.args = None
+        if not self.secrets:
+            return True
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        for secret in self.secrets:
+            msg = msg.replace(secret, "<redacted>")
+        record.msg, record.args = msg, None
         return True
 
 
@@ -60,10 +71,28 @@ async def _amain() -> int:
     daemon = Daemon(load_config())
     attach_services(daemon)
     loop = asyncio.get_running_loop()
+
+    def arm_watchdog() -> None:
+        # A shutdown must end: should anything hang (a stuck thread, a peer that never answers),
+        # the process exits anyway once the grace period is over.
+        watchdog = threading.Timer(SHUTDOWN_GRACE, _force_exit)
+        watchdog.daemon = True
+        watchdog.start()
+
+    daemon.on_shutdown = arm_watchdog
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.shutdown)
     await daemon.run()
     return 0
+
+
+SHUTDOWN_GRACE = 10.0
+
+
+def _force_exit() -> None:
+    logging.getLogger("rpdevd").error("shutdown took over %ss: exiting now", SHUTDOWN_GRACE)
+    logging.shutdown()
+    os._exit(0)
 
 
 def run(foreground: bool = True, verbose: bool = False) -> int:
@@ -79,6 +108,8 @@ def run(foreground: bool = True, verbose: bool = False) -> int:
         return asyncio.run(_amain())
     except AlreadyRunning as exc:
         print(f"rpdevd: already running: {exc}", file=sys.stderr)
+        print("  hint: `rpdev daemon status` shows it; `rpdev daemon stop` stops it",
+              file=sys.stderr)
         log.error("refusing to start: %s", exc)
         return 3
     except PermissionError as exc:

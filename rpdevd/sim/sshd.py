@@ -67,6 +67,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 CGROUP_PARENT = "rpdev-sim"
 
 
@@ -236,8 +256,12 @@ class PodSSHD:
         """Stop the server and every session it serves (the whole process group)."""
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
+            self._kill_sessions(None)
             self._leave_cgroup()
             return
+        # Sessions run in sessions of their own (setsid): kill them too, as a stopped pod's
+        # container would; otherwise a job started over SSH outlives its "pod".
+        self._kill_sessions(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -247,6 +271,17 @@ class PodSSHD:
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
         self._leave_cgroup()
+
+    def _kill_sessions(self, root_pid: int | None) -> None:
+        pids = set(descendants(root_pid)) if root_pid else set()
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
+        pids.discard(os.getpid())
+        for pid in pids:
+            if pid != root_pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
     def _leave_cgroup(self) -> None:
         cg, self.cgroup = self.cgroup, None
@@ -263,6 +298,7 @@ class PodSSHD:
     def kill(self) -> None:
         """SIGKILL the server and its sessions at once (a crash, a spot interruption)."""
         if self._proc is not None and self._proc.returncode is None:
+            self._kill_sessions(self._proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
 

@@ -59,7 +59,9 @@ def test_idle_pod_is_warned_then_stopped(idle_pod, sim: SimThread, start_daemon)
 def test_cpu_busy_pod_is_not_stopped(idle_pod, sim: SimThread, client_key, start_daemon) -> None:
     pod_sshd = sim.sim.pods[idle_pod.id].sshd
     burner = subprocess.Popen(["ssh", *pod_sshd.ssh_args(client_key.private),
-                               "exec sh -c 'while :; do :; done'"])
+                               # two spinning processes: busy even on a machine shared
+                               # with other work (the pod's share of 2 cores)
+                               "sh -c '(while :; do :; done) & (while :; do :; done) & wait'"])
     try:
         start_daemon()
         time.sleep(14)  # well past idle_timeout
