@@ -45,10 +45,10 @@ def render_status(result: dict[str, Any]) -> None:
         rows.append([
             safe_text(p["name"], 24), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
             money(p.get("cost_per_hr")) + "/h", money(p.get("spend_today")), p["policy"],
-            safe_text(_idle_text(p), 30), ssh,
+            safe_text(_idle_text(p), 30), _sync_text(p), ssh,
         ])
     print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE",
-                       "SSH"]))
+                       "SYNC", "SSH"]))
     for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
@@ -59,6 +59,16 @@ def _idle_text(p: dict[str, Any]) -> str:
     if p.get("idle_deadline") and p.get("status") == "RUNNING":
         return f"idle, stops in {countdown(p['idle_deadline'])}"
     return p.get("idle_state") or "-"
+
+
+def _sync_text(p: dict[str, Any]) -> str:
+    roots = p.get("sync") or []
+    if not roots:
+        return "-"
+    states = sorted({str(r.get("state", "?")) for r in roots})
+    held = sum(int(r.get("held") or 0) for r in roots)
+    text = "/".join(states) + (f" ({len(roots)})" if len(roots) > 1 else "")
+    return text + (f", {held} held" if held else "")
 
 
 def render_pods(result: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from rpdevd.daemon.app import Daemon
 def attach_services(daemon: Daemon) -> None:
     from rpdevd.daemon.endpoints import EndpointService
     from rpdevd.daemon.lifecycle import LifecycleService
+    from rpdevd.daemon.syncs import SyncService
 
     endpoints = EndpointService(daemon)
     daemon.services.append(endpoints)
@@ -15,3 +16,6 @@ def attach_services(daemon: Daemon) -> None:
     lifecycle = LifecycleService(daemon)
     daemon.services.append(lifecycle)
     daemon.lifecycle = lifecycle
+    syncs = SyncService(daemon)
+    daemon.services.append(syncs)
+    lifecycle.edit_counter = syncs.edits

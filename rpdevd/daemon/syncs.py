@@ -1,0 +1,316 @@
+"""Live sync in the daemon: every `[[sync]]` root of config.toml, plus roots added at run time
+(`sync.add`, the TUI), each a `SyncEngine` on the pod's shared SSH connection.
+
+The engine never destroys work (docs/sync.md); this module only wires it: it maps `/workspace/...`
+to the pod's volume mount path, holds large deletions until `sync.confirm`, turns engine events
+into daemon events, feeds files pushed into the idle logic (`local_edits`), and restarts a root
+that stopped (an emptied local folder, say) once the problem is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from rpdevd.daemon.server import RequestError
+from rpdevd.protocol import Event, param_str
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from rpdevd.daemon.app import Daemon
+    from rpdevd.sync.engine import SyncEngine
+    from rpdevd.sync.plan import Op
+
+log = logging.getLogger("rpdevd.sync")
+
+RESTART_DELAY = 15.0
+ROOTS_KEY = "sync_roots"
+
+
+@dataclass
+class Root:
+    id: str
+    pod: str  # id or name, as configured
+    local: Path
+    remote: str
+    ignore: tuple[str, ...] = ()
+    max_delete: int = 100
+    delete: bool = True
+    paused: bool = False
+    source: str = "config"  # config | runtime
+    engine: SyncEngine | None = None
+    task: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    pod_id: str | None = None
+    error: str | None = None
+    held: int = 0
+    progress: dict[str, Any] | None = None
+    retry_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        status = self.engine.status() if self.engine else {}
+        state = "paused" if self.paused else status.get("state", "waiting")
+        if self.error and not self.paused:
+            state = "error"
+        return {"id": self.id, "pod": self.pod, "pod_id": self.pod_id, "local": str(self.local),
+                "remote": self.remote, "paused": self.paused, "source": self.source,
+                "state": state, "held": self.held or status.get("held", 0),
+                "pending": status.get("pending", 0), "last_sync": status.get("last_sync"),
+                "last_error": self.error or status.get("last_error"),
+                "progress": self.progress}
+
+
+def root_id(pod: str, local: Path, remote: str) -> str:
+    return hashlib.sha256(f"{pod}\0{local}\0{remote}".encode()).hexdigest()[:10]
+
+
+def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
+    """`/workspace/x` on the pod's volume (`volumeMountPath`; `/workspace` on RunPod); a relative
+    path is relative to the volume too; other absolute paths are kept."""
+    mount = volume_mount_path or "/workspace"
+    path = PurePosixPath(remote)
+    if not path.is_absolute():
+        return str(PurePosixPath(mount) / path)
+    try:
+        rest = path.relative_to("/workspace")
+    except ValueError:
+        return remote
+    return str(PurePosixPath(mount) / rest)
+
+
+class SyncService:
+    name = "sync"
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.roots: dict[str, Root] = {}
+        self.wake = asyncio.Event()
+        for cfg in daemon.config.syncs:
+            if not cfg.enabled:
+                continue
+            r = Root(root_id(cfg.pod, cfg.local, cfg.remote), cfg.pod, cfg.local, cfg.remote,
+                     cfg.ignore, cfg.max_delete, cfg.delete)
+            self.roots[r.id] = r
+        for saved in daemon.store.get(ROOTS_KEY, []) or []:
+            try:
+                r = Root(str(saved["id"]), str(saved["pod"]), Path(saved["local"]),
+                         str(saved["remote"]), paused=bool(saved.get("paused")),
+                         source=str(saved.get("source", "runtime")))
+            except (KeyError, TypeError):
+                continue
+            if r.id in self.roots:
+                self.roots[r.id].paused = r.paused
+            elif r.source == "runtime":
+                self.roots[r.id] = r
+        reg = daemon.server.register
+        reg("sync.list", self.m_list)
+        reg("sync.status", self.m_list)
+        reg("sync.add", self.m_add)
+        reg("sync.remove", self.m_remove)
+        reg("sync.pause", self.m_pause)
+        reg("sync.confirm", self.m_confirm)
+
+    def pods_changed(self, changed: list[Any]) -> None:
+        self.wake.set()
+
+    def edits(self, pod_id: str) -> int:
+        """Files pushed to this pod since the last call (the idle logic's `local_edits`)."""
+        return sum(r.engine.take_edit_count() for r in self.roots.values()
+                   if r.engine is not None and r.pod_id == pod_id)
+
+    def _save(self) -> None:
+        self.d.store.put(ROOTS_KEY, [
+            {"id": r.id, "pod": r.pod, "local": str(r.local), "remote": r.remote,
+             "paused": r.paused, "source": r.source} for r in self.roots.values()])
+
+    # the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            while True:
+                self.wake.clear()
+                for root in list(self.roots.values()):
+                    self._reconcile(root)
+                self._publish_views()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), 1.0)
+        finally:
+            for root in self.roots.values():
+                root.stop.set()
+            tasks = [r.task for r in self.roots.values() if r.task]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=3)
+
+    def _reconcile(self, root: Root) -> None:
+        if root.paused or (root.task is not None and not root.task.done()):
+            return
+        try:
+            state = self.d.resolve(root.pod)
+        except RequestError:
+            root.error = f"no pod {root.pod!r} on the account"
+            return
+        if not state.managed:
+            root.error = f"pod {state.name} is not managed (rpdev manage {state.id})"
+            return
+        if not state.pod.is_running or state.endpoint_state != "confirmed":
+            return  # the engine starts once the pod is reachable; edits wait locally
+        if root.task is not None and root.error and time.monotonic() < root.retry_at:
+            return
+        root.pod_id = state.id
+        root.stop = asyncio.Event()
+        root.task = asyncio.create_task(self._run_root(root, state.pod.volume_mount_path),
+                                        name=f"sync-{root.id}")
+
+    async def _run_root(self, root: Root, volume: str | None) -> None:
+        from rpdevd.sync.baseline import Baseline
+        from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncStopped
+        from rpdevd.sync.ignore import IgnoreConfig
+
+        assert root.pod_id is not None
+        pod_id = root.pod_id
+        remote = pod_remote_path(root.remote, volume)
+        state = self.d.pods.get(pod_id)
+        spec = SyncSpec(local_root=root.local.expanduser(), remote_root=remote,
+                        pair_id=f"{pod_id}:{remote}", pod_id=pod_id,
+                        dest_label=(state.ssh_alias if state and state.ssh_alias else pod_id),
+                        ignore=IgnoreConfig(extra=root.ignore), delete=root.delete,
+                        max_delete=root.max_delete)
+
+        async def connect() -> asyncssh.SSHClientConnection:
+            conn: asyncssh.SSHClientConnection | None = await self.d.endpoints.connection(pod_id)
+            if conn is None:
+                raise ConnectionError("the pod is not reachable yet")
+            return conn
+
+        async def confirm(ops: list[Op]) -> bool:
+            root.held = len(ops)
+            self.d.bus.emit("sync.held", f"{len(ops)} deletions on the pod wait for confirmation "
+                            f"(cap {root.max_delete}): rpdev sync confirm {root.id}", pod_id,
+                            level="warning", root=root.id, count=len(ops))
+            return False
+
+        def on_event(ev: Event) -> None:
+            if ev.kind == "sync.progress":
+                root.progress = ev.data
+                return  # progress is frequent: kept for views, not stored as events
+            ev.data.setdefault("root", root.id)
+            self.d.bus.publish(ev)
+
+        baseline = Baseline()
+        engine = SyncEngine(spec, baseline=baseline, connect=connect, on_event=on_event,
+                            confirm=confirm)
+        root.engine, root.error = engine, None
+        self.d.bus.emit("sync.started", f"syncing {root.local} -> {spec.dest_label}:{remote}",
+                        pod_id, root=root.id)
+        try:
+            await engine.watch(root.stop)
+        except SyncStopped as exc:
+            root.error = str(exc)
+            self.d.bus.emit("sync.error", f"{root.local}: {exc}", pod_id, level="error",
+                            root=root.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("sync %s failed", root.id)
+            root.error = f"{type(exc).__name__}: {exc}"
+            self.d.bus.emit("sync.error", f"{root.local}: {root.error}; restarting",
+                            pod_id, level="error", root=root.id)
+        finally:
+            root.retry_at = time.monotonic() + RESTART_DELAY
+            with contextlib.suppress(Exception):
+                await engine.close()
+            with contextlib.suppress(Exception):
+                baseline.close()
+
+    def _publish_views(self) -> None:
+        by_pod: dict[str, list[dict[str, Any]]] = {}
+        for r in self.roots.values():
+            if r.pod_id is None:
+                with contextlib.suppress(RequestError):
+                    r.pod_id = self.d.resolve(r.pod).id
+            if r.pod_id:
+                by_pod.setdefault(r.pod_id, []).append(r.to_json())
+        for pod_id, state in self.d.pods.items():
+            state.sync = by_pod.get(pod_id, [])
+
+    # socket methods ----------------------------------------------------------------------
+    def _root(self, params: dict[str, Any]) -> Root:
+        rid = param_str(params, "id", max_len=64)
+        root = self.roots.get(rid or "")
+        if root is None:
+            raise RequestError("not_found", f"no sync root {rid!r}", "rpdev sync status lists them")
+        return root
+
+    async def m_list(self, params: dict[str, Any]) -> Any:
+        self._publish_views()
+        return {"roots": [r.to_json() for r in self.roots.values()]}
+
+    async def m_add(self, params: dict[str, Any]) -> Any:
+        pod = param_str(params, "pod", max_len=128)
+        local = param_str(params, "local", max_len=4096)
+        remote = param_str(params, "remote", max_len=4096)
+        assert pod and local and remote
+        state = self.d.resolve(pod)
+        path = Path(local).expanduser()
+        if not path.is_absolute():
+            raise RequestError("bad_params", "the local folder must be an absolute path")
+        if not path.is_dir():
+            raise RequestError("bad_params", f"{path} is not a folder")
+        if ".." in PurePosixPath(remote).parts or "\n" in remote:
+            raise RequestError("bad_params", "the remote path must not contain '..'")
+        root = Root(root_id(state.id, path, remote), state.id, path, remote, source="runtime")
+        if root.id in self.roots:
+            raise RequestError("exists", "this folder already syncs there")
+        self.roots[root.id] = root
+        self._save()
+        self.wake.set()
+        self.d.bus.emit("sync.added", f"sync root added: {path} -> {state.name}:{remote}",
+                        state.id, root=root.id)
+        return root.to_json()
+
+    async def m_remove(self, params: dict[str, Any]) -> Any:
+        root = self._root(params)
+        if root.source == "config":
+            raise RequestError("config", "this root comes from config.toml",
+                               "remove its [[sync]] entry there, or pause it")
+        root.stop.set()
+        if root.task:
+            root.task.cancel()
+        del self.roots[root.id]
+        self._save()
+        self.d.bus.emit("sync.removed", f"sync root removed: {root.local}", root.pod_id,
+                        root=root.id)
+        return {"removed": root.id}
+
+    async def m_pause(self, params: dict[str, Any]) -> Any:
+        root = self._root(params)
+        paused = params.get("paused", True)
+        if not isinstance(paused, bool):
+            raise RequestError("bad_params", "paused must be true or false")
+        root.paused = paused
+        if paused:
+            root.stop.set()
+        self._save()
+        self.wake.set()
+        self.d.bus.emit("sync.paused" if paused else "sync.resumed",
+                        f"sync {'paused' if paused else 'resumed'}: {root.local}", root.pod_id,
+                        root=root.id)
+        return root.to_json()
+
+    async def m_confirm(self, params: dict[str, Any]) -> Any:
+        root = self._root(params)
+        if root.engine is None:
+            raise RequestError("not_running", "this sync is not running")
+        root.engine.approve_deletes()
+        root.held = 0
+        self.d.bus.emit("sync.confirmed", f"held deletions confirmed for {root.local}",
+                        root.pod_id, root=root.id)
+        return root.to_json()
