@@ -245,9 +245,19 @@ class SyncEngine:
 
     async def _full_pass(self, report: SyncReport) -> Plan | None:
         self.state = "scanning"
-        (local, warnings), (session, listing) = await asyncio.gather(
-            asyncio.to_thread(self._scan), self._list_remote()
-        )
+        # The local walk runs in a thread while the pod lists its side.
+        scanning = asyncio.ensure_future(asyncio.to_thread(self._scan))
+        try:
+            session, listing = await self._list_remote()
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await scanning
+            raise
+        try:
+            local, warnings = await scanning
+        except BaseException:
+            await session.finish()
+            raise
         try:
             return await self._full_pass_with(session, listing, local, warnings, report)
         finally:

@@ -102,9 +102,16 @@ def tar_chunks(job: TarJob) -> Iterator[bytes]:
                     buf += b"\0" * left
                     job.torn.add(rel)
                     break
-                buf += data
                 left -= len(data)
                 job.bytes_done += len(data)
+                if len(data) >= FLUSH:
+                    # Big reads go out as they are: no copy through the buffer.
+                    if buf:
+                        yield bytes(buf)
+                        buf.clear()
+                    yield data
+                    continue
+                buf += data
                 if len(buf) >= FLUSH:
                     yield bytes(buf)
                     buf.clear()
