@@ -57,6 +57,8 @@ def _scope(
             entry = stat_one(root, sub, warnings)
             if entry is not None and eng.rules.ignored_path(sub, entry.kind == "dir"):
                 entry = None
+                if sub in base:
+                    ignored.add(sub)  # ignored now: forgotten, not deleted
             if entry is not None:
                 local[sub] = entry
             if entry is not None and entry.kind == "dir" and sub not in base:

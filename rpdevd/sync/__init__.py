@@ -1,0 +1,9 @@
+"""Live sync: one local directory kept in step with one directory on a pod.
+
+Public entry points (see docs/sync.md for the semantics):
+
+    from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncReport, SyncStopped
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.destination import parse_destination, connect, ConnectOptions
+    from rpdevd.sync.plan import plan          # the pure planner
+"""
