@@ -205,7 +205,12 @@ def _build(args: argparse.Namespace, printer: _Printer) -> Any:
 
     db = Baseline(Path(args.db)) if args.db else Baseline()
     engine = SyncEngine(
-        spec, baseline=db, connect=lambda: connect(dest, opts), on_event=printer, confirm=confirm
+        spec,
+        baseline=db,
+        connect=lambda: connect(dest, opts),
+        on_event=printer,
+        confirm=confirm,
+        close_connections=True,  # the connection is this command's alone
     )
     return engine, db
 

@@ -92,13 +92,19 @@ class SyncEngine:
         connect: Connect | None = None,
         on_event: EventSink | None = None,
         confirm: Confirm | None = None,
+        close_connections: bool = False,
     ) -> None:
+        """`conn` and whatever `connect()` returns may be shared (the daemon keeps one
+        connection per pod): the engine closes them only with `close_connections=True` (the
+        CLI, whose factory opens a connection for the engine alone). Its own SFTP and exec
+        channels it always closes."""
         if conn is None and connect is None:
             raise ValueError("SyncEngine needs a connection or a connect() factory")
         self.spec = spec
         self.baseline = baseline
         self._conn = conn
-        self._owns_conn = conn is None
+        self._close_connections = close_connections
+        self._owns_conn = close_connections
         self._connect = connect
         self._on_event = on_event
         self._confirm = confirm
@@ -138,7 +144,7 @@ class SyncEngine:
         await self._drop_conn()
         if conn is not None:
             self._conn = conn
-            self._owns_conn = False
+            self._owns_conn = self._close_connections
         self._need_full = True
         self._wake.set()
 
@@ -196,7 +202,7 @@ class SyncEngine:
             if self._connect is None:
                 raise ConnectionError("no connection: waiting for reconnect()")
             self._conn = await self._connect()
-            self._owns_conn = True
+            self._owns_conn = self._close_connections
         return self._conn
 
     async def _ensure_applier(self) -> SftpApplier:

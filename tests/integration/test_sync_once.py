@@ -99,6 +99,7 @@ class Rig:
             connect=factory,
             on_event=self.events.append,
             confirm=confirm,
+            close_connections=True,
         )
 
     async def once(self, **spec: Any) -> Any:

@@ -171,4 +171,6 @@ async def test_reconnect_hands_in_a_new_connection(rig: Rig) -> None:
     await eng.reconnect(new)
     await until(same(rig), timeout=30)
     await lv.close()
+    # The connection was handed in (shared with the daemon's other work): still open.
+    assert (await new.run("echo still-open", check=True)).stdout == "still-open\n"
     new.close()
