@@ -16,23 +16,38 @@ import sys
 from rpdevd import __version__, commands
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module registers each command, so that `rpdev status` loads one module, not all of
+# them (start-up time is most of a CLI call). A test checks this table against the modules.
+COMMAND_MODULES = {
+    "daemon": "daemon", "demo": "demo", "doctor": "doctor", "events": "status", "hold": "hold",
+    "idle": "idle", "login": "login", "manage": "power", "open": "open", "pods": "status",
+    "policy": "power", "proxy": "proxy", "resume": "power", "ssh-config": "ssh_config",
+    "status": "status", "stop": "power", "sync": "sync", "tui": "tui",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command` (a known command name) only that command's module loads."""
     parser = argparse.ArgumentParser(
         prog="rpdev",
         description="Keep RunPod pods reachable, synced, and stopped when idle.",
     )
     parser.add_argument("--version", action="version", version=f"rpdev {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"rpdevd.commands.{info.name}")
+    if command in COMMAND_MODULES:
+        names = [COMMAND_MODULES[command]]
+    else:
+        names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__)
+                       if not m.name.startswith("_"))
+    for name in names:
+        module = importlib.import_module(f"rpdevd.commands.{name}")
         module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -8,6 +8,7 @@ config in `<config>/rpdev/config.toml`, state (SQLite, logs, generated SSH files
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,8 +32,10 @@ def state_dir() -> Path:
 def runtime_dir() -> Path:
     """The socket's directory. Where the platform has no usable runtime dir (no
     XDG_RUNTIME_DIR and no /run/user/<uid>), a private directory under the temp dir."""
-    path = Path(platformdirs.user_runtime_dir(APP, appauthor=False))
-    if path.parent.is_dir() or os.environ.get("XDG_RUNTIME_DIR"):
+    if os.environ.get("XDG_RUNTIME_DIR") or sys.platform != "linux":
+        return Path(platformdirs.user_runtime_dir(APP, appauthor=False))
+    path = Path(f"/run/user/{os.getuid()}") / APP
+    if path.parent.is_dir() and os.access(path.parent, os.W_OK):
         return path
     return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
 

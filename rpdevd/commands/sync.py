@@ -55,9 +55,9 @@ def register(sub: Any) -> None:
         sp.add_argument(
             "--max-delete",
             type=int,
-            default=1000,
+            default=100,
             metavar="N",
-            help="hold a batch with more than N deletions until confirmed (default 1000)",
+            help="hold a batch with more than N deletions until confirmed (default 100)",
         )
         sp.add_argument(
             "--yes", "-y", action="store_true", help="confirm held deletions without asking"
@@ -101,19 +101,35 @@ def register(sub: Any) -> None:
     st = ss.add_parser("status", help="what the daemon's syncs are doing")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=_status)
+    cf = ss.add_parser("confirm", help="let a daemon sync's held deletions go through")
+    cf.add_argument("id", help="the root's id (rpdev sync status)")
+    cf.add_argument("--json", action="store_true")
+    cf.set_defaults(func=_confirm)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _status(args: argparse.Namespace) -> int:
-    msg = (
-        "live sync status comes from the daemon (method sync.status), which does not serve it "
-        "yet; `rpdev sync watch` prints its own progress"
-    )
-    if args.json:
-        print(json.dumps({"available": False, "message": msg}))
-    else:
-        print(msg, file=sys.stderr)
-    return 1
+    from rpdevd.commands._common import run_call, safe_text, table
+
+    def render(result: dict[str, Any]) -> None:
+        roots = result.get("roots", [])
+        if not roots:
+            print("no sync roots: add [[sync]] to config.toml, or use the TUI")
+            return
+        rows = [[r["id"], safe_text(str(r.get("pod_id") or r["pod"]), 16),
+                 safe_text(r["local"], 40), safe_text(r["remote"], 30), str(r["state"]),
+                 str(r.get("held") or ""), safe_text(r.get("last_error") or "", 60)]
+                for r in roots]
+        print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "LAST ERROR"]))
+
+    return run_call("sync.status", {}, args.json, render)
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    from rpdevd.commands._common import run_call
+
+    return run_call("sync.confirm", {"id": args.id}, args.json,
+                    lambda r: print(f"held deletions confirmed for {r['local']}"))
 
 
 class _Printer:

@@ -60,3 +60,18 @@ def test_param_helpers_check_types() -> None:
     for bad in ({"n": True}, {"n": "2"}, {"n": float("nan")}, {"n": -1}):
         with pytest.raises(ProtocolError):
             protocol.param_num(bad, "n", minimum=0)
+
+
+def test_cli_command_table_matches_the_modules() -> None:
+    import importlib
+
+    from rpdevd.cli import COMMAND_MODULES, build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMAND_MODULES)
+    for command, module in COMMAND_MODULES.items():
+        fast = build_parser(command)
+        fast_sub = next(a for a in fast._actions if a.dest == "command")
+        assert command in fast_sub.choices, (command, module)
+        importlib.import_module(f"rpdevd.commands.{module}")
