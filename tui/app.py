@@ -166,6 +166,9 @@ class RpdevApp(PodActions, App[int]):
             await self.start_daemon_now()
 
     def on_daemon_event(self, message: DaemonEvent) -> None:
+        if message.event.kind.startswith("live."):
+            self.request_refresh()  # a new sample, sync progress: the view, not the event log
+            return
         ev = message.event.to_json()
         if message.event.pod_id:
             self.events.setdefault(message.event.pod_id, deque(maxlen=EVENTS_PER_POD)).append(ev)

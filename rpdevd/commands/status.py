@@ -128,7 +128,8 @@ def _events(a: argparse.Namespace) -> int:
                 sub_params["pod"] = a.pod
             c.call("subscribe", sub_params)
             for ev in c.events():
-                _print_event(ev.to_json(), a.json)
+                if not ev.kind.startswith("live."):  # refresh hints, not events
+                    _print_event(ev.to_json(), a.json)
     except (DaemonNotRunning, RemoteError, OSError) as exc:
         return fail(f"event stream ended: {exc}")
     return 0

@@ -14,6 +14,7 @@ from rpdevd.protocol import Event
 log = logging.getLogger("rpdevd.events")
 
 QUEUE_LIMIT = 1000
+LIVE = "live."
 
 
 @dataclass(eq=False)
@@ -37,12 +38,19 @@ class EventBus:
         self.subscribers: set[Subscription] = set()
 
     def publish(self, ev: Event) -> Event:
-        self.seq += 1
-        ev.seq = self.seq
+        """Store, log and fan out. `live.*` events (a new activity sample, sync progress) are
+        frequent and only tell clients to refresh: they are fanned out, never stored or logged."""
         ev.t = ev.t or time.time()
-        self.store.add_event(ev)
-        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(ev.level, logging.INFO)
-        log.log(level, "%s%s: %s", ev.kind, f" [{ev.pod_id}]" if ev.pod_id else "", ev.message)
+        if ev.kind.startswith(LIVE):
+            ev.seq = self.seq
+        else:
+            self.seq += 1
+            ev.seq = self.seq
+            self.store.add_event(ev)
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(ev.level,
+                                                                              logging.INFO)
+            log.log(level, "%s%s: %s", ev.kind, f" [{ev.pod_id}]" if ev.pod_id else "",
+                    ev.message)
         for sub in list(self.subscribers):
             if not sub.wants(ev):
                 continue

@@ -169,6 +169,7 @@ class LifecycleService:
                 decision = await self.confirm_stop(state, run, before)
             self.d.store.put(f"idle:{state.id}", run.idle.to_json())
             await self.act(state, run, decision)
+            self.d.bus.emit("live.sample", state.idle_state, state.id)
             next_in = interval
             if decision.stop_at:
                 next_in = max(1.0, min(interval, decision.stop_at - time.time() + 0.5))
@@ -187,6 +188,10 @@ class LifecycleService:
         """At the deadline: a fresh status check and a fresh probe; stop only if still idle."""
         with contextlib.suppress(asyncio.TimeoutError):
             await self.d.wait_for_poll(20)
+        if run.probe is not None:
+            # The last probe was moments ago: CPU over that sliver would mostly be the probes'
+            # own. Measure over a window of the fresh probe's own instead.
+            run.probe.counters = None
         fresh = await self.take_sample(state, run)
         self.history.add(state.id, fresh)
         state.last_sample = fresh.to_json()

@@ -199,8 +199,8 @@ class SyncService:
 
         def on_event(ev: Event) -> None:
             if ev.kind == "sync.progress":
-                root.progress = ev.data
-                return  # progress is frequent: kept for views, not stored as events
+                root.progress = ev.data  # frequent: kept for views, sent as a live event
+                ev.kind = "live.sync"
             ev.data.setdefault("root", root.id)
             self.d.bus.publish(ev)
 

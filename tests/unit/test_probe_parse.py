@@ -1,4 +1,4 @@
-"""The probe's parser on real nvidia-smi output (../shared/fixtures/gpu/), and the real probe.sh
+"""The probe's parser on real nvidia-smi output (tests/fixtures/gpu/), and the real probe.sh
 run here with a stand-in `nvidia-smi` that prints that output."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from rpdevd.activity.probe import (
 from rpdevd.activity.samples import FOREVER, build_sample
 from rpdevd.activity.signals import Thresholds, assess
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gpu"
+# Real output from an H100, kept in the repository (a copy of the team's shared fixtures).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu"
 FIELDS = (
     "index,uuid,name,utilization.gpu,utilization.memory,memory.used,memory.total,"
     "power.draw,temperature.gpu"
@@ -33,8 +34,6 @@ TH = Thresholds(10, 20, 0.9, 300)
 def blocks() -> list[tuple[str, list[str], list[str]]]:
     """(state, gpu lines, app lines) per block of samples.txt."""
     path = FIXTURES / "samples.txt"
-    if not path.exists():
-        pytest.skip("shared GPU fixtures not present")
     out: list[tuple[str, list[str], list[str]]] = []
     section = ""
     for line in path.read_text().splitlines():
