@@ -221,7 +221,8 @@ def _idle(
             return Decision(
                 t, "cancel", _join(f"held until {_clock(hold)}", notes), "hold", st.idle_s, stop_at
             ), st
-        if t >= st.warned_stop_at - policy.slack:
+        # Never before the announced time (the daemon probes again right at it); late is fine.
+        if t >= st.warned_stop_at:
             if not a.quiet:
                 reason = "a reading is over its threshold: not stopping on it"
                 return Decision(
@@ -233,7 +234,7 @@ def _idle(
             return Decision(t, "stop", _join(reason, notes), signal, st.idle_s, t), st
         return Decision(t, "keep", _join(a.detail, notes), signal, st.idle_s, st.warned_stop_at), st
     if t >= stop_at - policy.warn_before - policy.slack:
-        if policy.warn_before <= policy.slack and a.quiet and t >= stop_at - policy.slack:
+        if policy.warn_before <= policy.slack and a.quiet and t >= stop_at:
             # A warning shorter than the scheduling slack could not be seen: stop at the
             # deadline itself, never earlier.
             st.stopped = True
