@@ -18,6 +18,29 @@ from tui import format as fmt
 HOUR = 3600.0
 
 
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+class PercentSparkline(Sparkline):
+    """A sparkline on a fixed 0-100 % scale. Textual's own scales to the data, so a steady 1 %
+    would fill it and a steady 87 % would read as empty."""
+
+    def render(self) -> Text:
+        data = [max(0.0, min(100.0, float(v))) for v in (self.data or [])]
+        width = max(0, self.size.width)
+        if not data or not width:
+            return Text("")
+        if len(data) > width:  # the busiest reading of each column's span
+            data = [max(data[i * len(data) // width:max((i + 1) * len(data) // width,
+                                                         i * len(data) // width + 1)])
+                    for i in range(width)]
+        text = Text()
+        for v in data:
+            style = "green" if v < 30 else "yellow" if v < 70 else "red"
+            text.append(BLOCKS[min(7, int(round(v / 100 * 7)))], style=style)
+        return text
+
 class DetailPane(VerticalScroll):
     def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -31,10 +54,10 @@ class DetailPane(VerticalScroll):
         with Vertical(id="sparks"):
             with Horizontal(classes="spark-row"):
                 yield Label("GPU", classes="spark-label")
-                yield Sparkline([], id="spark-gpu", summary_function=max)
+                yield PercentSparkline([], id="spark-gpu", summary_function=max)
             with Horizontal(classes="spark-row"):
                 yield Label("CPU", classes="spark-label")
-                yield Sparkline([], id="spark-cpu", summary_function=max)
+                yield PercentSparkline([], id="spark-cpu", summary_function=max)
         yield Static(id="detail-sync")
         yield Static(id="detail-events")
 
