@@ -52,6 +52,12 @@ def render_status(result: dict[str, Any]) -> None:
     for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
+    include = result.get("daemon", {}).get("ssh_include")
+    if include == "missing":
+        print("\nssh <alias> and VS Code need one Include line at the top of ~/.ssh/config: "
+              "`rpdev ssh-config diff` shows it, `rpdev ssh-config install` adds it")
+    elif include == "broken":
+        print("\n~/.ssh/config has broken rpdev markers: `rpdev ssh-config diff` explains")
 
 
 def _idle_text(p: dict[str, Any]) -> str:

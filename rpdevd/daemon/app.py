@@ -294,7 +294,8 @@ class Daemon:
                 "uptime_s": round(time.time() - self.started, 1),
                 "socket": str(paths.socket_path()), "log": str(paths.log_file()),
                 "config": str(self.config.source) if self.config.source else None,
-                "poll_interval": self.config.poll_interval}
+                "poll_interval": self.config.poll_interval,
+                "ssh_include": self.endpoints.include_state() if self.endpoints else None}
 
     async def m_ping(self, params: dict[str, Any]) -> Any:
         return {"pong": True, "version": __version__}

@@ -280,8 +280,23 @@ class EndpointService:
                 "port": state.ssh_port, "alias": state.ssh_alias,
                 "fingerprint": state.host_key_fingerprint}
 
+    def include_state(self) -> str:
+        """installed | missing | broken: is the generated file pulled into ~/.ssh/config?"""
+        from rpdevd.sshconfig import include
+
+        try:
+            data = files.user_config_path().read_bytes()
+        except FileNotFoundError:
+            return "missing"
+        except OSError:
+            return "broken"
+        try:
+            return "installed" if include.installed_at_top(data) else "missing"
+        except include.MarkerError:
+            return "broken"
+
     async def m_ssh_status(self, params: dict[str, Any]) -> Any:
-        return {"generated": str(files.generated_path()),
+        return {"generated": str(files.generated_path()), "include": self.include_state(),
                 "known_hosts": str(files.known_hosts_path()),
                 "pods": {s.id: {"alias": s.ssh_alias, "state": s.endpoint_state,
                                 "host": s.ssh_host, "port": s.ssh_port,

@@ -61,6 +61,10 @@ def test_pods_listed_with_one_call_per_poll(pods, sim: SimThread, start_daemon) 
     assert set(ops) <= {"myself", "pods"}, ops
     assert sim.sim.requests == ops.count("myself")
     assert ops.count("myself") == ops.count("pods")
+    # without consent (install_include), ~/.ssh/config is not touched, and status says how
+    assert st["daemon"]["ssh_include"] == "missing"
+    assert not (Path.home() / ".ssh" / "config").exists()
+    assert "rpdev ssh-config install" in cli("status").stdout
 
 
 def test_stop_and_resume_reach_the_api_and_events_arrive(pods, sim: SimThread,

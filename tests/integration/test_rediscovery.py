@@ -63,6 +63,7 @@ def test_restart_new_port_and_key_ssh_keeps_working(trainer, sim: SimThread, hom
     assert new_port == sim.sim.pods[trainer.id].sshd.port
     assert elapsed < 1 + 2 + 2  # poll_interval + 2 s, with slack for this shared machine
     assert pod_view("Trainer #1")["host_key_fingerprint"].startswith("SHA256:")
+    assert json.loads(cli("status", "--json").stdout)["daemon"]["ssh_include"] == "installed"
     # the user's own known_hosts is never touched
     assert not (home / ".ssh" / "known_hosts").exists()
 
