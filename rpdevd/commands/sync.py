@@ -169,16 +169,43 @@ class _Printer:
             self.bar = False
 
 
-def _build(args: argparse.Namespace, printer: _Printer) -> Any:
-    from rpdevd.sync.baseline import Baseline
+def _ssh_sessions(args: argparse.Namespace, dest: Any, opts: Any, local: Path, ignore: Any) -> Any:
+    """`sync once` runs its session over the `ssh` binary, started here, before the engine's
+    imports: the handshake and the pod's login shell overlap this process's start-up."""
+    from rpdevd.sync.sshproc import SshSessions, find_ssh, ssh_argv
+
+    ssh = find_ssh()
+    if ssh is None:
+        return None
+    sessions = SshSessions(
+        ssh_argv(
+            ssh,
+            dest.host,
+            user=dest.user,
+            port=dest.port,
+            identities=[str(p) for p in opts.identities],
+            options=opts.options,
+            config_file=str(opts.config_file) if opts.config_file else None,
+        )
+    )
+    try:
+        from rpdevd.sync.ignore import IgnoreRules
+        from rpdevd.sync.remote import listing_script
+
+        rules = IgnoreRules.for_root(local, ignore)
+        sessions.prestart(listing_script(dest.path, rules.prune_names()))
+    except Exception:  # noqa: BLE001 - the engine reports a bad root itself; no early start
+        pass
+    return sessions
+
+
+def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -> Any:
     from rpdevd.sync.destination import (
         ConnectOptions,
         cli_pair_id,
-        connect,
         parse_destination,
         parse_option,
     )
-    from rpdevd.sync.engine import SyncEngine, SyncSpec
     from rpdevd.sync.ignore import IgnoreConfig
 
     dest = parse_destination(args.dest)
@@ -188,16 +215,23 @@ def _build(args: argparse.Namespace, printer: _Printer) -> Any:
         config_file=Path(args.ssh_config).expanduser() if args.ssh_config else None,
     )
     local = Path(args.local).expanduser().resolve()
+    ignore = IgnoreConfig(
+        use_defaults=not args.no_default_ignores,
+        use_gitignore=not args.no_gitignore,
+        extra=tuple(args.ignore),
+    )
+    sessions = _ssh_sessions(args, dest, opts, local, ignore) if use_ssh else None
+
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.destination import connect
+    from rpdevd.sync.engine import SyncEngine, SyncSpec
+
     spec = SyncSpec(
         local_root=local,
         remote_root=dest.path,
         pair_id=cli_pair_id(dest, local),
         dest_label=dest.label,
-        ignore=IgnoreConfig(
-            use_defaults=not args.no_default_ignores,
-            use_gitignore=not args.no_gitignore,
-            extra=tuple(args.ignore),
-        ),
+        ignore=ignore,
         delete=args.delete,
         max_delete=max(args.max_delete, 0),
     )
@@ -227,8 +261,9 @@ def _build(args: argparse.Namespace, printer: _Printer) -> Any:
         on_event=printer,
         confirm=confirm,
         close_connections=True,  # the connection is this command's alone
+        open_session=sessions.open if sessions is not None else None,
     )
-    return engine, db
+    return engine, db, sessions
 
 
 def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
@@ -240,15 +275,11 @@ def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
 
 
 def _run_once(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from rpdevd.sync.destination import DestinationError
-    from rpdevd.sync.engine import SyncStopped
-    from rpdevd.sync.scan import LocalRootError
-
     printer = _Printer(args.json)
+    from rpdevd.sync.destination import DestinationError
+
     try:
-        engine, db = _build(args, printer)
+        engine, db, sessions = _build(args, printer, use_ssh=True)
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
 
@@ -257,6 +288,13 @@ def _run_once(args: argparse.Namespace) -> int:
             return await engine.sync_once()
         finally:
             await engine.close()
+            if sessions is not None:
+                sessions.close()
+
+    import asyncio
+
+    from rpdevd.sync.engine import SyncStopped
+    from rpdevd.sync.scan import LocalRootError
 
     try:
         report = asyncio.run(main())
@@ -305,7 +343,7 @@ def _run_watch(args: argparse.Namespace) -> int:
 
     printer = _Printer(args.json)
     try:
-        engine, db = _build(args, printer)
+        engine, db, _ = _build(args, printer)
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
 

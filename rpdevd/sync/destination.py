@@ -19,9 +19,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncssh
+if TYPE_CHECKING:
+    import asyncssh
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9._%+-][A-Za-z0-9._%+-]*$")
 _DEST_RE = re.compile(
@@ -175,39 +176,42 @@ def _strict_from_config(dest: Destination, paths: list[str]) -> str:
         return "yes"
 
 
-class _HostKeyPolicy(asyncssh.SSHClient):
-    """accept-new: called by asyncssh only for a key that known_hosts does not trust."""
+def _host_key_policy(known_hosts: list[str], name: str) -> asyncssh.SSHClient:
+    """accept-new: asyncssh asks this client only about a key known_hosts does not trust.
+    (Built on demand: asyncssh is imported only when a connection is made.)"""
+    import asyncssh
 
-    def __init__(self, known_hosts: list[str], name: str) -> None:
-        self.known_hosts = known_hosts
-        self.name = name
+    class _HostKeyPolicy(asyncssh.SSHClient):
+        def validate_host_public_key(
+            self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+        ) -> bool:
+            for path in known_hosts:
+                try:
+                    kh = asyncssh.read_known_hosts(os.path.expanduser(path))
+                except (OSError, ValueError):
+                    continue
+                trusted = kh.match(name, addr, port)[0]
+                if trusted:
+                    return False  # a known host whose key changed: refuse
+            if not known_hosts:
+                return False
+            target = Path(os.path.expanduser(known_hosts[0]))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            entry = name if port == 22 else f"[{name}]:{port}"
+            line = f"{entry} {key.export_public_key().decode().strip()}\n"
+            with open(target, "a", encoding="utf-8") as fh:
+                fh.write(line)
+            return True
 
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        for path in self.known_hosts:
-            try:
-                kh = asyncssh.read_known_hosts(os.path.expanduser(path))
-            except (OSError, ValueError):
-                continue
-            trusted = kh.match(self.name, addr, port)[0]
-            if trusted:
-                return False  # a known host whose key changed: refuse
-        if not self.known_hosts:
-            return False
-        target = Path(os.path.expanduser(self.known_hosts[0]))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        name = self.name if port == 22 else f"[{self.name}]:{port}"
-        line = f"{name} {key.export_public_key().decode().strip()}\n"
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(line)
-        return True
+    return _HostKeyPolicy()
 
 
 async def connect(
     dest: Destination, opts: ConnectOptions | None = None
 ) -> asyncssh.SSHClientConnection:
     """Open an SSH connection to `dest`, honouring the SSH config and the options given."""
+    import asyncssh
+
     opts = opts or ConnectOptions()
     paths = _config_paths(opts)
     o = opts.options
@@ -246,7 +250,7 @@ async def connect(
             Path(p).touch(exist_ok=True)
         kwargs["known_hosts"] = known
         name = kwargs.get("host_key_alias") or _alias_from_config(dest, paths) or dest.host
-        kwargs["client_factory"] = lambda: _HostKeyPolicy(known or [], name)
+        kwargs["client_factory"] = lambda: _host_key_policy(known or [], name)
     elif known is not None:
         existing = [p for p in known if os.path.exists(p)]
         # No readable file means nothing is trusted (never "no checking").

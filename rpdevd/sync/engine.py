@@ -20,25 +20,40 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import asyncssh
+from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, expected_remote
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, expected_remote
 from rpdevd.sync.plan import Op, Plan, plan, release_held
 from rpdevd.sync.scan import scan_tree
-from rpdevd.sync.sftpops import SftpApplier
-from rpdevd.sync.transfer import OpResult, PodSession, TransferError
+from rpdevd.sync.transfer import OpResult, PodSession, TransferError, stream_errors
 
-Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+if TYPE_CHECKING:
+    import asyncssh
+
+    from rpdevd.sync.sftpops import SftpApplier
+
+Connect = Callable[[], Awaitable["asyncssh.SSHClientConnection"]]
 Confirm = Callable[[list[Op]], Awaitable[bool]]
 EventSink = Callable[[Event], None]
+# Opens a session channel running `script` (e.g. over the `ssh` binary, see sshproc).
+OpenSession = Callable[[str], Awaitable[Any]]
 
-DISCONNECTS = (OSError, asyncssh.Error, TransferError, asyncio.TimeoutError, EOFError)
+
+def disconnects() -> tuple[type[BaseException], ...]:
+    """What a lost connection raises (asyncssh's errors once asyncssh is in use)."""
+    return (*stream_errors(), TransferError, asyncio.TimeoutError, EOFError)
+
+
+async def _settle(task: asyncio.Future[tuple[PodSession, remote_mod.Listing]]) -> None:
+    """Cancel a listing that is no longer wanted; a session it already opened is finished."""
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        session, _ = await task
+        await session.finish()
 
 
 class SyncStopped(Exception):
@@ -93,11 +108,14 @@ class SyncEngine:
         on_event: EventSink | None = None,
         confirm: Confirm | None = None,
         close_connections: bool = False,
+        open_session: OpenSession | None = None,
     ) -> None:
         """`conn` and whatever `connect()` returns may be shared (the daemon keeps one
         connection per pod): the engine closes them only with `close_connections=True` (the
         CLI, whose factory opens a connection for the engine alone). Its own SFTP and exec
-        channels it always closes."""
+        channels it always closes. With `open_session` a full pass runs its one session through
+        it (the CLI: the `ssh` binary) and sends every batch through the pod-side mover, so the
+        connection from `connect` is opened only for a pod without python3 or tar."""
         if conn is None and connect is None:
             raise ValueError("SyncEngine needs a connection or a connect() factory")
         self.spec = spec
@@ -106,6 +124,7 @@ class SyncEngine:
         self._close_connections = close_connections
         self._owns_conn = close_connections
         self._connect = connect
+        self._open_session = open_session
         self._on_event = on_event
         self._confirm = confirm
         self._sftp: asyncssh.SFTPClient | None = None
@@ -206,6 +225,8 @@ class SyncEngine:
         return self._conn
 
     async def _ensure_applier(self) -> SftpApplier:
+        from rpdevd.sync.sftpops import SftpApplier
+
         if self._applier is None:
             conn = await self._ensure_conn()
             self._sftp = await conn.start_sftp_client(path_encoding=None)
@@ -214,12 +235,19 @@ class SyncEngine:
 
     # ----- a full pass -----------------------------------------------------------------------
 
-    async def _list_remote(self) -> tuple[PodSession, remote_mod.Listing]:
-        conn = await self._ensure_conn()
-        script = remote_mod.listing_script(
+    def listing_script(self) -> str:
+        """The script a full pass's session runs (the CLI starts it early with this)."""
+        return remote_mod.listing_script(
             self.spec.remote_root, self.rules.prune_names(), self.spec.lister
         )
-        session, listing = await PodSession.start(conn, script)
+
+    async def _list_remote(self) -> tuple[PodSession, remote_mod.Listing]:
+        script = self.listing_script()
+        if self._open_session is not None:
+            session, listing = await PodSession.listen(await self._open_session(script))
+        else:
+            conn = await self._ensure_conn()
+            session, listing = await PodSession.start(conn, script)
         self._python3, self._tar = listing.python3, listing.tar
         return session, listing
 
@@ -251,11 +279,17 @@ class SyncEngine:
 
     async def _full_pass(self, report: SyncReport) -> Plan | None:
         self.state = "scanning"
-        # The local walk runs in a thread while the pod lists its side.
+        # The local walk runs in a thread and the baseline is read while the pod lists its side:
+        # the listing (handshake, the pod's login shell) is the long pole.
         scanning = asyncio.ensure_future(asyncio.to_thread(self._scan))
+        listing = asyncio.ensure_future(self._list_remote())
         try:
-            session, listing = await self._list_remote()
+            await asyncio.sleep(0)  # the listing's request goes out first
+            base = self.baseline.load(self.spec.pair_id)
+            intents = self.baseline.load_intents(self.spec.pair_id)
+            session, remote = await listing
         except BaseException:
+            await _settle(listing)
             with contextlib.suppress(BaseException):
                 await scanning
             raise
@@ -265,7 +299,9 @@ class SyncEngine:
             await session.finish()
             raise
         try:
-            return await self._full_pass_with(session, listing, local, warnings, report)
+            return await self._full_pass_with(
+                session, remote, local, warnings, report, base, intents
+            )
         finally:
             await session.finish()
 
@@ -276,18 +312,19 @@ class SyncEngine:
         local: dict[str, LocalEntry],
         warnings: list[str],
         report: SyncReport,
+        base: dict[str, BaseRecord],
+        intents: dict[str, RemoteEntry],
     ) -> Plan:
         for w in warnings:
             if w not in report.warnings:
                 report.warnings.append(w)
                 self._emit("sync.warning", w, "warning")
-        base = self._base = self.baseline.load(self.spec.pair_id)
+        self._base = base
         if not local and base:
             raise SyncStopped(
                 f"local root {self.spec.local_root} is empty but {len(base)} paths were synced "
                 "from it: refusing to delete anything on the pod"
             )
-        intents = self.baseline.load_intents(self.spec.pair_id)
         p = plan(
             local,
             listing.entries,
@@ -352,7 +389,9 @@ class SyncEngine:
 
     async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
         # Many ops (files or not) go as one batch through the pod-side mover: one round trip.
-        if session is not None and self._python3 and self._tar and len(ops) >= self.spec.bulk_min:
+        # A session of its own (the CLI's) sends every batch that way: no second connection.
+        many = len(ops) >= self.spec.bulk_min or self._open_session is not None
+        if session is not None and self._python3 and self._tar and many:
             return await session.bulk(
                 self.spec.remote_root, self.spec.local_root, ops, self._progress
             )

@@ -161,7 +161,11 @@ async def _reconnect(eng: SyncEngine, stop: asyncio.Event, exc: BaseException) -
 
 
 async def run(eng: SyncEngine, stop: asyncio.Event) -> None:
-    from rpdevd.sync.engine import DISCONNECTS, SyncReport
+    import asyncssh  # noqa: F401 - watching runs over asyncssh: its errors are disconnects
+
+    from rpdevd.sync.engine import SyncReport, disconnects
+
+    DISCONNECTS = disconnects()
 
     watcher = asyncio.create_task(_hint_task(eng, stop))
     try:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import asyncssh
+if TYPE_CHECKING:
+    import asyncssh
 
 from rpdevd.sync import podops
 from rpdevd.sync import remote as remote_mod
@@ -30,6 +32,13 @@ Progress = Callable[[int, int, int, int], None]  # bytes done, bytes total, file
 
 class TransferError(Exception):
     """The pod refused or the stream broke; nothing recorded for the ops that did not report."""
+
+
+def stream_errors() -> tuple[type[BaseException], ...]:
+    """What a broken channel raises: asyncssh's errors only where asyncssh is in use (a session
+    over the `ssh` binary never imports it)."""
+    mod = sys.modules.get("asyncssh")
+    return (OSError, mod.Error) if mod is not None else (OSError,)
 
 
 @dataclass
@@ -69,7 +78,8 @@ class PodSession:
     """One exec channel per full pass: it lists the remote root, then either takes a tar
     stream (and runs the mover) or is told to finish."""
 
-    def __init__(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
+    def __init__(self, proc: Any) -> None:
+        # An asyncssh SSHClientProcess, or a sshpipe.PipeProcess (the same surface).
         self.proc = proc
 
     @classmethod
@@ -77,6 +87,13 @@ class PodSession:
         cls, conn: asyncssh.SSHClientConnection, script: str, timeout: float = 300.0
     ) -> tuple[PodSession, remote_mod.Listing]:
         proc = await conn.create_process("sh -c " + shlex.quote(script), encoding=None)
+        return await cls.listen(proc, timeout)
+
+    @classmethod
+    async def listen(
+        cls, proc: Any, timeout: float = 300.0
+    ) -> tuple[PodSession, remote_mod.Listing]:
+        """Read the listing the session's script prints first."""
         session = cls(proc)
         buf = bytearray()
         try:
@@ -99,11 +116,12 @@ class PodSession:
         return session, remote_mod.parse_listing(bytes(buf))
 
     async def finish(self) -> None:
+        errors: tuple[type[BaseException], ...] = (TimeoutError, *stream_errors())
         try:
             self.proc.stdin.write(b"done\n")
             self.proc.stdin.write_eof()
             await asyncio.wait_for(self.proc.wait(), 10)
-        except (TimeoutError, OSError, asyncssh.Error):
+        except errors:
             pass
         finally:
             self.proc.close()
@@ -116,7 +134,7 @@ class PodSession:
 
 
 async def bulk_apply(
-    proc: asyncssh.SSHClientProcess[bytes],
+    proc: Any,
     local_root: Path,
     ops: list[Op],
     progress: Progress | None = None,
@@ -157,7 +175,7 @@ async def bulk_apply(
         proc.stdin.write_eof()
         out = await proc.stdout.read()
         done = await proc.wait()
-    except (OSError, asyncssh.Error) as exc:
+    except stream_errors() as exc:
         proc.close()
         raise TransferError(f"the tar stream broke: {exc}") from exc
     results = _results(ops, job, out)

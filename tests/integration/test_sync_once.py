@@ -266,3 +266,31 @@ async def test_ssh_config_alias_with_host_key_alias(rig: Rig, tmp_path: Path) ->
     )
     assert res.returncode == 0, res.stderr
     assert (rig.remote / "a").read_text() == "via alias"
+
+
+async def test_cli_over_ssh_binary_refuses_untrusted_host(rig: Rig, tmp_path: Path) -> None:
+    (rig.local / "a").write_text("a")
+    known = tmp_path / "empty_known_hosts"
+    known.write_text("")
+    res = rig.cli(
+        "once", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", check=False
+    )
+    assert res.returncode == 1
+    assert not (rig.remote / "a").exists()
+
+
+async def test_cli_small_batches_keep_conflicts_and_delete_only_ours(rig: Rig) -> None:
+    # Under bulk_min ops: the CLI still sends them through the pod-side mover on its one session.
+    (rig.local / "keep.txt").write_text("v1")
+    (rig.local / "gone.txt").write_text("bye")
+    rig.cli("once")
+    (rig.remote / "keep.txt").write_text("edited on the pod, longer")
+    (rig.remote / "users.txt").write_text("the user's own")
+    (rig.local / "keep.txt").write_text("v2 local")
+    (rig.local / "gone.txt").unlink()
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["deleted"] == 1 and len(out["conflicts"]) == 1
+    assert (rig.remote / "keep.txt").read_text() == "v2 local"
+    assert (rig.remote / out["conflicts"][0]).read_text() == "edited on the pod, longer"
+    assert (rig.remote / "users.txt").read_text() == "the user's own"
+    assert not (rig.remote / "gone.txt").exists()

@@ -70,3 +70,21 @@ def test_normalize_remote() -> None:
     assert normalize_remote("/workspace/") == "/workspace"
     assert normalize_remote("/") == "/"
     assert normalize_remote("~") == "."
+
+
+def test_ssh_argv_puts_the_host_after_the_options() -> None:
+    from rpdevd.sync.sshproc import ssh_argv
+
+    argv = ssh_argv(
+        "/usr/bin/ssh",
+        "-oProxyCommand=evil",
+        user="root",
+        port=2222,
+        identities=["/k"],
+        options={"stricthostkeychecking": "accept-new"},
+        config_file="/cfg",
+    )
+    assert argv[-2:] == ["--", "-oProxyCommand=evil"]
+    assert "BatchMode=yes" in argv and "StrictHostKeyChecking=accept-new" in argv
+    assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "root"
+    assert argv[argv.index("-F") + 1] == "/cfg" and argv[argv.index("-i") + 1] == "/k"
