@@ -116,10 +116,18 @@ def _status(args: argparse.Namespace) -> int:
         if not roots:
             print("no sync roots: add [[sync]] to config.toml, or use the TUI")
             return
-        rows = [[r["id"], safe_text(str(r.get("pod_id") or r["pod"]), 16),
-                 safe_text(r["local"], 40), safe_text(r["remote"], 30), str(r["state"]),
-                 str(r.get("held") or ""), safe_text(r.get("last_error") or "", 60)]
-                for r in roots]
+        rows = [
+            [
+                r["id"],
+                safe_text(str(r.get("pod_id") or r["pod"]), 16),
+                safe_text(r["local"], 40),
+                safe_text(r["remote"], 30),
+                str(r["state"]),
+                str(r.get("held") or ""),
+                safe_text(r.get("last_error") or "", 60),
+            ]
+            for r in roots
+        ]
         print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "LAST ERROR"]))
 
     return run_call("sync.status", {}, args.json, render)
@@ -128,8 +136,12 @@ def _status(args: argparse.Namespace) -> int:
 def _confirm(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import run_call
 
-    return run_call("sync.confirm", {"id": args.id}, args.json,
-                    lambda r: print(f"held deletions confirmed for {r['local']}"))
+    return run_call(
+        "sync.confirm",
+        {"id": args.id},
+        args.json,
+        lambda r: print(f"held deletions confirmed for {r['local']}"),
+    )
 
 
 class _Printer:
@@ -169,7 +181,7 @@ class _Printer:
             self.bar = False
 
 
-def _ssh_sessions(args: argparse.Namespace, dest: Any, opts: Any, local: Path, ignore: Any) -> Any:
+def _ssh_sessions(dest: Any, opts: Any) -> Any:
     """`sync once` runs its session over the `ssh` binary, started here, before the engine's
     imports: the handshake and the pod's login shell overlap this process's start-up."""
     from rpdevd.sync.sshproc import SshSessions, find_ssh, ssh_argv
@@ -188,14 +200,7 @@ def _ssh_sessions(args: argparse.Namespace, dest: Any, opts: Any, local: Path, i
             config_file=str(opts.config_file) if opts.config_file else None,
         )
     )
-    try:
-        from rpdevd.sync.ignore import IgnoreRules
-        from rpdevd.sync.remote import listing_script
-
-        rules = IgnoreRules.for_root(local, ignore)
-        sessions.prestart(listing_script(dest.path, rules.prune_names()))
-    except Exception:  # noqa: BLE001 - the engine reports a bad root itself; no early start
-        pass
+    sessions.prestart()
     return sessions
 
 
@@ -206,7 +211,6 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
         parse_destination,
         parse_option,
     )
-    from rpdevd.sync.ignore import IgnoreConfig
 
     dest = parse_destination(args.dest)
     opts = ConnectOptions(
@@ -214,13 +218,16 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
         options=dict(parse_option(o) for o in args.ssh_options),
         config_file=Path(args.ssh_config).expanduser() if args.ssh_config else None,
     )
+    sessions = _ssh_sessions(dest, opts) if use_ssh else None
     local = Path(args.local).expanduser().resolve()
+
+    from rpdevd.sync.ignore import IgnoreConfig
+
     ignore = IgnoreConfig(
         use_defaults=not args.no_default_ignores,
         use_gitignore=not args.no_gitignore,
         extra=tuple(args.ignore),
     )
-    sessions = _ssh_sessions(args, dest, opts, local, ignore) if use_ssh else None
 
     from rpdevd.sync.baseline import Baseline
     from rpdevd.sync.destination import connect

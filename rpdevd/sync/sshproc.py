@@ -7,12 +7,16 @@ loading, scanning and reading the baseline. It carries the same one-channel sess
 asyncssh exec channel (listing, then the tar stream and the mover), so nothing about what lands
 on the pod changes. Host keys, `~/.ssh/config`, `-i`, `-o` and `-F` are OpenSSH's own.
 
+The remote command is a fixed bootstrap that reads the session's script from stdin (its length,
+a newline, the script), so `ssh` starts before rpdev has even loaded the code that writes the
+script. Nothing else is written until the script has printed its listing, so `head` cannot read
+past the script.
+
 Without an `ssh` binary (or for `watch`, which needs SFTP) rpdev uses asyncssh as before.
 """
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -32,6 +36,15 @@ _OPTION_NAMES = {
     "connecttimeout": "ConnectTimeout",
     "hostname": "HostName",
 }
+
+
+BOOTSTRAP = """sh -c 'IFS= read -r n || exit 3; s=$(head -c "$n") || exit 3; eval "$s"'"""
+
+
+def framed(script: str) -> bytes:
+    """What BOOTSTRAP reads: the script's length in bytes, a newline, the script."""
+    data = script.encode()
+    return b"%d\n" % len(data) + data
 
 
 def find_ssh() -> str | None:
@@ -70,33 +83,35 @@ def ssh_argv(
 
 @dataclass
 class SshSessions:
-    """Spawns `ssh ... sh -c SCRIPT`; `prestart` spawns the first one early."""
+    """Spawns `ssh ... BOOTSTRAP` and hands it a script; `prestart` spawns the first one early."""
 
     argv: list[str]
-    _early: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _early: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def _spawn(self, script: str) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*self.argv, "sh -c " + shlex.quote(script)],
+            [*self.argv, BOOTSTRAP],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches rpdev, which closes the session itself
         )
 
-    def prestart(self, script: str) -> None:
-        if script not in self._early:
-            self._early[script] = self._spawn(script)
+    def prestart(self) -> None:
+        if not self._early:
+            self._early.append(self._spawn())
 
     async def open(self, script: str) -> Any:
-        """A process with the asyncssh-process surface PodSession uses."""
+        """A process running `script`, with the asyncssh-process surface PodSession uses."""
         from rpdevd.sync.sshpipe import PipeProcess
 
-        popen = self._early.pop(script, None) or self._spawn(script)
-        return await PipeProcess.wrap(popen)
+        popen = self._early.pop() if self._early else self._spawn()
+        proc = await PipeProcess.wrap(popen)
+        proc.stdin.write(framed(script))
+        return proc
 
     def close(self) -> None:
-        for popen in self._early.values():
+        for popen in self._early:
             popen.kill()
             popen.wait()
         self._early.clear()
