@@ -38,7 +38,12 @@ _OPTION_NAMES = {
 }
 
 
-BOOTSTRAP = """sh -c 'IFS= read -r n || exit 3; s=$(head -c "$n") || exit 3; eval "$s"'"""
+# `dd bs=1` reads byte by byte (slow, exact) where `head` is missing.
+BOOTSTRAP = (
+    "sh -c 'IFS= read -r n || exit 3; "
+    's=$(head -c "$n" 2>/dev/null || dd bs=1 count="$n" 2>/dev/null) || exit 3; '
+    'eval "$s"\''
+)
 
 
 def framed(script: str) -> bytes:
