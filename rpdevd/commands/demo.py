@@ -192,6 +192,17 @@ def _demo(a: argparse.Namespace) -> int:
     root = root.resolve()
     demo = Demo(root)
     print(f"rpdev demo: a simulated RunPod and a private daemon in {root}")
+
+    def hang_up(signum: int, frame: object) -> None:
+        # A closed terminal or a kill: clean up like Ctrl-C, with nowhere left to print to.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, hang_up)
     try:
         demo.prepare()
         print("  starting the simulated RunPod (each pod is a real local SSH server)...")
@@ -229,7 +240,8 @@ def _demo(a: argparse.Namespace) -> int:
             raise
         return fail(str(exc), f"files are in {root}")
     finally:
-        print("stopping the demo...")
+        with contextlib.suppress(OSError):  # the terminal may be gone (a closed window)
+            print("stopping the demo...")
         demo.stop()
         if a.dir is None:
             shutil.rmtree(root, ignore_errors=True)

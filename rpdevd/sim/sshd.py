@@ -172,6 +172,11 @@ class PodSSHD:
         auth.write_text(self.authorized_keys.strip() + "\n")
         os.chmod(auth, 0o600)
         env = dict(self.env)
+        # A home of the pod's own, as /root is inside a container: sessions never run this
+        # machine's ~/.bashrc (whose version managers and locks are not the pod's business).
+        home = self.root / "home"
+        home.mkdir(exist_ok=True)
+        env.setdefault("HOME", str(home))
         env.setdefault("RUNPOD_TCP_PORT_22", str(port))
         env.setdefault("RUNPOD_PUBLIC_IP", self.host)
         (self.root / "environment").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
