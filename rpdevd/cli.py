@@ -15,7 +15,6 @@ import sys
 
 from rpdevd import __version__, commands
 
-
 # Which module registers each command, so that `rpdev status` loads one module, not all of
 # them (start-up time is most of a CLI call). A test checks this table against the modules.
 COMMAND_MODULES = {

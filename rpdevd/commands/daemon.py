@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -53,6 +54,14 @@ def ping(timeout: float = 2.0) -> dict[str, object] | None:
 
 
 _started: list[subprocess.Popen[bytes]] = []  # detached daemons: never reaped from here
+
+
+@atexit.register
+def _forget_started() -> None:
+    # Reap the ones that already exited; the others are meant to outlive us (no warning).
+    for proc in _started:
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
