@@ -51,5 +51,23 @@ async def pod_sshd(tmp_path: Path, client_key: KeyPair) -> AsyncIterator[PodSSHD
         await server.stop()
 
 
+@pytest.fixture
+def start_daemon(home: Path, tmp_path: Path) -> Iterator:
+    """Call with nothing: starts `rpdev daemon run` in the current environment (a real daemon
+    process on a private socket); every one started is stopped after the test."""
+    from tests.integration.harness import DaemonProcess
+
+    started: list[DaemonProcess] = []
+
+    def start() -> DaemonProcess:
+        d = DaemonProcess(tmp_path / f"daemon{len(started)}").start()
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
 def python_cmd(*args: str) -> list[str]:
     return [sys.executable, *args]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import API_KEY, DaemonProcess, SimThread
+from tests.integration.harness import API_KEY, SimThread
 
 
 @pytest.fixture
@@ -22,21 +22,6 @@ def sim(home: Path, tmp_path: Path, client_key, monkeypatch: pytest.MonkeyPatch)
         yield st
     finally:
         st.stop()
-
-
-@pytest.fixture
-def start_daemon(home: Path, tmp_path: Path) -> Iterator:
-    """Call with nothing: starts `rpdev daemon run` in the current environment."""
-    started: list[DaemonProcess] = []
-
-    def start() -> DaemonProcess:
-        d = DaemonProcess(tmp_path / f"daemon{len(started)}").start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.stop()
 
 
 @pytest.fixture

@@ -52,17 +52,8 @@ def pods(sim: SimThread, home: Path) -> Pods:
 
 
 @pytest.fixture
-def daemon_factory(home: Path, tmp_path: Path) -> Iterator[Callable[[], DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start() -> DaemonProcess:
-        d = DaemonProcess(tmp_path / f"daemon{len(started)}").start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.stop()
+def daemon_factory(start_daemon: Callable[[], DaemonProcess]) -> Callable[[], DaemonProcess]:
+    return start_daemon
 
 
 def daemon_call(method: str, params: dict[str, Any] | None = None) -> Any:
