@@ -52,6 +52,29 @@ async def pod_sshd(tmp_path: Path, client_key: KeyPair) -> AsyncIterator[PodSSHD
 
 
 @pytest.fixture
+def sim(home: Path, tmp_path: Path, client_key: KeyPair,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """A simulated RunPod on its own thread (pods are real sshd servers, the test key
+    authorized); the environment points the daemon and the CLI at it."""
+    from tests.integration.harness import API_KEY, SimThread
+
+    st = SimThread(tmp_path / "sim", API_KEY, client_key.public)
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", st.url)
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+@pytest.fixture
+def user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+@pytest.fixture
 def start_daemon(home: Path, tmp_path: Path) -> Iterator:
     """Call with nothing: starts `rpdev daemon run` in the current environment (a real daemon
     process on a private socket); every one started is stopped after the test."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rpdevd.client import Client
-from tests.integration.harness import API_KEY, DaemonProcess, SimThread, write_config
+from tests.integration.harness import DaemonProcess, SimThread, write_config
 
 CONFIG = """\
 poll_interval = "1s"
@@ -21,19 +21,6 @@ poll_interval = "1s"
 name = "trainer"
 policy = "idle-stop"
 """
-
-
-@pytest.fixture
-def sim(
-    home: Path, tmp_path: Path, client_key: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SimThread]:
-    st = SimThread(tmp_path / "sim", API_KEY, client_key.public)
-    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", st.url)
-    try:
-        yield st
-    finally:
-        st.stop()
 
 
 class Pods:
