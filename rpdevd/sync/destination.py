@@ -157,23 +157,8 @@ def _strict_from_config(dest: Destination, paths: list[str]) -> str:
             "stricthostkeychecking": ("StrictHostKeyChecking", SSHConfig._set_string),
         }
 
-    if not paths:
-        return "yes"
-    try:
-        cfg: Any = _Config.load(
-            None,
-            paths,
-            False,
-            False,
-            False,
-            getpass.getuser(),
-            dest.user or (),
-            dest.host,
-            dest.port or (),
-        )
-        return str(cfg.get("StrictHostKeyChecking", "yes")).lower()
-    except Exception:  # noqa: BLE001 - a config asyncssh itself rejects fails the connect later
-        return "yes"
+    value = _lookup(dest, paths, "StrictHostKeyChecking", _Config)
+    return "yes" if value is None else str(value).lower()
 
 
 def _host_key_policy(known_hosts: list[str], name: str) -> asyncssh.SSHClient:
@@ -264,13 +249,15 @@ async def connect(
         ) from exc
 
 
-def _lookup(dest: Destination, paths: list[str], option: str) -> Any:
+def _lookup(dest: Destination, paths: list[str], option: str, config_class: Any = None) -> Any:
+    """One option from the SSH config files, matched for `dest` as asyncssh matches options;
+    None when unset or when asyncssh rejects the file (the connect reports that later)."""
     from asyncssh.config import SSHClientConfig
 
     if not paths:
         return None
     try:
-        cfg = SSHClientConfig.load(
+        cfg = (config_class or SSHClientConfig).load(
             None,
             paths,
             False,
@@ -281,7 +268,7 @@ def _lookup(dest: Destination, paths: list[str], option: str) -> Any:
             dest.host,
             dest.port or (),
         )
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - see above
         return None
     return cfg.get(option)
 
