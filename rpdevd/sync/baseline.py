@@ -2,8 +2,9 @@
 
 The baseline is what makes the sync safe: a pod file is rpdev's to replace or delete only while it
 still matches the record. Rows are written only after the pod confirmed the write, and an
-`intent` is recorded before a batch starts, so a crash mid-batch leaves the pod's new files
-recognisable as rpdev's own on the next run (no spurious conflict copies).
+batch's manifest is recorded as its intents before the batch starts (one row, however many files),
+so a crash mid-batch leaves the pod's new files recognisable as rpdev's own on the next run (no
+spurious conflict copies).
 
 The database file is shared with the daemon, so it runs in WAL mode with a busy timeout.
 """
@@ -26,11 +27,9 @@ CREATE TABLE IF NOT EXISTS sync_baseline (
     r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER, r_mode INTEGER, r_target BLOB,
     PRIMARY KEY (pair, path)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sync_intent (
-    pair TEXT NOT NULL, path BLOB NOT NULL,
-    r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER, r_mode INTEGER, r_target BLOB,
-    PRIMARY KEY (pair, path)
-) WITHOUT ROWID;
+DROP TABLE IF EXISTS sync_intent;
+CREATE TABLE IF NOT EXISTS sync_intents (pair TEXT NOT NULL, manifest BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sync_intents_pair ON sync_intents (pair);
 CREATE TABLE IF NOT EXISTS sync_pair (
     pair TEXT PRIMARY KEY, local TEXT, dest TEXT, remote TEXT,
     last_sync REAL, last_error TEXT, updated REAL
@@ -84,25 +83,19 @@ class Baseline:
         return out
 
     def load_intents(self, pair: str) -> dict[str, RemoteEntry]:
-        rows = self._db.execute(
-            "SELECT path, r_kind, r_size, r_mtime, r_mode, r_target FROM sync_intent"
-            " WHERE pair = ?",
-            (pair,),
-        )
-        return {
-            self._path(r[0]): RemoteEntry(r[1], r[2], r[3], r[4], os.fsdecode(r[5] or b""))
-            for r in rows
-        }
+        """What unfinished batches were about to write (see `podops.manifest_intents`)."""
+        from rpdevd.sync.podops import manifest_intents
 
-    def add_intents(self, pair: str, intents: dict[str, RemoteEntry]) -> None:
-        with self._tx():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO sync_intent VALUES (?,?,?,?,?,?,?)",
-                [
-                    (pair, self._key(p), e.kind, e.size, e.mtime_s, e.mode, os.fsencode(e.target))
-                    for p, e in intents.items()
-                ],
-            )
+        out: dict[str, RemoteEntry] = {}
+        for (manifest,) in self._db.execute(
+            "SELECT manifest FROM sync_intents WHERE pair = ? ORDER BY rowid", (pair,)
+        ):
+            out.update(manifest_intents(manifest))
+        return out
+
+    def add_intents(self, pair: str, manifest: bytes) -> None:
+        """Record a batch's manifest before any of it runs."""
+        self._db.execute("INSERT INTO sync_intents VALUES (?, ?)", (pair, manifest))
 
     def commit(
         self,
@@ -139,11 +132,11 @@ class Baseline:
                 [(pair, self._key(p)) for p in removals],
             )
             if clear_intents:
-                self._db.execute("DELETE FROM sync_intent WHERE pair = ?", (pair,))
+                self._db.execute("DELETE FROM sync_intents WHERE pair = ?", (pair,))
 
     def forget(self, pair: str) -> None:
         with self._tx():
-            for table in ("sync_baseline", "sync_intent", "sync_pair"):
+            for table in ("sync_baseline", "sync_intents", "sync_pair"):
                 self._db.execute(f"DELETE FROM {table} WHERE pair = ?", (pair,))
 
     def set_pair(

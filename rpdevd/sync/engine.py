@@ -4,7 +4,7 @@
     report = await engine.sync_once()        # one full pass
     await engine.watch(stop_event)           # full pass, then live until stopped
 
-A full pass: scan locally, list the pod (one round trip), plan (pure), apply (tar bulk or SFTP),
+A full pass: scan locally, list the pod (one round trip), plan (pure), apply (one bulk stream or SFTP),
 record the baseline. Live: watch hints -> lstat those paths here and on the pod -> plan -> SFTP.
 A dropped connection keeps every change pending (nothing is recorded until the pod confirms),
 reconnects with backoff (via `connect`, or whatever `reconnect(conn)` hands in), and reconciles
@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, expected_remote
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op, Plan, plan, release_held
+from rpdevd.sync.podops import encode_manifest
 from rpdevd.sync.scan import scan_tree
 from rpdevd.sync.transfer import OpResult, PodSession, TransferError, stream_errors
 
@@ -73,7 +75,7 @@ class SyncSpec:
     step_ms: int = 30
     debounce_ms: int = 300
     rescan_interval: float = 120.0
-    bulk_min: int = 16  # a full pass with at least this many files sends them as one tar stream
+    bulk_min: int = 16  # a full pass with at least this many files sends them as one bulk stream
     live_max: int = 64  # more hints than this in one batch: do a full pass instead
     lister: str = "auto"  # tests force the pod-side lister: find | python | sh
 
@@ -115,7 +117,7 @@ class SyncEngine:
         CLI, whose factory opens a connection for the engine alone). Its own SFTP and exec
         channels it always closes. With `open_session` a full pass runs its one session through
         it (the CLI: the `ssh` binary) and sends every batch through the pod-side mover, so the
-        connection from `connect` is opened only for a pod without python3 or tar."""
+        connection from `connect` is opened only for a pod without python3."""
         if conn is None and connect is None:
             raise ValueError("SyncEngine needs a connection or a connect() factory")
         self.spec = spec
@@ -130,7 +132,6 @@ class SyncEngine:
         self._sftp: asyncssh.SFTPClient | None = None
         self._applier: SftpApplier | None = None
         self._python3 = False
-        self._tar = False
         self._edits = 0
         self._approved = False
         self._held: list[Op] = []
@@ -248,7 +249,7 @@ class SyncEngine:
         else:
             conn = await self._ensure_conn()
             session, listing = await PodSession.start(conn, script)
-        self._python3, self._tar = listing.python3, listing.tar
+        self._python3 = listing.python3
         return session, listing
 
     def _scan(self) -> tuple[dict[str, LocalEntry], list[str]]:
@@ -370,12 +371,6 @@ class SyncEngine:
         removals: list[str] = list(p.forget)
         report.adopted += len(p.adopt)
         if ops:
-            intents = {
-                op.path: expected_remote(op.local)
-                for op in ops
-                if op.local is not None and op.kind in ("put", "move", "mkdir")
-            }
-            self.baseline.add_intents(self.spec.pair_id, intents)
             self.state = "syncing"
             results = await self._apply(ops, session)
             self._record(results, report, upserts, removals)
@@ -388,13 +383,15 @@ class SyncEngine:
                 self._base.pop(path, None)
 
     async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
-        # Many ops (files or not) go as one batch through the pod-side mover: one round trip.
-        # A session of its own (the CLI's) sends every batch that way: no second connection.
+        """Record the batch's intents, then run it: many ops (files or not) as one bulk stream
+        through the pod-side receiver (one round trip), few over SFTP. A session of its own
+        (the CLI's) sends every batch in bulk: no second connection."""
         many = len(ops) >= self.spec.bulk_min or self._open_session is not None
-        if session is not None and self._python3 and self._tar and many:
-            return await session.bulk(
-                self.spec.remote_root, self.spec.local_root, ops, self._progress
-            )
+        if session is not None and self._python3 and many:
+            job = bulk_job(self.spec.local_root, ops)
+            self.baseline.add_intents(self.spec.pair_id, job.manifest)
+            return await session.bulk(job, ops, self._progress)
+        self.baseline.add_intents(self.spec.pair_id, encode_manifest(ops, {}))
         applier = await self._ensure_applier()
         return await applier.apply(ops, self._progress)
 

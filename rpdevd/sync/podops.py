@@ -1,11 +1,11 @@
-"""Applying a batch of ops on the pod in one go: a small Python program run there after the tar
-stream has landed in a staging directory.
+"""Applying a batch of ops on the pod in one go: a small Python program run there that reads the
+bulk stream (see bulkstream.py) from stdin and acts on each op as soon as its bytes are in.
 
 It re-checks every path just before acting on it (compare-and-swap against what the plan
 expected), so a pod file edited after the listing is still kept as a conflict copy rather than
-overwritten. Files land by `rename` from the staging directory: a partly written file is never
-visible under its final name. It reports what each path holds afterwards, which becomes the
-baseline.
+overwritten. A file is written under a staging directory and lands by `rename`: a partly written
+file is never visible under its final name. It reports what each path holds afterwards, which
+becomes the baseline.
 """
 
 from __future__ import annotations
@@ -16,12 +16,85 @@ from rpdevd.sync.model import Kind, RemoteEntry
 from rpdevd.sync.plan import Op
 
 # Runs on the pod with any python3 >= 3.6: plain, no dependencies, bytes paths throughout.
-MOVER = r"""
+RECEIVER = r"""
 import os, shutil, stat, sys, time
 S = os.fsencode(sys.argv[1])
-f = open(os.path.join(S, b"manifest"), "rb").read().split(b"\0")
+os.mkdir(S, 0o700)
 out = sys.stdout.buffer
 stamp = time.strftime("%Y%m%d-%H%M%S").encode()
+B = bytearray(1 << 20)  # the stream's read buffer: data is B[lo:hi]
+V = memoryview(B)
+lo = hi = 0
+SPLICE = getattr(os, "splice", None)  # python >= 3.10: file bodies go pipe -> file in the kernel
+try:
+    import fcntl
+    fcntl.fcntl(0, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer, larger reads
+except (ImportError, OSError):
+    pass
+def fill():
+    global lo, hi
+    if lo == hi:
+        lo = hi = 0
+    elif hi == len(B):
+        n = hi - lo
+        B[:n] = B[lo:hi]
+        lo, hi = 0, n
+    k = os.readv(0, [V[hi:]])
+    if not k:
+        raise EOFError
+    hi += k
+def line():
+    global lo
+    while True:
+        i = B.find(b"\n", lo, hi)
+        if i >= 0:
+            s, lo = bytes(B[lo:i]), i + 1
+            return s
+        if hi - lo == len(B):
+            raise EOFError
+        fill()
+def write_all(fd, view):
+    while view:
+        view = view[os.write(fd, view):]
+def copy(fd, n):
+    # The next n bytes of the stream into fd; all of them are consumed even if writing fails.
+    global lo, SPLICE
+    err = None if fd >= 0 else OSError("no staging file")
+    while n:
+        if lo == hi and SPLICE is not None and err is None and n >= 1 << 16:
+            try:
+                k = SPLICE(0, fd, n)
+            except OSError as exc:
+                if exc.errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: no splice here
+                    SPLICE = None
+                else:
+                    err = exc  # e.g. the disk is full: the rest is read and dropped
+                continue
+            if not k:
+                raise EOFError
+            n -= k
+            continue
+        if lo == hi:
+            fill()
+        k = min(n, hi - lo)
+        if err is None:
+            try:
+                write_all(fd, V[lo:lo + k])
+            except OSError as exc:
+                err = exc
+        lo += k
+        n -= k
+    return err
+def take(n):
+    global lo
+    r = bytearray()
+    while len(r) < n:
+        if lo == hi:
+            fill()
+        k = min(n - len(r), hi - lo)
+        r += V[lo:lo + k]
+        lo += k
+    return bytes(r)
 def look(p):
     try:
         st = os.lstat(p)
@@ -64,72 +137,98 @@ def clear(p, e, unlink_ours):
     if cur[0] == b"d" and e[0] == b"-" and unlink_ours:
         return b"="
     return copy_name(p)
-def rep(tag, p, info=b""):
-    c = look(p) or (b"-", 0, 0, 0, b"")
+def rep(tag, p, info=b"", c=None):
+    c = c or look(p) or (b"-", 0, 0, 0, b"")
     out.write(b"\0".join([tag, p, c[0], str(c[1]).encode(), str(c[2]).encode(),
                           str(c[3]).encode(), c[4], info]) + b"\0")
-N = 15
-for i in range(0, len(f) - N + 1, N):
-    op, p, src, sname, mode, mtime, tgt = f[i:i + 7]
-    e, se = f[i + 7:i + 11], f[i + 11:i + 15]
-    mode, mtime = int(mode, 8), int(mtime)
+def receive(st, h):
+    size, mode, mtime = h.split(b" ")
+    size, mode, mtime = int(size), int(mode, 8), int(mtime)
     try:
-        if op == b"K":
-            c = clear(p, e, True)
-            if c != b"=":
-                os.mkdir(p, mode)
-            os.chmod(p, mode)
-            rep(b"ok", p, c.lstrip(b"="))
-        elif op == b"P":
-            st = os.path.join(S, sname)
-            os.chmod(st, mode)
-            os.utime(st, (mtime, mtime))
-            c = clear(p, e, False)
-            os.rename(st, p)
-            rep(b"ok", p, c)
-        elif op == b"L":
-            tmp = p + b".rpdev-tmp-" + sname
-            os.symlink(tgt, tmp)
-            c = clear(p, e, False)
-            os.rename(tmp, p)
-            rep(b"ok", p, c)
-        elif op == b"M":
-            if not same(look(src), se):
-                rep(b"failed", p, b"the source changed on the pod")
-                continue
-            c = clear(p, e, False)
-            os.rename(src, p)
-            os.chmod(p, mode)
-            rep(b"ok", p, c)
+        fd = os.open(st, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        copy(-1, size)
+        raise
+    err = copy(fd, size)
+    try:
+        if err is None:
+            os.fchmod(fd, mode)
+            os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
+    if err is not None:
+        raise err
+    return (b"f", size, mtime, mode & 0o7777, b"")
+def apply(op, p, src, sname, mode, tgt, e, se):
+    if op == b"K":
+        c = clear(p, e, True)
+        if c != b"=":
+            os.mkdir(p, mode)
+        os.chmod(p, mode)
+        rep(b"ok", p, c.lstrip(b"="))
+    elif op == b"P":
+        h = line()
+        if h == b"-":
+            return  # vanished locally before it was read: nothing to do, nothing to report
+        st = os.path.join(S, sname)
+        got = receive(st, h)
+        c = clear(p, e, False)
+        os.rename(st, p)
+        rep(b"ok", p, c, got)
+    elif op == b"L":
+        tmp = p + b".rpdev-tmp-" + sname
+        os.symlink(tgt, tmp)
+        c = clear(p, e, False)
+        os.rename(tmp, p)
+        rep(b"ok", p, c)
+    elif op == b"M":
+        if not same(look(src), se):
+            rep(b"failed", p, b"the source changed on the pod")
+            return
+        c = clear(p, e, False)
+        os.rename(src, p)
+        os.chmod(p, mode)
+        rep(b"ok", p, c)
+    elif op in (b"C", b"D"):
+        if not same(look(p), e):
+            rep(b"kept", p, b"changed on the pod")
         elif op == b"C":
-            if same(look(p), e):
-                os.chmod(p, mode)
-                rep(b"ok", p)
-            else:
-                rep(b"kept", p, b"changed on the pod")
-        elif op == b"D":
-            if same(look(p), e):
-                os.unlink(p)
-                rep(b"ok", p)
-            else:
-                rep(b"kept", p, b"changed on the pod")
-        elif op == b"R":
-            try:
-                os.rmdir(p)
-                rep(b"ok", p)
-            except FileNotFoundError:
-                rep(b"ok", p)
-            except OSError:
-                rep(b"kept", p, b"not empty: holds files rpdev did not write")
-        elif op == b"X":
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            elif os.path.lexists(p):
-                os.unlink(p)
+            os.chmod(p, mode)
             rep(b"ok", p)
-    except OSError as exc:
-        rep(b"failed", p, str(exc).encode("utf-8", "replace"))
-shutil.rmtree(S, ignore_errors=True)
+        else:
+            os.unlink(p)
+            rep(b"ok", p)
+    elif op == b"R":
+        try:
+            os.rmdir(p)
+            rep(b"ok", p)
+        except FileNotFoundError:
+            rep(b"ok", p)
+        except OSError:
+            rep(b"kept", p, b"not empty: holds files rpdev did not write")
+    elif op == b"X":
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        elif os.path.lexists(p):
+            os.unlink(p)
+        rep(b"ok", p)
+N = 16
+try:
+    f = take(int(line())).split(b"\0")
+    for i in range(0, len(f) - N + 1, N):
+        op, p, src, sname, mode, mtime, size, tgt = f[i:i + 8]
+        try:
+            apply(op, p, src, sname, int(mode, 8), tgt, f[i + 8:i + 12], f[i + 12:i + 16])
+        except OSError as exc:
+            rep(b"failed", p, str(exc).encode("utf-8", "replace"))
+except EOFError:
+    sys.exit(4)  # the stream broke: what landed is reported, the rest is not
+finally:
+    shutil.rmtree(S, ignore_errors=True)
+    try:
+        out.flush()
+    except OSError:
+        pass
 """
 
 _CODES = {
@@ -157,7 +256,10 @@ def _expect(e: RemoteEntry | None) -> list[bytes]:
 
 
 def encode_manifest(ops: list[Op], stage_names: dict[str, str]) -> bytes:
-    """NUL-separated records of 15 fields, one per op, in order."""
+    """NUL-separated records of 16 fields, one per op, in order: code, path, move source, stage
+    name, mode, mtime, size, symlink target, then what is expected at the path and at the move
+    source (kind, size, mtime, target each). The receiver ignores size (the stream carries
+    it); the baseline keeps the manifest as the batch's intents (see `manifest_intents`)."""
     parts: list[bytes] = []
     for op in ops:
         code = _CODES[op.kind]
@@ -171,6 +273,7 @@ def encode_manifest(ops: list[Op], stage_names: dict[str, str]) -> bytes:
             stage_names.get(op.path, "").encode(),
             oct(lo.mode if lo else 0)[2:].encode(),
             str(lo.mtime_s if lo else 0).encode(),
+            str(lo.size if lo else 0).encode(),
             os.fsencode(lo.target if lo else ""),
             *_expect(op.expect),
             *_expect(op.src_expect),
@@ -194,4 +297,33 @@ def parse_results(data: bytes) -> list[tuple[str, str, RemoteEntry | None, str]]
                 os.fsdecode(tgt),
             )
         out.append((tag.decode(), os.fsdecode(p), entry, os.fsdecode(info)))
+    return out
+
+
+_INTENT_KIND: dict[bytes, Kind] = {b"P": "file", b"M": "file", b"L": "symlink", b"K": "dir"}
+
+
+def manifest_intents(manifest: bytes) -> dict[str, RemoteEntry]:
+    """What each put, move and mkdir of a batch leaves on the pod (`model.expected_remote` of
+    its local entry), read back from the batch's manifest."""
+    fields = manifest.split(b"\0")
+    out: dict[str, RemoteEntry] = {}
+    for i in range(0, len(fields) - 15, 16):
+        kind = _INTENT_KIND.get(fields[i])
+        if kind is None:
+            continue
+        path, mode, mtime, size, tgt = (
+            fields[i + 1],
+            fields[i + 4],
+            fields[i + 5],
+            fields[i + 6],
+            fields[i + 7],
+        )
+        if kind == "file":
+            entry = RemoteEntry("file", int(size), int(mtime), int(mode, 8))
+        elif kind == "symlink":
+            entry = RemoteEntry("symlink", len(tgt), int(mtime), 0o777, os.fsdecode(tgt))
+        else:
+            entry = RemoteEntry("dir", 0, 0, int(mode, 8))
+        out[os.fsdecode(path)] = entry
     return out

@@ -4,7 +4,7 @@ The script prints one record per entry, six NUL-terminated fields each: type (`f
 letters for the rest), size, octal mode, mtime (seconds, maybe fractional), symlink target, path.
 NUL is the only byte a path cannot hold, so names with newlines or any other byte survive.
 GNU `find -printf` writes it; where that is missing, `python3`; where both are, a slow but portable
-loop over `find` and `stat`. The first line tells what the pod has (`python3`, `tar`), which later
+loop over `find` and `stat`. The first line tells whether the pod has `python3`, which later
 picks how files land.
 """
 
@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from rpdevd.sync.model import Kind, RemoteEntry
-from rpdevd.sync.podops import MOVER
+from rpdevd.sync.podops import RECEIVER
 
 HEADER = b"RPDEV-LIST 1"
 END = b"E\0\0\0\0\0\0"  # five empty fields never occur in a real record
@@ -69,7 +69,7 @@ def _prune_expr(prune: list[str]) -> str:
 
 def listing_script(root: str, prune: list[str], mode: str = "auto") -> str:
     """A POSIX sh script that creates `root` if needed, lists it, prints END, then reads one
-    line from stdin: `tar STAGE` (a tar stream follows; unpack it and run the mover) or
+    line from stdin: `bulk STAGE` (the bulk stream follows; the receiver applies it) or
     anything else (exit). `mode` forces a lister (`find`, `python`, `sh`) for tests; `auto`
     picks the fastest the pod has."""
     q = shlex.quote
@@ -79,8 +79,7 @@ def listing_script(root: str, prune: list[str], mode: str = "auto") -> str:
         # A real interpreter, not a version-manager shim (those cost a shell each call).
         "py=; for c in /usr/bin/python3 /usr/local/bin/python3 /opt/conda/bin/python3 "
         '"$(command -v python3 2>/dev/null)"; do [ -x "$c" ] && py=$c && break; done; '
-        "tr=0; command -v tar >/dev/null 2>&1 && tr=1; "
-        f'printf "{HEADER.decode()} python3=%s tar=%s\\n" "${{py:+1}}" "$tr"'
+        f'printf "{HEADER.decode()} python3=%s\\n" "${{py:+1}}"'
     )
     return "\n".join(
         [
@@ -107,8 +106,7 @@ def listing_script(root: str, prune: list[str], mode: str = "auto") -> str:
             "printf 'E\\000\\000\\000\\000\\000\\000'",
             "IFS= read -r cmd || exit 0",
             "case $cmd in",
-            '  "tar "*) stage=${cmd#tar }',
-            f'    tar -x -o -f - && exec "$py" -c {q(MOVER)} "$stage" ;;',
+            f'  "bulk "*) exec "$py" -c {q(RECEIVER)} "${{cmd#bulk }}" ;;',
             "esac",
         ]
     )
@@ -118,7 +116,6 @@ def listing_script(root: str, prune: list[str], mode: str = "auto") -> str:
 class Listing:
     entries: dict[str, RemoteEntry] = field(default_factory=dict)
     python3: bool = False
-    tar: bool = False
     malformed: int = 0
 
 
@@ -142,8 +139,6 @@ def parse_listing(data: bytes) -> Listing:
         key, _, value = word.partition(b"=")
         if key == b"python3":
             out.python3 = value == b"1"
-        elif key == b"tar":
-            out.tar = value == b"1"
     if body.endswith(END):
         body = body[: -len(END)]
     fields = body.split(b"\0")

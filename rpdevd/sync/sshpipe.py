@@ -1,13 +1,16 @@
 """An `ssh` child process seen through the surface of an asyncssh exec channel (`stdin.write`,
 `drain`, `write_eof`, `stdout.read`, `wait()` with `exit_status` and `stderr`, `close`), so
-PodSession and the bulk path run unchanged over either."""
+PodSession and the bulk path run unchanged over either. One addition, `write_with`, lets the bulk
+path write straight into the pipe from a thread (file bodies by sendfile)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PIPE_SIZE = 1 << 20  # fewer wake-ups per MB of tar stream than the default 64 KiB pipe
@@ -63,6 +66,23 @@ class PipeProcess:
         transport.set_write_buffer_limits(high=PIPE_SIZE * 4)
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
         return cls(popen, writer, out, err, [r1, r2])
+
+    async def write_with(self, write: Callable[[int], None], tick: Callable[[], None]) -> None:
+        """Run `write(fd)` in a thread on the stdin pipe, in blocking mode, once everything
+        written through `stdin` before has gone out; `tick()` every 0.2 s meanwhile."""
+        transport = self.stdin.transport
+        while transport.get_write_buffer_size():
+            await asyncio.sleep(0.001)
+        fd = self.popen.stdin.fileno()  # type: ignore[union-attr]
+        os.set_blocking(fd, True)
+        try:
+            job = asyncio.ensure_future(asyncio.to_thread(write, fd))
+            while not job.done():
+                await asyncio.wait({job}, timeout=0.2)
+                tick()
+            await job
+        finally:
+            os.set_blocking(fd, False)
 
     async def wait(self) -> Completed:
         code = await asyncio.to_thread(self.popen.wait)

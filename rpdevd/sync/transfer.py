@@ -1,21 +1,20 @@
 """Moving a plan's ops onto the pod.
 
-Bulk (first sync, reconciles after a reconnect): every file of the batch in one tar stream over
-one exec channel into a staging directory under the remote root, then the pod-side mover
-(`podops.MOVER`) renames each into place and applies the other ops, re-checking each path first.
-Where the pod has no python3, the same ops run over SFTP (`sftpops.SftpApplier`) instead.
-Incremental (edits while watching): SFTP only, see sftpops.
+Bulk (first sync, reconciles after a reconnect): the batch's ops and every file to send go as
+one stream (`bulkstream`) over the pass's exec channel to the pod-side receiver
+(`podops.RECEIVER`), which writes each file into a staging directory under the remote root and
+renames it into place as soon as it is in, re-checking each path first; files land while later
+ones are still on the wire. Where the pod has no python3, the same ops run over SFTP
+(`sftpops.SftpApplier`) instead. Incremental (edits while watching): SFTP, see sftpops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -23,9 +22,9 @@ if TYPE_CHECKING:
 
 from rpdevd.sync import podops
 from rpdevd.sync import remote as remote_mod
-from rpdevd.sync.model import STAGE_PREFIX, LocalEntry, RemoteEntry
+from rpdevd.sync.bulkstream import BulkJob, chunks, send
+from rpdevd.sync.model import LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op
-from rpdevd.sync.tarstream import TarJob, tar_chunks
 
 Progress = Callable[[int, int, int, int], None]  # bytes done, bytes total, files done, total
 
@@ -55,7 +54,7 @@ def rpath(remote_root: str, rel: str) -> str:
     return f"{remote_root.rstrip('/')}/{rel}" if remote_root not in ("", ".") else rel
 
 
-def _results(ops: list[Op], job: TarJob | None, data: bytes) -> list[OpResult]:
+def _results(ops: list[Op], job: BulkJob | None, data: bytes) -> list[OpResult]:
     by_path: dict[str, Op] = {op.path: op for op in ops}
     out = []
     for status, path, entry, info in podops.parse_results(data):
@@ -75,8 +74,8 @@ def _results(ops: list[Op], job: TarJob | None, data: bytes) -> list[OpResult]:
 
 
 class PodSession:
-    """One exec channel per full pass: it lists the remote root, then either takes a tar
-    stream (and runs the mover) or is told to finish."""
+    """One exec channel per full pass: it lists the remote root, then either takes the bulk
+    stream (and runs the receiver) or is told to finish."""
 
     def __init__(self, proc: Any) -> None:
         # An asyncssh SSHClientProcess, or a sshpipe.PipeProcess (the same surface).
@@ -127,62 +126,59 @@ class PodSession:
             self.proc.close()
 
     async def bulk(
-        self, remote_root: str, local_root: Path, ops: list[Op], progress: Progress | None = None
+        self, job: BulkJob, ops: list[Op], progress: Progress | None = None
     ) -> list[OpResult]:
-        """Apply `ops` with one tar stream and the pod-side mover (needs tar and python3)."""
-        return await bulk_apply(self.proc, local_root, ops, progress)
+        """Apply `ops` (whose job `job` is) with the pod-side receiver (needs python3)."""
+        return await bulk_apply(self.proc, job, ops, progress)
 
 
 async def bulk_apply(
-    proc: Any,
-    local_root: Path,
-    ops: list[Op],
-    progress: Progress | None = None,
+    proc: Any, job: BulkJob, ops: list[Op], progress: Progress | None = None
 ) -> list[OpResult]:
-    stage = STAGE_PREFIX + secrets.token_hex(6)
-    file_puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
-    names = {op.path: str(i) for i, op in enumerate(file_puts)}
-    for i, op in enumerate(ops):
-        if op.kind == "put" and op.local and op.local.kind == "symlink":
-            names[op.path] = f"s{i}"  # the mover's temporary link name suffix
+    total_bytes = sum(
+        op.local.size for op in ops if op.kind == "put" and op.local and op.local.kind == "file"
+    )
+    nfiles = len(job.files)
+    # The receiver reports as it goes: read while writing, so neither side ever waits on a
+    # full pipe.
+    reports = asyncio.ensure_future(proc.stdout.read())
 
-    def manifest(sent: dict[str, LocalEntry]) -> bytes:
-        keep = []
-        for op in ops:
-            if op.kind == "put" and op.local and op.local.kind == "file":
-                entry = sent.get(op.path)
-                if entry is None:
-                    continue
-                op = Op(op.kind, op.path, entry, op.expect, op.src, op.src_expect, op.conflict)
-            keep.append(op)
-        return podops.encode_manifest(keep, names)
+    def tick() -> None:
+        if progress:
+            progress(job.bytes_done, total_bytes, job.files_done, nfiles)
 
-    job = TarJob(local_root, stage, [(op.path, names[op.path]) for op in file_puts], manifest)
-    total_bytes = sum(op.local.size for op in file_puts if op.local)
-    gen = tar_chunks(job)
     try:
-        proc.stdin.write(f"tar {stage}\n".encode())
-        fut = asyncio.ensure_future(asyncio.to_thread(next, gen, b""))
-        while True:
-            chunk = await fut
-            if not chunk:
-                break
+        head = f"bulk {job.stage}\n".encode()
+        write_with = getattr(proc, "write_with", None)
+        if write_with is not None:  # an `ssh` child's pipe: written from a thread
+            await write_with(lambda fd: send(job, fd, head), tick)
+        else:
+            proc.stdin.write(head)
+            gen = chunks(job)
             fut = asyncio.ensure_future(asyncio.to_thread(next, gen, b""))
-            proc.stdin.write(chunk)
-            await proc.stdin.drain()
-            if progress:
-                progress(job.bytes_done, total_bytes, job.files_done, len(file_puts))
+            while True:
+                chunk = await fut
+                if not chunk:
+                    break
+                fut = asyncio.ensure_future(asyncio.to_thread(next, gen, b""))
+                proc.stdin.write(chunk)
+                await proc.stdin.drain()
+                tick()
         proc.stdin.write_eof()
-        out = await proc.stdout.read()
+        out = await reports
         done = await proc.wait()
     except stream_errors() as exc:
+        reports.cancel()
         proc.close()
-        raise TransferError(f"the tar stream broke: {exc}") from exc
+        raise TransferError(f"the bulk stream broke: {exc}") from exc
+    except BaseException:
+        reports.cancel()
+        raise
     results = _results(ops, job, out)
     if done.exit_status not in (0, None) and not results:
         err = done.stderr if isinstance(done.stderr, bytes) else b""
         raise TransferError(
-            f"the pod could not unpack the batch (exit {done.exit_status}): "
+            f"the pod could not take the batch (exit {done.exit_status}): "
             + err.decode(errors="replace").strip()[-500:]
         )
     return results

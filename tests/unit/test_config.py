@@ -39,20 +39,23 @@ def test_product_example_parses() -> None:
     assert cfg.syncs[0].local == Path("~/src/myproject").expanduser()
 
 
-@pytest.mark.parametrize("text,key,line", [
-    ('poll_interval = "15 parsecs"\n', "poll_interval", 1),
-    ('\n\n[[pod]]\nid = "abc"\nidle_timeout = "soon"\n', "pod[0].idle_timeout", 5),
-    ('[[pod]]\nid = "a"\n[[pod]]\nid = "b"\npolicy = "sometimes"\n', "pod[1].policy", 5),
-    ('[[pod]]\nid = "ABC!"\n', "pod[0].id", 2),
-    ('[[pod]]\npolicy = "manual"\n', "pod[0]", 1),
-    ('[[pod]]\nid = "a"\nidle_timeout = "5m"\nwarn_before = "10m"\n', "pod[0].warn_before", 4),
-    ('[[sync]]\npod = "a"\nlocal = "x"\n', "sync[0].remote", 1),
-    ('[[sync]]\npod = "a"\nlocal = "x"\nremote = "/w/../etc"\n', "sync[0].remote", 4),
-    ('colour = "blue"\n', "colour", 1),
-    ('[ssh]\nuser = "root; rm"\n', "ssh.user", 2),
-    ('api_key = "secret"\n', "api_key", 1),
-    ('[[pod]]\nid = "a"\n[[pod]]\nid = "a"\n', "pod[1]", 3),
-])
+@pytest.mark.parametrize(
+    "text,key,line",
+    [
+        ('poll_interval = "15 parsecs"\n', "poll_interval", 1),
+        ('\n\n[[pod]]\nid = "abc"\nidle_timeout = "soon"\n', "pod[0].idle_timeout", 5),
+        ('[[pod]]\nid = "a"\n[[pod]]\nid = "b"\npolicy = "sometimes"\n', "pod[1].policy", 5),
+        ('[[pod]]\nid = "ABC!"\n', "pod[0].id", 2),
+        ('[[pod]]\npolicy = "manual"\n', "pod[0]", 1),
+        ('[[pod]]\nid = "a"\nidle_timeout = "5m"\nwarn_before = "10m"\n', "pod[0].warn_before", 4),
+        ('[[sync]]\npod = "a"\nlocal = "x"\n', "sync[0].remote", 1),
+        ('[[sync]]\npod = "a"\nlocal = "x"\nremote = "/w/../etc"\n', "sync[0].remote", 4),
+        ('colour = "blue"\n', "colour", 1),
+        ('[ssh]\nuser = "root; rm"\n', "ssh.user", 2),
+        ('api_key = "secret"\n', "api_key", 1),
+        ('[[pod]]\nid = "a"\n[[pod]]\nid = "a"\n', "pod[1]", 3),
+    ],
+)
 def test_errors_name_file_key_and_line(text: str, key: str, line: int) -> None:
     with pytest.raises(ConfigError) as exc:
         parse_config(text, Path("/cfg/config.toml"))
@@ -63,7 +66,7 @@ def test_errors_name_file_key_and_line(text: str, key: str, line: int) -> None:
 
 def test_toml_syntax_error_has_line() -> None:
     with pytest.raises(ConfigError) as exc:
-        parse_config('a = 1\nb = = 2\n', Path("x.toml"))
+        parse_config("a = 1\nb = = 2\n", Path("x.toml"))
     assert exc.value.line == 2 and "x.toml:2" in str(exc.value)
 
 

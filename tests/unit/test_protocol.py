@@ -28,15 +28,18 @@ def test_oversized_frames_are_refused_both_ways() -> None:
         protocol.encode({"type": "request", "blob": "x" * protocol.MAX_FRAME})
 
 
-@pytest.mark.parametrize("msg", [
-    {"type": "request", "id": -1, "method": "status"},
-    {"type": "request", "id": True, "method": "status"},
-    {"type": "request", "id": "1", "method": "status"},
-    {"type": "request", "id": 1, "method": "Status!"},
-    {"type": "request", "id": 1, "method": "a" * 100},
-    {"type": "request", "id": 1, "method": "status", "params": [1]},
-    {"type": "response", "id": 1},
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "request", "id": -1, "method": "status"},
+        {"type": "request", "id": True, "method": "status"},
+        {"type": "request", "id": "1", "method": "status"},
+        {"type": "request", "id": 1, "method": "Status!"},
+        {"type": "request", "id": 1, "method": "a" * 100},
+        {"type": "request", "id": 1, "method": "status", "params": [1]},
+        {"type": "response", "id": 1},
+    ],
+)
 def test_invalid_requests(msg: dict) -> None:
     with pytest.raises(ProtocolError):
         protocol.parse_request(msg)

@@ -8,9 +8,12 @@ from rpdevd.sim.sshd import PodSSHD, sshd_required
 
 async def test_pod_sshd_runs_commands_with_pod_environment(pod_sshd: PodSSHD, client_key) -> None:
     out = await asyncio.to_thread(
-        subprocess.run, ["ssh", *pod_sshd.ssh_args(client_key.private),
-                         "echo $RUNPOD_POD_ID:$RUNPOD_TCP_PORT_22"],
-        capture_output=True, text=True, timeout=20)
+        subprocess.run,
+        ["ssh", *pod_sshd.ssh_args(client_key.private), "echo $RUNPOD_POD_ID:$RUNPOD_TCP_PORT_22"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"testpod1:{pod_sshd.port}"
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
+from rpdevd.sync.plan import Op
+from rpdevd.sync.podops import encode_manifest
 
 
 def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
@@ -30,8 +32,14 @@ def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
 
 def test_intents_cleared_by_commit(tmp_path: Path) -> None:
     db = Baseline(tmp_path / "s.db")
-    db.add_intents("p", {"f": RemoteEntry("file", 1, 2, 0o644)})
-    assert db.load_intents("p") == {"f": RemoteEntry("file", 1, 2, 0o644)}
+    lo = LocalEntry("file", 1, 2 * 10**9, 0o644)
+    db.add_intents("p", encode_manifest([Op("put", "f", lo)], {"f": "0"}))
+    db.add_intents("p", encode_manifest([Op("mkdir", "d", LocalEntry("dir", mode=0o755))], {}))
+    assert db.load_intents("p") == {
+        "f": RemoteEntry("file", 1, 2, 0o644),
+        "d": RemoteEntry("dir", 0, 0, 0o755),
+    }
+    assert db.load_intents("other") == {}
     db.commit("p", {}, [], clear_intents=False)
     assert db.load_intents("p")
     db.commit("p", {}, [])

@@ -42,7 +42,7 @@ def test_every_lister_gives_the_same_listing(tmp_path: Path, mode: str) -> None:
     assert e["d/sub/f.txt"].size == 5 and e["d/sub/f.txt"].mtime_s == 1_600_000_000
     assert e["exe"].mode == 0o750 and e["d"].kind == "dir"
     assert e["link"].kind == "symlink" and e["link"].target == "d/sub"
-    assert listing.tar and listing.malformed == 0
+    assert listing.python3 and listing.malformed == 0
 
 
 def test_listing_creates_the_root(tmp_path: Path) -> None:
@@ -69,8 +69,8 @@ def test_parser_rejects_escapes_and_garbage() -> None:
             b"f\x0010\x00644\x001\x00\x00a/./b\x00",
         ]
     )
-    listing = parse_listing(HEADER + b" python3=1 tar=0\n" + body + END)
+    listing = parse_listing(HEADER + b" python3=1\n" + body + END)
     assert set(listing.entries) == {"ok"} and listing.malformed == 4
-    assert listing.python3 and not listing.tar
+    assert listing.python3
     with pytest.raises(ValueError):
         parse_listing(b"Welcome to the pod!\n")

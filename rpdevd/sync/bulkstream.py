@@ -1,0 +1,158 @@
+"""The bulk stream: one batch's ops and the bytes of its files, for the pod-side receiver.
+
+    <length>\\n<manifest>          the batch's ops, in order (podops.encode_manifest)
+    then, per file put, in manifest order, either
+    <size> <mode, octal> <mtime>\\n<size bytes>      the file as read here
+    -\\n                                             it vanished before it was read: skip the op
+
+The receiver (`podops.RECEIVER`) acts on each op as soon as its bytes are in, so files land
+while later ones are still on the wire. Built in a worker thread. Each file's size, mode and
+mtime are taken when it is opened; a file that shrinks while it is read is padded with zeros and
+reported as torn (sent again on the next pass), one that grows is cut at the size taken at open.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rpdevd.sync import podops
+from rpdevd.sync.model import STAGE_PREFIX, LocalEntry
+from rpdevd.sync.plan import Op
+from rpdevd.sync.scan import entry_from_stat
+
+CHUNK = 1 << 20
+FLUSH = 256 << 10
+
+
+@dataclass
+class BulkJob:
+    """Which local files go into the stream, after which manifest."""
+
+    root: Path
+    stage: str  # the receiver's staging directory, relative to the remote root
+    files: list[str]  # relative paths, in the order of the manifest's file puts
+    manifest: bytes
+    sent: dict[str, LocalEntry] = field(default_factory=dict)  # the state actually read
+    torn: set[str] = field(default_factory=set)  # changed while read: send again
+    missing: set[str] = field(default_factory=set)
+    bytes_done: int = 0
+    files_done: int = 0
+
+
+def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
+    """The job for a batch: file puts staged by number, symlinks by a per-op suffix."""
+    files = [op.path for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
+    names = {path: str(i) for i, path in enumerate(files)}
+    for i, op in enumerate(ops):
+        if op.kind == "put" and op.local and op.local.kind == "symlink":
+            names[op.path] = f"s{i}"
+    stage = STAGE_PREFIX + secrets.token_hex(6)
+    return BulkJob(local_root, stage, files, podops.encode_manifest(ops, names))
+
+
+def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str]]:
+    """Per file: (frame header, open fd or -1, size, path). The consumer writes the body
+    between two steps; the file is checked for changes and closed on the next step."""
+    root = str(job.root)
+    for rel in job.files:
+        try:
+            fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            job.missing.add(rel)
+            yield b"-\n", -1, 0, rel
+            continue
+        try:
+            st = os.fstat(fd)
+            entry = entry_from_stat(st)
+            if entry is None or entry.kind != "file":
+                job.missing.add(rel)
+                yield b"-\n", -1, 0, rel
+                continue
+            yield b"%d %o %d\n" % (st.st_size, entry.mode, entry.mtime_s), fd, st.st_size, rel
+            after = os.fstat(fd)
+            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                job.torn.add(rel)
+            job.sent[rel] = entry
+            job.files_done += 1
+        finally:
+            os.close(fd)
+
+
+def _read_into(job: BulkJob, fd: int, rel: str, size: int) -> Iterator[bytes]:
+    """`size` bytes of the open file, padded with zeros if it shrank."""
+    left = size
+    while left > 0:
+        data = os.read(fd, min(CHUNK, left))
+        if not data:
+            job.torn.add(rel)
+            yield b"\0" * left
+            return
+        left -= len(data)
+        job.bytes_done += len(data)
+        yield data
+
+
+def chunks(job: BulkJob) -> Iterator[bytes]:
+    """The stream, in chunks of at least FLUSH bytes (blocking reads: run it in a thread)."""
+    buf = bytearray(b"%d\n" % len(job.manifest))
+    buf += job.manifest
+    for header, fd, size, rel in _members(job):
+        buf += header
+        for data in _read_into(job, fd, rel, size) if fd >= 0 else ():
+            if len(data) >= FLUSH:
+                # Big reads go out as they are: no copy through the buffer.
+                if buf:
+                    yield bytes(buf)
+                    buf.clear()
+                yield data
+            else:
+                buf += data
+        if len(buf) >= FLUSH:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)
+
+
+def _write_all(out: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(out, view) :]
+
+
+def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
+    """Write `prefix` and the whole stream to the blocking descriptor `out` (a pipe). Bodies of
+    FLUSH bytes or more go with sendfile (no copy through this process); smaller ones are
+    gathered into one write."""
+    buf = bytearray(prefix)
+    buf += b"%d\n" % len(job.manifest)
+    buf += job.manifest
+    for header, fd, size, rel in _members(job):
+        buf += header
+        if fd < 0:
+            continue
+        if size < FLUSH:
+            for data in _read_into(job, fd, rel, size):
+                buf += data
+        else:
+            _write_all(out, buf)
+            buf.clear()
+            offset = 0
+            while offset < size:
+                n = os.sendfile(out, fd, offset, size - offset)
+                if n == 0:  # it shrank while being read: pad it, send it again later
+                    job.torn.add(rel)
+                    while offset < size:
+                        _write_all(out, bytes(min(CHUNK, size - offset)))
+                        offset += CHUNK
+                    break
+                offset += n
+                job.bytes_done += n
+        if len(buf) >= FLUSH:
+            _write_all(out, buf)
+            buf.clear()
+    _write_all(out, buf)

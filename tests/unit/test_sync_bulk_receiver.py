@@ -1,0 +1,182 @@
+"""The bulk stream and the pod-side receiver: ops applied as their bytes arrive, with re-checks,
+and never a partly written file under its final name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync import podops
+from rpdevd.sync.bulkstream import BulkJob, bulk_job, chunks, send
+from rpdevd.sync.model import LocalEntry, RemoteEntry, expected_remote
+from rpdevd.sync.plan import Op
+from rpdevd.sync.scan import stat_one
+
+
+def entry(path: Path) -> LocalEntry:
+    st = path.lstat()
+    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
+
+
+def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
+    if not via_send:
+        return b"".join(chunks(job))
+    out = tmp_path / "stream.bin"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        send(job, fd)
+    finally:
+        os.close(fd)
+    return out.read_bytes()
+
+
+def receive(root: Path, job: BulkJob, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    root.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-c", podops.RECEIVER, job.stage],
+        input=data,
+        cwd=root,
+        capture_output=True,
+    )
+
+
+@pytest.mark.parametrize("via_send", [False, True], ids=["chunks", "sendfile"])
+def test_stream_lands_every_file_with_mode_and_mtime(tmp_path: Path, via_send: bool) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"hello")
+    (src / "big").write_bytes(os.urandom(3 << 20))
+    (src / "empty").write_bytes(b"")
+    (src / "gone").write_bytes(b"x")
+    os.chmod(src / "a", 0o751)
+    os.utime(src / "big", (1_600_000_000, 1_600_000_000))
+    ops = [Op("put", name, entry(src / name)) for name in ("a", "big", "empty", "gone")]
+    (src / "gone").unlink()  # vanishes between the plan and the read
+    job = bulk_job(src, ops)
+    data = stream(job, via_send, tmp_path)
+    assert job.missing == {"gone"} and set(job.sent) == {"a", "big", "empty"}
+    pod = tmp_path / "pod"
+    res = receive(pod, job, data)
+    assert res.returncode == 0, res.stderr
+    for name in ("a", "big", "empty"):
+        assert (pod / name).read_bytes() == (src / name).read_bytes()
+        got, want = stat_one(pod, name), stat_one(src, name)
+        assert got is not None and want is not None
+        assert (got.mode, got.mtime_s) == (want.mode, want.mtime_s)
+    assert not (pod / "gone").exists() and not (pod / job.stage).exists()
+    reported = {path: (st, e) for st, path, e, _ in podops.parse_results(res.stdout)}
+    assert set(reported) == {"a", "big", "empty"}  # nothing said about the vanished one
+    assert reported["a"] == ("ok", expected_remote(job.sent["a"]))
+
+
+def test_a_broken_stream_never_leaves_a_partial_file_under_its_name(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "first").write_bytes(b"complete")
+    (src / "second").write_bytes(os.urandom(1 << 20))
+    ops = [Op("put", name, entry(src / name)) for name in ("first", "second")]
+    job = bulk_job(src, ops)
+    data = b"".join(chunks(job))
+    pod = tmp_path / "pod"
+    res = receive(pod, job, data[: len(data) - 1000])  # cut inside the second file
+    assert res.returncode == 4
+    assert (pod / "first").read_bytes() == b"complete"
+    assert not (pod / "second").exists()
+    assert not (pod / job.stage).exists()
+    assert [p for _, p, _, _ in podops.parse_results(res.stdout)] == ["first"]
+
+
+def test_a_failed_op_does_not_desync_the_stream(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for name in ("sub/x", "y"):
+        (src / name).write_bytes(name.encode() * 100)
+    # "sub" is not created on the pod: the rename of sub/x fails, y must still land intact.
+    ops = [Op("put", name, entry(src / name)) for name in ("sub/x", "y")]
+    job = bulk_job(src, ops)
+    pod = tmp_path / "pod"
+    res = receive(pod, job, b"".join(chunks(job)))
+    status = {p: st for st, p, _, _ in podops.parse_results(res.stdout)}
+    assert status == {"sub/x": "failed", "y": "ok"}
+    assert (pod / "y").read_bytes() == b"y" * 100
+
+
+def test_receiver_replaces_ours_keeps_theirs(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("ours", "theirs", "fresh"):
+        (src / name).write_bytes(b"new " + name.encode())
+    root = tmp_path / "pod"
+    root.mkdir()
+    # Ours (as recorded) at "ours"; a user's file at "theirs"; nothing at "fresh".
+    (root / "ours").write_bytes(b"old")
+    os.utime(root / "ours", (1000, 1000))
+    (root / "theirs").write_bytes(b"user work")
+    (root / "dir_with_user_file").mkdir()
+    (root / "dir_with_user_file/keep").write_bytes(b"k")
+    (root / "deleted_mine").write_bytes(b"d")
+    os.utime(root / "deleted_mine", (2000, 2000))
+    (root / "deleted_but_edited").write_bytes(b"edited on pod")
+    ops = [
+        Op("put", "ours", entry(src / "ours"), RemoteEntry("file", 3, 1000, 0o644)),
+        Op("put", "theirs", entry(src / "theirs"), None, conflict=True),
+        Op("put", "fresh", entry(src / "fresh")),
+        Op("put", "link", LocalEntry("symlink", 1, 0, 0o777, 2, "fresh")),
+        Op("delete", "deleted_mine", None, RemoteEntry("file", 1, 2000, 0o644)),
+        Op("delete", "deleted_but_edited", None, RemoteEntry("file", 1, 2000, 0o644)),
+        Op("rmdir", "dir_with_user_file", None, RemoteEntry("dir")),
+    ]
+    job = bulk_job(src, ops)
+    res = receive(root, job, b"".join(chunks(job)))
+    status = {path: (st, info) for st, path, _, info in podops.parse_results(res.stdout)}
+    assert (root / "ours").read_bytes() == b"new ours"
+    assert (root / "fresh").read_bytes() == b"new fresh"
+    assert (root / "theirs").read_bytes() == b"new theirs"
+    copy = status["theirs"][1]
+    assert copy.startswith("theirs.rpdev-conflict-")
+    assert (root / copy).read_bytes() == b"user work"
+    assert os.readlink(root / "link") == "fresh"
+    assert status["deleted_mine"][0] == "ok" and not (root / "deleted_mine").exists()
+    assert status["deleted_but_edited"][0] == "kept"
+    assert (root / "deleted_but_edited").exists()
+    assert status["dir_with_user_file"][0] == "kept"
+    assert (root / "dir_with_user_file/keep").exists()
+    assert not (root / job.stage).exists()
+
+
+def test_receiver_notices_a_pod_edit_after_the_listing(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"local")
+    root = tmp_path / "pod"
+    root.mkdir()
+    (root / "f").write_bytes(b"edited after the listing")
+    job = bulk_job(src, [Op("put", "f", entry(src / "f"), RemoteEntry("file", 3, 1000, 0o644))])
+    results = podops.parse_results(receive(root, job, b"".join(chunks(job))).stdout)
+    copy = results[0][3]
+    assert copy and (root / copy).read_bytes() == b"edited after the listing"
+    assert (root / "f").read_bytes() == b"local"
+
+
+def test_manifest_reads_back_as_the_batchs_intents() -> None:
+    lo = LocalEntry("file", 42, 1_700_000_000 * 10**9, 0o755, 9)
+    link = LocalEntry("symlink", 3, 1_700_000_001 * 10**9, 0o777, 0, "tgt")
+    d = LocalEntry("dir", 0, 0, 0o750)
+    ops = [
+        Op("mkdir", "d", d),
+        Op("put", "d/f\nodd", lo),
+        Op("put", "l", link),
+        Op("move", "m", lo, None, "old", RemoteEntry("file", 42, 1_700_000_000, 0o755)),
+        Op("delete", "gone", None, RemoteEntry("file", 1, 1, 0o644)),
+    ]
+    intents = podops.manifest_intents(podops.encode_manifest(ops, {"d/f\nodd": "0"}))
+    assert intents == {
+        "d": expected_remote(d),
+        "d/f\nodd": expected_remote(lo),
+        "l": expected_remote(link),
+        "m": expected_remote(lo),
+    }
