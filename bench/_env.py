@@ -27,13 +27,16 @@ class BenchEnv:
         for sub in ("", ".config", ".local/state", "run"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.home / "run", 0o700)
-        os.environ.update({
-            "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_STATE_HOME": str(self.home / ".local/state"),
-            "XDG_RUNTIME_DIR": str(self.home / "run"),
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-            "RUNPOD_API_KEY": API_KEY,
-        })
+        os.environ.update(
+            {
+                "HOME": str(self.home),
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "XDG_STATE_HOME": str(self.home / ".local/state"),
+                "XDG_RUNTIME_DIR": str(self.home / "run"),
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+                "RUNPOD_API_KEY": API_KEY,
+            }
+        )
         self.key = generate_keypair(self.root / "id_ed25519")
         self.sim = SimThread(self.root / "sim", API_KEY, self.key.public)
         os.environ["RUNPOD_API_BASE_URL"] = self.sim.url

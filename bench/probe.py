@@ -30,8 +30,7 @@ from rpdevd.sim.sshd import PodSSHD, generate_keypair
 def row(name: str, times: list[float], sent: int | str, received: int | str) -> str:
     ms = sorted(t * 1000 for t in times)
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
-    return (f"{name:<44} {statistics.median(ms):>8.1f} {p95:>8.1f} {str(sent):>9} "
-            f"{str(received):>9}")
+    return f"{name:<44} {statistics.median(ms):>8.1f} {p95:>8.1f} {str(sent):>9} {str(received):>9}"
 
 
 async def main(probes: int) -> None:
@@ -42,8 +41,13 @@ async def main(probes: int) -> None:
     assert pod.port is not None
     lines = [f"{'':<44} {'p50 ms':>8} {'p95 ms':>8} {'sent B':>9} {'recv B':>9}"]
     try:
-        conn = await asyncssh.connect(pod.host, port=pod.port, username=pod.user,
-                                      client_keys=[str(key.private)], known_hosts=None)
+        conn = await asyncssh.connect(
+            pod.host,
+            port=pod.port,
+            username=pod.user,
+            client_keys=[str(key.private)],
+            known_hosts=None,
+        )
         probe = ActivityProbe(workspace=str(root), sshd_ports=[pod.port])
         await probe.read(conn)  # the first probe samples the CPU twice (window); not timed
         times = []
@@ -53,8 +57,9 @@ async def main(probes: int) -> None:
             times.append(time.perf_counter() - t)
         command = build_command(workspace=str(root), sshd_ports=[pod.port])
         sent = len(command) + len(script().encode())
-        lines.append(row("probe, kept-open connection (rpdev)", times, sent,
-                         probe.last_output_bytes))
+        lines.append(
+            row("probe, kept-open connection (rpdev)", times, sent, probe.last_output_bytes)
+        )
         floor = []
         for _ in range(probes):
             t = time.perf_counter()
@@ -66,8 +71,14 @@ async def main(probes: int) -> None:
         ssh_times = []
         for _ in range(max(3, probes // 3)):
             t = time.perf_counter()
-            subprocess.run(["ssh", *pod.ssh_args(key.private), command], input=script(),
-                           capture_output=True, text=True, check=True, timeout=30)
+            subprocess.run(
+                ["ssh", *pod.ssh_args(key.private), command],
+                input=script(),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            )
             ssh_times.append(time.perf_counter() - t)
         lines.append(row("probe, new ssh process each time", ssh_times, sent, "same"))
     finally:

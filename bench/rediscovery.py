@@ -15,8 +15,12 @@ from _env import BenchEnv
 
 
 def status(name: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "rpdevd.cli", "status", "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "rpdevd.cli", "status", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {p["name"]: p for p in json.loads(out)["pods"]}.get(name, {})
 
 
@@ -29,8 +33,15 @@ def main() -> None:
         env.start_daemon()
         while status("trainer").get("endpoint_state") != "confirmed":
             time.sleep(0.1)
-        ssh = ["ssh", "-F", str(env.home / ".ssh" / "config"), "-o", "BatchMode=yes",
-               "trainer.runpod", "true"]
+        ssh = [
+            "ssh",
+            "-F",
+            str(env.home / ".ssh" / "config"),
+            "-o",
+            "BatchMode=yes",
+            "trainer.runpod",
+            "true",
+        ]
         times = []
         for _ in range(runs):
             env.sim.run(env.sim.sim.restart(pod.id))
@@ -39,9 +50,11 @@ def main() -> None:
                 time.sleep(0.05)
             times.append(time.perf_counter() - t0)
         times.sort()
-        print(f"restart -> ssh works, {runs} restarts, poll_interval 1 s: median "
-              f"{statistics.median(times):.2f} s, max {times[-1]:.2f} s, min {times[0]:.2f} s "
-              "(target: poll_interval + 2 s = 3 s)")
+        print(
+            f"restart -> ssh works, {runs} restarts, poll_interval 1 s: median "
+            f"{statistics.median(times):.2f} s, max {times[-1]:.2f} s, min {times[0]:.2f} s "
+            "(target: poll_interval + 2 s = 3 s)"
+        )
     finally:
         env.close()
 

@@ -32,8 +32,10 @@ def main() -> None:
             env.sim.run(env.sim.sim.add_pod(name=f"m{i}"))
         for i in range(200 - managed):
             env.sim.run(env.sim.sim.add_pod(name=f"x{i}", sshd=False))
-        env.configure('poll_interval = "5s"\nprobe_interval = "10s"\n' + "".join(
-            f'[[pod]]\nname = "m{i}"\npolicy = "idle-stop"\n' for i in range(managed)))
+        env.configure(
+            'poll_interval = "5s"\nprobe_interval = "10s"\n'
+            + "".join(f'[[pod]]\nname = "m{i}"\npolicy = "idle-stop"\n' for i in range(managed))
+        )
         env.start_daemon()
         assert env.daemon and env.daemon.proc
         pid = env.daemon.proc.pid
@@ -46,10 +48,14 @@ def main() -> None:
         dt = time.monotonic() - t0
         cpu = (cpu_seconds(pid) - c0) / dt * 100
         polls = env.sim.sim.requests - r0
-        print(f"daemon managing {managed} pods (200 on the account), probe every 10 s, "
-              f"poll every 5 s, over {dt:.0f} s:")
-        print(f"  CPU {cpu:.1f}% of one core, RSS peak {peak:.0f} MiB, "
-              f"{polls} API requests ({polls / (dt / 5):.2f} per poll interval)")
+        print(
+            f"daemon managing {managed} pods (200 on the account), probe every 10 s, "
+            f"poll every 5 s, over {dt:.0f} s:"
+        )
+        print(
+            f"  CPU {cpu:.1f}% of one core, RSS peak {peak:.0f} MiB, "
+            f"{polls} API requests ({polls / (dt / 5):.2f} per poll interval)"
+        )
     finally:
         env.close()
 

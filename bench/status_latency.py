@@ -17,8 +17,7 @@ def main() -> None:
     try:
         for name in ("a", "b", "c"):
             env.sim.run(env.sim.sim.add_pod(name=name, sshd=False))
-        env.configure('poll_interval = "5s"\n' + "".join(
-            f'[[pod]]\nname = "{n}"\n' for n in "abc"))
+        env.configure('poll_interval = "5s"\n' + "".join(f'[[pod]]\nname = "{n}"\n' for n in "abc"))
         env.start_daemon()
         cmd = [sys.executable, "-m", "rpdevd.cli", "status"]
         subprocess.run(cmd, capture_output=True, check=True)  # warm the page cache
@@ -28,9 +27,11 @@ def main() -> None:
             subprocess.run(cmd, capture_output=True, check=True)
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
-        print(f"rpdev status, {runs} runs: median {statistics.median(times):.1f} ms, "
-              f"p90 {times[int(len(times) * 0.9) - 1]:.1f} ms, min {times[0]:.1f} ms "
-              "(target: well under 150 ms)")
+        print(
+            f"rpdev status, {runs} runs: median {statistics.median(times):.1f} ms, "
+            f"p90 {times[int(len(times) * 0.9) - 1]:.1f} ms, min {times[0]:.1f} ms "
+            "(target: well under 150 ms)"
+        )
     finally:
         env.close()
 

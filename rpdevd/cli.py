@@ -18,10 +18,24 @@ from rpdevd import __version__, commands
 # Which module registers each command, so that `rpdev status` loads one module, not all of
 # them (start-up time is most of a CLI call). A test checks this table against the modules.
 COMMAND_MODULES = {
-    "daemon": "daemon", "demo": "demo", "doctor": "doctor", "events": "status", "hold": "hold",
-    "idle": "idle", "login": "login", "manage": "power", "open": "open", "pods": "status",
-    "policy": "power", "proxy": "proxy", "resume": "power", "ssh-config": "ssh_config",
-    "status": "status", "stop": "power", "sync": "sync", "tui": "tui",
+    "daemon": "daemon",
+    "demo": "demo",
+    "doctor": "doctor",
+    "events": "status",
+    "hold": "hold",
+    "idle": "idle",
+    "login": "login",
+    "manage": "power",
+    "open": "open",
+    "pods": "status",
+    "policy": "power",
+    "proxy": "proxy",
+    "resume": "power",
+    "ssh-config": "ssh_config",
+    "status": "status",
+    "stop": "power",
+    "sync": "sync",
+    "tui": "tui",
 }
 
 
@@ -36,8 +50,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in COMMAND_MODULES:
         names = [COMMAND_MODULES[command]]
     else:
-        names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__)
-                       if not m.name.startswith("_"))
+        names = sorted(
+            m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")
+        )
     for name in names:
         module = importlib.import_module(f"rpdevd.commands.{name}")
         module.register(sub)

@@ -31,8 +31,9 @@ class DaemonNotRunning(Exception):
 class Client:
     """Blocking request/response client. Use as a context manager."""
 
-    def __init__(self, path: Path | None = None, timeout: float = 30.0,
-                 name: str = f"rpdev {__version__}") -> None:
+    def __init__(
+        self, path: Path | None = None, timeout: float = 30.0, name: str = f"rpdev {__version__}"
+    ) -> None:
         self.path = path or paths.socket_path()
         self.timeout = timeout
         self.name = name
@@ -120,8 +121,13 @@ class Client:
                 yield Event.from_json(msg.get("event") or {})
 
 
-def call(method: str, params: dict[str, Any] | None = None, *, timeout: float = 30.0,
-         path: Path | None = None) -> Any:
+def call(
+    method: str,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout: float = 30.0,
+    path: Path | None = None,
+) -> Any:
     """One request on a fresh connection."""
     with Client(path, timeout=timeout) as c:
         return c.call(method, params)
@@ -130,8 +136,9 @@ def call(method: str, params: dict[str, Any] | None = None, *, timeout: float = 
 class AsyncClient:
     """asyncio client: concurrent requests and one event stream on one connection."""
 
-    def __init__(self, path: Path | None = None, name: str = f"rpdev {__version__}",
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path | None = None, name: str = f"rpdev {__version__}", timeout: float = 30.0
+    ) -> None:
         import asyncio
 
         self.path = path or paths.socket_path()
@@ -206,8 +213,9 @@ class AsyncClient:
             self._pending.clear()
             self._events.put_nowait(None)
 
-    async def call(self, method: str, params: dict[str, Any] | None = None,
-                   timeout: float | None = None) -> Any:
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
         import asyncio
 
         if self._writer is None or not self.connected:
@@ -219,8 +227,9 @@ class AsyncClient:
         await self._writer.drain()
         return await asyncio.wait_for(fut, timeout or self.timeout)
 
-    async def subscribe(self, kinds: list[str] | None = None,
-                        pod: str | None = None) -> dict[str, Any]:
+    async def subscribe(
+        self, kinds: list[str] | None = None, pod: str | None = None
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"kinds": kinds or []}
         if pod:
             params["pod"] = pod

@@ -17,12 +17,28 @@ from rpdevd import paths
 from rpdevd.durations import parse_duration
 
 POLICIES = ("manual", "keep-alive", "idle-stop")
-POD_KEYS = {"id", "name", "policy", "idle_timeout", "warn_before", "wake_on_connect", "user",
-            "identity_file"}
+POD_KEYS = {
+    "id",
+    "name",
+    "policy",
+    "idle_timeout",
+    "warn_before",
+    "wake_on_connect",
+    "user",
+    "identity_file",
+}
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
-TOP_KEYS = {"poll_interval", "probe_interval", "idle_timeout", "warn_before", "probe_concurrency",
-            "pod", "sync", "ssh"}
+TOP_KEYS = {
+    "poll_interval",
+    "probe_interval",
+    "idle_timeout",
+    "warn_before",
+    "probe_concurrency",
+    "pod",
+    "sync",
+    "ssh",
+}
 
 
 class ConfigError(Exception):
@@ -100,8 +116,11 @@ class _Locator:
     def line_of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
         start, end = 0, len(self.lines)
         if table is not None:
-            headers = [i for i, ln in enumerate(self.lines)
-                       if re.match(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", ln)]
+            headers = [
+                i
+                for i, ln in enumerate(self.lines)
+                if re.match(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", ln)
+            ]
             if index >= len(headers):
                 return None
             start = headers[index]
@@ -124,13 +143,27 @@ class _Reader:
         self.path = path
         self.loc = _Locator(text)
 
-    def fail(self, key: str, message: str, table: str | None = None, index: int = 0,
-             leaf: str | None = None) -> ConfigError:
+    def fail(
+        self,
+        key: str,
+        message: str,
+        table: str | None = None,
+        index: int = 0,
+        leaf: str | None = None,
+    ) -> ConfigError:
         line = self.loc.line_of(leaf if leaf is not None else key, table, index)
         return ConfigError(self.path, key, message, line)
 
-    def duration(self, data: dict[str, Any], key: str, default: float, *, label: str,
-                 table: str | None = None, index: int = 0) -> float:
+    def duration(
+        self,
+        data: dict[str, Any],
+        key: str,
+        default: float,
+        *,
+        label: str,
+        table: str | None = None,
+        index: int = 0,
+    ) -> float:
         if key not in data:
             return default
         value = data[key]
@@ -144,29 +177,57 @@ class _Reader:
             else:
                 raise ValueError
         except ValueError:
-            raise self.fail(label, f"{value!r} is not a duration (use e.g. \"30m\", \"1h30m\", "
-                            "\"45s\", or a number of seconds)", table, index, key) from None
+            raise self.fail(
+                label,
+                f'{value!r} is not a duration (use e.g. "30m", "1h30m", '
+                '"45s", or a number of seconds)',
+                table,
+                index,
+                key,
+            ) from None
         if seconds <= 0:
             raise self.fail(label, "must be greater than zero", table, index, key)
         return seconds
 
-    def typed(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-              *, label: str, table: str | None = None, index: int = 0) -> Any:
+    def typed(
+        self,
+        data: dict[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        *,
+        label: str,
+        table: str | None = None,
+        index: int = 0,
+    ) -> Any:
         if key not in data:
             return default
         value = data[key]
         ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
         if not ok:
-            name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            name = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             raise self.fail(label, f"must be a {name}, not {value!r}", table, index, key)
         return value
 
-    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str,
-                table: str | None = None, index: int = 0) -> None:
+    def unknown(
+        self,
+        data: dict[str, Any],
+        allowed: set[str],
+        prefix: str,
+        table: str | None = None,
+        index: int = 0,
+    ) -> None:
         for key in data:
             if key not in allowed:
-                raise self.fail(f"{prefix}{key}", f"unknown key (known keys: "
-                                f"{', '.join(sorted(allowed))})", table, index, key)
+                raise self.fail(
+                    f"{prefix}{key}",
+                    f"unknown key (known keys: {', '.join(sorted(allowed))})",
+                    table,
+                    index,
+                    key,
+                )
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:
@@ -175,31 +236,46 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(path, "", f"not valid TOML: {exc}", int(m.group(1)) if m else None) from None
+        raise ConfigError(
+            path, "", f"not valid TOML: {exc}", int(m.group(1)) if m else None
+        ) from None
     r = _Reader(path, text)
     if "api_key" in data or "RUNPOD_API_KEY" in data:
-        raise r.fail("api_key", "the API key does not belong in config.toml: run `rpdev login` "
-                     "(OS keyring) or set RUNPOD_API_KEY")
+        raise r.fail(
+            "api_key",
+            "the API key does not belong in config.toml: run `rpdev login` "
+            "(OS keyring) or set RUNPOD_API_KEY",
+        )
     r.unknown(data, TOP_KEYS, "")
     defaults = Config()
     idle_timeout = r.duration(data, "idle_timeout", defaults.idle_timeout, label="idle_timeout")
     warn_before = r.duration(data, "warn_before", defaults.warn_before, label="warn_before")
     ssh = _parse_ssh(r, data.get("ssh", {}))
-    pods = tuple(_parse_pod(r, i, p, idle_timeout, warn_before)
-                 for i, p in enumerate(_table_list(r, data, "pod")))
+    pods = tuple(
+        _parse_pod(r, i, p, idle_timeout, warn_before)
+        for i, p in enumerate(_table_list(r, data, "pod"))
+    )
     _check_unique_pods(r, pods)
     syncs = tuple(_parse_sync(r, i, s) for i, s in enumerate(_table_list(r, data, "sync")))
-    concurrency = r.typed(data, "probe_concurrency", int, defaults.probe_concurrency,
-                          label="probe_concurrency")
+    concurrency = r.typed(
+        data, "probe_concurrency", int, defaults.probe_concurrency, label="probe_concurrency"
+    )
     if not 1 <= concurrency <= 1024:
         raise r.fail("probe_concurrency", "must be between 1 and 1024")
     return Config(
-        poll_interval=r.duration(data, "poll_interval", defaults.poll_interval,
-                                 label="poll_interval"),
-        probe_interval=r.duration(data, "probe_interval", defaults.probe_interval,
-                                  label="probe_interval"),
-        idle_timeout=idle_timeout, warn_before=warn_before, probe_concurrency=concurrency,
-        pods=pods, syncs=syncs, ssh=ssh, source=path,
+        poll_interval=r.duration(
+            data, "poll_interval", defaults.poll_interval, label="poll_interval"
+        ),
+        probe_interval=r.duration(
+            data, "probe_interval", defaults.probe_interval, label="probe_interval"
+        ),
+        idle_timeout=idle_timeout,
+        warn_before=warn_before,
+        probe_concurrency=concurrency,
+        pods=pods,
+        syncs=syncs,
+        ssh=ssh,
+        source=path,
     )
 
 
@@ -215,21 +291,34 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
         raise r.fail("ssh", "must be a table: write [ssh]")
     for key in data:
         if key not in SSH_KEYS:
-            raise ConfigError(r.path, f"ssh.{key}", "unknown key (known keys: "
-                              f"{', '.join(sorted(SSH_KEYS))})", _ssh_line(r, key))
+            raise ConfigError(
+                r.path,
+                f"ssh.{key}",
+                f"unknown key (known keys: {', '.join(sorted(SSH_KEYS))})",
+                _ssh_line(r, key),
+            )
     d = SSHSettings()
     user = r.typed(data, "user", str, d.user, label="ssh.user")
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", user):
-        raise ConfigError(r.path, "ssh.user", f"{user!r} is not a valid user name",
-                          _ssh_line(r, "user"))
-    interval = r.typed(data, "server_alive_interval", int, d.server_alive_interval,
-                       label="ssh.server_alive_interval")
+        raise ConfigError(
+            r.path, "ssh.user", f"{user!r} is not a valid user name", _ssh_line(r, "user")
+        )
+    interval = r.typed(
+        data,
+        "server_alive_interval",
+        int,
+        d.server_alive_interval,
+        label="ssh.server_alive_interval",
+    )
     return SSHSettings(
-        identity_file=r.typed(data, "identity_file", str, d.identity_file,
-                              label="ssh.identity_file"),
-        user=user, server_alive_interval=interval,
-        install_include=r.typed(data, "install_include", bool, d.install_include,
-                                label="ssh.install_include"),
+        identity_file=r.typed(
+            data, "identity_file", str, d.identity_file, label="ssh.identity_file"
+        ),
+        user=user,
+        server_alive_interval=interval,
+        install_include=r.typed(
+            data, "install_include", bool, d.install_include, label="ssh.install_include"
+        ),
     )
 
 
@@ -243,38 +332,59 @@ def _ssh_line(r: _Reader, key: str) -> int | None:
     return None
 
 
-def _parse_pod(r: _Reader, i: int, p: dict[str, Any], idle_timeout: float,
-               warn_before: float) -> PodConfig:
+def _parse_pod(
+    r: _Reader, i: int, p: dict[str, Any], idle_timeout: float, warn_before: float
+) -> PodConfig:
     label = f"pod[{i}]."
     for key in p:
         if key not in POD_KEYS:
-            raise r.fail(label + key, f"unknown key (known keys: {', '.join(sorted(POD_KEYS))})",
-                         "pod", i, key)
+            raise r.fail(
+                label + key,
+                f"unknown key (known keys: {', '.join(sorted(POD_KEYS))})",
+                "pod",
+                i,
+                key,
+            )
     pod_id = r.typed(p, "id", str, None, label=label + "id", table="pod", index=i)
     name = r.typed(p, "name", str, None, label=label + "name", table="pod", index=i)
     if pod_id is None and name is None:
         raise r.fail(f"pod[{i}]", "needs an `id` or a `name`", "pod", i, "")
     if pod_id is not None and not re.fullmatch(r"[a-z0-9]{1,64}", pod_id):
-        raise r.fail(label + "id", f"{pod_id!r} is not a RunPod pod id (lowercase letters and "
-                     "digits)", "pod", i, "id")
+        raise r.fail(
+            label + "id",
+            f"{pod_id!r} is not a RunPod pod id (lowercase letters and digits)",
+            "pod",
+            i,
+            "id",
+        )
     policy = r.typed(p, "policy", str, "manual", label=label + "policy", table="pod", index=i)
     if policy not in POLICIES:
-        raise r.fail(label + "policy", f"{policy!r} is not one of {', '.join(POLICIES)}",
-                     "pod", i, "policy")
-    timeout = r.duration(p, "idle_timeout", idle_timeout, label=label + "idle_timeout",
-                         table="pod", index=i)
-    warn = r.duration(p, "warn_before", warn_before, label=label + "warn_before",
-                      table="pod", index=i)
+        raise r.fail(
+            label + "policy", f"{policy!r} is not one of {', '.join(POLICIES)}", "pod", i, "policy"
+        )
+    timeout = r.duration(
+        p, "idle_timeout", idle_timeout, label=label + "idle_timeout", table="pod", index=i
+    )
+    warn = r.duration(
+        p, "warn_before", warn_before, label=label + "warn_before", table="pod", index=i
+    )
     if warn >= timeout:
-        raise r.fail(label + "warn_before", "must be shorter than idle_timeout", "pod", i,
-                     "warn_before")
+        raise r.fail(
+            label + "warn_before", "must be shorter than idle_timeout", "pod", i, "warn_before"
+        )
     return PodConfig(
-        id=pod_id, name=name, policy=policy, idle_timeout=timeout, warn_before=warn,
-        wake_on_connect=r.typed(p, "wake_on_connect", bool, False, label=label + "wake_on_connect",
-                                table="pod", index=i),
+        id=pod_id,
+        name=name,
+        policy=policy,
+        idle_timeout=timeout,
+        warn_before=warn,
+        wake_on_connect=r.typed(
+            p, "wake_on_connect", bool, False, label=label + "wake_on_connect", table="pod", index=i
+        ),
         user=r.typed(p, "user", str, None, label=label + "user", table="pod", index=i),
-        identity_file=r.typed(p, "identity_file", str, None, label=label + "identity_file",
-                              table="pod", index=i),
+        identity_file=r.typed(
+            p, "identity_file", str, None, label=label + "identity_file", table="pod", index=i
+        ),
     )
 
 
@@ -283,8 +393,9 @@ def _check_unique_pods(r: _Reader, pods: tuple[PodConfig, ...]) -> None:
     for i, pc in enumerate(pods):
         key = f"id:{pc.id}" if pc.id else f"name:{pc.name}"
         if key in seen:
-            raise r.fail(f"pod[{i}]", f"the same pod ({key.split(':', 1)[1]}) is listed twice",
-                         "pod", i, "")
+            raise r.fail(
+                f"pod[{i}]", f"the same pod ({key.split(':', 1)[1]}) is listed twice", "pod", i, ""
+            )
         seen.add(key)
 
 
@@ -292,8 +403,13 @@ def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
     label = f"sync[{i}]."
     for key in s:
         if key not in SYNC_KEYS:
-            raise r.fail(label + key, f"unknown key (known keys: {', '.join(sorted(SYNC_KEYS))})",
-                         "sync", i, key)
+            raise r.fail(
+                label + key,
+                f"unknown key (known keys: {', '.join(sorted(SYNC_KEYS))})",
+                "sync",
+                i,
+                key,
+            )
     for key in ("pod", "local", "remote"):
         if key not in s:
             raise r.fail(label + key, "is required", "sync", i, "")
@@ -307,12 +423,16 @@ def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
     ignore = r.typed(s, "ignore", list, [], label=label + "ignore", table="sync", index=i)
     if not all(isinstance(x, str) for x in ignore):
         raise r.fail(label + "ignore", "must be a list of strings", "sync", i, "ignore")
-    max_delete = r.typed(s, "max_delete", int, 100, label=label + "max_delete", table="sync",
-                         index=i)
+    max_delete = r.typed(
+        s, "max_delete", int, 100, label=label + "max_delete", table="sync", index=i
+    )
     if max_delete < 0:
         raise r.fail(label + "max_delete", "must be zero or more", "sync", i, "max_delete")
     return SyncConfig(
-        pod=pod, local=Path(local).expanduser(), remote=remote, ignore=tuple(ignore),
+        pod=pod,
+        local=Path(local).expanduser(),
+        remote=remote,
+        ignore=tuple(ignore),
         max_delete=max_delete,
         enabled=r.typed(s, "enabled", bool, True, label=label + "enabled", table="sync", index=i),
         delete=r.typed(s, "delete", bool, True, label=label + "delete", table="sync", index=i),

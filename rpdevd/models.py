@@ -211,7 +211,9 @@ class Pod:
             id=pod_id,
             name=_str(raw.get("name"), limit=NAME_MAX_LEN),
             desired_status=status,
-            pod_type=pod_type if isinstance(pod_type, str) and STATUS_RE.fullmatch(pod_type) else "",
+            pod_type=pod_type
+            if isinstance(pod_type, str) and STATUS_RE.fullmatch(pod_type)
+            else "",
             # Missing count: 1, the common case; resume must never silently ask for 0 GPUs.
             gpu_count=1 if gpu_count is None else gpu_count,
             cost_per_hr=_num(raw.get("costPerHr")),

@@ -69,16 +69,24 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "t": self.t, "kind": self.kind, "pod_id": self.pod_id,
-            "level": self.level, "message": self.message, "data": self.data,
+            "seq": self.seq,
+            "t": self.t,
+            "kind": self.kind,
+            "pod_id": self.pod_id,
+            "level": self.level,
+            "message": self.message,
+            "data": self.data,
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
         return cls(
-            kind=str(obj.get("kind", "")), message=str(obj.get("message", "")),
-            pod_id=obj.get("pod_id"), level=str(obj.get("level", "info")),
-            data=dict(obj.get("data") or {}), t=float(obj.get("t", 0.0)),
+            kind=str(obj.get("kind", "")),
+            message=str(obj.get("message", "")),
+            pod_id=obj.get("pod_id"),
+            level=str(obj.get("level", "info")),
+            data=dict(obj.get("data") or {}),
+            t=float(obj.get("t", 0.0)),
             seq=int(obj.get("seq", 0)),
         )
 
@@ -180,25 +188,37 @@ def event_frame(ev: Event) -> dict[str, Any]:
 def remote_error(err: Any) -> RemoteError:
     if not isinstance(err, dict):
         return RemoteError("unknown", str(err))
-    return RemoteError(str(err.get("code", "unknown")), str(err.get("message", "")), err.get("hint"))
+    return RemoteError(
+        str(err.get("code", "unknown")), str(err.get("message", "")), err.get("hint")
+    )
 
 
 # Parameter helpers used by the daemon's handlers: every value from a client is checked.
 
-def param_str(params: dict[str, Any], name: str, *, required: bool = True,
-              max_len: int = 256) -> str | None:
+
+def param_str(
+    params: dict[str, Any], name: str, *, required: bool = True, max_len: int = 256
+) -> str | None:
     value = params.get(name)
     if value is None:
         if required:
             raise ProtocolError("bad_params", f"missing parameter {name!r}")
         return None
     if not isinstance(value, str) or len(value) > max_len or "\x00" in value:
-        raise ProtocolError("bad_params", f"parameter {name!r} must be a string of at most {max_len}")
+        raise ProtocolError(
+            "bad_params", f"parameter {name!r} must be a string of at most {max_len}"
+        )
     return value
 
 
-def param_num(params: dict[str, Any], name: str, *, required: bool = True,
-              minimum: float | None = None, maximum: float | None = None) -> float | None:
+def param_num(
+    params: dict[str, Any],
+    name: str,
+    *,
+    required: bool = True,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
     value = params.get(name)
     if value is None:
         if required:

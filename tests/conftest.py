@@ -42,8 +42,9 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 @pytest.fixture
 async def pod_sshd(tmp_path: Path, client_key: KeyPair) -> AsyncIterator[PodSSHD]:
     """A running real sshd on 127.0.0.1 (asyncssh fallback where sshd is missing)."""
-    server = PodSSHD(tmp_path / "pod", authorized_keys=client_key.public,
-                     env={"RUNPOD_POD_ID": "testpod1"})
+    server = PodSSHD(
+        tmp_path / "pod", authorized_keys=client_key.public, env={"RUNPOD_POD_ID": "testpod1"}
+    )
     await server.start()
     try:
         yield server
@@ -52,8 +53,9 @@ async def pod_sshd(tmp_path: Path, client_key: KeyPair) -> AsyncIterator[PodSSHD
 
 
 @pytest.fixture
-def sim(home: Path, tmp_path: Path, client_key: KeyPair,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def sim(
+    home: Path, tmp_path: Path, client_key: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> Iterator:
     """A simulated RunPod on its own thread (pods are real sshd servers, the test key
     authorized); the environment points the daemon and the CLI at it."""
     from tests.integration.harness import API_KEY, SimThread

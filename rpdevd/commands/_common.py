@@ -23,8 +23,9 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def daemon_call(method: str, params: dict[str, Any] | None = None, *,
-                timeout: float = 60.0) -> tuple[Any, int]:
+def daemon_call(
+    method: str, params: dict[str, Any] | None = None, *, timeout: float = 60.0
+) -> tuple[Any, int]:
     """(result, 0) or (None, exit code) after printing what went wrong and what to do."""
     try:
         with Client(timeout=timeout) as c:
@@ -34,13 +35,20 @@ def daemon_call(method: str, params: dict[str, Any] | None = None, *,
     except RemoteError as exc:
         return None, fail(exc.message, exc.hint)
     except (ProtocolError, OSError, TimeoutError) as exc:
-        return None, fail(f"talking to rpdevd failed: {exc}",
-                          "check `rpdev daemon status`; restart it with "
-                          "`rpdev daemon stop && rpdev daemon start`")
+        return None, fail(
+            f"talking to rpdevd failed: {exc}",
+            "check `rpdev daemon status`; restart it with "
+            "`rpdev daemon stop && rpdev daemon start`",
+        )
 
 
-def run_call(method: str, params: dict[str, Any] | None, as_json: bool,
-             render: Callable[[Any], None], timeout: float = 60.0) -> int:
+def run_call(
+    method: str,
+    params: dict[str, Any] | None,
+    as_json: bool,
+    render: Callable[[Any], None],
+    timeout: float = 60.0,
+) -> int:
     result, code = daemon_call(method, params, timeout=timeout)
     if code:
         return code

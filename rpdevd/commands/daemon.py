@@ -76,7 +76,10 @@ def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rpdevd.daemon.main", "--background"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
             close_fds=True,
         )
     _started.append(proc)  # it outlives this call; holding it keeps Popen from warning
@@ -85,8 +88,10 @@ def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
         code = proc.poll()
         if code is not None:
             text = Path(out_path).read_text(errors="replace").strip()
-            return fail(f"rpdevd exited at start (code {code}): {text[-1500:]}",
-                        f"details in {paths.log_file()}")
+            return fail(
+                f"rpdevd exited at start (code {code}): {text[-1500:]}",
+                f"details in {paths.log_file()}",
+            )
         info = ping(0.5)
         if info:
             if not quiet:
@@ -147,8 +152,10 @@ def _status(a: argparse.Namespace) -> int:
     print(f"rpdevd {d['version']} running, pid {d['pid']}, up {d['uptime_s']:.0f}s")
     print(f"  socket: {d['socket']}\n  log:    {d['log']}\n  config: {d['config'] or 'none'}")
     state = "ok" if api["ok"] else f"FAILING: {api['error']}"
-    print(f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
-          f"key from {api['key_source'] or 'nowhere'})")
+    print(
+        f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
+        f"key from {api['key_source'] or 'nowhere'})"
+    )
     if api.get("hint") and not api["ok"]:
         print(f"  hint: {api['hint']}")
     return 0

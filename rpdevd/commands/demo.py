@@ -62,10 +62,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="try everything against a simulated RunPod on this machine")
     p.add_argument("--dir", type=Path, help="keep the demo's files here (default: a temp dir)")
     p.add_argument("--no-tui", action="store_true", help="print the live status instead")
-    p.add_argument("--check", action="store_true",
-                   help="start everything, show that it works, stop (non-interactive)")
-    p.add_argument("--seconds", type=float, default=0,
-                   help="with --no-tui: stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="start everything, show that it works, stop (non-interactive)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=0,
+        help="with --no-tui: stop after this many seconds (default: until Ctrl-C)",
+    )
     p.set_defaults(func=_demo)
 
 
@@ -96,10 +103,14 @@ class Demo:
         if not (project / "train.py").exists():
             (project / "train.py").write_text(
                 "# edit me: rpdev syncs every save to /workspace/project on the pod\n"
-                "print('training...')\n")
+                "print('training...')\n"
+            )
             (project / ".gitignore").write_text("checkpoints/\n*.pt\n")
-        (self.home / ".config/rpdev/config.toml").write_text(DEMO_CONFIG.format(
-            key=self.home / ".ssh" / "id_ed25519", user=getpass.getuser(), project=project))
+        (self.home / ".config/rpdev/config.toml").write_text(
+            DEMO_CONFIG.format(
+                key=self.home / ".ssh" / "id_ed25519", user=getpass.getuser(), project=project
+            )
+        )
         self.env = {
             **os.environ,
             "HOME": str(self.home),
@@ -116,18 +127,36 @@ class Demo:
         port_file = self.root / "sim.url"
         port_file.unlink(missing_ok=True)
         log = open(self.root / "sim.log", "ab")  # noqa: SIM115 - handed to the child
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "rpdevd.sim", "serve", "--root", str(self.root / "sim"),
-             "--pubkey-file", str(self.root / "pubkey"), "--demo",
-             "--port-file", str(port_file)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
-            start_new_session=True))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "rpdevd.sim",
+                    "serve",
+                    "--root",
+                    str(self.root / "sim"),
+                    "--pubkey-file",
+                    str(self.root / "pubkey"),
+                    "--demo",
+                    "--port-file",
+                    str(port_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                start_new_session=True,
+            )
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.procs[-1].poll() is not None:
-                raise RuntimeError("the simulated RunPod exited: "
-                                   + (self.root / "sim.log").read_text(errors="replace")[-2000:])
+                raise RuntimeError(
+                    "the simulated RunPod exited: "
+                    + (self.root / "sim.log").read_text(errors="replace")[-2000:]
+                )
             if port_file.exists() and port_file.read_text().strip():
                 url = f"http://127.0.0.1:{int(port_file.read_text().strip())}"
                 self.env["RUNPOD_API_BASE_URL"] = url
@@ -162,8 +191,10 @@ class Demo:
         keys = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
         exports = " ".join(f"{k}={self.env[k]}" for k in keys)
         # ssh reads ~/.ssh/config from the passwd entry, not $HOME: name the demo's file.
-        return (f"to use the demo from another shell:\n  export {exports}\n"
-                f"  rpdev status; ssh -F {self.home / '.ssh' / 'config'} trainer.runpod")
+        return (
+            f"to use the demo from another shell:\n  export {exports}\n"
+            f"  rpdev status; ssh -F {self.home / '.ssh' / 'config'} trainer.runpod"
+        )
 
 
 def _wait_for_pods(timeout: float) -> dict[str, Any]:
@@ -255,9 +286,16 @@ def _check(demo: Demo) -> int:
         return fail("no running pod appeared in the demo")
     alias = running[0].get("ssh_alias")
     if alias and running[0].get("ssh_host"):
-        out = subprocess.run(["ssh", "-F", str(demo.home / ".ssh" / "config"), alias, "true"],
-                             capture_output=True, text=True, timeout=30, env=demo.env)
-        print(f"ssh {alias} true -> exit {out.returncode}{' ' + out.stderr.strip() if out.stderr else ''}")
+        out = subprocess.run(
+            ["ssh", "-F", str(demo.home / ".ssh" / "config"), alias, "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=demo.env,
+        )
+        print(
+            f"ssh {alias} true -> exit {out.returncode}{' ' + out.stderr.strip() if out.stderr else ''}"
+        )
         if out.returncode != 0:
             return 1
     print("demo check passed")

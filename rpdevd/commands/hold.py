@@ -32,5 +32,6 @@ def _render(r: dict[str, Any]) -> None:
 def _hold(a: argparse.Namespace) -> int:
     if a.off == bool(a.duration):
         return fail("give a duration (e.g. 2h, forever) or --off", code=2)
-    return run_call("pod.hold", {"pod": a.pod, "duration": None if a.off else a.duration},
-                    a.json, _render)
+    return run_call(
+        "pod.hold", {"pod": a.pod, "duration": None if a.off else a.duration}, a.json, _render
+    )

@@ -52,8 +52,8 @@ def _login(a: argparse.Namespace) -> int:
         print(
             "  rpdev never writes the key to a plain file. Instead, set it in the environment "
             "of the daemon:\n    export RUNPOD_API_KEY=...   (in the shell that runs `rpdev daemon "
-              "start`;\n    for the login service: systemctl --user set-environment "
-              "RUNPOD_API_KEY=...)\n"
+            "start`;\n    for the login service: systemctl --user set-environment "
+            "RUNPOD_API_KEY=...)\n"
             "  or install a keyring backend (e.g. gnome-keyring, or `pip install keyrings.alt` "
             "if you accept its trade-offs).",
             file=sys.stderr,

@@ -13,20 +13,30 @@ def _done(verb: str) -> Any:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for verb, method, text in (("stop", "pod.stop", "stop requested for"),
-                               ("resume", "pod.resume", "resume requested for")):
+    for verb, method, text in (
+        ("stop", "pod.stop", "stop requested for"),
+        ("resume", "pod.resume", "resume requested for"),
+    ):
         p = sub.add_parser(verb, help=f"{verb} a pod (POD: id or name)")
         p.add_argument("pod")
         p.add_argument("--json", action="store_true")
-        p.set_defaults(func=lambda a, m=method, t=text: run_call(m, {"pod": a.pod}, a.json,
-                                                                  _done(t), timeout=120))
+        p.set_defaults(
+            func=lambda a, m=method, t=text: run_call(
+                m, {"pod": a.pod}, a.json, _done(t), timeout=120
+            )
+        )
     p = sub.add_parser("manage", help="take a pod on the account under management")
     p.add_argument("pod")
     p.add_argument("--off", action="store_true", help="stop managing it")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=lambda a: run_call("pod.manage", {"pod": a.pod, "managed": not a.off},
-                                           a.json, lambda r: print(
-                                               f"{r['name']}: managed={r['managed']}")))
+    p.set_defaults(
+        func=lambda a: run_call(
+            "pod.manage",
+            {"pod": a.pod, "managed": not a.off},
+            a.json,
+            lambda r: print(f"{r['name']}: managed={r['managed']}"),
+        )
+    )
     p = sub.add_parser("policy", help="set a pod's policy and idle timeouts")
     p.add_argument("pod")
     p.add_argument("policy", nargs="?", choices=["manual", "keep-alive", "idle-stop"])
@@ -47,6 +57,12 @@ def _policy(a: argparse.Namespace) -> int:
         params["warn_before"] = a.warn_before
     if a.wake_on_connect:
         params["wake_on_connect"] = a.wake_on_connect == "on"
-    return run_call("pod.set", params, a.json, lambda r: print(
-        f"{r['name']}: policy {r['policy']}, idle_timeout {r['idle_timeout']:g}s, "
-        f"warn_before {r['warn_before']:g}s, wake_on_connect {r['wake_on_connect']}"))
+    return run_call(
+        "pod.set",
+        params,
+        a.json,
+        lambda r: print(
+            f"{r['name']}: policy {r['policy']}, idle_timeout {r['idle_timeout']:g}s, "
+            f"warn_before {r['warn_before']:g}s, wake_on_connect {r['wake_on_connect']}"
+        ),
+    )

@@ -34,28 +34,49 @@ def render_status(result: dict[str, Any]) -> None:
     pods = result.get("pods", [])
     if not pods:
         n = result.get("unmanaged", 0)
-        print("no managed pods" + (f" ({n} on the account: `rpdev pods` lists them; add them "
-                                   "to config.toml or `rpdev manage POD`)" if n else ""))
+        print(
+            "no managed pods"
+            + (
+                f" ({n} on the account: `rpdev pods` lists them; add them "
+                "to config.toml or `rpdev manage POD`)"
+                if n
+                else ""
+            )
+        )
         return
     rows = []
     for p in pods:
         ssh = p.get("ssh_alias") or "-"
         if p.get("ssh_host"):
             ssh += f" ({p['ssh_host']}:{p['ssh_port']})"
-        rows.append([
-            safe_text(p["name"], 24), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
-            money(p.get("cost_per_hr")) + "/h", money(p.get("spend_today")), p["policy"],
-            safe_text(_idle_text(p), 30), _sync_text(p), ssh,
-        ])
-    print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE",
-                       "SYNC", "SSH"]))
+        rows.append(
+            [
+                safe_text(p["name"], 24),
+                p["id"],
+                p["status"],
+                safe_text(p.get("gpu") or "", 28),
+                money(p.get("cost_per_hr")) + "/h",
+                money(p.get("spend_today")),
+                p["policy"],
+                safe_text(_idle_text(p), 30),
+                _sync_text(p),
+                ssh,
+            ]
+        )
+    print(
+        table(
+            rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE", "SYNC", "SSH"]
+        )
+    )
     for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
     include = result.get("daemon", {}).get("ssh_include")
     if include == "missing":
-        print("\nssh <alias> and VS Code need one Include line at the top of ~/.ssh/config: "
-              "`rpdev ssh-config diff` shows it, `rpdev ssh-config install` adds it")
+        print(
+            "\nssh <alias> and VS Code need one Include line at the top of ~/.ssh/config: "
+            "`rpdev ssh-config diff` shows it, `rpdev ssh-config install` adds it"
+        )
     elif include == "broken":
         print("\n~/.ssh/config has broken rpdev markers: `rpdev ssh-config diff` explains")
 
@@ -81,9 +102,18 @@ def render_pods(result: dict[str, Any]) -> None:
     api_line = _api_line(result.get("api", {}))
     if api_line:
         print(api_line)
-    rows = [[safe_text(p["name"], 30), p["id"], p["status"], safe_text(p.get("gpu") or "", 28),
-             money(p.get("cost_per_hr")) + "/h", "spot" if p.get("is_spot") else "on-demand",
-             "yes" if p.get("managed") else "no"] for p in result.get("pods", [])]
+    rows = [
+        [
+            safe_text(p["name"], 30),
+            p["id"],
+            p["status"],
+            safe_text(p.get("gpu") or "", 28),
+            money(p.get("cost_per_hr")) + "/h",
+            "spot" if p.get("is_spot") else "on-demand",
+            "yes" if p.get("managed") else "no",
+        ]
+        for p in result.get("pods", [])
+    ]
     if rows:
         print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TYPE", "MANAGED"]))
     else:
@@ -108,8 +138,9 @@ def _print_event(e: dict[str, Any], as_json: bool) -> None:
         return
     when = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
     mark = {"error": "!", "warning": "*"}.get(e.get("level", ""), " ")
-    print(f"{when} {mark} {e.get('kind', ''):<18} {safe_text(e.get('message', ''), 160)}",
-          flush=True)
+    print(
+        f"{when} {mark} {e.get('kind', ''):<18} {safe_text(e.get('message', ''), 160)}", flush=True
+    )
 
 
 def _events(a: argparse.Namespace) -> int:

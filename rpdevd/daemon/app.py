@@ -51,15 +51,17 @@ def _default_api(key: str) -> API:
 
 
 class Daemon:
-    def __init__(self, config: Config | None = None, *,
-                 api_factory: Callable[[str], API] = _default_api) -> None:
+    def __init__(
+        self, config: Config | None = None, *, api_factory: Callable[[str], API] = _default_api
+    ) -> None:
         self.config = config or load_config()
         self.started = time.time()
         paths.ensure_private_dir(paths.state_dir())
         self.store = Store(paths.database_file())
         self.bus = EventBus(self.store)
-        self.server = Server(paths.socket_path(), paths.lock_path(), self.bus,
-                             f"rpdevd {__version__}")
+        self.server = Server(
+            paths.socket_path(), paths.lock_path(), self.bus, f"rpdevd {__version__}"
+        )
         self.pods: dict[str, PodState] = {}
         self.api: API | None = None
         self._api_factory = api_factory
@@ -87,8 +89,7 @@ class Daemon:
             await self.server.start()
             self.bus.emit("daemon.started", f"rpdevd {__version__} started (pid {os.getpid()})")
             tasks = [asyncio.create_task(self._poll_loop(), name="poll")]
-            tasks += [asyncio.create_task(self._run_service(s), name=s.name)
-                      for s in self.services]
+            tasks += [asyncio.create_task(self._run_service(s), name=s.name) for s in self.services]
             await self.stop_event.wait()
             for t in tasks:
                 t.cancel()
@@ -98,8 +99,10 @@ class Daemon:
             _, pending = await asyncio.wait(tasks, timeout=5)
             stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if pending or stuck:
-                log.warning("shutting down with tasks still running: %s",
-                            ", ".join(sorted(t.get_name() for t in stuck))[:500])
+                log.warning(
+                    "shutting down with tasks still running: %s",
+                    ", ".join(sorted(t.get_name() for t in stuck))[:500],
+                )
                 for t in stuck:
                     t.cancel()
             self.bus.emit("daemon.stopped", "rpdevd stopped")
@@ -117,8 +120,9 @@ class Daemon:
                 raise
             except Exception as exc:
                 log.exception("service %s failed", service.name)
-                self.bus.emit("daemon.error", f"{service.name} failed: {exc}; restarting",
-                              level="error")
+                self.bus.emit(
+                    "daemon.error", f"{service.name} failed: {exc}; restarting", level="error"
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60)
 
@@ -155,8 +159,10 @@ class Daemon:
                 log.exception("poll failed unexpectedly")
             if not self.api_ok and self.api_failures:
                 # Back off on a failing API, with jitter: never spin against RunPod.
-                delay = min(MAX_BACKOFF, max(delay, self.config.poll_interval
-                                             * 2 ** min(self.api_failures - 1, 8)))
+                delay = min(
+                    MAX_BACKOFF,
+                    max(delay, self.config.poll_interval * 2 ** min(self.api_failures - 1, 8)),
+                )
                 delay *= random.uniform(0.8, 1.2)
             self.poll_now.clear()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -193,8 +199,9 @@ class Daemon:
         changed = self.api_ok or self.api_error != message
         self.api_ok, self.api_error, self.api_hint = False, message, hint
         if changed:
-            self.bus.emit("api.error", message + (f" ({hint})" if hint else ""), level="error",
-                          code=code)
+            self.bus.emit(
+                "api.error", message + (f" ({hint})" if hint else ""), level="error", code=code
+            )
 
     def apply_snapshot(self, pods: list[Pod]) -> list[PodState]:
         """Merge one poll's pods; publish an event for each change; return changed states."""
@@ -211,8 +218,12 @@ class Daemon:
                 self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
                 changed.append(state)
                 if state.managed:
-                    self.bus.emit("pod.added", f"{pod.name}: {pod.desired_status}", pod.id,
-                                  status=pod.desired_status)
+                    self.bus.emit(
+                        "pod.added",
+                        f"{pod.name}: {pod.desired_status}",
+                        pod.id,
+                        status=pod.desired_status,
+                    )
                 continue
             old = state.pod
             state.pod = pod
@@ -221,13 +232,20 @@ class Daemon:
                 if pod.is_running and state.stopped_by_rpdev:
                     # Started again (by rpdev, the console, anyone): keep-alive applies again.
                     self.update_settings(state, stopped_by_rpdev=False)
-                self.bus.emit("pod.status", f"{pod.name}: {old.desired_status} -> "
-                              f"{pod.desired_status}", pod.id, old=old.desired_status,
-                              new=pod.desired_status)
+                self.bus.emit(
+                    "pod.status",
+                    f"{pod.name}: {old.desired_status} -> {pod.desired_status}",
+                    pod.id,
+                    old=old.desired_status,
+                    new=pod.desired_status,
+                )
             elif old.ssh_endpoint != pod.ssh_endpoint:
-                self.bus.emit("pod.changed", f"{pod.name}: API endpoint "
-                              f"{pod.ssh_endpoint or 'none'}", pod.id,
-                              endpoint=None if pod.ssh_endpoint is None else str(pod.ssh_endpoint))
+                self.bus.emit(
+                    "pod.changed",
+                    f"{pod.name}: API endpoint {pod.ssh_endpoint or 'none'}",
+                    pod.id,
+                    endpoint=None if pod.ssh_endpoint is None else str(pod.ssh_endpoint),
+                )
             elif old.name != pod.name:
                 self.bus.emit("pod.changed", f"{old.name} renamed to {pod.name}", pod.id)
             if old != pod:
@@ -272,12 +290,17 @@ class Daemon:
             return matches[0]
         if not matches:
             known = ", ".join(sorted(f"{s.name} ({s.id})" for s in self.pods.values())) or "none"
-            raise RequestError("not_found", f"no pod named or with id {ref!r}",
-                               f"pods on the account: {known}" if self.api_ok else
-                               f"the API is not answering: {self.api_error}")
+            raise RequestError(
+                "not_found",
+                f"no pod named or with id {ref!r}",
+                f"pods on the account: {known}"
+                if self.api_ok
+                else f"the API is not answering: {self.api_error}",
+            )
         ids = ", ".join(s.id for s in matches)
-        raise RequestError("ambiguous", f"several pods are named {ref!r}: {ids}",
-                           "use the pod id instead")
+        raise RequestError(
+            "ambiguous", f"several pods are named {ref!r}: {ids}", "use the pod id instead"
+        )
 
     def _pod_param(self, params: dict[str, Any]) -> PodState:
         ref = param_str(params, "pod", max_len=128)
@@ -285,17 +308,26 @@ class Daemon:
         return self.resolve(ref)
 
     def api_view(self) -> dict[str, Any]:
-        return {"ok": self.api_ok, "error": self.api_error, "hint": self.api_hint,
-                "last_poll": self.last_poll, "key_source": self.api_source,
-                "failures": self.api_failures}
+        return {
+            "ok": self.api_ok,
+            "error": self.api_error,
+            "hint": self.api_hint,
+            "last_poll": self.last_poll,
+            "key_source": self.api_source,
+            "failures": self.api_failures,
+        }
 
     def daemon_view(self) -> dict[str, Any]:
-        return {"version": __version__, "pid": os.getpid(),
-                "uptime_s": round(time.time() - self.started, 1),
-                "socket": str(paths.socket_path()), "log": str(paths.log_file()),
-                "config": str(self.config.source) if self.config.source else None,
-                "poll_interval": self.config.poll_interval,
-                "ssh_include": self.endpoints.include_state() if self.endpoints else None}
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "socket": str(paths.socket_path()),
+            "log": str(paths.log_file()),
+            "config": str(self.config.source) if self.config.source else None,
+            "poll_interval": self.config.poll_interval,
+            "ssh_include": self.endpoints.include_state() if self.endpoints else None,
+        }
 
     async def m_ping(self, params: dict[str, Any]) -> Any:
         return {"pong": True, "version": __version__}
@@ -303,8 +335,12 @@ class Daemon:
     async def m_status(self, params: dict[str, Any]) -> Any:
         managed = [s.view() for s in self.pods.values() if s.managed]
         managed.sort(key=lambda v: (v["name"], v["id"]))
-        return {"daemon": self.daemon_view(), "api": self.api_view(), "pods": managed,
-                "unmanaged": sum(1 for s in self.pods.values() if not s.managed)}
+        return {
+            "daemon": self.daemon_view(),
+            "api": self.api_view(),
+            "pods": managed,
+            "unmanaged": sum(1 for s in self.pods.values() if not s.managed),
+        }
 
     async def m_pods(self, params: dict[str, Any]) -> Any:
         views = [s.view() for s in self.pods.values()]
@@ -344,8 +380,9 @@ class Daemon:
             self.bus.emit("pod.error", state.last_error, state.id, level="error")
             raise self._api_request_error(exc, "stop") from None
         self.update_settings(state, stopped_by_rpdev=True)
-        self.bus.emit("pod.stop", f"{state.name}: stop requested ({reason})", state.id,
-                      reason=reason)
+        self.bus.emit(
+            "pod.stop", f"{state.name}: stop requested ({reason})", state.id, reason=reason
+        )
         self.poll_now.set()
 
     async def resume_pod(self, state: PodState, reason: str) -> None:
@@ -354,13 +391,15 @@ class Daemon:
             await api.resume_pod(state.pod)
         except Exception as exc:
             state.last_error = f"resume failed: {exc}"
-            self.bus.emit("pod.error", state.last_error, state.id, level="error",
-                          code=type(exc).__name__)
+            self.bus.emit(
+                "pod.error", state.last_error, state.id, level="error", code=type(exc).__name__
+            )
             raise self._api_request_error(exc, "resume") from None
         self.update_settings(state, stopped_by_rpdev=False)
         state.last_error = None
-        self.bus.emit("pod.resume", f"{state.name}: resume requested ({reason})", state.id,
-                      reason=reason)
+        self.bus.emit(
+            "pod.resume", f"{state.name}: resume requested ({reason})", state.id, reason=reason
+        )
         self.poll_now.set()
 
     async def m_stop(self, params: dict[str, Any]) -> Any:
@@ -379,8 +418,11 @@ class Daemon:
         if not isinstance(managed, bool):
             raise RequestError("bad_params", "managed must be true or false")
         self.update_settings(state, managed=managed)
-        self.bus.emit("pod.managed" if managed else "pod.unmanaged",
-                      f"{state.name} {'now' if managed else 'no longer'} managed", state.id)
+        self.bus.emit(
+            "pod.managed" if managed else "pod.unmanaged",
+            f"{state.name} {'now' if managed else 'no longer'} managed",
+            state.id,
+        )
         for service in self.services:
             service.pods_changed([state])
         return state.view()
@@ -402,7 +444,9 @@ class Daemon:
                 try:
                     seconds = parse_duration(value) if isinstance(value, str) else float(value)
                 except (TypeError, ValueError):
-                    raise RequestError("bad_params", f"{key}: {value!r} is not a duration") from None
+                    raise RequestError(
+                        "bad_params", f"{key}: {value!r} is not a duration"
+                    ) from None
                 if not 0 < seconds <= 7 * 86400:
                     raise RequestError("bad_params", f"{key} must be between 1s and 7d")
                 changes[key] = seconds
@@ -416,8 +460,12 @@ class Daemon:
         if changes.get("warn_before", state.warn_before) >= timeout:
             raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")
         self.update_settings(state, **changes)
-        self.bus.emit("pod.settings", f"{state.name}: " + ", ".join(
-            f"{k}={v}" for k, v in changes.items()), state.id, **changes)
+        self.bus.emit(
+            "pod.settings",
+            f"{state.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()),
+            state.id,
+            **changes,
+        )
         for service in self.services:
             service.pods_changed([state])
         return state.view()

@@ -21,8 +21,7 @@ LIVE = "live."
 class Subscription:
     kinds: tuple[str, ...] = ()
     pod_id: str | None = None
-    queue: asyncio.Queue[Event | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
     def wants(self, ev: Event) -> bool:
@@ -47,10 +46,8 @@ class EventBus:
             self.seq += 1
             ev.seq = self.seq
             self.store.add_event(ev)
-            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(ev.level,
-                                                                              logging.INFO)
-            log.log(level, "%s%s: %s", ev.kind, f" [{ev.pod_id}]" if ev.pod_id else "",
-                    ev.message)
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(ev.level, logging.INFO)
+            log.log(level, "%s%s: %s", ev.kind, f" [{ev.pod_id}]" if ev.pod_id else "", ev.message)
         for sub in list(self.subscribers):
             if not sub.wants(ev):
                 continue
@@ -65,10 +62,17 @@ class EventBus:
                 with_room.put_nowait(None)
         return ev
 
-    def emit(self, kind: str, message: str, pod_id: str | None = None, level: str = "info",
-             **data: object) -> Event:
-        return self.publish(Event(kind=kind, message=message, pod_id=pod_id, level=level,
-                                  data=dict(data)))
+    def emit(
+        self,
+        kind: str,
+        message: str,
+        pod_id: str | None = None,
+        level: str = "info",
+        **data: object,
+    ) -> Event:
+        return self.publish(
+            Event(kind=kind, message=message, pod_id=pod_id, level=level, data=dict(data))
+        )
 
     def subscribe(self, kinds: tuple[str, ...] = (), pod_id: str | None = None) -> Subscription:
         sub = Subscription(kinds=kinds, pod_id=pod_id)

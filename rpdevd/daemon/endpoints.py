@@ -69,8 +69,9 @@ class EndpointService:
 
     def _identity(self, state: PodState) -> Path | None:
         pc = self.d.config.pod_config(state.id, state.name)
-        raw = (pc.identity_file if pc and pc.identity_file else None) \
-            or self.d.config.ssh.identity_file
+        raw = (
+            pc.identity_file if pc and pc.identity_file else None
+        ) or self.d.config.ssh.identity_file
         path = Path(raw).expanduser()
         return path if path.exists() else None
 
@@ -79,8 +80,7 @@ class EndpointService:
             try:
                 await asyncio.to_thread(files.install_include)
             except Exception as exc:  # a broken ~/.ssh/config is reported, never "fixed"
-                self.d.bus.emit("ssh.config", f"~/.ssh/config left alone: {exc}",
-                                level="warning")
+                self.d.bus.emit("ssh.config", f"~/.ssh/config left alone: {exc}", level="warning")
         while True:
             self.wake.clear()
             try:
@@ -114,8 +114,10 @@ class EndpointService:
                     self._clear_confirmed(state.id)
                 continue
             candidate = (ep.host, ep.port)
-            if state.endpoint_state == "confirmed" and candidate == (state.ssh_host,
-                                                                      state.ssh_port):
+            if state.endpoint_state == "confirmed" and candidate == (
+                state.ssh_host,
+                state.ssh_port,
+            ):
                 continue
             if attempt.task is not None and not attempt.task.done():
                 continue
@@ -132,21 +134,39 @@ class EndpointService:
         if ev is not None:
             ev.clear()
 
-    async def _confirm(self, state: PodState, candidate: tuple[str, int],
-                       attempt: _Attempt) -> None:
+    async def _confirm(
+        self, state: PodState, candidate: tuple[str, int], attempt: _Attempt
+    ) -> None:
         host, port = candidate
         identity = self._identity(state)
         result = await confirm_and_pin(
-            state.id, host, port, self._user(state), [identity] if identity else None,
-            files.known_hosts_path(), timeout=10.0)
+            state.id,
+            host,
+            port,
+            self._user(state),
+            [identity] if identity else None,
+            files.known_hosts_path(),
+            timeout=10.0,
+        )
         if isinstance(result, EndpointFailure):
             attempt.next_try = time.monotonic() + attempt.backoff
             attempt.backoff = min(attempt.backoff * 2, RETRY_MAX)
             if state.endpoint_state != "unreachable" or state.last_error != result.message:
-                hint = (" (is the public half of [ssh] identity_file in your RunPod account's "
-                        "SSH keys?)") if result.kind == "auth_failed" else ""
-                self.d.bus.emit("endpoint.failed", f"{state.name}: {result.message}{hint}; "
-                                "retrying", state.id, level="warning", failure=result.kind)
+                hint = (
+                    (
+                        " (is the public half of [ssh] identity_file in your RunPod account's "
+                        "SSH keys?)"
+                    )
+                    if result.kind == "auth_failed"
+                    else ""
+                )
+                self.d.bus.emit(
+                    "endpoint.failed",
+                    f"{state.name}: {result.message}{hint}; retrying",
+                    state.id,
+                    level="warning",
+                    failure=result.kind,
+                )
             state.last_error = result.message
             if state.endpoint_state != "confirmed" or result.kind != "unreachable":
                 state.endpoint_state = "unreachable"
@@ -161,12 +181,22 @@ class EndpointService:
         attempt.backoff = RETRY_MIN
         self.close_connection(state.id)  # the next user reconnects to the new endpoint
         if pinned.changed:
-            self.d.bus.emit("hostkey.changed", f"{state.name}: host key now {ep.fingerprint} "
-                            f"(was {pinned.previous}); pinned after the identity check",
-                            state.id, fingerprint=ep.fingerprint, old=pinned.previous)
+            self.d.bus.emit(
+                "hostkey.changed",
+                f"{state.name}: host key now {ep.fingerprint} "
+                f"(was {pinned.previous}); pinned after the identity check",
+                state.id,
+                fingerprint=ep.fingerprint,
+                old=pinned.previous,
+            )
         if moved:
-            self.d.bus.emit("endpoint.confirmed", f"{state.name}: SSH at {ep.host}:{ep.port} "
-                            "(confirmed inside the pod)", state.id, host=ep.host, port=ep.port)
+            self.d.bus.emit(
+                "endpoint.confirmed",
+                f"{state.name}: SSH at {ep.host}:{ep.port} (confirmed inside the pod)",
+                state.id,
+                host=ep.host,
+                port=ep.port,
+            )
         await self.write_config()
         self.confirmed.setdefault(state.id, asyncio.Event()).set()
 
@@ -179,11 +209,17 @@ class EndpointService:
             # A stopped pod's last endpoint is dead (or someone else's by now): without wake on
             # connect its entry says "not running" instead of trying it.
             live = state.pod.is_running or state.wake_on_connect
-            entries.append(HostEntry(
-                pod_id=state.id, name=state.name, host=state.ssh_host if live else None,
-                port=state.ssh_port if live else None,
-                user=self._user(state), identity_file=identity,
-                wake_on_connect=state.wake_on_connect))
+            entries.append(
+                HostEntry(
+                    pod_id=state.id,
+                    name=state.name,
+                    host=state.ssh_host if live else None,
+                    port=state.ssh_port if live else None,
+                    user=self._user(state),
+                    identity_file=identity,
+                    wake_on_connect=state.wake_on_connect,
+                )
+            )
         return entries
 
     async def write_config(self) -> None:
@@ -192,16 +228,21 @@ class EndpointService:
         if key == self._written:
             return
         update = await asyncio.to_thread(
-            files.update_generated, entries,
+            files.update_generated,
+            entries,
             server_alive_interval=self.d.config.ssh.server_alive_interval,
-            proxy_program=(sys.executable, "-m", "rpdevd.cli"))
+            proxy_program=(sys.executable, "-m", "rpdevd.cli"),
+        )
         self._written = key
         for pod_id, alias in update.aliases.items():
             if pod_id in self.d.pods:
                 self.d.pods[pod_id].ssh_alias = alias
         if update.changed:
-            self.d.bus.emit("ssh.config", f"SSH config rewritten ({len(entries)} host(s))",
-                            path=str(update.path))
+            self.d.bus.emit(
+                "ssh.config",
+                f"SSH config rewritten ({len(entries)} host(s))",
+                path=str(update.path),
+            )
 
     # the shared connection ---------------------------------------------------------------
     async def connection(self, pod_id: str) -> asyncssh.SSHClientConnection | None:
@@ -209,8 +250,12 @@ class EndpointService:
         import asyncssh
 
         state = self.d.pods.get(pod_id)
-        if state is None or state.endpoint_state != "confirmed" or not state.ssh_host \
-                or not state.ssh_port:
+        if (
+            state is None
+            or state.endpoint_state != "confirmed"
+            or not state.ssh_host
+            or not state.ssh_port
+        ):
             return None
         lock = self.conn_locks.setdefault(pod_id, asyncio.Lock())
         async with lock:
@@ -223,11 +268,19 @@ class EndpointService:
             trusted = [asyncssh.import_public_key(k.line) for k in keys]
             identity = self._identity(state)
             try:
-                conn = await asyncio.wait_for(asyncssh.connect(
-                    state.ssh_host, state.ssh_port, username=self._user(state),
-                    client_keys=[str(identity)] if identity else None,
-                    known_hosts=(trusted, [], []), config=None,
-                    keepalive_interval=15, keepalive_count_max=3), 15)
+                conn = await asyncio.wait_for(
+                    asyncssh.connect(
+                        state.ssh_host,
+                        state.ssh_port,
+                        username=self._user(state),
+                        client_keys=[str(identity)] if identity else None,
+                        known_hosts=(trusted, [], []),
+                        config=None,
+                        keepalive_interval=15,
+                        keepalive_count_max=3,
+                    ),
+                    15,
+                )
             except (TimeoutError, OSError, asyncssh.Error) as exc:
                 log.info("connection to %s failed: %s", pod_id, exc)
                 self.wake.set()
@@ -243,8 +296,9 @@ class EndpointService:
     # wake on connect ---------------------------------------------------------------------
     async def m_wake(self, params: dict[str, Any]) -> Any:
         state = self.d._pod_param(params)
-        timeout = param_num(params, "timeout", required=False, minimum=1,
-                            maximum=3600) or WAKE_TIMEOUT
+        timeout = (
+            param_num(params, "timeout", required=False, minimum=1, maximum=3600) or WAKE_TIMEOUT
+        )
         task = self.wakes.get(state.id)
         if task is None or task.done():
             task = asyncio.create_task(self._wake(state, timeout))
@@ -254,12 +308,16 @@ class EndpointService:
     async def _wake(self, state: PodState, timeout: float) -> dict[str, Any]:
         """One resume however many connections wait; then wait for a confirmed endpoint."""
         if state.pod.desired_status in ("EXITED", "STOPPED", "PAUSED"):
-            self.d.bus.emit("pod.waking", f"{state.name}: resuming for an incoming connection",
-                            state.id)
+            self.d.bus.emit(
+                "pod.waking", f"{state.name}: resuming for an incoming connection", state.id
+            )
             await self.d.resume_pod(state, "wake on connect")
         elif state.pod.desired_status == "TERMINATED":
-            raise RequestError("terminated", f"{state.name} is terminated",
-                               "a terminated pod cannot be started again; create a new one")
+            raise RequestError(
+                "terminated",
+                f"{state.name} is terminated",
+                "a terminated pod cannot be started again; create a new one",
+            )
         ev = self.confirmed.setdefault(state.id, asyncio.Event())
         if state.endpoint_state == "confirmed" and state.pod.is_running:
             ev.set()
@@ -267,18 +325,26 @@ class EndpointService:
         last_poll = 0.0
         while not ev.is_set():
             if time.monotonic() > deadline:
-                raise RequestError("timeout", f"{state.name} did not become reachable within "
-                                   f"{timeout:.0f}s ({state.endpoint_state})",
-                                   state.last_error or "see `rpdev status`")
+                raise RequestError(
+                    "timeout",
+                    f"{state.name} did not become reachable within "
+                    f"{timeout:.0f}s ({state.endpoint_state})",
+                    state.last_error or "see `rpdev status`",
+                )
             # Poll faster while someone waits, but never more than every 3 s.
             if time.monotonic() - last_poll >= 3.0:
                 self.d.poll_now.set()
                 last_poll = time.monotonic()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ev.wait(), 1.0)
-        return {"id": state.id, "name": state.name, "host": state.ssh_host,
-                "port": state.ssh_port, "alias": state.ssh_alias,
-                "fingerprint": state.host_key_fingerprint}
+        return {
+            "id": state.id,
+            "name": state.name,
+            "host": state.ssh_host,
+            "port": state.ssh_port,
+            "alias": state.ssh_alias,
+            "fingerprint": state.host_key_fingerprint,
+        }
 
     def include_state(self) -> str:
         """installed | missing | broken: is the generated file pulled into ~/.ssh/config?"""
@@ -296,9 +362,19 @@ class EndpointService:
             return "broken"
 
     async def m_ssh_status(self, params: dict[str, Any]) -> Any:
-        return {"generated": str(files.generated_path()), "include": self.include_state(),
-                "known_hosts": str(files.known_hosts_path()),
-                "pods": {s.id: {"alias": s.ssh_alias, "state": s.endpoint_state,
-                                "host": s.ssh_host, "port": s.ssh_port,
-                                "fingerprint": s.host_key_fingerprint}
-                         for s in self.d.pods.values() if s.managed}}
+        return {
+            "generated": str(files.generated_path()),
+            "include": self.include_state(),
+            "known_hosts": str(files.known_hosts_path()),
+            "pods": {
+                s.id: {
+                    "alias": s.ssh_alias,
+                    "state": s.endpoint_state,
+                    "host": s.ssh_host,
+                    "port": s.ssh_port,
+                    "fingerprint": s.host_key_fingerprint,
+                }
+                for s in self.d.pods.values()
+                if s.managed
+            },
+        }

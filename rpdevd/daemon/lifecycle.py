@@ -55,11 +55,12 @@ def runtime_dict(pod: Pod) -> dict[str, Any] | None:
         return None
     return {
         "uptimeInSeconds": rt.uptime,
-        "gpus": [{"id": g.id, "gpuUtilPercent": g.util, "memoryUtilPercent": g.mem_util}
-                 for g in rt.gpus],
-        "container": None if rt.container is None else {
-            "cpuPercent": rt.container.cpu_percent,
-            "memoryPercent": rt.container.memory_percent},
+        "gpus": [
+            {"id": g.id, "gpuUtilPercent": g.util, "memoryUtilPercent": g.mem_util} for g in rt.gpus
+        ],
+        "container": None
+        if rt.container is None
+        else {"cpuPercent": rt.container.cpu_percent, "memoryPercent": rt.container.memory_percent},
     }
 
 
@@ -73,8 +74,12 @@ class LifecycleService:
         self.sem = asyncio.Semaphore(daemon.config.probe_concurrency)
         self.wake = asyncio.Event()
         self.edit_counter: Any = None  # set by the sync service: pod_id -> files pushed
-        for name, fn in (("pod.hold", self.m_hold), ("idle.export", self.m_export),
-                         ("idle.samples", self.m_export), ("ledger", self.m_ledger)):
+        for name, fn in (
+            ("pod.hold", self.m_hold),
+            ("idle.export", self.m_export),
+            ("idle.samples", self.m_export),
+            ("ledger", self.m_ledger),
+        ):
             daemon.server.register(name, fn)
 
     def run_of(self, pod_id: str) -> _PodRun:
@@ -93,8 +98,11 @@ class LifecycleService:
             run = self.run_of(state.id)
             if state.pod.is_running and not run.ledger.running:
                 first = not run.ledger.intervals
-                uptime = state.pod.uptime_seconds or (
-                    state.pod.runtime.uptime if state.pod.runtime else None) or 0
+                uptime = (
+                    state.pod.uptime_seconds
+                    or (state.pod.runtime.uptime if state.pod.runtime else None)
+                    or 0
+                )
                 run.ledger.started(now - min(uptime, 86400) if first else now)
                 run.next_probe = 0.0
             elif not state.pod.is_running and run.ledger.running:
@@ -144,15 +152,21 @@ class LifecycleService:
     # probe + decision --------------------------------------------------------------------
     async def take_sample(self, state: PodState, run: _PodRun) -> Sample:
         if run.probe is None:
-            run.probe = ActivityProbe(workspace=state.pod.volume_mount_path or "/workspace",
-                                      sshd_ports=tuple({22, state.ssh_port or 22}))
+            run.probe = ActivityProbe(
+                workspace=state.pod.volume_mount_path or "/workspace",
+                sshd_ports=tuple({22, state.ssh_port or 22}),
+            )
         run.probe.sshd_ports = tuple({22, state.ssh_port or 22})
         conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
         edits = self.edit_counter(state.id) if self.edit_counter else 0
         async with self.sem:
             sample = await run.probe.sample(
-                conn, status=state.pod.desired_status, runtime=runtime_dict(state.pod),
-                local_edits=edits, hold_until=state.hold_until)
+                conn,
+                status=state.pod.desired_status,
+                runtime=runtime_dict(state.pod),
+                local_edits=edits,
+                hold_until=state.hold_until,
+            )
         if sample.probe != "ok" and conn is not None and self.d.endpoints:
             self.d.endpoints.close_connection(state.id)
         return sample
@@ -181,8 +195,11 @@ class LifecycleService:
             run.next_probe = time.time() + interval
 
     def policy(self, state: PodState) -> Policy:
-        return Policy(idle_timeout=state.idle_timeout, warn_before=state.warn_before,
-                      max_gap=max(300.0, 3 * self.d.config.probe_interval))
+        return Policy(
+            idle_timeout=state.idle_timeout,
+            warn_before=state.warn_before,
+            max_gap=max(300.0, 3 * self.d.config.probe_interval),
+        )
 
     async def confirm_stop(self, state: PodState, run: _PodRun, before: IdleState) -> Decision:
         """At the deadline: a fresh status check and a fresh probe; stop only if still idle."""
@@ -201,13 +218,18 @@ class LifecycleService:
     async def act(self, state: PodState, run: _PodRun, decision: Decision) -> None:
         idle_stop = state.policy == "idle-stop"
         self._idle_view(state, decision if idle_stop else None, decision)
-        if decision.action == "unknown" or (decision.signal == "unknown" and
-                                            not run.unknown_reported):
+        if decision.action == "unknown" or (
+            decision.signal == "unknown" and not run.unknown_reported
+        ):
             if not run.unknown_reported:
                 run.unknown_reported = True
-                self.d.bus.emit("idle.unknown", f"{state.name}: activity unknown "
-                                f"({decision.reason}); it will not be stopped", state.id,
-                                level="warning", reason=decision.reason)
+                self.d.bus.emit(
+                    "idle.unknown",
+                    f"{state.name}: activity unknown ({decision.reason}); it will not be stopped",
+                    state.id,
+                    level="warning",
+                    reason=decision.reason,
+                )
             return
         run.unknown_reported = False
         if not idle_stop:
@@ -216,25 +238,35 @@ class LifecycleService:
             await self.warn(state, decision)
         elif decision.action == "cancel":
             state.warning = None
-            self.d.bus.emit("idle.cancel", f"{state.name}: stop cancelled ({decision.reason})",
-                            state.id, reason=decision.reason, signal=decision.signal)
+            self.d.bus.emit(
+                "idle.cancel",
+                f"{state.name}: stop cancelled ({decision.reason})",
+                state.id,
+                reason=decision.reason,
+                signal=decision.signal,
+            )
         elif decision.action == "stop":
             await self.stop(state, run, decision)
 
-    def _idle_view(self, state: PodState, decision: Decision | None,
-                   any_decision: Decision | None = None) -> None:
+    def _idle_view(
+        self, state: PodState, decision: Decision | None, any_decision: Decision | None = None
+    ) -> None:
         now = time.time()
         if not state.pod.is_running:
-            state.idle_state, state.idle_deadline, state.warning = state.pod.desired_status \
-                .lower(), None, None
+            state.idle_state, state.idle_deadline, state.warning = (
+                state.pod.desired_status.lower(),
+                None,
+                None,
+            )
             return
         shown = decision or any_decision
         if shown is None:
             return
         hold = state.hold_until
         if hold == FOREVER or (isinstance(hold, int | float) and hold > now):
-            state.idle_state = "held" if hold == FOREVER else \
-                f"held {format_duration(float(hold) - now)}"
+            state.idle_state = (
+                "held" if hold == FOREVER else f"held {format_duration(float(hold) - now)}"
+            )
             state.idle_deadline = None
             return
         if decision is not None and decision.signal == "hold" and decision.stop_at:
@@ -252,37 +284,61 @@ class LifecycleService:
 
     async def warn(self, state: PodState, decision: Decision) -> None:
         stop_at = decision.stop_at or time.time() + state.warn_before
-        text = (f"rpdev: pod {state.name} is idle ({decision.reason}) and will be STOPPED at "
-                f"{time.strftime('%H:%M', time.localtime(stop_at))}. To keep it: "
-                + HOLD_HINT.format(pod=state.id))
-        state.warning = {"kind": "idle.warn", "message": text, "stop_at": stop_at,
-                         "reason": decision.reason}
-        self.d.bus.emit("idle.warn", f"{state.name}: stops in {_clock(stop_at - time.time())} "
-                        f"unless something happens ({decision.reason})", state.id,
-                        level="warning", stop_at=stop_at, reason=decision.reason,
-                        signal=decision.signal)
+        text = (
+            f"rpdev: pod {state.name} is idle ({decision.reason}) and will be STOPPED at "
+            f"{time.strftime('%H:%M', time.localtime(stop_at))}. To keep it: "
+            + HOLD_HINT.format(pod=state.id)
+        )
+        state.warning = {
+            "kind": "idle.warn",
+            "message": text,
+            "stop_at": stop_at,
+            "reason": decision.reason,
+        }
+        self.d.bus.emit(
+            "idle.warn",
+            f"{state.name}: stops in {_clock(stop_at - time.time())} "
+            f"unless something happens ({decision.reason})",
+            state.id,
+            level="warning",
+            stop_at=stop_at,
+            reason=decision.reason,
+            signal=decision.signal,
+        )
         notify_desktop(f"rpdev: {state.name} stops soon", text)
         conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.run(
-                    "command -v wall >/dev/null 2>&1 && wall", input=text + "\n",
-                    check=False), 10)
+                await asyncio.wait_for(
+                    conn.run(
+                        "command -v wall >/dev/null 2>&1 && wall", input=text + "\n", check=False
+                    ),
+                    10,
+                )
 
     async def stop(self, state: PodState, run: _PodRun, decision: Decision) -> None:
         try:
             await self.d.stop_pod(state, f"idle-stop: {decision.reason}")
         except RequestError as exc:
             # e.g. a pod with a network volume: RunPod cannot stop it. Reported, never terminated.
-            self.d.bus.emit("idle.stop_failed", f"{state.name}: idle-stop failed: {exc.message}",
-                            state.id, level="error", hint=exc.hint)
+            self.d.bus.emit(
+                "idle.stop_failed",
+                f"{state.name}: idle-stop failed: {exc.message}",
+                state.id,
+                level="error",
+                hint=exc.hint,
+            )
             state.last_error = exc.message
             return
         state.warning = None
         run.ledger.idle_stopped(time.time(), state.pod.cost_per_hr or 0.0)
         self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
-        self.d.bus.emit("idle.stop", f"{state.name}: stopped after being idle "
-                        f"({decision.reason})", state.id, reason=decision.reason)
+        self.d.bus.emit(
+            "idle.stop",
+            f"{state.name}: stopped after being idle ({decision.reason})",
+            state.id,
+            reason=decision.reason,
+        )
 
     # keep-alive --------------------------------------------------------------------------
     def keep_alive(self, state: PodState, run: _PodRun, now: float) -> None:
@@ -304,9 +360,14 @@ class LifecycleService:
                 wait = max(wait, NO_GPU_MIN)
             run.resume_at = time.time() + wait
             run.resume_backoff = min(KEEPALIVE_MAX, wait * 2)
-            self.d.bus.emit("keepalive.retry", f"{state.name}: resume failed, next try in "
-                            f"{format_duration(wait)}: {exc.message}", state.id,
-                            level="warning", retry_in=wait, hint=exc.hint)
+            self.d.bus.emit(
+                "keepalive.retry",
+                f"{state.name}: resume failed, next try in {format_duration(wait)}: {exc.message}",
+                state.id,
+                level="warning",
+                retry_in=wait,
+                hint=exc.hint,
+            )
         finally:
             run.resuming = False
 
@@ -323,17 +384,27 @@ class LifecycleService:
             try:
                 seconds = parse_duration(value) if isinstance(value, str) else float(value)
             except (TypeError, ValueError):
-                raise RequestError("bad_params", f"{value!r} is not a duration",
-                                   "e.g. 30m, 2h, forever, or off") from None
+                raise RequestError(
+                    "bad_params", f"{value!r} is not a duration", "e.g. 30m, 2h, forever, or off"
+                ) from None
             if isinstance(value, bool) or not 0 < seconds <= 30 * 86400:
                 raise RequestError("bad_params", "a hold lasts between 1s and 30d")
             until = time.time() + seconds
         self.d.update_settings(state, hold_until=until)
         state.hold_until = until
-        self.d.bus.emit("idle.hold", f"{state.name}: " + (
-            "hold removed" if until is None else "held until you remove the hold"
-            if until == FOREVER else f"held for {format_duration(float(until) - time.time())}"),
-            state.id, hold_until=until)
+        self.d.bus.emit(
+            "idle.hold",
+            f"{state.name}: "
+            + (
+                "hold removed"
+                if until is None
+                else "held until you remove the hold"
+                if until == FOREVER
+                else f"held for {format_duration(float(until) - time.time())}"
+            ),
+            state.id,
+            hold_until=until,
+        )
         run = self.run_of(state.id)
         run.next_probe = 0.0
         self.wake.set()
@@ -356,10 +427,16 @@ class LifecycleService:
         out = {}
         for state in self.d.pods.values():
             run = self.run_of(state.id)
-            out[state.id] = {"name": state.name, **ledger_mod.summary(
-                run.ledger, state.pod.cost_per_hr, now)}
-        return {"pods": out, "saving_definition": ledger_mod.__doc__.split("**")[2].strip()
-                if ledger_mod.__doc__ else ""}
+            out[state.id] = {
+                "name": state.name,
+                **ledger_mod.summary(run.ledger, state.pod.cost_per_hr, now),
+            }
+        return {
+            "pods": out,
+            "saving_definition": ledger_mod.__doc__.split("**")[2].strip()
+            if ledger_mod.__doc__
+            else "",
+        }
 
 
 def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
@@ -394,11 +471,24 @@ def notify_desktop(title: str, body: str) -> None:
     if shutil.which("notify-send"):
         cmd = ["notify-send", "-a", "rpdev", "-u", "critical", title, body]
     elif shutil.which("osascript"):
-        cmd = ["osascript", "-e", "on run argv", "-e",
-               "display notification (item 2 of argv) with title (item 1 of argv)",
-               "-e", "end run", title, body]
+        cmd = [
+            "osascript",
+            "-e",
+            "on run argv",
+            "-e",
+            "display notification (item 2 of argv) with title (item 1 of argv)",
+            "-e",
+            "end run",
+            title,
+            body,
+        ]
     else:
         return
     with contextlib.suppress(OSError):
-        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )

@@ -49,7 +49,8 @@ def setup_logging(foreground: bool, verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = logging.handlers.RotatingFileHandler(
-        paths.log_file(), maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        paths.log_file(), maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
     handler.setFormatter(fmt)
     handlers: list[logging.Handler] = [handler]
     if foreground:
@@ -108,8 +109,9 @@ def run(foreground: bool = True, verbose: bool = False) -> int:
         return asyncio.run(_amain())
     except AlreadyRunning as exc:
         print(f"rpdevd: already running: {exc}", file=sys.stderr)
-        print("  hint: `rpdev daemon status` shows it; `rpdev daemon stop` stops it",
-              file=sys.stderr)
+        print(
+            "  hint: `rpdev daemon status` shows it; `rpdev daemon stop` stops it", file=sys.stderr
+        )
         log.error("refusing to start: %s", exc)
         return 3
     except PermissionError as exc:
@@ -121,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rpdevd", description="The rpdev daemon.")
     parser.add_argument("--version", action="version", version=f"rpdevd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("--background", action="store_true",
-                        help="log only to the log file (used by `rpdev daemon start`)")
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="log only to the log file (used by `rpdev daemon start`)",
+    )
     args = parser.parse_args(argv)
     return run(foreground=not args.background, verbose=args.verbose)
 

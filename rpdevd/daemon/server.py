@@ -108,7 +108,8 @@ class Server:
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
-                self._client, path=os.fspath(self.socket_path), limit=protocol.MAX_FRAME + 1)
+                self._client, path=os.fspath(self.socket_path), limit=protocol.MAX_FRAME + 1
+            )
         finally:
             os.umask(old)
         os.chmod(self.socket_path, 0o600)
@@ -147,8 +148,9 @@ class Server:
 
 
 class _Connection:
-    def __init__(self, server: Server, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
@@ -168,8 +170,11 @@ class _Connection:
         try:
             line = await asyncio.wait_for(self.reader.readline(), timeout)
         except (asyncio.LimitOverrunError, ValueError):
-            await self.send(protocol.error(None, "too_large",
-                                           f"frame exceeds {protocol.MAX_FRAME} bytes; closing"))
+            await self.send(
+                protocol.error(
+                    None, "too_large", f"frame exceeds {protocol.MAX_FRAME} bytes; closing"
+                )
+            )
             return None
         if not line:
             return None
@@ -217,8 +222,9 @@ class _Connection:
             return
         handler = self.server.handlers.get(req.method)
         if handler is None:
-            await self.send(protocol.error(req.id, "unknown_method",
-                                           f"unknown method {req.method!r}"))
+            await self.send(
+                protocol.error(req.id, "unknown_method", f"unknown method {req.method!r}")
+            )
             return
         try:
             value = await handler(req.params)
@@ -230,18 +236,25 @@ class _Connection:
             raise
         except Exception as exc:
             log.exception("method %s failed", req.method)
-            await self.send(protocol.error(req.id, "internal",
-                                           f"{req.method} failed: {type(exc).__name__}: {exc}",
-                                           "see the daemon log (rpdev daemon status shows where)"))
+            await self.send(
+                protocol.error(
+                    req.id,
+                    "internal",
+                    f"{req.method} failed: {type(exc).__name__}: {exc}",
+                    "see the daemon log (rpdev daemon status shows where)",
+                )
+            )
         else:
             await self.send(protocol.result(req.id, value))
 
     async def subscribe(self, req: protocol.Request) -> None:
         kinds = req.params.get("kinds", [])
-        if not isinstance(kinds, list) or not all(isinstance(k, str) and len(k) < 64
-                                                  for k in kinds) or len(kinds) > 32:
-            await self.send(protocol.error(req.id, "bad_params",
-                                           "kinds must be a list of strings"))
+        if (
+            not isinstance(kinds, list)
+            or not all(isinstance(k, str) and len(k) < 64 for k in kinds)
+            or len(kinds) > 32
+        ):
+            await self.send(protocol.error(req.id, "bad_params", "kinds must be a list of strings"))
             return
         pod = protocol.param_str(req.params, "pod", required=False, max_len=128)
         if pod and self.server.resolve_pod is not None:
@@ -253,8 +266,9 @@ class _Connection:
         if self.sub is not None:
             self.server.bus.unsubscribe(self.sub)
         self.sub = self.server.bus.subscribe(tuple(kinds), pod)
-        await self.send(protocol.result(req.id, {"subscribed": True,
-                                                 "last_seq": self.server.bus.seq}))
+        await self.send(
+            protocol.result(req.id, {"subscribed": True, "last_seq": self.server.bus.seq})
+        )
         if self.sub_task is None:
             self.sub_task = asyncio.create_task(self.pump())
 
@@ -262,8 +276,9 @@ class _Connection:
         while self.sub is not None:
             ev = await self.sub.queue.get()
             if ev is None:
-                await self.send(protocol.error(None, "overflow", "too many unread events; "
-                                               "subscribe again"))
+                await self.send(
+                    protocol.error(None, "overflow", "too many unread events; subscribe again")
+                )
                 self.writer.close()
                 return
             await self.send(protocol.event_frame(ev))

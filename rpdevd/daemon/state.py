@@ -54,12 +54,15 @@ class PodState:
         pc: PodConfig | None = config.pod_config(self.pod.id, self.pod.name)
         self.managed = bool(settings.get("managed", pc is not None))
         self.policy = str(settings.get("policy", pc.policy if pc else "manual"))
-        self.idle_timeout = float(settings.get(
-            "idle_timeout", pc.idle_timeout if pc else config.idle_timeout))
-        self.warn_before = float(settings.get(
-            "warn_before", pc.warn_before if pc else config.warn_before))
-        self.wake_on_connect = bool(settings.get(
-            "wake_on_connect", pc.wake_on_connect if pc else False))
+        self.idle_timeout = float(
+            settings.get("idle_timeout", pc.idle_timeout if pc else config.idle_timeout)
+        )
+        self.warn_before = float(
+            settings.get("warn_before", pc.warn_before if pc else config.warn_before)
+        )
+        self.wake_on_connect = bool(
+            settings.get("wake_on_connect", pc.wake_on_connect if pc else False)
+        )
         self.stopped_by_rpdev = bool(settings.get("stopped_by_rpdev", False))
         hold = settings.get("hold_until")
         if isinstance(hold, int | float) and hold < time.time():

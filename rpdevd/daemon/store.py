@@ -94,18 +94,31 @@ class Store:
         if self._inserts % 500 == 0:
             self.db.execute("DELETE FROM events WHERE seq <= ?", (ev.seq - MAX_EVENTS,))
 
-    def events(self, limit: int = 100, pod_id: str | None = None,
-               after: int = 0) -> list[Event]:
+    def events(self, limit: int = 100, pod_id: str | None = None, after: int = 0) -> list[Event]:
         if pod_id:
             rows = self.db.execute(
                 "SELECT seq, t, kind, pod_id, level, message, data FROM events "
-                "WHERE pod_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?", (pod_id, after, limit))
+                "WHERE pod_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?",
+                (pod_id, after, limit),
+            )
         else:
             rows = self.db.execute(
                 "SELECT seq, t, kind, pod_id, level, message, data FROM events "
-                "WHERE seq > ? ORDER BY seq DESC LIMIT ?", (after, limit))
-        out = [Event(seq=r[0], t=r[1], kind=r[2], pod_id=r[3], level=r[4], message=r[5],
-                     data=json.loads(r[6])) for r in rows]
+                "WHERE seq > ? ORDER BY seq DESC LIMIT ?",
+                (after, limit),
+            )
+        out = [
+            Event(
+                seq=r[0],
+                t=r[1],
+                kind=r[2],
+                pod_id=r[3],
+                level=r[4],
+                message=r[5],
+                data=json.loads(r[6]),
+            )
+            for r in rows
+        ]
         out.reverse()
         return out
 

@@ -59,12 +59,21 @@ class Root:
         state = "paused" if self.paused else status.get("state", "waiting")
         if self.error and not self.paused:
             state = "error"
-        return {"id": self.id, "pod": self.pod, "pod_id": self.pod_id, "local": str(self.local),
-                "remote": self.remote, "paused": self.paused, "source": self.source,
-                "state": state, "held": self.held or status.get("held", 0),
-                "pending": status.get("pending", 0), "last_sync": status.get("last_sync"),
-                "last_error": self.error or status.get("last_error"),
-                "progress": self.progress}
+        return {
+            "id": self.id,
+            "pod": self.pod,
+            "pod_id": self.pod_id,
+            "local": str(self.local),
+            "remote": self.remote,
+            "paused": self.paused,
+            "source": self.source,
+            "state": state,
+            "held": self.held or status.get("held", 0),
+            "pending": status.get("pending", 0),
+            "last_sync": status.get("last_sync"),
+            "last_error": self.error or status.get("last_error"),
+            "progress": self.progress,
+        }
 
 
 def root_id(pod: str, local: Path, remote: str) -> str:
@@ -95,14 +104,26 @@ class SyncService:
         for cfg in daemon.config.syncs:
             if not cfg.enabled:
                 continue
-            r = Root(root_id(cfg.pod, cfg.local, cfg.remote), cfg.pod, cfg.local, cfg.remote,
-                     cfg.ignore, cfg.max_delete, cfg.delete)
+            r = Root(
+                root_id(cfg.pod, cfg.local, cfg.remote),
+                cfg.pod,
+                cfg.local,
+                cfg.remote,
+                cfg.ignore,
+                cfg.max_delete,
+                cfg.delete,
+            )
             self.roots[r.id] = r
         for saved in daemon.store.get(ROOTS_KEY, []) or []:
             try:
-                r = Root(str(saved["id"]), str(saved["pod"]), Path(saved["local"]),
-                         str(saved["remote"]), paused=bool(saved.get("paused")),
-                         source=str(saved.get("source", "runtime")))
+                r = Root(
+                    str(saved["id"]),
+                    str(saved["pod"]),
+                    Path(saved["local"]),
+                    str(saved["remote"]),
+                    paused=bool(saved.get("paused")),
+                    source=str(saved.get("source", "runtime")),
+                )
             except (KeyError, TypeError):
                 continue
             if r.id in self.roots:
@@ -122,13 +143,27 @@ class SyncService:
 
     def edits(self, pod_id: str) -> int:
         """Files pushed to this pod since the last call (the idle logic's `local_edits`)."""
-        return sum(r.engine.take_edit_count() for r in self.roots.values()
-                   if r.engine is not None and r.pod_id == pod_id)
+        return sum(
+            r.engine.take_edit_count()
+            for r in self.roots.values()
+            if r.engine is not None and r.pod_id == pod_id
+        )
 
     def _save(self) -> None:
-        self.d.store.put(ROOTS_KEY, [
-            {"id": r.id, "pod": r.pod, "local": str(r.local), "remote": r.remote,
-             "paused": r.paused, "source": r.source} for r in self.roots.values()])
+        self.d.store.put(
+            ROOTS_KEY,
+            [
+                {
+                    "id": r.id,
+                    "pod": r.pod,
+                    "local": str(r.local),
+                    "remote": r.remote,
+                    "paused": r.paused,
+                    "source": r.source,
+                }
+                for r in self.roots.values()
+            ],
+        )
 
     # the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -166,8 +201,9 @@ class SyncService:
             return
         root.pod_id = state.id
         root.stop = asyncio.Event()
-        root.task = asyncio.create_task(self._run_root(root, state.pod.volume_mount_path),
-                                        name=f"sync-{root.id}")
+        root.task = asyncio.create_task(
+            self._run_root(root, state.pod.volume_mount_path), name=f"sync-{root.id}"
+        )
 
     async def _run_root(self, root: Root, volume: str | None) -> None:
         from rpdevd.sync.baseline import Baseline
@@ -178,11 +214,16 @@ class SyncService:
         pod_id = root.pod_id
         remote = pod_remote_path(root.remote, volume)
         state = self.d.pods.get(pod_id)
-        spec = SyncSpec(local_root=root.local.expanduser(), remote_root=remote,
-                        pair_id=f"{pod_id}:{remote}", pod_id=pod_id,
-                        dest_label=(state.ssh_alias if state and state.ssh_alias else pod_id),
-                        ignore=IgnoreConfig(extra=root.ignore), delete=root.delete,
-                        max_delete=root.max_delete)
+        spec = SyncSpec(
+            local_root=root.local.expanduser(),
+            remote_root=remote,
+            pair_id=f"{pod_id}:{remote}",
+            pod_id=pod_id,
+            dest_label=(state.ssh_alias if state and state.ssh_alias else pod_id),
+            ignore=IgnoreConfig(extra=root.ignore),
+            delete=root.delete,
+            max_delete=root.max_delete,
+        )
 
         async def connect() -> asyncssh.SSHClientConnection:
             conn: asyncssh.SSHClientConnection | None = await self.d.endpoints.connection(pod_id)
@@ -192,9 +233,15 @@ class SyncService:
 
         async def confirm(ops: list[Op]) -> bool:
             root.held = len(ops)
-            self.d.bus.emit("sync.held", f"{len(ops)} deletions on the pod wait for confirmation "
-                            f"(cap {root.max_delete}): rpdev sync confirm {root.id}", pod_id,
-                            level="warning", root=root.id, count=len(ops))
+            self.d.bus.emit(
+                "sync.held",
+                f"{len(ops)} deletions on the pod wait for confirmation "
+                f"(cap {root.max_delete}): rpdev sync confirm {root.id}",
+                pod_id,
+                level="warning",
+                root=root.id,
+                count=len(ops),
+            )
             return False
 
         def on_event(ev: Event) -> None:
@@ -205,24 +252,35 @@ class SyncService:
             self.d.bus.publish(ev)
 
         baseline = Baseline()
-        engine = SyncEngine(spec, baseline=baseline, connect=connect, on_event=on_event,
-                            confirm=confirm)
+        engine = SyncEngine(
+            spec, baseline=baseline, connect=connect, on_event=on_event, confirm=confirm
+        )
         root.engine, root.error = engine, None
-        self.d.bus.emit("sync.started", f"syncing {root.local} -> {spec.dest_label}:{remote}",
-                        pod_id, root=root.id)
+        self.d.bus.emit(
+            "sync.started",
+            f"syncing {root.local} -> {spec.dest_label}:{remote}",
+            pod_id,
+            root=root.id,
+        )
         try:
             await engine.watch(root.stop)
         except SyncStopped as exc:
             root.error = str(exc)
-            self.d.bus.emit("sync.error", f"{root.local}: {exc}", pod_id, level="error",
-                            root=root.id)
+            self.d.bus.emit(
+                "sync.error", f"{root.local}: {exc}", pod_id, level="error", root=root.id
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("sync %s failed", root.id)
             root.error = f"{type(exc).__name__}: {exc}"
-            self.d.bus.emit("sync.error", f"{root.local}: {root.error}; restarting",
-                            pod_id, level="error", root=root.id)
+            self.d.bus.emit(
+                "sync.error",
+                f"{root.local}: {root.error}; restarting",
+                pod_id,
+                level="error",
+                root=root.id,
+            )
         finally:
             root.retry_at = time.monotonic() + RESTART_DELAY
             with contextlib.suppress(Exception):
@@ -272,22 +330,30 @@ class SyncService:
         self.roots[root.id] = root
         self._save()
         self.wake.set()
-        self.d.bus.emit("sync.added", f"sync root added: {path} -> {state.name}:{remote}",
-                        state.id, root=root.id)
+        self.d.bus.emit(
+            "sync.added",
+            f"sync root added: {path} -> {state.name}:{remote}",
+            state.id,
+            root=root.id,
+        )
         return root.to_json()
 
     async def m_remove(self, params: dict[str, Any]) -> Any:
         root = self._root(params)
         if root.source == "config":
-            raise RequestError("config", "this root comes from config.toml",
-                               "remove its [[sync]] entry there, or pause it")
+            raise RequestError(
+                "config",
+                "this root comes from config.toml",
+                "remove its [[sync]] entry there, or pause it",
+            )
         root.stop.set()
         if root.task:
             root.task.cancel()
         del self.roots[root.id]
         self._save()
-        self.d.bus.emit("sync.removed", f"sync root removed: {root.local}", root.pod_id,
-                        root=root.id)
+        self.d.bus.emit(
+            "sync.removed", f"sync root removed: {root.local}", root.pod_id, root=root.id
+        )
         return {"removed": root.id}
 
     async def m_pause(self, params: dict[str, Any]) -> Any:
@@ -300,9 +366,12 @@ class SyncService:
             root.stop.set()
         self._save()
         self.wake.set()
-        self.d.bus.emit("sync.paused" if paused else "sync.resumed",
-                        f"sync {'paused' if paused else 'resumed'}: {root.local}", root.pod_id,
-                        root=root.id)
+        self.d.bus.emit(
+            "sync.paused" if paused else "sync.resumed",
+            f"sync {'paused' if paused else 'resumed'}: {root.local}",
+            root.pod_id,
+            root=root.id,
+        )
         return root.to_json()
 
     async def m_confirm(self, params: dict[str, Any]) -> Any:
@@ -311,6 +380,10 @@ class SyncService:
             raise RequestError("not_running", "this sync is not running")
         root.engine.approve_deletes()
         root.held = 0
-        self.d.bus.emit("sync.confirmed", f"held deletions confirmed for {root.local}",
-                        root.pod_id, root=root.id)
+        self.d.bus.emit(
+            "sync.confirmed",
+            f"held deletions confirmed for {root.local}",
+            root.pod_id,
+            root=root.id,
+        )
         return root.to_json()

@@ -34,9 +34,14 @@ async def _run_session(process: asyncssh.SSHServerProcess, env: dict[str, str]) 
     command = process.command or os.environ.get("SHELL", "/bin/sh")
     child_env = {**os.environ, **env, **{k: v for k, v in process.env.items()}}
     proc = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", command,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=child_env, cwd=os.path.expanduser("~"),
+        "/bin/sh",
+        "-c",
+        command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env,
+        cwd=os.path.expanduser("~"),
     )
     await process.redirect(stdin=proc.stdin, stdout=proc.stdout, stderr=proc.stderr)
     process.exit(await proc.wait())
@@ -46,11 +51,14 @@ async def serve(config: Path) -> None:
     conf = parse_config(config)
     env: dict[str, str] = conf["env"]  # type: ignore[assignment]
     await asyncssh.listen(
-        str(conf["ListenAddress"]), int(str(conf["Port"])),
+        str(conf["ListenAddress"]),
+        int(str(conf["Port"])),
         server_host_keys=[str(conf["HostKey"])],
         authorized_client_keys=str(conf["AuthorizedKeysFile"]),
         process_factory=lambda p: _run_session(p, env),
-        sftp_factory=True, allow_scp=True, encoding=None,
+        sftp_factory=True,
+        allow_scp=True,
+        encoding=None,
     )
     await asyncio.Event().wait()
 

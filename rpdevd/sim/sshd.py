@@ -25,7 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd", "/sbin/sshd")
+SSHD_CANDIDATES = (
+    "/usr/sbin/sshd",
+    "/usr/local/sbin/sshd",
+    "/opt/homebrew/sbin/sshd",
+    "/sbin/sshd",
+)
 
 
 def find_sshd() -> str | None:
@@ -94,8 +99,10 @@ def join_cgroup(pid: int, name: str) -> Path | None:
     """Put `pid` (and so every session it forks) in a CPU-accounting cgroup of its own, as a
     container is: the activity probe then reads this pod's CPU time, not the whole machine's.
     Needs a writable cgroup filesystem (root); elsewhere the pod shares the machine's CPU view."""
-    for base, procs in ((Path("/sys/fs/cgroup"), "cgroup.procs"),
-                        (Path("/sys/fs/cgroup/cpuacct"), "cgroup.procs")):
+    for base, procs in (
+        (Path("/sys/fs/cgroup"), "cgroup.procs"),
+        (Path("/sys/fs/cgroup/cpuacct"), "cgroup.procs"),
+    ):
         marker = "cpu.stat" if base.name == "cgroup" else "cpuacct.usage"
         if not (base / marker).exists() and not (base / "cgroup.controllers").exists():
             continue
@@ -309,8 +316,18 @@ class PodSSHD:
 
     def ssh_args(self, identity: Path, known_hosts: Path | None = None) -> list[str]:
         """Options for the real `ssh` client to reach this server (tests, benchmarks)."""
-        args = ["-p", str(self.port), "-i", str(identity), "-o", "IdentitiesOnly=yes",
-                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+        args = [
+            "-p",
+            str(self.port),
+            "-i",
+            str(identity),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ]
         if known_hosts is None:
             args += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
         else:

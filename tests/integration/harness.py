@@ -12,12 +12,18 @@ from pathlib import Path
 from rpdevd import paths
 
 
-def cli(*args: str, input: str | None = None, timeout: float = 60,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, input: str | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `rpdev ARGS` as a user would (a new process, the current environment)."""
-    return subprocess.run([sys.executable, "-m", "rpdevd.cli", *args], input=input,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rpdevd.cli", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 class DaemonProcess:
@@ -34,7 +40,11 @@ class DaemonProcess:
         with open(self.out, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "rpdevd.cli", "daemon", "run"],
-                stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=self.env)
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -44,12 +44,22 @@ def pods(sim: SimThread, home: Path):
 def test_pods_listed_with_one_call_per_poll(pods, sim: SimThread, start_daemon) -> None:
     trainer, spot, other = pods
     start_daemon()
-    st = wait_until(lambda: (s := status())["api"]["ok"] and len(s["pods"]) == 2 and s,
-                    what="two managed pods")
+    st = wait_until(
+        lambda: (s := status())["api"]["ok"] and len(s["pods"]) == 2 and s, what="two managed pods"
+    )
     by_name = {p["name"]: p for p in st["pods"]}
     assert set(by_name) == {"trainer", "spot"}
-    for field in ("id", "name", "status", "ssh_alias", "ssh_host", "ssh_port", "policy",
-                  "idle_deadline", "cost_per_hr"):
+    for field in (
+        "id",
+        "name",
+        "status",
+        "ssh_alias",
+        "ssh_host",
+        "ssh_port",
+        "policy",
+        "idle_deadline",
+        "cost_per_hr",
+    ):
         assert field in by_name["trainer"]
     assert by_name["trainer"]["id"] == trainer.id and by_name["trainer"]["policy"] == "idle-stop"
     assert by_name["spot"]["is_spot"] is True and by_name["spot"]["policy"] == "keep-alive"
@@ -67,8 +77,9 @@ def test_pods_listed_with_one_call_per_poll(pods, sim: SimThread, start_daemon) 
     assert "rpdev ssh-config install" in cli("status").stdout
 
 
-def test_stop_and_resume_reach_the_api_and_events_arrive(pods, sim: SimThread,
-                                                         start_daemon) -> None:
+def test_stop_and_resume_reach_the_api_and_events_arrive(
+    pods, sim: SimThread, start_daemon
+) -> None:
     trainer = pods[0]
     start_daemon()
     wait_until(lambda: status()["api"]["ok"], what="first poll")
@@ -90,8 +101,10 @@ def test_stop_and_resume_reach_the_api_and_events_arrive(pods, sim: SimThread,
     out = cli("stop", "trainer")
     assert out.returncode == 0, out.stderr
     assert "stop requested" in out.stdout
-    wait_until(lambda: any(e.kind == "pod.status" and e.data.get("new") == "EXITED"
-                           for e in seen), what="EXITED event")
+    wait_until(
+        lambda: any(e.kind == "pod.status" and e.data.get("new") == "EXITED" for e in seen),
+        what="EXITED event",
+    )
     assert len(sim.sim.calls_of("podStop")) == 1
     out = cli("resume", trainer.id, "--json")
     assert out.returncode == 0, out.stderr
@@ -102,14 +115,15 @@ def test_stop_and_resume_reach_the_api_and_events_arrive(pods, sim: SimThread,
     assert len(sim.sim.calls_of("podResume")) == 1
 
 
-def test_spot_resume_uses_bid_and_no_gpus_is_explained(pods, sim: SimThread,
-                                                       start_daemon) -> None:
+def test_spot_resume_uses_bid_and_no_gpus_is_explained(pods, sim: SimThread, start_daemon) -> None:
     spot = pods[1]
     start_daemon()
     wait_until(lambda: status()["api"]["ok"], what="first poll")
     assert cli("stop", "spot").returncode == 0
-    wait_until(lambda: {p["name"]: p for p in status()["pods"]}["spot"]["status"] == "EXITED",
-               what="spot stopped")
+    wait_until(
+        lambda: {p["name"]: p for p in status()["pods"]}["spot"]["status"] == "EXITED",
+        what="spot stopped",
+    )
     sim.call(sim.sim.no_free_gpus, spot.id, 1)
     failed = cli("resume", "spot")
     assert failed.returncode == 1
@@ -132,8 +146,9 @@ def test_unknown_and_ambiguous_pods_are_refused(pods, sim: SimThread, start_daem
 
 
 @pytest.mark.parametrize("fault", ["http500", "malformed", "unauthorized"])
-def test_api_failures_neither_crash_nor_spin(fault: str, pods, sim: SimThread, start_daemon,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_failures_neither_crash_nor_spin(
+    fault: str, pods, sim: SimThread, start_daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if fault == "http500":
         sim.call(sim.sim.http_errors, 500, 1000)
     elif fault == "malformed":
@@ -141,8 +156,11 @@ def test_api_failures_neither_crash_nor_spin(fault: str, pods, sim: SimThread, s
     else:
         monkeypatch.setenv("RUNPOD_API_KEY", "wrong-key-abcdef123456")
     d = start_daemon()
-    st = wait_until(lambda: (s := status())["api"]["error"] not in (None, "not polled yet") and s,
-                    timeout=30, what="the API error in status")
+    st = wait_until(
+        lambda: (s := status())["api"]["error"] not in (None, "not polled yet") and s,
+        timeout=30,
+        what="the API error in status",
+    )
     assert st["api"]["ok"] is False
     human = cli("status")
     assert "RunPod API:" in human.stdout
@@ -150,6 +168,7 @@ def test_api_failures_neither_crash_nor_spin(fault: str, pods, sim: SimThread, s
         assert "rpdev login" in (st["api"]["hint"] or "")
     before = sim.sim.requests
     import time
+
     time.sleep(4)
     # polls back off: a few requests at most in 4 s (retries included), never a tight loop
     assert sim.sim.requests - before <= 12
@@ -166,8 +185,14 @@ def test_api_key_never_leaks(pods, sim: SimThread, start_daemon) -> None:
     assert cli("stop", "trainer").returncode == 0
     sim.call(sim.sim.http_errors, 500, 2)
     with Client() as c:
-        replies = json.dumps([c.call("status"), c.call("pods"), c.call("events", {"limit": 500}),
-                              c.call("ssh.status")])
+        replies = json.dumps(
+            [
+                c.call("status"),
+                c.call("pods"),
+                c.call("events", {"limit": 500}),
+                c.call("ssh.status"),
+            ]
+        )
     assert API_KEY not in replies
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert API_KEY not in ps
@@ -178,13 +203,15 @@ def test_api_key_never_leaks(pods, sim: SimThread, start_daemon) -> None:
 
 def test_two_hundred_pods_one_request_per_poll(sim: SimThread, home: Path, start_daemon) -> None:
     for i in range(200):
-        sim.run(sim.sim.add_pod(name=f"p{i}", status="RUNNING" if i % 2 else "EXITED",
-                                sshd=False))
-    write_config(home, 'poll_interval = "1s"\n' + "".join(
-        f'[[pod]]\nname = "p{i}"\n' for i in range(0, 200, 20)))
+        sim.run(sim.sim.add_pod(name=f"p{i}", status="RUNNING" if i % 2 else "EXITED", sshd=False))
+    write_config(
+        home,
+        'poll_interval = "1s"\n' + "".join(f'[[pod]]\nname = "p{i}"\n' for i in range(0, 200, 20)),
+    )
     start_daemon()
-    wait_until(lambda: len(json.loads(cli("pods", "--json").stdout)["pods"]) == 200,
-               what="200 pods")
+    wait_until(
+        lambda: len(json.loads(cli("pods", "--json").stdout)["pods"]) == 200, what="200 pods"
+    )
     ops = [op for op, _ in sim.sim.calls]
     assert ops.count("pod") == 0 and ops.count("myself") == sim.sim.requests
     assert len(status()["pods"]) == 10

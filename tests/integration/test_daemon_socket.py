@@ -102,19 +102,35 @@ def test_bad_clients_do_not_disturb_others(daemon: DaemonProcess) -> None:
     with Client() as good:
         hello = protocol.encode(protocol.hello("t"))
         # not JSON, wrong shapes, unknown method: each answered with an error
-        replies = raw([hello, b"{nope\n", b'{"type":"request","id":1,"method":"nope"}\n',
-                       b'{"type":"request","id":2,"method":"status","params":[]}\n'], read=4)
+        replies = raw(
+            [
+                hello,
+                b"{nope\n",
+                b'{"type":"request","id":1,"method":"nope"}\n',
+                b'{"type":"request","id":2,"method":"status","params":[]}\n',
+            ],
+            read=4,
+        )
         assert replies[0]["type"] == "hello"
         assert replies[1]["error"]["code"] == "bad_json"
         by_id = {r["id"]: r["error"]["code"] for r in replies[2:]}  # answered concurrently
         assert by_id == {1: "unknown_method", 2: "bad_params"}
         # an oversized frame closes only that connection
-        big = raw([hello, b'{"type":"request","id":1,"method":"x","p":"' +
-                   b"a" * (protocol.MAX_FRAME + 10) + b'"}\n'], read=2)
+        big = raw(
+            [
+                hello,
+                b'{"type":"request","id":1,"method":"x","p":"'
+                + b"a" * (protocol.MAX_FRAME + 10)
+                + b'"}\n',
+            ],
+            read=2,
+        )
         assert big[1]["error"]["code"] == "too_large"
         # no hello, wrong version
-        assert raw([b'{"type":"request","id":1,"method":"status"}\n'])[0]["error"]["code"] \
+        assert (
+            raw([b'{"type":"request","id":1,"method":"status"}\n'])[0]["error"]["code"]
             == "no_hello"
+        )
         assert raw([b'{"type":"hello","protocol":[99]}\n'])[0]["error"]["code"] == "version"
         assert good.call("ping")["pong"] is True
 
@@ -130,9 +146,12 @@ def test_status_without_key_says_what_to_do(daemon: DaemonProcess) -> None:
 
 
 def test_cli_import_path_is_light() -> None:
-    code = ("import sys, rpdevd.cli as c; c.build_parser(); "
-            "bad = [m for m in ('runpod', 'textual', 'asyncssh', 'keyring', 'asyncio') if m in sys.modules];"
-            "print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ})
+    code = (
+        "import sys, rpdevd.cli as c; c.build_parser(); "
+        "bad = [m for m in ('runpod', 'textual', 'asyncssh', 'keyring', 'asyncio') if m in sys.modules];"
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -26,10 +26,13 @@ def synced(sim: SimThread, home: Path, client_key, user: str, tmp_path: Path):
     (project / "train.py").write_text("print('v1')\n")
     (project / ".gitignore").write_text("*.ckpt\n")
     (project / "big.ckpt").write_text("ignored")
-    write_config(home, 'poll_interval = "1s"\nprobe_interval = "1s"\n'
-                 '[[pod]]\nname = "dev"\npolicy = "idle-stop"\nidle_timeout = "30m"\n'
-                 f'[[sync]]\npod = "dev"\nlocal = "{project}"\nremote = "/workspace/project"\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\nprobe_interval = "1s"\n'
+        '[[pod]]\nname = "dev"\npolicy = "idle-stop"\nidle_timeout = "30m"\n'
+        f'[[sync]]\npod = "dev"\nlocal = "{project}"\nremote = "/workspace/project"\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     return pod, project, sim.sim.pods[pod.id].workspace / "project"
 
 
@@ -40,10 +43,15 @@ def test_edits_reach_the_pod_and_count_as_activity(synced, start_daemon) -> None
     assert not (remote / "big.ckpt").exists()  # ignored files never leave the machine
     (project / "train.py").write_text("print('v2')\n")
     wait_until(lambda: (remote / "train.py").read_text() == "print('v2')\n", 10, what="edit")
-    wait_until(lambda: any(
-        (p.get("last_sample") or {}).get("local_edits", 0) > 0 or
-        p.get("idle_state") == "busy: live edits" for p in call("status")["pods"]), 20,
-        what="edits seen as activity")
+    wait_until(
+        lambda: any(
+            (p.get("last_sample") or {}).get("local_edits", 0) > 0
+            or p.get("idle_state") == "busy: live edits"
+            for p in call("status")["pods"]
+        ),
+        20,
+        what="edits seen as activity",
+    )
     roots = call("sync.list")["roots"]
     assert len(roots) == 1 and roots[0]["state"] in ("watching", "scanning", "syncing")
     view = call("status")["pods"][0]
@@ -58,6 +66,7 @@ def test_pause_and_runtime_roots(synced, start_daemon, tmp_path: Path, sim: SimT
     assert call("sync.pause", {"id": rid, "paused": True})["state"] == "paused"
     (project / "later.py").write_text("x = 1\n")
     import time
+
     time.sleep(2)
     assert not (remote / "later.py").exists()
     call("sync.pause", {"id": rid, "paused": False})

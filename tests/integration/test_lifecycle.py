@@ -35,9 +35,12 @@ def quiet_wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped
 def idle_pod(sim: SimThread, home: Path, client_key, user: str):
     pod = sim.run(sim.sim.add_pod(name="idler"))
     sim.call(sim.sim.set_gpu_util, pod.id, [0.0], [0.0])
-    write_config(home, 'poll_interval = "1s"\nprobe_interval = "1s"\n'
-                 '[[pod]]\nname = "idler"\npolicy = "idle-stop"\nidle_timeout = "12s"\n'
-                 'warn_before = "6s"\n' + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\nprobe_interval = "1s"\n'
+        '[[pod]]\nname = "idler"\npolicy = "idle-stop"\nidle_timeout = "12s"\n'
+        'warn_before = "6s"\n' + ssh_config_lines(client_key.private, user),
+    )
     return pod
 
 
@@ -58,10 +61,15 @@ def test_idle_pod_is_warned_then_stopped(idle_pod, sim: SimThread, start_daemon)
 
 def test_cpu_busy_pod_is_not_stopped(idle_pod, sim: SimThread, client_key, start_daemon) -> None:
     pod_sshd = sim.sim.pods[idle_pod.id].sshd
-    burner = subprocess.Popen(["ssh", *pod_sshd.ssh_args(client_key.private),
-                               # two spinning processes: busy even on a machine shared
-                               # with other work (the pod's share of 2 cores)
-                               "sh -c '(while :; do :; done) & (while :; do :; done) & wait'"])
+    burner = subprocess.Popen(
+        [
+            "ssh",
+            *pod_sshd.ssh_args(client_key.private),
+            # two spinning processes: busy even on a machine shared
+            # with other work (the pod's share of 2 cores)
+            "sh -c '(while :; do :; done) & (while :; do :; done) & wait'",
+        ]
+    )
     try:
         start_daemon()
         time.sleep(14)  # well past idle_timeout
@@ -87,29 +95,40 @@ def test_hold_prevents_the_stop(idle_pod, sim: SimThread, start_daemon) -> None:
     quiet_wait(lambda: events("idle.stop"), 40, "the stop once the hold is off")
 
 
-def test_daemon_connections_are_not_counted(idle_pod, sim: SimThread, client_key,
-                                            start_daemon) -> None:
+def test_daemon_connections_are_not_counted(
+    idle_pod, sim: SimThread, client_key, start_daemon
+) -> None:
     start_daemon()
-    quiet_wait(lambda: (views().get("idler", {}).get("last_sample") or {}).get("probe") == "ok", 20,
-               "a probe")
+    quiet_wait(
+        lambda: (views().get("idler", {}).get("last_sample") or {}).get("probe") == "ok",
+        20,
+        "a probe",
+    )
     sample = views()["idler"]["last_sample"]
     assert sample["ssh_connections"] == 0 and sample["ssh_sessions"] == 0
     pod_sshd = sim.sim.pods[idle_pod.id].sshd
     other = subprocess.Popen(["ssh", *pod_sshd.ssh_args(client_key.private), "sleep 60"])
     try:
-        quiet_wait(lambda: views()["idler"]["last_sample"]["ssh_connections"] >= 1, 20,
-                   "the user's connection counted")
+        quiet_wait(
+            lambda: views()["idler"]["last_sample"]["ssh_connections"] >= 1,
+            20,
+            "the user's connection counted",
+        )
     finally:
         other.kill()
         other.wait()
 
 
-def test_spot_interruption_is_resumed_with_bid(sim: SimThread, home: Path, client_key, user: str,
-                                               start_daemon) -> None:
+def test_spot_interruption_is_resumed_with_bid(
+    sim: SimThread, home: Path, client_key, user: str, start_daemon
+) -> None:
     pod = sim.run(sim.sim.add_pod(name="spotty", spot=True, bid_per_gpu=0.25))
-    write_config(home, 'poll_interval = "1s"\nprobe_interval = "2s"\n'
-                 '[[pod]]\nname = "spotty"\npolicy = "keep-alive"\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\nprobe_interval = "2s"\n'
+        '[[pod]]\nname = "spotty"\npolicy = "keep-alive"\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     start_daemon()
     first = quiet_wait(lambda: views().get("spotty", {}).get("ssh_port"), 20, "endpoint")
     sim.run(sim.sim.interrupt(pod.id))
@@ -117,16 +136,32 @@ def test_spot_interruption_is_resumed_with_bid(sim: SimThread, home: Path, clien
     assert not sim.sim.calls_of("podResume")
     new_port = sim.sim.pods[pod.id].sshd.port
     quiet_wait(lambda: views()["spotty"]["ssh_port"] == new_port != first, 30, "new endpoint")
-    out = subprocess.run(["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes",
-                          "spotty.runpod", "true"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(home / ".ssh" / "config"),
+            "-o",
+            "BatchMode=yes",
+            "spotty.runpod",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
 
 
-def test_no_free_gpus_backs_off(sim: SimThread, home: Path, client_key, user: str,
-                                start_daemon) -> None:
+def test_no_free_gpus_backs_off(
+    sim: SimThread, home: Path, client_key, user: str, start_daemon
+) -> None:
     pod = sim.run(sim.sim.add_pod(name="spotty", spot=True, bid_per_gpu=0.25))
-    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "spotty"\npolicy = "keep-alive"\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\n[[pod]]\nname = "spotty"\npolicy = "keep-alive"\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     sim.call(sim.sim.no_free_gpus, pod.id, 100)
     start_daemon()
     quiet_wait(lambda: views().get("spotty"), 20, "pod seen")

@@ -19,9 +19,20 @@ pytestmark = pytest.mark.timeout(150)
 
 
 def ssh(home: Path, alias: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes",
-                           alias, "echo $RUNPOD_POD_ID"],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(home / ".ssh" / "config"),
+            "-o",
+            "BatchMode=yes",
+            alias,
+            "echo $RUNPOD_POD_ID",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def pod_view(name: str) -> dict:
@@ -32,8 +43,11 @@ def pod_view(name: str) -> dict:
 @pytest.fixture
 def trainer(sim: SimThread, home: Path, client_key, user: str):
     pod = sim.run(sim.sim.add_pod(name="Trainer #1"))
-    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "Trainer #1"\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\n[[pod]]\nname = "Trainer #1"\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     return pod
 
 
@@ -42,8 +56,9 @@ def confirmed_port(name: str) -> int | None:
     return v.get("ssh_port") if v.get("endpoint_state") == "confirmed" else None
 
 
-def test_restart_new_port_and_key_ssh_keeps_working(trainer, sim: SimThread, home: Path,
-                                                     start_daemon) -> None:
+def test_restart_new_port_and_key_ssh_keeps_working(
+    trainer, sim: SimThread, home: Path, start_daemon
+) -> None:
     start_daemon()
     port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
     alias = pod_view("Trainer #1")["ssh_alias"]
@@ -55,8 +70,9 @@ def test_restart_new_port_and_key_ssh_keeps_working(trainer, sim: SimThread, hom
     sim.run(sim.sim.restart(trainer.id))
     assert sim.sim.pods[trainer.id].sshd.host_public_key != old_key
     t0 = time.monotonic()
-    new_port = wait_until(lambda: (p := confirmed_port("Trainer #1")) != port and p,
-                          what="new endpoint")
+    new_port = wait_until(
+        lambda: (p := confirmed_port("Trainer #1")) != port and p, what="new endpoint"
+    )
     again = ssh(home, alias)
     elapsed = time.monotonic() - t0
     assert again.returncode == 0, again.stderr
@@ -69,8 +85,9 @@ def test_restart_new_port_and_key_ssh_keeps_working(trainer, sim: SimThread, hom
 
 
 @pytest.mark.parametrize("mode", ["closed", "other"])
-def test_stale_ports_never_reach_the_config(mode: str, trainer, sim: SimThread, home: Path,
-                                            start_daemon) -> None:
+def test_stale_ports_never_reach_the_config(
+    mode: str, trainer, sim: SimThread, home: Path, start_daemon
+) -> None:
     decoy = sim.run(sim.sim.add_pod(name="decoy"))  # unmanaged: another pod's sshd
     start_daemon()
     port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
@@ -92,12 +109,15 @@ def test_stale_ports_never_reach_the_config(mode: str, trainer, sim: SimThread, 
     assert ssh(home, "trainer-1.runpod").stdout.strip() == trainer.id
 
 
-def test_wake_on_connect_resumes_once_for_five_connections(sim: SimThread, home: Path,
-                                                          client_key, user: str,
-                                                          start_daemon) -> None:
+def test_wake_on_connect_resumes_once_for_five_connections(
+    sim: SimThread, home: Path, client_key, user: str, start_daemon
+) -> None:
     pod = sim.run(sim.sim.add_pod(name="sleepy", status="EXITED"))
-    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     start_daemon()
     wait_until(lambda: pod_view("sleepy").get("ssh_alias"), what="alias")
     with ThreadPoolExecutor(5) as pool:
@@ -109,11 +129,15 @@ def test_wake_on_connect_resumes_once_for_five_connections(sim: SimThread, home:
     assert len(sim.sim.calls_of("podResume")) == 1
 
 
-def test_wake_on_connect_fails_with_runpods_reason(sim: SimThread, home: Path, client_key,
-                                                   user: str, start_daemon) -> None:
+def test_wake_on_connect_fails_with_runpods_reason(
+    sim: SimThread, home: Path, client_key, user: str, start_daemon
+) -> None:
     pod = sim.run(sim.sim.add_pod(name="sleepy", status="EXITED"))
-    write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
-                 + ssh_config_lines(client_key.private, user))
+    write_config(
+        home,
+        'poll_interval = "1s"\n[[pod]]\nname = "sleepy"\nwake_on_connect = true\n'
+        + ssh_config_lines(client_key.private, user),
+    )
     sim.call(sim.sim.no_free_gpus, pod.id, 5)
     start_daemon()
     wait_until(lambda: pod_view("sleepy").get("ssh_alias"), what="alias")

@@ -18,7 +18,6 @@ from tui import format as fmt
 HOUR = 3600.0
 
 
-
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
@@ -32,14 +31,22 @@ class PercentSparkline(Sparkline):
         if not data or not width:
             return Text("")
         if len(data) > width:  # the busiest reading of each column's span
-            data = [max(data[i * len(data) // width:max((i + 1) * len(data) // width,
-                                                         i * len(data) // width + 1)])
-                    for i in range(width)]
+            data = [
+                max(
+                    data[
+                        i * len(data) // width : max(
+                            (i + 1) * len(data) // width, i * len(data) // width + 1
+                        )
+                    ]
+                )
+                for i in range(width)
+            ]
         text = Text()
         for v in data:
             style = "green" if v < 30 else "yellow" if v < 70 else "red"
             text.append(BLOCKS[min(7, int(round(v / 100 * 7)))], style=style)
         return text
+
 
 class DetailPane(VerticalScroll):
     def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
