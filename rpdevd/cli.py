@@ -8,12 +8,15 @@ level, so `rpdev status` starts fast; heavy imports go inside the functions that
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import pkgutil
+import os
 import sys
 
 from rpdevd import __version__, commands
+
+TYPE_CHECKING = False  # type-only imports (see rpdevd/sync/destination.py)
+if TYPE_CHECKING:
+    import argparse
 
 # Which module registers each command, so that `rpdev status` loads one module, not all of
 # them (start-up time is most of a CLI call). A test checks this table against the modules.
@@ -41,6 +44,8 @@ COMMAND_MODULES = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `command` (a known command name) only that command's module loads."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="rpdev",
         description="Keep RunPod pods reachable, synced, and stopped when idle.",
@@ -50,6 +55,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in COMMAND_MODULES:
         names = [COMMAND_MODULES[command]]
     else:
+        import pkgutil
+
         names = sorted(
             m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")
         )
@@ -59,21 +66,51 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run threads and children of their own and end the ordinary way; every other
+# command's process is over once its output is flushed (see run()).
+ORDINARY_EXIT = {"daemon", "demo", "tui"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
+    early = argv[:2] == ["sync", "once"]
+    if early:
+        # The SSH handshake is the long pole of a one-shot sync: start it before argparse.
+        from rpdevd.sync import sshproc
+
+        sshproc.early_start(argv[2:])
     try:
-        code = func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return int(code or 0)
+        parser = build_parser(argv[0] if argv else None)
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        try:
+            code = func(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return int(code or 0)
+    finally:
+        if early:
+            sshproc.discard_early()
+
+
+def run() -> None:
+    """The `rpdev` console script: main(), then, for commands whose work is done when they
+    return, an exit that skips the interpreter's teardown (tens of milliseconds of collecting
+    and unloading modules, longer than many commands take)."""
+    code = main()
+    if sys.argv[1:2] and sys.argv[1] in ORDINARY_EXIT:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # e.g. the reader of a pipe went away
+        code = code or 1
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -11,7 +11,6 @@ for ssh. Exit codes: 0 done, 1 error, 2 bad arguments, 3 deletions held at the c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -171,6 +170,8 @@ class _Printer:
             return
         self.end_bar()
         if self.json:
+            import json
+
             print(json.dumps({"event": ev.to_json()}), file=sys.stderr)
         elif ev.level != "info" or ev.kind in ("sync.reconnected", "sync.pushed"):
             print(f"{ev.level}: {ev.message}", file=sys.stderr)
@@ -275,6 +276,8 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
 
 def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
     if getattr(args, "json", False):
+        import json
+
         print(json.dumps({"ok": False, "error": message}))
     else:
         print(f"error: {message}", file=sys.stderr)
@@ -315,6 +318,8 @@ def _run_once(args: argparse.Namespace) -> int:
         db.close()
     printer.end_bar()
     if args.json:
+        import json
+
         print(
             json.dumps(
                 {"ok": not report.failed and not report.held, **report.to_json()},

@@ -14,22 +14,21 @@ key into the first UserKnownHostsFile and refuses a changed one, `no`/`off` acce
 
 from __future__ import annotations
 
-import getpass
 import os
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+# Type-only imports under a local flag (mypy honours it): `sync once` parses its destination and
+# starts `ssh` before anything heavier than `os` is loaded (see sshproc.early_start).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from typing import Any
+
     import asyncssh
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9._%+-][A-Za-z0-9._%+-]*$")
-_DEST_RE = re.compile(
-    r"^(?:(?P<user>[^@:/\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:/\[\]\s]+)"
-    r"(?::(?P<port>\d{1,5})(?=:))?:(?P<path>.*)$",
-    re.S,
-)
+_HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+_IPV6_CHARS = frozenset("0123456789ABCDEFabcdef:.")
+_DIGITS = frozenset("0123456789")
 
 SUPPORTED_OPTIONS = {
     "port",
@@ -58,12 +57,34 @@ class DestinationError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
 class Destination:
+    """Where a sync goes: `host` (an alias or a name), the remote `path`, `user` and `port`
+    when given in the spec. Immutable."""
+
+    __slots__ = ("host", "path", "user", "port")
     host: str
     path: str
-    user: str | None = None
-    port: int | None = None
+    user: str | None
+    port: int | None
+
+    def __init__(self, host: str, path: str, user: str | None = None, port: int | None = None):
+        for name, value in (("host", host), ("path", path), ("user", user), ("port", port)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Destination is immutable")
+
+    def _key(self) -> tuple[str, str, str | None, int | None]:
+        return (self.host, self.path, self.user, self.port)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Destination) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Destination(host={!r}, path={!r}, user={!r}, port={!r})".format(*self._key())
 
     @property
     def label(self) -> str:
@@ -94,25 +115,56 @@ def normalize_remote(path: str) -> str:
     return path
 
 
+def _split_destination(spec: str) -> tuple[str | None, str, str | None, str] | None:
+    """`[user@]host[:port]:path` or `[user@][v6addr][:port]:path` -> (user, host, port, path),
+    the host still in its brackets; None when it is not of that form. The port is taken only
+    when another colon follows it."""
+    user = None
+    rest = spec
+    at = spec.find("@")
+    stops = [i for i in (spec.find(":"), spec.find("/")) if i >= 0]
+    if at >= 0 and (not stops or at < min(stops)):
+        user, rest = spec[:at], spec[at + 1 :]
+        if not user or any(c.isspace() or c in "@:/" for c in user):
+            return None
+    if rest.startswith("["):
+        end = rest.find("]")
+        host = rest[: end + 1] if end > 1 else ""
+        if not host or not _IPV6_CHARS.issuperset(host[1:-1]) or rest[end + 1 : end + 2] != ":":
+            return None
+        rest = rest[end + 2 :]
+    else:
+        colon = rest.find(":")
+        host = rest[:colon] if colon > 0 else ""
+        if not host or any(c.isspace() or c in "@/[]" for c in host):
+            return None
+        rest = rest[colon + 1 :]
+    port = None
+    colon = rest.find(":")
+    if 1 <= colon <= 5 and _DIGITS.issuperset(rest[:colon]):
+        port, rest = rest[:colon], rest[colon + 1 :]
+    return user, host, port, rest
+
+
 def parse_destination(spec: str) -> Destination:
     """`alias:/path`, `user@host:/path`, `user@host:2222:/path`, `user@[::1]:2222:/path`."""
-    m = _DEST_RE.match(spec)
-    if not m:
+    parts = _split_destination(spec)
+    if parts is None:
         raise DestinationError(
             f"{spec!r} is not DEST:REMOTE (e.g. mypod.runpod:/workspace/proj or "
             "root@1.2.3.4:22022:/workspace/proj)"
         )
-    host = m.group("host")
+    user, host, port_text, path = parts
     if host.startswith("["):
         host = host[1:-1]
-    elif not _HOST_RE.match(host) or host.startswith("-"):
+    elif not _HOST_CHARS.issuperset(host) or host.startswith("-"):
         raise DestinationError(f"{host!r} is not a valid host name or alias")
-    port = int(m.group("port")) if m.group("port") else None
+    port = int(port_text) if port_text else None
     if port is not None and not 0 < port < 65536:
         raise DestinationError(f"port {port} is out of range")
-    if m.group("user") and m.group("user").startswith("-"):
+    if user and user.startswith("-"):
         raise DestinationError("the user name must not start with '-'")
-    return Destination(host, normalize_remote(m.group("path")), m.group("user"), port)
+    return Destination(host, normalize_remote(path), user, port)
 
 
 def parse_option(text: str) -> tuple[str, str]:
@@ -130,17 +182,25 @@ def parse_option(text: str) -> tuple[str, str]:
     return key.lower(), value
 
 
-@dataclass
 class ConnectOptions:
     """What the command line adds on top of the SSH config (like `ssh -i`, `-o`, `-F`)."""
 
-    identities: list[Path] = field(default_factory=list)
-    options: dict[str, str] = field(default_factory=dict)  # lower-case keys
-    config_file: Path | None = None  # None: ~/.ssh/config when it exists
-    connect_timeout: float = 20.0
+    def __init__(
+        self,
+        identities: Sequence[Path] = (),
+        options: Mapping[str, str] | None = None,  # lower-case keys
+        config_file: Path | None = None,  # None: ~/.ssh/config when it exists
+        connect_timeout: float = 20.0,
+    ) -> None:
+        self.identities = list(identities)
+        self.options = dict(options or {})
+        self.config_file = config_file
+        self.connect_timeout = connect_timeout
 
 
 def _config_paths(opts: ConnectOptions) -> list[str]:
+    from pathlib import Path
+
     if opts.config_file is not None:
         return [str(opts.config_file)]
     default = Path.home() / ".ssh" / "config"
@@ -164,6 +224,8 @@ def _strict_from_config(dest: Destination, paths: list[str]) -> str:
 def _host_key_policy(known_hosts: list[str], name: str) -> asyncssh.SSHClient:
     """accept-new: asyncssh asks this client only about a key known_hosts does not trust.
     (Built on demand: asyncssh is imported only when a connection is made.)"""
+    from pathlib import Path
+
     import asyncssh
 
     class _HostKeyPolicy(asyncssh.SSHClient):
@@ -195,6 +257,8 @@ async def connect(
     dest: Destination, opts: ConnectOptions | None = None
 ) -> asyncssh.SSHClientConnection:
     """Open an SSH connection to `dest`, honouring the SSH config and the options given."""
+    from pathlib import Path
+
     import asyncssh
 
     opts = opts or ConnectOptions()
@@ -252,6 +316,8 @@ async def connect(
 def _lookup(dest: Destination, paths: list[str], option: str, config_class: Any = None) -> Any:
     """One option from the SSH config files, matched for `dest` as asyncssh matches options;
     None when unset or when asyncssh rejects the file (the connect reports that later)."""
+    import getpass
+
     from asyncssh.config import SSHClientConfig
 
     if not paths:

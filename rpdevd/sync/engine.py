@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
+from rpdevd.sync.model import BaseRecord, LocalEntry, is_rpdev_temp
 from rpdevd.sync.plan import Op, Plan, plan, release_held
 from rpdevd.sync.podops import encode_manifest
 from rpdevd.sync.scan import scan_tree
@@ -50,12 +51,32 @@ def disconnects() -> tuple[type[BaseException], ...]:
     return (*stream_errors(), TransferError, asyncio.TimeoutError, EOFError)
 
 
-async def _settle(task: asyncio.Future[tuple[PodSession, remote_mod.Listing]]) -> None:
+async def _settle(task: asyncio.Future[tuple[PodSession, bytes]]) -> None:
     """Cancel a listing that is no longer wanted; a session it already opened is finished."""
     task.cancel()
     with contextlib.suppress(BaseException):
         session, _ = await task
         await session.finish()
+
+
+def _expected_if_unchanged(
+    local: dict[str, LocalEntry], base: dict[str, BaseRecord]
+) -> set[remote_mod.Record] | None:
+    """When nothing changed here since the baseline: the records the pod's listing must hold
+    for nothing to be done there either. Built while the pod is still listing."""
+    if len(local) != len(base) or any(local.get(p) != b.local for p, b in base.items()):
+        return None
+    return {remote_mod.expected_record(p, b.remote) for p, b in base.items()}
+
+
+def _pod_unchanged(raw: bytes, expected: set[remote_mod.Record]) -> bool:
+    """Every path rpdev wrote is still as it left it, and no leftover of its own lies around
+    (paths only on the pod are the user's: no business of the sync's). Compared as raw
+    records: an unchanged tree costs no parsing and no plan."""
+    records = remote_mod.record_set(raw)
+    if not expected <= records:
+        return False
+    return not any(is_rpdev_temp(os.fsdecode(r[5])) for r in records - expected)
 
 
 class SyncStopped(Exception):
@@ -242,14 +263,14 @@ class SyncEngine:
             self.spec.remote_root, self.rules.prune_names(), self.spec.lister
         )
 
-    async def _list_remote(self) -> tuple[PodSession, remote_mod.Listing]:
+    async def _list_remote(self) -> tuple[PodSession, bytes]:
         script = self.listing_script()
         if self._open_session is not None:
             session, listing = await PodSession.listen(await self._open_session(script))
         else:
             conn = await self._ensure_conn()
             session, listing = await PodSession.start(conn, script)
-        self._python3 = listing.python3
+        self._python3 = remote_mod.has_python3(listing)
         return session, listing
 
     def _scan(self) -> tuple[dict[str, LocalEntry], list[str]]:
@@ -288,59 +309,48 @@ class SyncEngine:
             await asyncio.sleep(0)  # the listing's request goes out first
             base = self.baseline.load(self.spec.pair_id)
             intents = self.baseline.load_intents(self.spec.pair_id)
-            session, remote = await listing
+            local, warnings = await scanning
+            expected = None if intents else _expected_if_unchanged(local, base)
+            session, raw = await listing
         except BaseException:
             await _settle(listing)
             with contextlib.suppress(BaseException):
                 await scanning
             raise
         try:
-            local, warnings = await scanning
-        except BaseException:
-            await session.finish()
-            raise
-        try:
-            return await self._full_pass_with(
-                session, remote, local, warnings, report, base, intents
-            )
+            self._emit_warnings(warnings, report)
+            if not local and base:
+                raise SyncStopped(
+                    f"local root {self.spec.local_root} is empty but {len(base)} paths were "
+                    "synced from it: refusing to delete anything on the pod"
+                )
+            self._base = base
+            if expected is not None and _pod_unchanged(raw, expected):
+                p = Plan()
+            else:
+                p = plan(
+                    local,
+                    remote_mod.parse_listing(raw).entries,
+                    base,
+                    intents=intents,
+                    ignored=self._ignored_now(base, local),
+                    delete=self.spec.delete,
+                    max_delete=None if self._approved else self.spec.max_delete,
+                )
+            await self._run_plan(p, report, session)
         finally:
             await session.finish()
-
-    async def _full_pass_with(
-        self,
-        session: PodSession,
-        listing: remote_mod.Listing,
-        local: dict[str, LocalEntry],
-        warnings: list[str],
-        report: SyncReport,
-        base: dict[str, BaseRecord],
-        intents: dict[str, RemoteEntry],
-    ) -> Plan:
-        for w in warnings:
-            if w not in report.warnings:
-                report.warnings.append(w)
-                self._emit("sync.warning", w, "warning")
-        self._base = base
-        if not local and base:
-            raise SyncStopped(
-                f"local root {self.spec.local_root} is empty but {len(base)} paths were synced "
-                "from it: refusing to delete anything on the pod"
-            )
-        p = plan(
-            local,
-            listing.entries,
-            base,
-            intents=intents,
-            ignored=self._ignored_now(base, local),
-            delete=self.spec.delete,
-            max_delete=None if self._approved else self.spec.max_delete,
-        )
-        await self._run_plan(p, report, session)
         self._need_full = False
         self._last_full = time.monotonic()
         self.last_sync = time.time()
         self.state = "idle"
         return p
+
+    def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
+        for w in warnings:
+            if w not in report.warnings:
+                report.warnings.append(w)
+                self._emit("sync.warning", w, "warning")
 
     # ----- applying a plan -------------------------------------------------------------------
 

@@ -52,6 +52,14 @@ class RemoteEntry:
         return self.size == other.size and self.mtime_s == other.mtime_s
 
 
+def remote_entry(kind: Kind, size: int, mtime_s: int, mode: int, target: str = "") -> RemoteEntry:
+    """An observation of a pod path. A directory's size and mtime change with its entries and
+    are never compared: they are kept as 0 (which is also what the pod's listers print)."""
+    if kind == "dir":
+        return RemoteEntry("dir", 0, 0, mode & 0o777)
+    return RemoteEntry(kind, size, mtime_s, mode & 0o777, target)
+
+
 @dataclass(frozen=True, slots=True)
 class BaseRecord:
     """What rpdev last wrote at a path: the local state it copied and the pod state it produced."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from rpdevd.sync.model import Kind, RemoteEntry
+from rpdevd.sync.model import Kind, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
 
 # Runs on the pod with any python3 >= 3.6: plain, no dependencies, bytes paths throughout.
@@ -289,12 +289,8 @@ def parse_results(data: bytes) -> list[tuple[str, str, RemoteEntry | None, str]]
         tag, p, k, size, mtime, mode, tgt, info = fields[i : i + 8]
         entry = None
         if k != b"-":
-            entry = RemoteEntry(
-                _LETTER_KIND.get(k, "other"),
-                int(size),
-                int(mtime),
-                int(mode) & 0o777,
-                os.fsdecode(tgt),
+            entry = remote_entry(
+                _LETTER_KIND.get(k, "other"), int(size), int(mtime), int(mode), os.fsdecode(tgt)
             )
         out.append((tag.decode(), os.fsdecode(p), entry, os.fsdecode(info)))
     return out

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncssh
 
-from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry
+from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.transfer import OpResult, Progress, rpath
 
@@ -67,8 +67,8 @@ class SftpApplier:
         if kind == "symlink":
             link = await self.sftp.readlink(path)
             target = os.fsdecode(link)
-        return RemoteEntry(
-            kind, attrs.size or 0, int(attrs.mtime or 0), (attrs.permissions or 0) & 0o777, target
+        return remote_entry(
+            kind, attrs.size or 0, int(attrs.mtime or 0), attrs.permissions or 0, target
         )
 
     async def look_many(self, rels: list[str]) -> dict[str, RemoteEntry | None]:

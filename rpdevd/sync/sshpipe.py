@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import subprocess
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from rpdevd.sync.sshproc import Child
 
 PIPE_SIZE = 1 << 20  # fewer wake-ups per MB of tar stream than the default 64 KiB pipe
 
@@ -34,7 +36,7 @@ def _grow(pipe: object) -> None:
 class PipeProcess:
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        popen: Child,
         stdin: asyncio.StreamWriter,
         stdout: asyncio.StreamReader,
         stderr: asyncio.StreamReader,
@@ -47,8 +49,7 @@ class PipeProcess:
         self._stderr = stderr
 
     @classmethod
-    async def wrap(cls, popen: subprocess.Popen[bytes]) -> PipeProcess:
-        assert popen.stdin and popen.stdout and popen.stderr
+    async def wrap(cls, popen: Child) -> PipeProcess:
         loop = asyncio.get_running_loop()
         _grow(popen.stdin)
         _grow(popen.stdout)
@@ -73,7 +74,7 @@ class PipeProcess:
         transport = self.stdin.transport
         while transport.get_write_buffer_size():
             await asyncio.sleep(0.001)
-        fd = self.popen.stdin.fileno()  # type: ignore[union-attr]
+        fd = self.popen.stdin.fileno()
         os.set_blocking(fd, True)
         try:
             job = asyncio.ensure_future(asyncio.to_thread(write, fd))
@@ -94,12 +95,9 @@ class PipeProcess:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.stdin.close()
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(2)
-            if self.popen.poll() is None:
-                self.popen.kill()
-                self.popen.wait()
         for transport in self._readers:
             transport.close()
+        if self.popen.poll() is None:
+            self.popen.signal(signal.SIGTERM)
+            self.popen.wait(2)
+        self.popen.close()  # kills what is left, reaps it

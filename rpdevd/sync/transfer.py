@@ -84,15 +84,13 @@ class PodSession:
     @classmethod
     async def start(
         cls, conn: asyncssh.SSHClientConnection, script: str, timeout: float = 300.0
-    ) -> tuple[PodSession, remote_mod.Listing]:
+    ) -> tuple[PodSession, bytes]:
         proc = await conn.create_process("sh -c " + shlex.quote(script), encoding=None)
         return await cls.listen(proc, timeout)
 
     @classmethod
-    async def listen(
-        cls, proc: Any, timeout: float = 300.0
-    ) -> tuple[PodSession, remote_mod.Listing]:
-        """Read the listing the session's script prints first."""
+    async def listen(cls, proc: Any, timeout: float = 300.0) -> tuple[PodSession, bytes]:
+        """Read the listing the session's script prints first (see remote.py for its form)."""
         session = cls(proc)
         buf = bytearray()
         try:
@@ -112,7 +110,7 @@ class PodSession:
                 f"listing the remote root failed (exit {done.exit_status}): "
                 + err.decode(errors="replace").strip()[-300:]
             )
-        return session, remote_mod.parse_listing(bytes(buf))
+        return session, bytes(buf)
 
     async def finish(self) -> None:
         errors: tuple[type[BaseException], ...] = (TimeoutError, *stream_errors())

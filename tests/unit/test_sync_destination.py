@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rpdevd.sync.destination import (
     Destination,
@@ -88,3 +90,27 @@ def test_ssh_argv_puts_the_host_after_the_options() -> None:
     assert "BatchMode=yes" in argv and "StrictHostKeyChecking=accept-new" in argv
     assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "root"
     assert argv[argv.index("-F") + 1] == "/cfg" and argv[argv.index("-i") + 1] == "/k"
+
+
+# The grammar as a regular expression: the hand-written parser (no `re` before `ssh` starts)
+# must agree with it on every input.
+_REFERENCE = __import__("re").compile(
+    r"^(?:(?P<user>[^@:/\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:/\[\]\s]+)"
+    r"(?::(?P<port>[0-9]{1,5})(?=:))?:(?P<path>.*)$",
+    __import__("re").S,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "1", "2", "@", ":", "/", "[", "]", ":", " ", "\n", "\t", "-", ".", "é"]),
+        max_size=14,
+    ).map("".join)
+)
+def test_hand_parser_matches_the_grammar(spec: str) -> None:
+    from rpdevd.sync.destination import _split_destination
+
+    m = _REFERENCE.match(spec)
+    want = None if m is None else (m["user"], m["host"], m["port"], m["path"])
+    assert _split_destination(spec) == want
