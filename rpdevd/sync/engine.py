@@ -137,7 +137,7 @@ class SyncEngine:
         connection per pod): the engine closes them only with `close_connections=True` (the
         CLI, whose factory opens a connection for the engine alone). Its own SFTP and exec
         channels it always closes. With `open_session` a full pass runs its one session through
-        it (the CLI: the `ssh` binary) and sends every batch through the pod-side mover, so the
+        it (the CLI: the `ssh` binary) and sends every batch through the pod-side receiver, so the
         connection from `connect` is opened only for a pod without python3."""
         if conn is None and connect is None:
             raise ValueError("SyncEngine needs a connection or a connect() factory")

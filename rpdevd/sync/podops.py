@@ -282,7 +282,7 @@ def encode_manifest(ops: list[Op], stage_names: dict[str, str]) -> bytes:
 
 
 def parse_results(data: bytes) -> list[tuple[str, str, RemoteEntry | None, str]]:
-    """(status, path, what the path holds now or None, info) per op the mover reached."""
+    """(status, path, what the path holds now or None, info) per op the receiver reached."""
     fields = data.split(b"\0")
     out = []
     for i in range(0, len(fields) - 7, 8):

@@ -5,7 +5,7 @@ A file goes to a temporary name next to its target (`.<name>.rpdev-tmp-<random>`
 and mtime, and is renamed into place with `posix-rename@openssh.com`, so a partly written file is
 never visible under its final name. Several files are in flight at once; requests for one file
 are pipelined (write, setstat, close go out together). Each target path is checked just before it
-is replaced, as the pod-side mover does.
+is replaced, as the pod-side receiver does.
 """
 
 from __future__ import annotations

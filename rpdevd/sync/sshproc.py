@@ -4,7 +4,7 @@ A fresh `rpdev` process pays for Python's start and its imports; asyncssh alone 
 0.15 s to import, then a handshake in Python. The `ssh` binary instead is spawned before the
 heavy imports, so its handshake and the pod's login shell run while this process is still
 loading, scanning and reading the baseline. It carries the same one-channel session as an
-asyncssh exec channel (listing, then the tar stream and the mover), so nothing about what lands
+asyncssh exec channel (listing, then the bulk stream and the receiver), so nothing about what lands
 on the pod changes. Host keys, `~/.ssh/config`, `-i`, `-o` and `-F` are OpenSSH's own.
 
 The remote command is a fixed bootstrap that reads the session's script from stdin (its length,

@@ -280,7 +280,7 @@ async def test_cli_over_ssh_binary_refuses_untrusted_host(rig: Rig, tmp_path: Pa
 
 
 async def test_cli_small_batches_keep_conflicts_and_delete_only_ours(rig: Rig) -> None:
-    # Under bulk_min ops: the CLI still sends them through the pod-side mover on its one session.
+    # Under bulk_min ops: the CLI still sends them through the pod-side receiver on its one session.
     (rig.local / "keep.txt").write_text("v1")
     (rig.local / "gone.txt").write_text("bye")
     rig.cli("once")
