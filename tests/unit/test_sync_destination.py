@@ -104,7 +104,9 @@ _REFERENCE = __import__("re").compile(
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(["a", "1", "2", "@", ":", "/", "[", "]", ":", " ", "\n", "\t", "-", ".", "é"]),
+        st.sampled_from(
+            ["a", "1", "2", "@", ":", "/", "[", "]", ":", " ", "\n", "\t", "-", ".", "é"]
+        ),
         max_size=14,
     ).map("".join)
 )
