@@ -180,3 +180,13 @@ def test_manifest_reads_back_as_the_batchs_intents() -> None:
         "l": expected_remote(link),
         "m": expected_remote(lo),
     }
+
+
+def test_pod_side_programs_parse_as_python_3_6() -> None:
+    """Pods run whatever python3 their image has; the programs rpdev sends stay within 3.6."""
+    import ast
+
+    from rpdevd.sync.remote import _PY_LISTER
+
+    for program in (podops.RECEIVER, _PY_LISTER):
+        ast.parse(program, feature_version=(3, 6))

@@ -74,3 +74,44 @@ def test_parser_rejects_escapes_and_garbage() -> None:
     assert listing.python3
     with pytest.raises(ValueError):
         parse_listing(b"Welcome to the pod!\n")
+
+
+@pytest.mark.parametrize("mode", ["find", "python", "sh"])
+def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) -> None:
+    """What makes the no-change check possible: a tree rpdev wrote lists, byte for byte, as
+    the baseline expects, whichever lister the pod has."""
+    from rpdevd.sync.engine import _expected_if_unchanged, _pod_unchanged
+    from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+    from rpdevd.sync.model import BaseRecord, expected_remote
+    from rpdevd.sync.scan import scan_tree
+
+    if mode == "sh" and not shutil.which("stat"):
+        pytest.skip("no stat")
+    root = tmp_path / "root"
+    build(root)
+    shutil.rmtree(root / ".git")
+    os.utime(root / "exe", (1_700_000_000, 1_700_000_000))  # whole seconds, as rpdev sets them
+    (root / "名前\nnl").chmod(0o600)
+    rules = IgnoreRules.for_root(root, IgnoreConfig(use_defaults=False, use_gitignore=False))
+    for path in ("d/sub/f.txt", "名前\nnl"):
+        os.utime(root / path, (1_650_000_000, 1_650_000_000))
+    local = scan_tree(root, rules).entries
+    base = {p: BaseRecord(e, expected_remote(e)) for p, e in local.items()}
+    expected = _expected_if_unchanged(local, base)
+    assert expected is not None
+
+    def unchanged() -> bool:
+        assert expected is not None
+        return _pod_unchanged(run(listing_script(str(root), [], mode)), expected)
+
+    assert unchanged()
+    (root / "d/checkpoint.pt").write_bytes(b"the user's")  # only on the pod: not rpdev's business
+    assert unchanged()
+    (root / ".rpdev-stage-0123").mkdir()  # a leftover of rpdev's own: a plan must clean it
+    assert not unchanged()
+    (root / ".rpdev-stage-0123").rmdir()
+    os.utime(root / "exe", (1_700_000_001, 1_700_000_001))  # edited on the pod
+    assert not unchanged()
+    local2 = dict(local)
+    del local2["exe"]  # deleted here
+    assert _expected_if_unchanged(local2, base) is None
