@@ -34,18 +34,29 @@ def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
     return out.read_bytes()
 
 
-def receive(root: Path, job: BulkJob, data: bytes) -> subprocess.CompletedProcess[bytes]:
+def receive(
+    root: Path, job: BulkJob, data: bytes, from_file: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the receiver on `data`; stdin is a pipe (bodies by splice) or, with `from_file`, a
+    regular file (splice refuses it: the read-and-write path)."""
     root.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-c", podops.RECEIVER, job.stage],
-        input=data,
-        cwd=root,
-        capture_output=True,
-    )
+    argv = [sys.executable, "-c", podops.RECEIVER, job.stage]
+    if not from_file:
+        return subprocess.run(argv, input=data, cwd=root, capture_output=True)
+    stream = root.parent / "stream.in"
+    stream.write_bytes(data)
+    with stream.open("rb") as stdin:
+        return subprocess.run(argv, stdin=stdin, cwd=root, capture_output=True)
 
 
-@pytest.mark.parametrize("via_send", [False, True], ids=["chunks", "sendfile"])
-def test_stream_lands_every_file_with_mode_and_mtime(tmp_path: Path, via_send: bool) -> None:
+@pytest.mark.parametrize(
+    ("via_send", "from_file"),
+    [(False, False), (True, False), (False, True)],
+    ids=["chunks", "sendfile", "no-splice"],
+)
+def test_stream_lands_every_file_with_mode_and_mtime(
+    tmp_path: Path, via_send: bool, from_file: bool
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "a").write_bytes(b"hello")
@@ -60,7 +71,7 @@ def test_stream_lands_every_file_with_mode_and_mtime(tmp_path: Path, via_send: b
     data = stream(job, via_send, tmp_path)
     assert job.missing == {"gone"} and set(job.sent) == {"a", "big", "empty"}
     pod = tmp_path / "pod"
-    res = receive(pod, job, data)
+    res = receive(pod, job, data, from_file)
     assert res.returncode == 0, res.stderr
     for name in ("a", "big", "empty"):
         assert (pod / name).read_bytes() == (src / name).read_bytes()
