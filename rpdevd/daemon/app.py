@@ -2,7 +2,8 @@
 
 Parts that act on pods (endpoint rediscovery, lifecycle, sync) are `Service`s: each gets the
 daemon, runs as its own task, may register socket methods, and is told after every poll which
-pods changed.
+pods changed. The daemon's own socket methods (status, pods, stop, resume, settings, ...) are in
+methods.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from rpdevd import __version__, paths
 from rpdevd.config import Config, load_config
 from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.methods import register_core_methods
 from rpdevd.daemon.server import RequestError, Server
 from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
@@ -79,7 +81,7 @@ class Daemon:
         self.on_shutdown: Callable[[], None] | None = None
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()
-        self._register_methods()
+        register_core_methods(self)
         self.server.resolve_pod = lambda ref: self.resolve(ref).id
 
     # lifecycle ---------------------------------------------------------------------------
@@ -264,21 +266,7 @@ class Daemon:
         async with self.polled:
             await asyncio.wait_for(self.polled.wait(), timeout)
 
-    # socket methods ----------------------------------------------------------------------
-    def _register_methods(self) -> None:
-        reg = self.server.register
-        reg("ping", self.m_ping)
-        reg("status", self.m_status)
-        reg("pods", self.m_pods)
-        reg("events", self.m_events)
-        reg("pod.stop", self.m_stop)
-        reg("pod.resume", self.m_resume)
-        reg("pod.manage", self.m_manage)
-        reg("pod.set", self.m_set)
-        reg("poll", self.m_poll)
-        reg("shutdown", self.m_shutdown)
-        reg("daemon.log", self.m_log)
-
+    # pods, by what users call them -------------------------------------------------------
     def resolve(self, ref: str) -> PodState:
         """A pod by id or by name; a clear error when none or several match."""
         if ref in self.pods:
@@ -302,7 +290,8 @@ class Daemon:
             "ambiguous", f"several pods are named {ref!r}: {ids}", "use the pod id instead"
         )
 
-    def _pod_param(self, params: dict[str, Any]) -> PodState:
+    def pod_param(self, params: dict[str, Any]) -> PodState:
+        """The pod a request's `pod` parameter names."""
         ref = param_str(params, "pod", max_len=128)
         assert ref is not None
         return self.resolve(ref)
@@ -329,32 +318,7 @@ class Daemon:
             "ssh_include": self.endpoints.include_state() if self.endpoints else None,
         }
 
-    async def m_ping(self, params: dict[str, Any]) -> Any:
-        return {"pong": True, "version": __version__}
-
-    async def m_status(self, params: dict[str, Any]) -> Any:
-        managed = [s.view() for s in self.pods.values() if s.managed]
-        managed.sort(key=lambda v: (v["name"], v["id"]))
-        return {
-            "daemon": self.daemon_view(),
-            "api": self.api_view(),
-            "pods": managed,
-            "unmanaged": sum(1 for s in self.pods.values() if not s.managed),
-        }
-
-    async def m_pods(self, params: dict[str, Any]) -> Any:
-        views = [s.view() for s in self.pods.values()]
-        views.sort(key=lambda v: (v["name"], v["id"]))
-        return {"api": self.api_view(), "pods": views}
-
-    async def m_events(self, params: dict[str, Any]) -> Any:
-        limit = params.get("limit", 50)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
-            raise RequestError("bad_params", "limit must be an integer from 1 to 1000")
-        pod = param_str(params, "pod", required=False, max_len=128)
-        pod_id = self.resolve(pod).id if pod else None
-        return {"events": [e.to_json() for e in self.store.events(limit, pod_id)]}
-
+    # acting on pods ----------------------------------------------------------------------
     def _require_api(self) -> API:
         api = self._ensure_api()
         if api is None:
@@ -401,96 +365,3 @@ class Daemon:
             "pod.resume", f"{state.name}: resume requested ({reason})", state.id, reason=reason
         )
         self.poll_now.set()
-
-    async def m_stop(self, params: dict[str, Any]) -> Any:
-        state = self._pod_param(params)
-        await self.stop_pod(state, "requested by user")
-        return {"id": state.id, "name": state.name, "requested": "stop"}
-
-    async def m_resume(self, params: dict[str, Any]) -> Any:
-        state = self._pod_param(params)
-        await self.resume_pod(state, "requested by user")
-        return {"id": state.id, "name": state.name, "requested": "resume"}
-
-    async def m_manage(self, params: dict[str, Any]) -> Any:
-        state = self._pod_param(params)
-        managed = params.get("managed", True)
-        if not isinstance(managed, bool):
-            raise RequestError("bad_params", "managed must be true or false")
-        self.update_settings(state, managed=managed)
-        self.bus.emit(
-            "pod.managed" if managed else "pod.unmanaged",
-            f"{state.name} {'now' if managed else 'no longer'} managed",
-            state.id,
-        )
-        for service in self.services:
-            service.pods_changed([state])
-        return state.view()
-
-    async def m_set(self, params: dict[str, Any]) -> Any:
-        from rpdevd.config import POLICIES
-        from rpdevd.durations import parse_duration
-
-        state = self._pod_param(params)
-        changes: dict[str, Any] = {}
-        if "policy" in params:
-            if params["policy"] not in POLICIES:
-                raise RequestError("bad_params", f"policy must be one of {', '.join(POLICIES)}")
-            changes["policy"] = params["policy"]
-            changes["managed"] = True
-        for key in ("idle_timeout", "warn_before"):
-            if key in params:
-                value = params[key]
-                try:
-                    seconds = parse_duration(value) if isinstance(value, str) else float(value)
-                except (TypeError, ValueError):
-                    raise RequestError(
-                        "bad_params", f"{key}: {value!r} is not a duration"
-                    ) from None
-                if not 0 < seconds <= 7 * 86400:
-                    raise RequestError("bad_params", f"{key} must be between 1s and 7d")
-                changes[key] = seconds
-        if "wake_on_connect" in params:
-            if not isinstance(params["wake_on_connect"], bool):
-                raise RequestError("bad_params", "wake_on_connect must be true or false")
-            changes["wake_on_connect"] = params["wake_on_connect"]
-        if not changes:
-            raise RequestError("bad_params", "nothing to change")
-        timeout = changes.get("idle_timeout", state.idle_timeout)
-        if changes.get("warn_before", state.warn_before) >= timeout:
-            raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")
-        self.update_settings(state, **changes)
-        self.bus.emit(
-            "pod.settings",
-            f"{state.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()),
-            state.id,
-            **changes,
-        )
-        for service in self.services:
-            service.pods_changed([state])
-        return state.view()
-
-    async def m_poll(self, params: dict[str, Any]) -> Any:
-        try:
-            await self.wait_for_poll(30)
-        except TimeoutError:
-            raise RequestError("timeout", "the poll did not finish within 30s") from None
-        return self.api_view()
-
-    async def m_log(self, params: dict[str, Any]) -> Any:
-        lines = params.get("lines", 200)
-        if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= 5000:
-            raise RequestError("bad_params", "lines must be an integer from 1 to 5000")
-        path = paths.log_file()
-        try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 200 * lines))
-                text = f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            text = ""
-        return {"path": str(path), "lines": text.splitlines()[-lines:]}
-
-    async def m_shutdown(self, params: dict[str, Any]) -> Any:
-        asyncio.get_running_loop().call_later(0.05, self.shutdown)
-        return {"stopping": True, "pid": os.getpid()}

@@ -295,7 +295,7 @@ class EndpointService:
 
     # wake on connect ---------------------------------------------------------------------
     async def m_wake(self, params: dict[str, Any]) -> Any:
-        state = self.d._pod_param(params)
+        state = self.d.pod_param(params)
         timeout = (
             param_num(params, "timeout", required=False, minimum=1, maximum=3600) or WAKE_TIMEOUT
         )

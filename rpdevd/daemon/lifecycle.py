@@ -373,7 +373,7 @@ class LifecycleService:
 
     # socket methods ----------------------------------------------------------------------
     async def m_hold(self, params: dict[str, Any]) -> Any:
-        state = self.d._pod_param(params)
+        state = self.d.pod_param(params)
         value = params.get("duration")
         until: float | str | None
         if value is None or value == "off":
@@ -411,7 +411,7 @@ class LifecycleService:
         return state.view()
 
     async def m_export(self, params: dict[str, Any]) -> Any:
-        state = self.d._pod_param(params)
+        state = self.d.pod_param(params)
         since = params.get("since")
         since_s = params.get("since_s")
         start = None

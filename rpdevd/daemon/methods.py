@@ -1,0 +1,155 @@
+"""The daemon's own socket methods: its status, the pods, their settings, stop and resume, the
+log, shutdown. (Services register theirs: endpoints.py, lifecycle.py, syncs.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any
+
+from rpdevd import __version__, paths
+from rpdevd.daemon.server import RequestError
+from rpdevd.protocol import param_str
+
+if TYPE_CHECKING:
+    from rpdevd.daemon.app import Daemon
+
+
+def register_core_methods(daemon: Daemon) -> None:
+    m = CoreMethods(daemon)
+    reg = daemon.server.register
+    reg("ping", m.ping)
+    reg("status", m.status)
+    reg("pods", m.pods)
+    reg("events", m.events)
+    reg("pod.stop", m.stop)
+    reg("pod.resume", m.resume)
+    reg("pod.manage", m.manage)
+    reg("pod.set", m.set)
+    reg("poll", m.poll)
+    reg("shutdown", m.shutdown)
+    reg("daemon.log", m.log)
+
+
+class CoreMethods:
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+
+    async def ping(self, params: dict[str, Any]) -> Any:
+        return {"pong": True, "version": __version__}
+
+    async def status(self, params: dict[str, Any]) -> Any:
+        managed = [s.view() for s in self.d.pods.values() if s.managed]
+        managed.sort(key=lambda v: (v["name"], v["id"]))
+        return {
+            "daemon": self.d.daemon_view(),
+            "api": self.d.api_view(),
+            "pods": managed,
+            "unmanaged": sum(1 for s in self.d.pods.values() if not s.managed),
+        }
+
+    async def pods(self, params: dict[str, Any]) -> Any:
+        views = [s.view() for s in self.d.pods.values()]
+        views.sort(key=lambda v: (v["name"], v["id"]))
+        return {"api": self.d.api_view(), "pods": views}
+
+    async def events(self, params: dict[str, Any]) -> Any:
+        limit = params.get("limit", 50)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise RequestError("bad_params", "limit must be an integer from 1 to 1000")
+        pod = param_str(params, "pod", required=False, max_len=128)
+        pod_id = self.d.resolve(pod).id if pod else None
+        return {"events": [e.to_json() for e in self.d.store.events(limit, pod_id)]}
+
+    async def stop(self, params: dict[str, Any]) -> Any:
+        state = self.d.pod_param(params)
+        await self.d.stop_pod(state, "requested by user")
+        return {"id": state.id, "name": state.name, "requested": "stop"}
+
+    async def resume(self, params: dict[str, Any]) -> Any:
+        state = self.d.pod_param(params)
+        await self.d.resume_pod(state, "requested by user")
+        return {"id": state.id, "name": state.name, "requested": "resume"}
+
+    async def manage(self, params: dict[str, Any]) -> Any:
+        state = self.d.pod_param(params)
+        managed = params.get("managed", True)
+        if not isinstance(managed, bool):
+            raise RequestError("bad_params", "managed must be true or false")
+        self.d.update_settings(state, managed=managed)
+        self.d.bus.emit(
+            "pod.managed" if managed else "pod.unmanaged",
+            f"{state.name} {'now' if managed else 'no longer'} managed",
+            state.id,
+        )
+        for service in self.d.services:
+            service.pods_changed([state])
+        return state.view()
+
+    async def set(self, params: dict[str, Any]) -> Any:
+        from rpdevd.config import POLICIES
+        from rpdevd.durations import parse_duration
+
+        state = self.d.pod_param(params)
+        changes: dict[str, Any] = {}
+        if "policy" in params:
+            if params["policy"] not in POLICIES:
+                raise RequestError("bad_params", f"policy must be one of {', '.join(POLICIES)}")
+            changes["policy"] = params["policy"]
+            changes["managed"] = True
+        for key in ("idle_timeout", "warn_before"):
+            if key in params:
+                value = params[key]
+                try:
+                    seconds = parse_duration(value) if isinstance(value, str) else float(value)
+                except (TypeError, ValueError):
+                    raise RequestError(
+                        "bad_params", f"{key}: {value!r} is not a duration"
+                    ) from None
+                if not 0 < seconds <= 7 * 86400:
+                    raise RequestError("bad_params", f"{key} must be between 1s and 7d")
+                changes[key] = seconds
+        if "wake_on_connect" in params:
+            if not isinstance(params["wake_on_connect"], bool):
+                raise RequestError("bad_params", "wake_on_connect must be true or false")
+            changes["wake_on_connect"] = params["wake_on_connect"]
+        if not changes:
+            raise RequestError("bad_params", "nothing to change")
+        timeout = changes.get("idle_timeout", state.idle_timeout)
+        if changes.get("warn_before", state.warn_before) >= timeout:
+            raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")
+        self.d.update_settings(state, **changes)
+        self.d.bus.emit(
+            "pod.settings",
+            f"{state.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()),
+            state.id,
+            **changes,
+        )
+        for service in self.d.services:
+            service.pods_changed([state])
+        return state.view()
+
+    async def poll(self, params: dict[str, Any]) -> Any:
+        try:
+            await self.d.wait_for_poll(30)
+        except TimeoutError:
+            raise RequestError("timeout", "the poll did not finish within 30s") from None
+        return self.d.api_view()
+
+    async def log(self, params: dict[str, Any]) -> Any:
+        lines = params.get("lines", 200)
+        if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= 5000:
+            raise RequestError("bad_params", "lines must be an integer from 1 to 5000")
+        path = paths.log_file()
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 200 * lines))
+                text = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            text = ""
+        return {"path": str(path), "lines": text.splitlines()[-lines:]}
+
+    async def shutdown(self, params: dict[str, Any]) -> Any:
+        asyncio.get_running_loop().call_later(0.05, self.d.shutdown)
+        return {"stopping": True, "pid": os.getpid()}
