@@ -139,9 +139,15 @@ _LETTERS: dict[str, bytes] = {"file": b"f", "dir": b"d", "symlink": b"l"}
 
 
 def _split(data: bytes) -> tuple[bytes, bytes]:
-    header, sep, body = data.partition(b"\n")
+    """(header line, records). Lines before the header are skipped: what a chatty login
+    script (a `.bashrc` that echoes) printed before the listing started."""
+    start = 0 if data.startswith(HEADER) else data.find(b"\n" + HEADER) + 1
+    header, sep, body = data[start:].partition(b"\n")
     if not sep or not header.startswith(HEADER):
-        raise ValueError("the pod's listing did not start with the expected header")
+        raise ValueError(
+            "the pod did not answer with a listing (is sh there, and the remote path "
+            f"usable?); it said: {data[:200].decode(errors='replace')!r}"
+        )
     return header, body[: -len(END)] if body.endswith(END) else body
 
 

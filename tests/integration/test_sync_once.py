@@ -294,3 +294,22 @@ async def test_cli_small_batches_keep_conflicts_and_delete_only_ours(rig: Rig) -
     assert (rig.remote / out["conflicts"][0]).read_text() == "edited on the pod, longer"
     assert (rig.remote / "users.txt").read_text() == "the user's own"
     assert not (rig.remote / "gone.txt").exists()
+
+
+async def test_a_chatty_login_script_does_not_break_the_listing(rig: Rig) -> None:
+    """A pod whose ~/.bashrc prints something on every ssh command (conda, motd scripts)."""
+    (rig.pod.root / "home" / ".bashrc").write_text('echo "Welcome to your pod"\n')
+    probe = subprocess.run(
+        ["ssh", *rig.pod.ssh_args(rig.key.private), "true"],
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert b"Welcome to your pod" in probe.stdout  # the login shell really prints it
+    make_tree(rig.local, files=20)
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["ok"] and snapshot(rig.remote) == snapshot(rig.local)
+    assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
+    (rig.local / "pkg01" / "mod1" / "f00001.py").write_text("changed")
+    report = await rig.once()  # over asyncssh, as the daemon syncs
+    assert report.sent == 1 and snapshot(rig.remote) == snapshot(rig.local)

@@ -72,8 +72,11 @@ def test_parser_rejects_escapes_and_garbage() -> None:
     listing = parse_listing(HEADER + b" python3=1\n" + body + END)
     assert set(listing.entries) == {"ok"} and listing.malformed == 4
     assert listing.python3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Welcome"):
         parse_listing(b"Welcome to the pod!\n")
+    # A login script that prints something first: skipped.
+    chatty = b"conda: base activated\n" + HEADER + b" python3=1\n" + body + END
+    assert set(parse_listing(chatty).entries) == {"ok"}
 
 
 @pytest.mark.parametrize("mode", ["find", "python", "sh"])
