@@ -34,6 +34,7 @@ FEATURE_NAMES = {
     "sync.add": "Adding a sync root",
     "sync.remove": "Removing a sync root",
     "sync.pause": "Pausing a sync root",
+    "sync.confirm": "Confirming held deletions",
     "daemon.log": "The daemon log",
     "idle.samples": "Activity history",
 }
@@ -308,6 +309,41 @@ class PodActions(App[int]):
             )
             self.request_refresh()
 
+    @work(group="action")
+    async def action_sync_confirm(self) -> None:
+        """Let a root's held deletions go through, after saying what they are."""
+        view = self.target()
+        if view is None:
+            return
+        held = [r for r in self.roots_of(view["id"]) if (fmt.num(r.get("held")) or 0) > 0]
+        if not held:
+            self.notify(f"{self.name_of(view)} has no held deletions.")
+            return
+        root = held[0]
+        if len(held) > 1:
+            root_id = await self.push_screen_wait(
+                PickRootScreen("Confirm the deletions of which sync root?", held)
+            )
+            root = next((r for r in held if str(r.get("id")) == root_id), None)
+            if root is None:
+                return
+        count = int(fmt.num(root.get("held")) or 0)
+        if await self.push_screen_wait(
+            ConfirmScreen(
+                f"Delete {count} files on {self.name_of(view)}?",
+                f"rpdev wrote them from {fmt.safe(root.get('local'), 60)} and they were deleted "
+                "there, more in one go than the cap allows. Files rpdev did not write, or that "
+                "changed on the pod, are kept whatever you answer.",
+                yes="Delete",
+            )
+        ):
+            ok, _ = await self.rpc("sync.confirm", {"id": root.get("id")})
+            if ok:
+                self.notify(
+                    f"{count} held deletions confirmed for {fmt.safe(root.get('local'), 40)}"
+                )
+                self.request_refresh()
+
     # the daemon --------------------------------------------------------------------------
     def action_log(self) -> None:
         self.push_screen(LogScreen(self.fetch_log))
@@ -383,6 +419,11 @@ class PodActions(App[int]):
             ("Add sync root", f"Live-sync a local folder to {name}", self.action_sync_add),
             ("Remove sync root", f"Stop syncing a folder to {name}", self.action_sync_remove),
             ("Pause / resume sync root", f"Toggle a sync root of {name}", self.action_sync_pause),
+            (
+                "Confirm held deletions",
+                f"Let a sync root's held deletions go through on {name}",
+                self.action_sync_confirm,
+            ),
             ("View daemon log", "The last lines of rpdevd's log", self.action_log),
             ("Poll RunPod now", "Ask the daemon for a fresh poll", self.action_poll),
             ("Start the daemon", "Start rpdevd in the background", self.action_start_daemon),

@@ -33,7 +33,14 @@ WIDE_WIDTH = 200  # side by side from here; the table then gets 3/5 of the width
 EVENTS_PER_POD = 50
 HOUR = 3600.0
 # Events that need the user's attention even when the pod is not selected.
-ALERT_KINDS = ("pod.error", "sync.conflict", "sync.error", "hostkey.changed", "api.error")
+ALERT_KINDS = (
+    "pod.error",
+    "sync.conflict",
+    "sync.error",
+    "sync.held",
+    "hostkey.changed",
+    "api.error",
+)
 StartDaemon = Callable[[], tuple[bool, str]]
 
 
@@ -54,6 +61,7 @@ class RpdevApp(PodActions, App[int]):
         Binding("a", "sync_add", "Sync+"),
         Binding("x", "sync_remove", "Sync-", show=False),
         Binding("u", "sync_pause", "Sync pause", show=False),
+        Binding("d", "sync_confirm", "Confirm deletions", show=False),
         Binding("l", "log", "Log"),
         Binding("ctrl+r", "poll", "Poll now", show=False),
         Binding("D", "start_daemon", "Start daemon", show=False),

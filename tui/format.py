@@ -128,6 +128,9 @@ def sync_label(roots: Sequence[dict[str, Any]]) -> Text:
         return Text("conflict", style="bold red")
     if any(r.get("last_error") or s == "error" for r, s in zip(roots, states, strict=True)):
         return Text("error", style="red")
+    held = sum(int(num(r.get("held")) or 0) for r in roots)
+    if held:
+        return Text(f"{held} held", style="bold yellow")
     progress = [p for r in roots if (p := num(r.get("progress"))) is not None and p < 1]
     if progress:
         return Text(f"⟳ {int(min(progress) * 100)}%", style="yellow")
@@ -186,6 +189,17 @@ def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) 
                     f"{where}: {safe(root.get('last_error'), 200)}",
                     "A file changed on both sides; rpdev kept both. Resolve it on the "
                     "pod, then resume the root (u).",
+                )
+            )
+        elif (num(root.get("held")) or 0) > 0:
+            out.append(
+                Problem(
+                    "Deletions held",
+                    f"{where}: {int(num(root.get('held')) or 0)} files rpdev wrote were deleted "
+                    "here, more in one go than the cap allows; nothing was deleted on the pod.",
+                    "If that was meant (a branch switch, a moved folder), press d to let them "
+                    "go through.",
+                    "warning",
                 )
             )
         elif root.get("last_error"):

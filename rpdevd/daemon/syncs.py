@@ -69,6 +69,7 @@ class Root:
             "source": self.source,
             "state": state,
             "held": self.held or status.get("held", 0),
+            "max_delete": self.max_delete,
             "pending": status.get("pending", 0),
             "last_sync": status.get("last_sync"),
             "last_error": self.error or status.get("last_error"),

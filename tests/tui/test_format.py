@@ -49,6 +49,8 @@ def test_sync_summary_puts_trouble_first() -> None:
     assert fmt.sync_label([{"paused": True}]).plain == "paused"
     assert fmt.sync_label([live, {"last_error": "x"}]).plain == "error"
     assert fmt.sync_label([{"last_error": "x"}, {"state": "conflict"}]).plain == "conflict"
+    assert fmt.sync_label([live, {"state": "held", "held": 1200}]).plain == "1200 held"
+    assert fmt.sync_label([{"held": 3}, {"last_error": "x"}]).plain == "error"
 
 
 def test_problems_say_what_to_do() -> None:
@@ -57,14 +59,19 @@ def test_problems_say_what_to_do() -> None:
         "endpoint_state": "unreachable",
         "warning": {"stop_at": NOW + 90, "reason": "idle 25m"},
     }
-    roots = [{"local": "/src", "state": "conflict", "last_error": "a.py changed on both"}]
+    roots = [
+        {"local": "/src", "state": "conflict", "last_error": "a.py changed on both"},
+        {"local": "/data", "state": "held", "held": 1200},
+    ]
     got = fmt.problems(view, roots, NOW)
     assert [p.title for p in got] == [
         "No free GPUs",
         "Pod unreachable over SSH",
         "Sync conflict",
+        "Deletions held",
         "Idle stop in 1:30",
     ]
+    assert "1200 files" in got[3].detail and "press d" in got[3].advice
     assert all(p.advice for p in got)
     assert got[-1].level == "warning" and "Press H" in got[-1].advice
 

@@ -17,7 +17,7 @@ from tests.tui.conftest import until
 from tests.tui.fixtures import NOW, PODS, answers
 from tui.app import RpdevApp
 from tui.connection import DaemonEvent, StaticLink
-from tui.screens.dialogs import HoldScreen
+from tui.screens.dialogs import ConfirmScreen, HoldScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.pod_table import PodTable
 
@@ -126,6 +126,28 @@ async def test_open_in_vscode_and_a_missing_cursor(
         assert severity == "error" and "`cursor` is not on PATH" in message
 
 
+async def test_held_deletions_are_shown_and_confirmed_with_one_key() -> None:
+    ans = answers()
+    ans["sync.list"]["roots"][1].update(state="held", held=1200, progress=None)
+    ans["sync.confirm"] = lambda p: {"id": p["id"]}
+    app = make_app(ans)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(pilot)
+        app.query_one(PodTable).select(TRAINER)
+        cell = app.query_one(PodTable).get_cell(TRAINER, "sync")
+        assert "1200 held" in (cell.plain if isinstance(cell, Text) else str(cell))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm dialog")
+        await pilot.press("n")  # no: nothing sent
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "dialog gone")
+        assert calls(app, "sync.confirm") == []
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm dialog")
+        await pilot.press("y")
+        await until(pilot, lambda: calls(app, "sync.confirm"), "confirm sent")
+        assert calls(app, "sync.confirm") == [{"id": "r2"}]
+
+
 async def test_hostile_and_malformed_pod_data_renders_safely() -> None:
     bad = [
         dict(
@@ -189,6 +211,7 @@ async def test_every_action_is_in_the_command_palette() -> None:
         "Add sync root",
         "Remove sync root",
         "Pause / resume sync root",
+        "Confirm held deletions",
         "View daemon log",
         "Toggle dark / light",
     ):
