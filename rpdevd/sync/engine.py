@@ -92,7 +92,7 @@ class SyncSpec:
     pod_id: str | None = None
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     delete: bool = True
-    max_delete: int | None = 1000
+    max_delete: int | None = 100  # as the CLI and [[sync]] default
     step_ms: int = 30
     debounce_ms: int = 300
     rescan_interval: float = 120.0
