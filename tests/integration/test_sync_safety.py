@@ -176,7 +176,7 @@ async def test_a_partly_written_file_is_never_visible(rig: Rig) -> None:
         (rig.local / "weights.bin").write_bytes(big[::-1])
         for i in range(20):
             (rig.local / f"more{i}").write_text("m")
-        await rig.once()  # the tar path
+        await rig.once()  # the bulk path
     finally:
         stop.set()
         await watcher
