@@ -191,11 +191,14 @@ class SyncService:
         try:
             state = self.d.resolve(root.pod)
         except RequestError:
-            root.error = f"no pod {root.pod!r} on the account"
+            # Before the first answer from RunPod, an unknown pod is not yet an error.
+            root.error = f"no pod {root.pod!r} on the account" if self.d.api_ok else None
             return
         if not state.managed:
             root.error = f"pod {state.name} is not managed (rpdev manage {state.id})"
             return
+        if root.task is None:
+            root.error = None  # no engine ran yet: what was wrong above is fixed
         if not state.pod.is_running or state.endpoint_state != "confirmed":
             return  # the engine starts once the pod is reachable; edits wait locally
         if root.task is not None and root.error and time.monotonic() < root.retry_at:

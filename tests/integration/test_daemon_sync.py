@@ -39,7 +39,15 @@ def synced(sim: SimThread, home: Path, client_key, user: str, tmp_path: Path):
 def test_edits_reach_the_pod_and_count_as_activity(synced, start_daemon) -> None:
     pod, project, remote = synced
     start_daemon()
-    wait_until(lambda: (remote / "train.py").exists(), 30, what="first sync")
+    states: list[tuple[str, str | None]] = []
+
+    def synced_once() -> bool:
+        # Until the pod is polled and its endpoint confirmed, the root waits: not an error.
+        states.extend((r["state"], r["last_error"]) for r in call("sync.list")["roots"])
+        return (remote / "train.py").exists()
+
+    wait_until(synced_once, 30, what="first sync")
+    assert not [s for s in states if s[0] == "error" or s[1]], states
     assert not (remote / "big.ckpt").exists()  # ignored files never leave the machine
     (project / "train.py").write_text("print('v2')\n")
     wait_until(lambda: (remote / "train.py").read_text() == "print('v2')\n", 10, what="edit")
