@@ -2,8 +2,12 @@
 
     <length>\\n<manifest>          the batch's ops, in order (podops.encode_manifest)
     then, per file put, in manifest order, either
-    <size> <mode, octal> <mtime>\\n<size bytes>      the file as read here
-    -\\n                                             it vanished before it was read: skip the op
+    <size> <mode, octal> <mtime>\\n<size bytes>=<n>\\n   the file as read here; n: its stage name
+    -\\n                                                  it vanished before it was read: skip it
+
+The `=<n>` line after each file lets the receiver check that the bytes ended where the frame
+said; a stream out of step (a bug, bytes lost or added in transit) stops it before anything
+more lands.
 
 The receiver (`podops.RECEIVER`) acts on each op as soon as its bytes are in, so files land
 while later ones are still on the wire. Built in a worker thread. Each file's size, mode and
@@ -13,8 +17,10 @@ reported as torn (sent again on the next pass), one that grows is cut at the siz
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,25 +60,29 @@ def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
     return BulkJob(local_root, stage, files, podops.encode_manifest(ops, names))
 
 
-def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str]]:
-    """Per file: (frame header, open fd or -1, size, path). The consumer writes the body
-    between two steps; the file is checked for changes and closed on the next step."""
+def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, bytes]]:
+    """Per file: (frame header, open fd or -1, size, path, end mark). The consumer writes the
+    body and the mark between two steps; the file is checked for changes and closed on the
+    next step."""
     root = str(job.root)
-    for rel in job.files:
+    for n, rel in enumerate(job.files):
         try:
-            fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: a path that became a FIFO must not block the open (it is then
+            # refused below, as not a file); regular files ignore the flag.
+            fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             job.missing.add(rel)
-            yield b"-\n", -1, 0, rel
+            yield b"-\n", -1, 0, rel, b""
             continue
         try:
             st = os.fstat(fd)
             entry = entry_from_stat(st)
             if entry is None or entry.kind != "file":
                 job.missing.add(rel)
-                yield b"-\n", -1, 0, rel
+                yield b"-\n", -1, 0, rel, b""
                 continue
-            yield b"%d %o %d\n" % (st.st_size, entry.mode, entry.mtime_s), fd, st.st_size, rel
+            header = b"%d %o %d\n" % (st.st_size, entry.mode, entry.mtime_s)
+            yield header, fd, st.st_size, rel, b"=%d\n" % n
             after = os.fstat(fd)
             if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                 job.torn.add(rel)
@@ -100,7 +110,7 @@ def chunks(job: BulkJob) -> Iterator[bytes]:
     """The stream, in chunks of at least FLUSH bytes (blocking reads: run it in a thread)."""
     buf = bytearray(b"%d\n" % len(job.manifest))
     buf += job.manifest
-    for header, fd, size, rel in _members(job):
+    for header, fd, size, rel, mark in _members(job):
         buf += header
         for data in _read_into(job, fd, rel, size) if fd >= 0 else ():
             if len(data) >= FLUSH:
@@ -111,6 +121,7 @@ def chunks(job: BulkJob) -> Iterator[bytes]:
                 yield data
             else:
                 buf += data
+        buf += mark
         if len(buf) >= FLUSH:
             yield bytes(buf)
             buf.clear()
@@ -131,7 +142,7 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
     buf = bytearray(prefix)
     buf += b"%d\n" % len(job.manifest)
     buf += job.manifest
-    for header, fd, size, rel in _members(job):
+    for header, fd, size, rel, mark in _members(job):
         buf += header
         if fd < 0:
             continue
@@ -141,18 +152,42 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
         else:
             _write_all(out, buf)
             buf.clear()
-            offset = 0
-            while offset < size:
-                n = os.sendfile(out, fd, offset, size - offset)
-                if n == 0:  # it shrank while being read: pad it, send it again later
-                    job.torn.add(rel)
-                    while offset < size:
-                        _write_all(out, bytes(min(CHUNK, size - offset)))
-                        offset += CHUNK
-                    break
-                offset += n
-                job.bytes_done += n
+            offset = _sendfile(job, out, fd, rel, size) if _SENDFILE else 0
+            if offset < size:  # no sendfile here: read and write the rest
+                os.lseek(fd, offset, os.SEEK_SET)
+                for data in _read_into(job, fd, rel, size - offset):
+                    _write_all(out, data)
+        buf += mark
         if len(buf) >= FLUSH:
             _write_all(out, buf)
             buf.clear()
     _write_all(out, buf)
+
+
+# sendfile into a pipe is a Linux feature (macOS sends only to sockets).
+_SENDFILE = sys.platform.startswith("linux")
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK}
+
+
+def _sendfile(job: BulkJob, out: int, fd: int, rel: str, size: int) -> int:
+    """Send what sendfile will of the file's `size` bytes; returns how far it got (the caller
+    sends the rest another way). A file that shrank is padded and marked torn."""
+    global _SENDFILE
+    offset = 0
+    while offset < size:
+        try:
+            n = os.sendfile(out, fd, offset, size - offset)
+        except OSError as exc:
+            if exc.errno not in _NO_SENDFILE:
+                raise
+            _SENDFILE = False
+            return offset
+        if n == 0:  # it shrank while being read: pad it, send it again later
+            job.torn.add(rel)
+            while offset < size:
+                _write_all(out, bytes(min(CHUNK, size - offset)))
+                offset += CHUNK
+            return size
+        offset += n
+        job.bytes_done += n
+    return size

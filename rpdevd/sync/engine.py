@@ -337,7 +337,7 @@ class SyncEngine:
                     delete=self.spec.delete,
                     max_delete=None if self._approved else self.spec.max_delete,
                 )
-            await self._run_plan(p, report, session)
+            await self._run_plan(p, report, session, full=True)
         finally:
             await session.finish()
         self._need_full = False
@@ -354,7 +354,9 @@ class SyncEngine:
 
     # ----- applying a plan -------------------------------------------------------------------
 
-    async def _run_plan(self, p: Plan, report: SyncReport, session: PodSession | None) -> None:
+    async def _run_plan(
+        self, p: Plan, report: SyncReport, session: PodSession | None, full: bool = False
+    ) -> None:
         for note in p.notes:
             report.notes.append(note)
             self._emit("sync.kept", note, "warning")
@@ -377,6 +379,7 @@ class SyncEngine:
                     count=len(p.held),
                     paths=[op.path for op in p.held[:20]],
                 )
+        failed = len(report.failed)
         upserts: dict[str, BaseRecord] = dict(p.adopt)
         removals: list[str] = list(p.forget)
         report.adopted += len(p.adopt)
@@ -386,7 +389,11 @@ class SyncEngine:
             self._record(results, report, upserts, removals)
             if self._approved and not self._held:
                 self._approved = False
-        self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=bool(ops))
+        # A batch that ran through, or a full pass, leaves nothing for intents to recognise:
+        # every path they name is now in the baseline or gone. Kept while something failed or
+        # is held.
+        done = (bool(ops) or full) and len(report.failed) == failed and not self._held
+        self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=done)
         self._base.update(upserts)
         for path in removals:
             if path not in upserts:

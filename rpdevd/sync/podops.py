@@ -137,28 +137,44 @@ def clear(p, e, unlink_ours):
     if cur[0] == b"d" and e[0] == b"-" and unlink_ours:
         return b"="
     return copy_name(p)
-def rep(tag, p, info=b"", c=None):
-    c = c or look(p) or (b"-", 0, 0, 0, b"")
+def rep(tag, p, info=b""):
+    c = look(p) or (b"-", 0, 0, 0, b"")
     out.write(b"\0".join([tag, p, c[0], str(c[1]).encode(), str(c[2]).encode(),
                           str(c[3]).encode(), c[4], info]) + b"\0")
-def receive(st, h):
+class OutOfStep(Exception):
+    pass
+def receive(st, h, mark):
+    # The next file of the stream into the staging file st; all its bytes are consumed even
+    # when writing fails, and a failed staging file is removed at once (a full disk must not
+    # stay full for the rest of the batch). The line after the bytes must be `mark`: anything
+    # else means the stream is out of step, and nothing more of it is trusted.
     size, mode, mtime = h.split(b" ")
     size, mode, mtime = int(size), int(mode, 8), int(mtime)
     try:
         fd = os.open(st, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
+    except OSError as exc:
+        fd, err = -1, exc
+    else:
+        err = copy(fd, size)
+    if fd < 0:
         copy(-1, size)
-        raise
-    err = copy(fd, size)
     try:
-        if err is None:
+        if line() != mark:
+            err = OutOfStep()
+        elif err is None:
             os.fchmod(fd, mode)
             os.utime(fd, (mtime, mtime))
+    except OSError as exc:
+        err = exc
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     if err is not None:
+        try:
+            os.unlink(st)
+        except OSError:
+            pass
         raise err
-    return (b"f", size, mtime, mode & 0o7777, b"")
 def apply(op, p, src, sname, mode, tgt, e, se):
     if op == b"K":
         c = clear(p, e, True)
@@ -171,10 +187,10 @@ def apply(op, p, src, sname, mode, tgt, e, se):
         if h == b"-":
             return  # vanished locally before it was read: nothing to do, nothing to report
         st = os.path.join(S, sname)
-        got = receive(st, h)
+        receive(st, h, b"=" + sname)
         c = clear(p, e, False)
         os.rename(st, p)
-        rep(b"ok", p, c, got)
+        rep(b"ok", p, c)  # what the file system kept (some round mtimes or ignore modes)
     elif op == b"L":
         tmp = p + b".rpdev-tmp-" + sname
         os.symlink(tgt, tmp)
@@ -223,6 +239,8 @@ try:
             rep(b"failed", p, str(exc).encode("utf-8", "replace"))
 except EOFError:
     sys.exit(4)  # the stream broke: what landed is reported, the rest is not
+except OutOfStep:
+    sys.exit(5)  # a file's bytes did not end where its frame said: the rest is not trusted
 finally:
     shutil.rmtree(S, ignore_errors=True)
     try:

@@ -74,16 +74,27 @@ class PipeProcess:
         transport = self.stdin.transport
         while transport.get_write_buffer_size():
             await asyncio.sleep(0.001)
-        fd = self.popen.stdin.fileno()
+        # A descriptor of our own: the transport closes its one when it sees the far end go,
+        # and a number closed under a writing thread could be reused by anything.
+        fd = os.dup(self.popen.stdin.fileno())
         os.set_blocking(fd, True)
+        job = asyncio.ensure_future(asyncio.to_thread(write, fd))
         try:
-            job = asyncio.ensure_future(asyncio.to_thread(write, fd))
             while not job.done():
                 await asyncio.wait({job}, timeout=0.2)
                 tick()
             await job
+        except BaseException:
+            # Cancelled, or the write failed: stop `ssh` (and what it started) so that the
+            # thread's next write fails at once, and let the thread end.
+            self.popen.signal(signal.SIGKILL)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(job), 10)
+            raise
         finally:
-            os.set_blocking(fd, False)
+            if job.done():
+                os.set_blocking(fd, False)  # the flag is shared with the transport's copy
+                os.close(fd)
 
     async def wait(self) -> Completed:
         code = await asyncio.to_thread(self.popen.wait)

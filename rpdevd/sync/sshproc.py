@@ -160,9 +160,11 @@ class Child:
         return self.returncode
 
     def signal(self, signum: int) -> None:
+        """Signal its process group (itself and whatever it started, e.g. a ProxyCommand):
+        while it is unreaped, its group id cannot be reused."""
         if self.poll() is None:
             try:
-                os.kill(self.pid, signum)
+                os.killpg(self.pid, signum)
             except ProcessLookupError:
                 pass
 

@@ -80,6 +80,7 @@ class PodSession:
     def __init__(self, proc: Any) -> None:
         # An asyncssh SSHClientProcess, or a sshpipe.PipeProcess (the same surface).
         self.proc = proc
+        self.streamed = False  # a bulk stream began: the channel takes nothing else
 
     @classmethod
     async def start(
@@ -115,8 +116,9 @@ class PodSession:
     async def finish(self) -> None:
         errors: tuple[type[BaseException], ...] = (TimeoutError, *stream_errors())
         try:
-            self.proc.stdin.write(b"done\n")
-            self.proc.stdin.write_eof()
+            if not self.streamed:  # after a stream, "done" would land inside it
+                self.proc.stdin.write(b"done\n")
+                self.proc.stdin.write_eof()
             await asyncio.wait_for(self.proc.wait(), 10)
         except errors:
             pass
@@ -127,6 +129,7 @@ class PodSession:
         self, job: BulkJob, ops: list[Op], progress: Progress | None = None
     ) -> list[OpResult]:
         """Apply `ops` (whose job `job` is) with the pod-side receiver (needs python3)."""
+        self.streamed = True
         return await bulk_apply(self.proc, job, ops, progress)
 
 
@@ -170,13 +173,19 @@ async def bulk_apply(
         proc.close()
         raise TransferError(f"the bulk stream broke: {exc}") from exc
     except BaseException:
+        # Cancelled (the root removed, the daemon stopping, Ctrl-C): end the channel now, so
+        # that nothing else is ever read as the rest of a file.
         reports.cancel()
+        proc.close()
         raise
     results = _results(ops, job, out)
-    if done.exit_status not in (0, None) and not results:
+    expected = sum(1 for op in ops if op.path not in job.missing)
+    if done.exit_status not in (0, None) and len(results) < expected:
+        # The receiver stopped part-way (the stream or the pod broke). Nothing of this batch is
+        # recorded: its intents stay, so the next pass recognises what did land as rpdev's.
         err = done.stderr if isinstance(done.stderr, bytes) else b""
         raise TransferError(
-            f"the pod could not take the batch (exit {done.exit_status}): "
-            + err.decode(errors="replace").strip()[-500:]
+            f"the pod's receiver stopped after {len(results)} of {expected} changes "
+            f"(exit {done.exit_status}): " + err.decode(errors="replace").strip()[-500:]
         )
     return results

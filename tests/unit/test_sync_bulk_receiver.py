@@ -201,3 +201,89 @@ def test_pod_side_programs_parse_as_python_3_6() -> None:
 
     for program in (podops.RECEIVER, _PY_LISTER):
         ast.parse(program, feature_version=(3, 6))
+
+
+def test_a_stream_out_of_step_stops_before_anything_more_lands(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"a" * 1000)
+    (src / "b").write_bytes(b"b" * 1000)
+    job = bulk_job(src, [Op("put", name, entry(src / name)) for name in ("a", "b")])
+    data = b"".join(chunks(job))
+    at = data.index(b"a" * 100)
+    # Bytes added inside a's body (a framing bug, or bytes written after a cancelled stream).
+    res = receive(tmp_path / "pod", job, data[:at] + b"done\n" + data[at:])
+    assert res.returncode == 5
+    assert not (tmp_path / "pod" / "a").exists() and not (tmp_path / "pod" / "b").exists()
+    assert podops.parse_results(res.stdout) == []
+
+
+def test_a_file_that_cannot_be_written_is_dropped_and_the_rest_lands(tmp_path: Path) -> None:
+    """A write error (a full disk; here a file-size limit) fails that file alone: its staging
+    copy goes at once, and later files still land."""
+    import resource
+    import signal
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(2 << 20))
+    (src / "small").write_bytes(b"fits")
+    job = bulk_job(src, [Op("put", name, entry(src / name)) for name in ("big", "small")])
+    pod = tmp_path / "pod"
+    pod.mkdir()
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    res = subprocess.run(
+        [sys.executable, "-c", podops.RECEIVER, job.stage],
+        input=b"".join(chunks(job)),
+        cwd=pod,
+        capture_output=True,
+        preexec_fn=limit,
+    )
+    assert res.returncode == 0, res.stderr
+    status = {p: (st, info) for st, p, _, info in podops.parse_results(res.stdout)}
+    assert status["big"][0] == "failed" and "too large" in status["big"][1].lower()
+    assert status["small"][0] == "ok" and (pod / "small").read_bytes() == b"fits"
+    assert not (pod / "big").exists() and not (pod / job.stage).exists()
+
+
+def test_without_sendfile_the_stream_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where sendfile cannot write to a pipe (macOS: ENOTSOCK), bodies are read and written."""
+    import errno
+
+    from rpdevd.sync import bulkstream
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(1 << 20))
+    ops = [Op("put", "big", entry(src / "big"))]
+    want = b"".join(chunks(bulk_job(src, ops)))
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
+
+    monkeypatch.setattr(bulkstream.os, "sendfile", refuse)
+    monkeypatch.setattr(bulkstream, "_SENDFILE", True)
+    job = bulk_job(src, ops)
+    job.stage = "x"
+    got = stream(job, True, tmp_path)
+    assert got == want and not bulkstream._SENDFILE
+
+
+def test_a_file_that_became_a_fifo_does_not_hang_the_stream(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "p").write_bytes(b"was a file")
+    (src / "q").write_bytes(b"q")
+    ops = [Op("put", name, entry(src / name)) for name in ("p", "q")]
+    (src / "p").unlink()
+    os.mkfifo(src / "p")  # nobody will ever write to it
+    job = bulk_job(src, ops)
+    for via_send in (False, True):
+        stream(job, via_send, tmp_path)
+        assert "p" in job.missing and "q" in job.sent
