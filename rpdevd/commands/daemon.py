@@ -53,13 +53,14 @@ def ping(timeout: float = 2.0) -> dict[str, object] | None:
         return None
 
 
-_started: list[subprocess.Popen[bytes]] = []  # detached daemons: never reaped from here
+# Daemons this process started. They outlive it (never reaped from here); a demo stops its own.
+STARTED: list[subprocess.Popen[bytes]] = []
 
 
 @atexit.register
 def _forget_started() -> None:
     # Reap the ones that already exited; the others are meant to outlive us (no warning).
-    for proc in _started:
+    for proc in STARTED:
         if proc.poll() is None:
             proc.returncode = 0
 
@@ -82,7 +83,7 @@ def start_daemon(timeout: float = 20.0, quiet: bool = False) -> int:
             start_new_session=True,
             close_fds=True,
         )
-    _started.append(proc)  # it outlives this call; holding it keeps Popen from warning
+    STARTED.append(proc)  # it outlives this call; holding it keeps Popen from warning
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()

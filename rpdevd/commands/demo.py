@@ -172,13 +172,18 @@ class Demo:
             raise RuntimeError("the demo daemon did not start")
 
     def stop(self) -> None:
+        """Stop the daemon (asked first, then signalled), then the simulator: nothing of the
+        demo outlives it."""
         from rpdevd.client import Client, DaemonNotRunning
+        from rpdevd.commands.daemon import STARTED
 
         with contextlib.suppress(DaemonNotRunning, OSError, Exception):
             with Client(timeout=5) as c:
                 c.call("shutdown")
-        time.sleep(0.3)
-        for proc in self.procs:
+        for proc in STARTED:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)  # it closes its pods' connections first
+        for proc in [*STARTED, *self.procs]:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -186,6 +191,7 @@ class Demo:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
     def shell_hint(self) -> str:
         keys = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
@@ -271,6 +277,10 @@ def _demo(a: argparse.Namespace) -> int:
             raise
         return fail(str(exc), f"files are in {root}")
     finally:
+        # A second signal (a closing terminal sends more than one; `timeout` forwards its own)
+        # must not cut the clean-up short: it is bounded (SIGKILL after a grace period).
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         with contextlib.suppress(OSError):  # the terminal may be gone (a closed window)
             print("stopping the demo...")
         demo.stop()
