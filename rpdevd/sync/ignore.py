@@ -7,6 +7,7 @@ line overrides an earlier one. As in git, nothing below an ignored directory is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,10 +78,41 @@ def read_ignore_file(path: Path) -> list[str]:
         return []
 
 
+def _prefilter(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """One regular expression that matches wherever any of the spec's patterns does: most
+    paths match none, and one search instead of one per pattern (pathspec's way) makes a scan
+    several times faster. None where the patterns cannot be joined (then every path is checked
+    pattern by pattern)."""
+    parts = []
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if pattern.include is None:
+            continue
+        if not isinstance(regex, re.Pattern) or regex.flags != re.UNICODE:
+            return None
+        parts.append("(?:" + regex.pattern.replace("(?P<", "(?P<_") + ")")
+    try:
+        # Named groups must be unique in one expression: number them apart.
+        joined = "|".join(p.replace("(?P<_", f"(?P<_{i}_") for i, p in enumerate(parts))
+        return re.compile(joined) if parts else None
+    except re.error:
+        return None
+
+
 @dataclass
 class _Level:
     prefix: str  # "" for the root, else "a/b/"
     spec: pathspec.GitIgnoreSpec
+    quick: re.Pattern[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.quick = _prefilter(self.spec)
+
+    def verdict(self, path: str) -> bool | None:
+        """True: ignored; False: re-included by a `!` pattern; None: no pattern matches."""
+        if self.quick is not None and self.quick.search(path) is None:
+            return None
+        return self.spec.check_file(path).include
 
 
 @dataclass
@@ -89,7 +121,7 @@ class IgnoreRules:
 
     config: IgnoreConfig
     root_levels: list[_Level] = field(default_factory=list)
-    tail: pathspec.GitIgnoreSpec | None = None
+    tail: _Level | None = None
     _dir_levels: dict[str, _Level | None] = field(default_factory=dict)
 
     @classmethod
@@ -104,7 +136,8 @@ class IgnoreRules:
             spec = _spec(read_ignore_file(root / ".git" / "info" / "exclude"))
             if spec:
                 rules.root_levels.append(_Level("", spec))
-        rules.tail = _spec(config.extra)
+        tail = _spec(config.extra)
+        rules.tail = _Level("", tail) if tail else None
         rules.load_dir(root, "")
         return rules
 
@@ -138,13 +171,13 @@ class IgnoreRules:
         verdict: bool | None = None
         probe = rel + "/" if is_dir else rel
         for lvl in self._levels(rel):
-            res = lvl.spec.check_file(probe[len(lvl.prefix) :])
-            if res.include is not None:
-                verdict = res.include
+            found = lvl.verdict(probe[len(lvl.prefix) :])
+            if found is not None:
+                verdict = found
         if self.tail is not None:
-            res = self.tail.check_file(probe)
-            if res.include is not None:
-                verdict = res.include
+            found = self.tail.verdict(probe)
+            if found is not None:
+                verdict = found
         return bool(verdict)
 
     def ignored_path(self, rel: str, is_dir: bool) -> bool:

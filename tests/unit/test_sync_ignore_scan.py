@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.scan import LocalRootError, scan_tree, symlink_inside
@@ -131,3 +133,65 @@ def test_missing_root_is_an_error(tmp_path: Path) -> None:
     touch(tmp_path / "file")
     with pytest.raises(LocalRootError):
         scan_tree(tmp_path / "file", IgnoreRules.for_root(tmp_path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "*.pyc",
+                "build/",
+                "/build",
+                "!keep.pyc",
+                "a/**/b",
+                "**/x",
+                "data/*.bin",
+                "!data/",
+                ".git/",
+                "#c",
+                "\\!odd",
+                "d?t",
+                "[ab]*",
+                "*~",
+                "!*.txt",
+                "logs/",
+                "/top.txt",
+            ]
+        ),
+        max_size=8,
+    ),
+    st.lists(
+        st.sampled_from(
+            [
+                "a",
+                "b",
+                "x",
+                "build",
+                "data",
+                "keep.pyc",
+                "m.pyc",
+                "top.txt",
+                "f.bin",
+                "logs",
+                ".git",
+                "dat",
+                "n~",
+            ]
+        ),
+        min_size=1,
+        max_size=4,
+    ).map("/".join),
+    st.booleans(),
+)
+def test_the_quick_filter_never_changes_a_verdict(lines: list[str], rel: str, is_dir: bool) -> None:
+    """The joined expression only skips paths no pattern matches: every verdict is
+    pathspec's own."""
+    from rpdevd.sync.ignore import _Level, compile_patterns
+
+    spec = compile_patterns(lines)
+    if spec is None:
+        return
+    level = _Level("", spec)
+    probe = rel + "/" if is_dir else rel
+    assert level.verdict(probe) == spec.check_file(probe).include
