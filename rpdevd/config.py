@@ -29,6 +29,8 @@ POD_KEYS = {
 }
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
+# A user name as ssh_config can carry it unquoted (and as RunPod images name their users).
+USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
 TOP_KEYS = {
     "poll_interval",
     "probe_interval",
@@ -299,7 +301,7 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
             )
     d = SSHSettings()
     user = r.typed(data, "user", str, d.user, label="ssh.user")
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", user):
+    if not USER_RE.fullmatch(user):
         raise ConfigError(
             r.path, "ssh.user", f"{user!r} is not a valid user name", _ssh_line(r, "user")
         )
@@ -310,6 +312,14 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
         d.server_alive_interval,
         label="ssh.server_alive_interval",
     )
+    if not 0 <= interval <= 86400:
+        # ssh refuses the whole config file over an impossible value: every host, not just pods.
+        raise ConfigError(
+            r.path,
+            "ssh.server_alive_interval",
+            f"{interval} is not between 0 and 86400 seconds",
+            _ssh_line(r, "server_alive_interval"),
+        )
     return SSHSettings(
         identity_file=r.typed(
             data, "identity_file", str, d.identity_file, label="ssh.identity_file"
@@ -381,11 +391,18 @@ def _parse_pod(
         wake_on_connect=r.typed(
             p, "wake_on_connect", bool, False, label=label + "wake_on_connect", table="pod", index=i
         ),
-        user=r.typed(p, "user", str, None, label=label + "user", table="pod", index=i),
+        user=_pod_user(r, p, label, i),
         identity_file=r.typed(
             p, "identity_file", str, None, label=label + "identity_file", table="pod", index=i
         ),
     )
+
+
+def _pod_user(r: _Reader, p: dict[str, Any], label: str, i: int) -> str | None:
+    user: str | None = r.typed(p, "user", str, None, label=label + "user", table="pod", index=i)
+    if user is not None and not USER_RE.fullmatch(user):
+        raise r.fail(label + "user", f"{user!r} is not a valid user name", "pod", i, "user")
+    return user
 
 
 def _check_unique_pods(r: _Reader, pods: tuple[PodConfig, ...]) -> None:

@@ -97,6 +97,12 @@ def check_user(user: str) -> str:
     return user
 
 
+def check_interval(seconds: int) -> int:
+    if not 0 <= int(seconds) <= 86400:
+        raise ValueError(f"ServerAliveInterval {seconds} is out of range")
+    return int(seconds)
+
+
 def config_word(value: str, *, tokens: bool) -> str:
     """One ssh_config argument: `%` doubled where ssh expands tokens, double-quoted when needed.
 
@@ -117,10 +123,12 @@ def config_word(value: str, *, tokens: bool) -> str:
 
 
 def proxy_command(program: Sequence[str], *args: str) -> str:
-    """A ProxyCommand line: shell-quoted (ssh runs it with `$SHELL -c`), `%` doubled."""
+    """A ProxyCommand line: shell-quoted (ssh runs it with `$SHELL -c`), `%` doubled. Double
+    quotes and backslashes are refused: ssh reads them itself before the shell does, and a
+    line it cannot read makes it refuse the whole file, for every host."""
     words = [*program, *args]
     for word in words:
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in word):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' for c in word):
             raise ValueError(f"unsupported character in proxy command word {word!r}")
     return " ".join(shlex.quote(w) for w in words).replace("%", "%%")
 
@@ -155,7 +163,7 @@ def render_host(entry: HostEntry, alias: str, options: RenderOptions) -> str:
         # from recording the ever-changing pod address next to the alias.
         "  UpdateHostKeys no",
         "  CheckHostIP no",
-        f"  ServerAliveInterval {int(options.server_alive_interval)}",
+        f"  ServerAliveInterval {check_interval(options.server_alive_interval)}",
         "  LogLevel ERROR",
     ]
     if entry.wake_on_connect:

@@ -52,6 +52,9 @@ def test_product_example_parses() -> None:
         ('[[sync]]\npod = "a"\nlocal = "x"\nremote = "/w/../etc"\n', "sync[0].remote", 4),
         ('colour = "blue"\n', "colour", 1),
         ('[ssh]\nuser = "root; rm"\n', "ssh.user", 2),
+        # ssh refuses a whole config file over an impossible interval: every host breaks.
+        ("[ssh]\nserver_alive_interval = -1\n", "ssh.server_alive_interval", 2),
+        ('[[pod]]\nid = "a"\nuser = "root\\n ProxyCommand x"\n', "pod[0].user", 3),
         ('api_key = "secret"\n', "api_key", 1),
         ('[[pod]]\nid = "a"\n[[pod]]\nid = "a"\n', "pod[1]", 3),
     ],

@@ -193,3 +193,20 @@ def test_aliases_stay_when_the_file_is_rewritten(home: Path) -> None:
         path,
     )
     assert not same.changed
+
+
+@pytest.mark.parametrize("word", ["/opt/py\\", "/opt/a\\'b/python", '/opt/a"b/python'])
+def test_proxy_words_ssh_would_misread_are_refused(word: str) -> None:
+    """ssh reads quotes and backslashes in ProxyCommand itself; a line it cannot read makes it
+    refuse the whole file (every host on the machine)."""
+    with pytest.raises(ValueError):
+        proxy_command((word,), "proxy", "abc")
+
+
+def test_an_impossible_keepalive_interval_is_refused() -> None:
+    from rpdevd.sshconfig.render import check_interval
+
+    assert check_interval(30) == 30
+    for bad in (-1, 10**12):
+        with pytest.raises(ValueError):
+            check_interval(bad)
