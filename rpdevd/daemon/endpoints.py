@@ -81,15 +81,20 @@ class EndpointService:
                 await asyncio.to_thread(files.install_include)
             except Exception as exc:  # a broken ~/.ssh/config is reported, never "fixed"
                 self.d.bus.emit("ssh.config", f"~/.ssh/config left alone: {exc}", level="warning")
+        last_failure = ""
         while True:
             self.wake.clear()
             try:
                 self.reconcile()
                 await self.write_config()
+                last_failure = ""
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("endpoint reconcile failed")
+            except Exception as exc:
+                if repr(exc) != last_failure:  # once per kind of failure, not every second
+                    last_failure = repr(exc)
+                    log.exception("endpoint reconcile failed")
+                    self.d.bus.emit("ssh.config", f"SSH config not written: {exc}", level="error")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), 1.0)
 
@@ -197,8 +202,10 @@ class EndpointService:
                 host=ep.host,
                 port=ep.port,
             )
-        await self.write_config()
+        # Waiters (wake on connect) connect to the confirmed endpoint itself, not through the
+        # file: they go on even if writing the file fails (the loop tries again).
         self.confirmed.setdefault(state.id, asyncio.Event()).set()
+        await self.write_config()
 
     def host_entries(self) -> list[HostEntry]:
         entries = []
@@ -234,6 +241,14 @@ class EndpointService:
             proxy_program=(sys.executable, "-m", "rpdevd.cli"),
         )
         self._written = key
+        for pod_id, why in update.refused.items():
+            name = self.d.pods[pod_id].name if pod_id in self.d.pods else pod_id
+            self.d.bus.emit(
+                "ssh.config",
+                f"{name}: no SSH config entry: {why}",
+                pod_id if pod_id in self.d.pods else None,
+                level="warning",
+            )
         for pod_id, alias in update.aliases.items():
             if pod_id in self.d.pods:
                 self.d.pods[pod_id].ssh_alias = alias
@@ -273,7 +288,9 @@ class EndpointService:
                         state.ssh_host,
                         state.ssh_port,
                         username=self._user(state),
-                        client_keys=[str(identity)] if identity else None,
+                        # () is asyncssh's default (the agent and ~/.ssh keys); None
+                        # would turn key authentication off.
+                        client_keys=[str(identity)] if identity else (),
                         known_hosts=(trusted, [], []),
                         config=None,
                         keepalive_interval=15,

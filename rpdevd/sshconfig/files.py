@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rpdevd import paths
@@ -41,6 +41,7 @@ class GeneratedUpdate:
     path: Path
     changed: bool
     aliases: dict[str, str]  # pod id -> `<slug>.runpod`
+    refused: dict[str, str] = field(default_factory=dict)  # pod id -> why it has no entry
 
 
 def _decode(data: bytes | None) -> str:
@@ -57,8 +58,8 @@ def update_generated(
 ) -> GeneratedUpdate:
     """Rewrite the generated Host file for `hosts` (every managed pod) when its text changes.
 
-    Slugs already in the file are kept (stable aliases). Raises ValueError, writing nothing, if
-    an entry holds a value that cannot be written safely."""
+    Slugs already in the file are kept (stable aliases). An entry holding a value that cannot be
+    written safely is left out and named in `refused`."""
     path = path or generated_path()
     paths.ensure_private_dir(path.parent)
     options = RenderOptions(
@@ -75,7 +76,8 @@ def update_generated(
         return generated.text.encode("utf-8")
 
     result = update_file(path, change)
-    return GeneratedUpdate(result.path, result.changed, dict(rendered[-1].aliases))
+    last = rendered[-1]
+    return GeneratedUpdate(result.path, result.changed, dict(last.aliases), dict(last.refused))
 
 
 def write_generated(hosts: Iterable[HostEntry], path: Path | None = None) -> bool:

@@ -63,6 +63,7 @@ class RenderOptions:
 class Generated:
     text: str
     aliases: Mapping[str, str] = field(default_factory=dict)  # pod id -> alias
+    refused: Mapping[str, str] = field(default_factory=dict)  # pod id -> why it was left out
 
 
 def host_key_alias(pod_id: str) -> str:
@@ -181,15 +182,25 @@ def render_config(
     hosts: Iterable[HostEntry], options: RenderOptions, previous: Mapping[str, str]
 ) -> Generated:
     """The whole generated file. `previous`: pod id -> slug from the last file (keeps aliases
-    stable). Raises ValueError when an entry carries a value that cannot be written safely."""
-    entries = {check_pod_id(h.pod_id): h for h in hosts}
+    stable). An entry carrying a value that cannot be written safely is left out (and named in
+    `refused`): one bad pod must not cost every other pod its entry."""
+    entries: dict[str, HostEntry] = {}
+    refused: dict[str, str] = {}
+    for h in hosts:
+        try:
+            entries[check_pod_id(h.pod_id)] = h
+        except ValueError as exc:
+            refused[h.pod_id] = str(exc)
     slugs = assign_slugs((PodName(i, e.name) for i, e in entries.items()), previous)
     aliases = {pod_id: alias_for(slug) for pod_id, slug in slugs.items()}
-    blocks = [
-        render_host(entries[pod_id], aliases[pod_id], options)
-        for pod_id in sorted(entries, key=lambda i: aliases[i])
-    ]
-    return Generated(text="\n".join([HEADER, *blocks]), aliases=aliases)
+    blocks = []
+    for pod_id in sorted(entries, key=lambda i: aliases[i]):
+        try:
+            blocks.append(render_host(entries[pod_id], aliases[pod_id], options))
+        except ValueError as exc:
+            refused[pod_id] = str(exc)
+    kept = {i: a for i, a in aliases.items() if i not in refused}
+    return Generated(text="\n".join([HEADER, *blocks]), aliases=kept, refused=refused)
 
 
 def parse_slugs(text: str) -> dict[str, str]:

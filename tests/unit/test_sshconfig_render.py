@@ -115,7 +115,7 @@ def test_paths_ssh_cannot_carry_are_refused(value: str) -> None:
         {"identity_file": "/k\n  ProxyCommand evil"},
     ],
 )
-def test_unsafe_values_are_refused(change: dict[str, object]) -> None:
+def test_unsafe_values_leave_out_that_entry_only(change: dict[str, object]) -> None:
     fields: dict[str, object] = {
         "pod_id": "abc123",
         "name": "n",
@@ -124,8 +124,13 @@ def test_unsafe_values_are_refused(change: dict[str, object]) -> None:
         "user": "root",
     }
     fields.update(change)
-    with pytest.raises(ValueError):
-        render_config([HostEntry(**fields)], OPTIONS, {})  # type: ignore[arg-type]
+    good = HostEntry("def456", "other", "5.6.7.8", 22, "root")
+    out = render_config([HostEntry(**fields), good], OPTIONS, {})  # type: ignore[arg-type]
+    bad_id = str(fields["pod_id"])
+    # The bad entry is left out and named; the other pods keep theirs.
+    assert bad_id in out.refused and bad_id not in out.aliases
+    assert out.text.count("\nHost ") == 1 and "Host other.runpod" in out.text
+    assert "5.6.7.8" in out.text
 
 
 def test_hostile_names_only_produce_directives_rpdev_wrote(tmp_path: Path) -> None:
