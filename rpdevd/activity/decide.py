@@ -209,18 +209,25 @@ def _idle(
         return Decision(
             t, "cancel" if warned else "keep", _join("held until removed", notes), "hold", st.idle_s
         ), st
-    stop_at = t + max(0.0, policy.idle_timeout - st.idle_s)
+    # The deadline before clamping to now: the same instant on every sample while nothing
+    # changes, later when the idle timeout grows.
+    deadline = t + policy.idle_timeout - st.idle_s
+    stop_at = max(t, deadline)
     signal = "idle"
     if isinstance(hold, float) and hold > stop_at:
-        stop_at, signal = hold, "hold"
+        stop_at, deadline, signal = hold, hold, "hold"
     if warned:
         assert st.warned_stop_at is not None
-        if signal == "hold" and stop_at > st.warned_stop_at + policy.slack:
-            # The hold was extended past the announced stop: that warning no longer holds.
+        if deadline > st.warned_stop_at + policy.slack:
+            # A hold or a longer idle timeout moved the stop past the announced time: that
+            # warning no longer holds (a new one comes before the new time).
             st.warned_at = st.warned_stop_at = None
-            return Decision(
-                t, "cancel", _join(f"held until {_clock(hold)}", notes), "hold", st.idle_s, stop_at
-            ), st
+            why = (
+                f"held until {_clock(hold)}"
+                if signal == "hold"
+                else "the idle timeout is longer now"
+            )
+            return Decision(t, "cancel", _join(why, notes), signal, st.idle_s, stop_at), st
         # Never before the announced time (the daemon probes again right at it); late is fine.
         if t >= st.warned_stop_at:
             if not a.quiet:

@@ -32,6 +32,14 @@ log = logging.getLogger("rpdevd.lifecycle")
 
 KEEPALIVE_MIN, KEEPALIVE_MAX = 15.0, 1800.0
 NO_GPU_MIN = 120.0  # "no free GPUs" waits longer: the host must free a GPU first
+# Refusals a retry cannot change (RunPod cannot stop this pod, or the pod or key is gone).
+PERMANENT_STOP_ERRORS = {"StopUnsupported", "PodNotFound", "AuthError"}
+
+
+def _held(hold_until: Any, now: float) -> bool:
+    return hold_until == FOREVER or (isinstance(hold_until, int | float) and hold_until > now)
+
+
 HOLD_HINT = "touch /workspace/.rpdev/hold (or write e.g. 2h into it), or run: rpdev hold {pod} 2h"
 
 
@@ -179,8 +187,14 @@ class LifecycleService:
             state.last_sample = sample.to_json()
             before = run.idle
             decision, run.idle = step(sample, self.policy(state), before)
-            if decision.action == "stop" and state.policy == "idle-stop":
-                decision = await self.confirm_stop(state, run, before)
+            if decision.action == "stop" and state.policy != "idle-stop":
+                run.idle.stopped = False  # not acted upon: the countdown goes on if it changes
+            elif decision.action == "stop":
+                try:
+                    decision = await self.confirm_stop(state, run, before)
+                except BaseException:
+                    run.idle = before  # nothing was stopped: decide again at the next probe
+                    raise
             self.d.store.put(f"idle:{state.id}", run.idle.to_json())
             await self.act(state, run, decision)
             self.d.bus.emit("live.sample", state.idle_state, state.id)
@@ -317,13 +331,32 @@ class LifecycleService:
                 )
 
     async def stop(self, state: PodState, run: _PodRun, decision: Decision) -> None:
+        # A hold or a policy change that arrived while the deadline's fresh probe ran (the
+        # moment users react to the warning) still wins.
+        if state.policy != "idle-stop" or _held(state.hold_until, time.time()):
+            run.idle.stopped = False
+            run.idle.warned_at = run.idle.warned_stop_at = None
+            state.warning = None
+            self.d.bus.emit(
+                "idle.cancel",
+                f"{state.name}: stop cancelled (held, or no longer idle-stop)",
+                state.id,
+                reason="held or policy changed",
+            )
+            return
         try:
             await self.d.stop_pod(state, f"idle-stop: {decision.reason}")
         except RequestError as exc:
+            permanent = exc.code in PERMANENT_STOP_ERRORS
+            if not permanent:
+                # RunPod failed to answer: the countdown starts over (a new warning first), so
+                # an idle pod is not left running for good over one bad reply.
+                run.idle.stopped = False
             # e.g. a pod with a network volume: RunPod cannot stop it. Reported, never terminated.
             self.d.bus.emit(
                 "idle.stop_failed",
-                f"{state.name}: idle-stop failed: {exc.message}",
+                f"{state.name}: idle-stop failed: {exc.message}"
+                + ("" if permanent else "; it will be tried again after a new warning"),
                 state.id,
                 level="error",
                 hint=exc.hint,

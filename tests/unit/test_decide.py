@@ -109,6 +109,18 @@ def test_hold_extended_past_the_announced_stop_cancels_the_warning() -> None:
     assert actions(samples) == [("warn", 25), ("cancel", 27), ("warn", 65), ("stop", 70)]
 
 
+def test_a_longer_idle_timeout_set_after_the_warning_cancels_it() -> None:
+    """Raised from 30 to 60 minutes two minutes into the warning: no stop at minute 30."""
+    state = None
+    got = []
+    for m in range(90):
+        policy = POLICY if m < 27 else Policy(idle_timeout=3600.0)
+        decision, state = step(s(m), policy, state)
+        if decision.action != "keep":
+            got.append((decision.action, m))
+    assert got == [("warn", 25), ("cancel", 27), ("warn", 55), ("stop", 60)]
+
+
 def test_expired_hold_does_not_keep_the_pod() -> None:
     assert actions(idle(range(40), hold_until=T0 - 60)) == [("warn", 25), ("stop", 30)]
 

@@ -1,0 +1,163 @@
+"""The idle-stop service between a decision and the stop: a failed stop is tried again, a hold
+or a policy change that lands at the deadline wins, and a countdown that ran out under another
+policy does not block idle-stop later. The real LifecycleService, Store and EventBus; the
+RunPod API and the pod's probe are stand-ins that count calls and return fixed samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from rpdevd.activity.samples import Gpu, Sample
+from rpdevd.daemon import lifecycle as lifecycle_mod
+from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.server import RequestError
+from rpdevd.daemon.state import PodState
+from rpdevd.daemon.store import Store
+from rpdevd.models import Pod
+
+T0 = 1_790_000_000.0
+
+
+class Daemon:
+    """What LifecycleService uses of the daemon, with a RunPod that can refuse stops."""
+
+    def __init__(self, db: Path) -> None:
+        self.store = Store(db)
+        self.bus = EventBus(self.store)
+        self.server = SimpleNamespace(register=lambda *a: None)
+        self.config = SimpleNamespace(probe_concurrency=4, probe_interval=60.0)
+        self.endpoints = None
+        self.pods: dict[str, PodState] = {}
+        self.stops = 0
+        self.refusals: list[str] = []  # error codes for the next stop calls
+
+    async def wait_for_poll(self, timeout: float) -> None:
+        pass
+
+    async def stop_pod(self, state: PodState, reason: str) -> None:
+        self.stops += 1
+        if self.refusals:
+            raise RequestError(self.refusals.pop(0), "stop failed: RunPod answered 502")
+
+    def update_settings(self, state: PodState, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(state, key, value)
+
+    def pod_param(self, params: dict[str, Any]) -> PodState:
+        return next(iter(self.pods.values()))
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.store.events(1000) if e.kind.startswith("idle.")]
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    daemon = Daemon(tmp_path / "state.db")
+    pod = Pod.from_api(
+        {
+            "id": "abc123",
+            "name": "p",
+            "desiredStatus": "RUNNING",
+            "costPerHr": 2.0,
+            "runtime": {"uptimeInSeconds": 100, "gpus": [], "ports": []},
+        }
+    )
+    state = PodState(pod=pod, managed=True, policy="idle-stop", idle_timeout=1800, warn_before=300)
+    daemon.pods[state.id] = state
+    service = lifecycle_mod.LifecycleService(daemon)  # type: ignore[arg-type]
+    clock = [T0]
+    monkeypatch.setattr(lifecycle_mod.time, "time", lambda: clock[0])
+    during_confirm: list[Any] = []
+
+    async def take_sample(state: PodState, run: Any) -> Sample:
+        hold = state.hold_until  # read as the probe goes out, as the real one does
+        if getattr(run, "confirming", False):
+            for action in during_confirm:
+                await action()
+        return Sample(
+            t=clock[0],
+            gpus=(Gpu(0, 0.0, 0, 81559),),
+            cpu_pct=1.0,
+            cpu_cores=0.05,
+            api_uptime_s=100 + clock[0] - T0,
+            hold_until=hold,
+        )
+
+    confirm = service.confirm_stop
+
+    async def confirm_stop(state: PodState, run: Any, before: Any) -> Any:
+        run.confirming = True
+        try:
+            return await confirm(state, run, before)
+        finally:
+            run.confirming = False
+
+    service.take_sample = take_sample  # type: ignore[method-assign]
+    service.confirm_stop = confirm_stop  # type: ignore[method-assign]
+
+    async def minutes(n: int, each: Any = None) -> None:
+        run = service.run_of(state.id)
+        start = round((clock[0] - T0) / 60)
+        for m in range(start, start + n):
+            clock[0] = T0 + 60 * m
+            if each is not None:
+                each(m)
+            await service.probe_and_decide(state, run)
+
+    return SimpleNamespace(
+        daemon=daemon, state=state, service=service, minutes=minutes, during_confirm=during_confirm
+    )
+
+
+async def test_a_failed_stop_is_tried_again_after_a_new_warning(rig: Any) -> None:
+    rig.daemon.refusals = ["TransientAPIError"]
+    await rig.minutes(90)
+    assert rig.daemon.stops == 2  # the 502, then a stop that went through
+    assert rig.daemon.kinds() == [
+        "idle.warn",
+        "idle.stop_failed",
+        "idle.warn",
+        "idle.stop",
+    ]
+
+
+async def test_a_stop_runpod_cannot_do_is_not_retried(rig: Any) -> None:
+    rig.daemon.refusals = ["StopUnsupported"]
+    await rig.minutes(90)
+    assert rig.daemon.stops == 1
+    assert rig.daemon.kinds() == ["idle.warn", "idle.stop_failed"]
+
+
+async def test_a_hold_set_during_the_last_probe_wins(rig: Any) -> None:
+    async def hold() -> None:
+        await rig.service.m_hold({"pod": "p", "duration": "2h"})
+
+    rig.during_confirm.append(hold)
+    await rig.minutes(31)
+    assert rig.daemon.stops == 0
+    assert rig.daemon.kinds()[-2:] == ["idle.hold", "idle.cancel"]
+
+
+async def test_a_countdown_that_ran_out_under_another_policy_does_not_block_idle_stop(
+    rig: Any,
+) -> None:
+    def policy(minute: int) -> None:
+        rig.state.policy = "manual" if minute < 40 else "idle-stop"
+
+    await rig.minutes(120, policy)
+    assert rig.daemon.stops == 1
+    assert rig.daemon.kinds()[-1] == "idle.stop"
+
+
+async def test_a_longer_idle_timeout_during_the_warning_delays_the_stop(rig: Any) -> None:
+    def longer(minute: int) -> None:
+        if minute == 27:
+            rig.state.idle_timeout = 7200
+
+    await rig.minutes(60, longer)
+    assert rig.daemon.stops == 0
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel"]
