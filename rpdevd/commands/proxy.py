@@ -65,15 +65,32 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
 
 
 async def _pipe(host: str, port: int) -> None:
+    """Relay stdin/stdout (ssh's side) to the pod's sshd until the pod closes the connection."""
     import asyncio
+    import threading
 
     reader, writer = await asyncio.open_connection(host, port)
     loop = asyncio.get_running_loop()
     stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
+    incoming: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+
+    def read_stdin() -> None:
+        # A thread of its own that may stay blocked in read() when the pod hangs up first
+        # (an executor thread would keep the process from exiting).
+        while True:
+            try:
+                data = os.read(stdin_fd, 65536)
+            except OSError:
+                data = b""
+            asyncio.run_coroutine_threadsafe(incoming.put(data), loop).result()
+            if not data:
+                return
+
+    threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
 
     async def upstream() -> None:
         while True:
-            data = await loop.run_in_executor(None, os.read, stdin_fd, 65536)
+            data = await incoming.get()
             if not data:
                 with contextlib.suppress(OSError):
                     writer.write_eof()
@@ -92,9 +109,14 @@ async def _pipe(host: str, port: int) -> None:
                 view = view[n:]
 
     up = asyncio.create_task(upstream())
-    await downstream()  # the server closing ends the session
-    up.cancel()
-    writer.close()
+    try:
+        await downstream()  # the server closing ends the session
+    finally:
+        up.cancel()
+        writer.close()
+        # ssh learns the session is over only from EOF on our stdout.
+        with contextlib.suppress(OSError):
+            os.close(stdout_fd)
 
 
 def _proxy(a: argparse.Namespace) -> int:
