@@ -359,7 +359,7 @@ class Daemon:
                 "pod.error", state.last_error, state.id, level="error", code=type(exc).__name__
             )
             raise self._api_request_error(exc, "resume") from None
-        self.update_settings(state, stopped_by_rpdev=False)
+        self.update_settings(state, stopped_by_rpdev=False, idle_stopped_at=None)
         state.last_error = None
         self.bus.emit(
             "pod.resume", f"{state.name}: resume requested ({reason})", state.id, reason=reason

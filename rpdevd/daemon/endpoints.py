@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
+from rpdevd.durations import format_duration
 from rpdevd.endpoint import EndpointFailure, confirm_and_pin
 from rpdevd.protocol import param_num
 from rpdevd.sshconfig import files
@@ -34,6 +35,7 @@ log = logging.getLogger("rpdevd.endpoints")
 
 RETRY_MIN, RETRY_MAX = 0.5, 10.0
 WAKE_TIMEOUT = 600.0
+WAKE_COOLDOWN = 900.0  # after an idle-stop, connections do not resume the pod for this long
 
 
 @dataclass
@@ -322,9 +324,30 @@ class EndpointService:
             self.wakes[state.id] = task
         return await asyncio.shield(task)
 
+    def _may_wake(self, state: PodState) -> None:
+        """A connection resumes a stopped pod only where wake on connect is on, and not soon
+        after rpdev stopped it for being idle: an editor left open reconnects on its own, and
+        would otherwise keep the pod cycling (resume, idle, stop, reconnect) all night."""
+        resume = f"start it with: rpdev resume {state.name}"
+        status = state.pod.desired_status
+        if not state.wake_on_connect:
+            raise RequestError(
+                "wake_off", f"{state.name} is {status}; wake on connect is off for it", resume
+            )
+        since = time.time() - (state.idle_stopped_at or 0.0)
+        if state.stopped_by_rpdev and state.idle_stopped_at and 0 <= since < WAKE_COOLDOWN:
+            raise RequestError(
+                "recently_idle_stopped",
+                f"{state.name} was stopped for being idle {format_duration(since)} ago; for "
+                f"{format_duration(WAKE_COOLDOWN)} after that a connection does not start it "
+                "(an editor reconnecting by itself would keep it running)",
+                resume,
+            )
+
     async def _wake(self, state: PodState, timeout: float) -> dict[str, Any]:
         """One resume however many connections wait; then wait for a confirmed endpoint."""
         if state.pod.desired_status in ("EXITED", "STOPPED", "PAUSED"):
+            self._may_wake(state)
             self.d.bus.emit(
                 "pod.waking", f"{state.name}: resuming for an incoming connection", state.id
             )

@@ -364,6 +364,7 @@ class LifecycleService:
             state.last_error = exc.message
             return
         state.warning = None
+        self.d.update_settings(state, idle_stopped_at=time.time())
         run.ledger.idle_stopped(time.time(), state.pod.cost_per_hr or 0.0)
         self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
         self.d.bus.emit(

@@ -39,6 +39,7 @@ class PodState:
     sync: list[dict[str, Any]] = field(default_factory=list)
     last_error: str | None = None
     stopped_by_rpdev: bool = False
+    idle_stopped_at: float | None = None  # when rpdev last stopped it for being idle
     status_since: float = field(default_factory=time.time)
 
     @property
@@ -64,6 +65,8 @@ class PodState:
             settings.get("wake_on_connect", pc.wake_on_connect if pc else False)
         )
         self.stopped_by_rpdev = bool(settings.get("stopped_by_rpdev", False))
+        stopped_at = settings.get("idle_stopped_at")
+        self.idle_stopped_at = float(stopped_at) if isinstance(stopped_at, int | float) else None
         hold = settings.get("hold_until")
         if isinstance(hold, int | float) and hold < time.time():
             hold = None

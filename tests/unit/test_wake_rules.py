@@ -1,0 +1,54 @@
+"""When a connection may resume a stopped pod (wake on connect): only where it is on, and not
+soon after rpdev stopped the pod for being idle (an editor reconnecting by itself would keep
+it cycling all night)."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from rpdevd.daemon.endpoints import WAKE_COOLDOWN, EndpointService
+from rpdevd.daemon.server import RequestError
+from rpdevd.daemon.state import PodState
+from rpdevd.models import Pod
+
+
+def stopped_pod(**settings: object) -> PodState:
+    pod = Pod.from_api({"id": "abc123", "name": "trainer", "desiredStatus": "EXITED"})
+    state = PodState(pod=pod, managed=True, wake_on_connect=True)
+    for key, value in settings.items():
+        setattr(state, key, value)
+    return state
+
+
+def service() -> EndpointService:
+    daemon = SimpleNamespace(server=SimpleNamespace(register=lambda *a: None))
+    return EndpointService(daemon)  # type: ignore[arg-type]
+
+
+def test_wake_on_connect_off_refuses_and_says_how_to_start_it() -> None:
+    with pytest.raises(RequestError) as exc:
+        service()._may_wake(stopped_pod(wake_on_connect=False))
+    assert exc.value.code == "wake_off" and "rpdev resume trainer" in str(exc.value.hint)
+
+
+def test_a_pod_rpdev_just_idle_stopped_is_not_woken_by_a_reconnect() -> None:
+    just = stopped_pod(stopped_by_rpdev=True, idle_stopped_at=time.time() - 120)
+    with pytest.raises(RequestError) as exc:
+        service()._may_wake(just)
+    assert exc.value.code == "recently_idle_stopped"
+    assert "2m" in exc.value.message and "rpdev resume trainer" in str(exc.value.hint)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # stopped by the user or RunPod: a connection starts it
+        {"stopped_by_rpdev": True, "idle_stopped_at": time.time() - WAKE_COOLDOWN - 60},
+        {"stopped_by_rpdev": True},  # stopped by `rpdev stop`, not for idleness
+    ],
+)
+def test_otherwise_a_connection_wakes_it(settings: dict[str, object]) -> None:
+    service()._may_wake(stopped_pod(**settings))
