@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpdevd.lifecycle")
 
 KEEPALIVE_MIN, KEEPALIVE_MAX = 15.0, 1800.0
+KEEPALIVE_STABLE = 600.0  # running this long after a resume: the resume backoff starts over
 NO_GPU_MIN = 120.0  # "no free GPUs" waits longer: the host must free a GPU first
 # Refusals a retry cannot change (RunPod cannot stop this pod, or the pod or key is gone).
 PERMANENT_STOP_ERRORS = {"StopUnsupported", "PodNotFound", "AuthError"}
@@ -51,6 +52,7 @@ class _PodRun:
     task: asyncio.Task[None] | None = None
     resume_at: float = 0.0
     resume_backoff: float = KEEPALIVE_MIN
+    running_since: float | None = None
     resuming: bool = False
     ledger: ledger_mod.PodLedger = field(default_factory=ledger_mod.PodLedger)
     unknown_reported: bool = False
@@ -144,10 +146,14 @@ class LifecycleService:
         run = self.run_of(state.id)
         self._update_hold(state, now)
         if state.pod.is_running:
-            run.resume_backoff = KEEPALIVE_MIN
+            if run.running_since is None:
+                run.running_since = now
+            elif now - run.running_since >= KEEPALIVE_STABLE:
+                run.resume_backoff = KEEPALIVE_MIN  # it stays up: a later death starts afresh
             if (run.task is None or run.task.done()) and now >= run.next_probe:
                 run.task = asyncio.create_task(self.probe_and_decide(state, run))
         else:
+            run.running_since = None
             self._idle_view(state, None)
             if state.policy == "keep-alive":
                 self.keep_alive(state, run, now)
@@ -386,8 +392,10 @@ class LifecycleService:
     async def _resume(self, state: PodState, run: _PodRun) -> None:
         try:
             await self.d.resume_pod(state, "keep-alive: found stopped (spot interruption?)")
-            run.resume_backoff = KEEPALIVE_MIN
-            run.resume_at = time.time() + KEEPALIVE_MIN
+            # A pod that dies again soon after each resume (outbid at once, a crashing image)
+            # is resumed less and less often; the backoff resets once it stays up.
+            run.resume_at = time.time() + run.resume_backoff
+            run.resume_backoff = min(KEEPALIVE_MAX, run.resume_backoff * 2)
         except RequestError as exc:
             wait = run.resume_backoff
             if exc.code == "NoFreeGPUs":

@@ -161,3 +161,39 @@ async def test_a_longer_idle_timeout_during_the_warning_delays_the_stop(rig: Any
     await rig.minutes(60, longer)
     assert rig.daemon.stops == 0
     assert rig.daemon.kinds() == ["idle.warn", "idle.cancel"]
+
+
+async def test_a_pod_that_dies_after_every_resume_is_resumed_less_and_less(
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep-alive on a pod outbid (or crashing) a minute after each resume: not a resume
+    every quarter of a minute all night."""
+    import asyncio
+
+    state = rig.state
+    state.policy = "keep-alive"
+    resumes: list[float] = []
+    clock = [T0]
+    monkeypatch.setattr(lifecycle_mod.time, "time", lambda: clock[0])
+
+    def pod(status: str) -> Pod:
+        return Pod.from_api({"id": "abc123", "name": "p", "desiredStatus": status})
+
+    async def resume_pod(st: PodState, reason: str) -> None:
+        resumes.append(clock[0])
+        st.pod = pod("RUNNING")
+
+    rig.daemon.resume_pod = resume_pod
+    state.pod = pod("EXITED")
+    for second in range(0, 2 * 3600, 15):
+        clock[0] = T0 + second
+        if resumes and state.pod.is_running and clock[0] - resumes[-1] >= 60:
+            state.pod = pod("EXITED")  # dies a minute after each resume
+        run = rig.service.run_of(state.id)
+        run.next_probe = float("inf")  # probes are not what this is about
+        rig.service.tick(state, clock[0])
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    assert 5 <= len(resumes) <= 10, len(resumes)
+    gaps = [b - a for a, b in zip(resumes, resumes[1:], strict=False)]
+    assert gaps == sorted(gaps)  # each wait at least as long as the one before
