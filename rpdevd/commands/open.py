@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_open)
 
 
+def safe_folder(folder: str) -> bool:
+    return folder.startswith("/") and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder)
+
+
 def editor_command(alias: str, folder: str, cursor: bool) -> list[str]:
     return ["cursor" if cursor else "code", "--remote", f"ssh-remote+{alias}", folder]
 
@@ -31,7 +35,11 @@ def _open(a: argparse.Namespace) -> int:
         return fail(
             f"no managed pod {a.pod!r}", "`rpdev status` lists them; `rpdev manage POD` adds one"
         )
-    pod = pods[0]
+    by_id = [p for p in pods if p["id"] == a.pod]
+    if len(pods) > 1 and not by_id:
+        ids = ", ".join(p["id"] for p in pods)
+        return fail(f"several pods are named {a.pod!r}: {ids}", "use the pod id instead")
+    pod = (by_id or pods)[0]
     alias = pod.get("ssh_alias")
     if not alias:
         return fail(f"{pod['name']} has no SSH alias yet", "wait for the daemon's next poll")
@@ -42,9 +50,15 @@ def _open(a: argparse.Namespace) -> int:
             "--wake-on-connect on` to start it when you connect",
         )
     folder = a.path or pod.get("volume_mount_path") or "/workspace"
+    if not safe_folder(folder):
+        # The path comes from RunPod's API (or the command line): it must never read as an
+        # option of the editor's or carry control characters into a terminal.
+        return fail(f"{folder!r} is not an absolute folder path on the pod", "pass --path DIR")
     cmd = editor_command(alias, folder, a.cursor)
     if a.print:
-        print(" ".join(cmd))
+        import shlex
+
+        print(shlex.join(cmd))
         return 0
     if shutil.which(cmd[0]) is None:
         return fail(
