@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from rpdevd import __version__, paths
+from rpdevd.api_errors import TransientAPIError
 from rpdevd.config import Config, load_config
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.methods import register_core_methods
@@ -337,13 +338,18 @@ class Daemon:
 
     async def stop_pod(self, state: PodState, reason: str) -> None:
         api = self._require_api()
+        # Recorded before the call: a poll that sees the pod EXITED before the reply (or a
+        # reply lost after RunPod did stop it) must not have keep-alive resume it.
+        was = state.stopped_by_rpdev
+        self.update_settings(state, stopped_by_rpdev=True)
         try:
             await api.stop_pod(state.id)
         except Exception as exc:
+            if not isinstance(exc, TransientAPIError):  # a definite no: it was not stopped
+                self.update_settings(state, stopped_by_rpdev=was)
             state.last_error = f"stop failed: {exc}"
             self.bus.emit("pod.error", state.last_error, state.id, level="error")
             raise self._api_request_error(exc, "stop") from None
-        self.update_settings(state, stopped_by_rpdev=True)
         self.bus.emit(
             "pod.stop", f"{state.name}: stop requested ({reason})", state.id, reason=reason
         )

@@ -215,9 +215,14 @@ class LifecycleService:
             run.next_probe = time.time() + interval
 
     def policy(self, state: PodState) -> Policy:
+        # A warning as long as the timeout itself (a runtime timeout shorter than the config's
+        # warn_before) would make no policy at all, and no idle-stop: it is shortened to half.
+        warn = (
+            state.warn_before if state.warn_before < state.idle_timeout else state.idle_timeout / 2
+        )
         return Policy(
             idle_timeout=state.idle_timeout,
-            warn_before=state.warn_before,
+            warn_before=warn,
             max_gap=max(300.0, 3 * self.d.config.probe_interval),
         )
 

@@ -197,3 +197,11 @@ async def test_a_pod_that_dies_after_every_resume_is_resumed_less_and_less(
     assert 5 <= len(resumes) <= 10, len(resumes)
     gaps = [b - a for a, b in zip(resumes, resumes[1:], strict=False)]
     assert gaps == sorted(gaps)  # each wait at least as long as the one before
+
+
+async def test_a_runtime_timeout_shorter_than_the_warning_still_idle_stops(rig: Any) -> None:
+    """idle_timeout set to 4 minutes at run time, warn_before 5 minutes from the config: the
+    warning is shortened, not the idle-stop disabled."""
+    rig.state.idle_timeout = 240
+    await rig.minutes(10)
+    assert rig.daemon.kinds() == ["idle.warn", "idle.stop"]
