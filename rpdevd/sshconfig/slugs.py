@@ -65,7 +65,10 @@ def _candidates(base: str, pod_id: str) -> Iterable[str]:
 
 
 def _derives_from(slug: str, base: str, pod_id: str) -> bool:
-    return slug in set(_candidates(base, pod_id))
+    # The counted form (`<id>-2`, see _numbered) counts too: an alias must not move just
+    # because the slug it was counted away from became free.
+    counted = slug.startswith(pod_id + "-") and slug[len(pod_id) + 1 :].isdigit()
+    return counted or slug in set(_candidates(base, pod_id))
 
 
 def assign_slugs(pods: Iterable[PodName], previous: Mapping[str, str]) -> dict[str, str]:

@@ -110,3 +110,12 @@ def test_assignment_is_unique_and_stable(
     for pod_id in names:
         if pod_id not in renamed:  # a pod that was not renamed keeps its alias
             assert after[pod_id] == slugs[pod_id]
+
+
+def test_a_counted_alias_stays_when_the_slug_it_was_counted_from_frees_up() -> None:
+    """Found by the property test above: pod `i` (no name) lost `i` to a pod named `I` and
+    was counted to `i-2`; renaming that other pod must not move `i-2` under VS Code."""
+    first = assign_slugs([PodName("0", "I"), PodName("i", "")], {})
+    assert first == {"0": "i", "i": "i-2"}
+    after = assign_slugs([PodName("0", ""), PodName("i", "")], first)
+    assert after["i"] == "i-2"
