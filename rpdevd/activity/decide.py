@@ -128,6 +128,13 @@ def step(
     """Decide on one sample. Never mutates `state`; returns the decision and the next state."""
     prev = state if state is not None else IdleState()
     t = sample.t
+    if prev.last_t is not None and t < prev.last_t - policy.max_gap:
+        # The clock stepped back (NTP, a suspended laptop): ignoring every sample until it
+        # catches up would hide work for that long. Start the count over, as after a gap;
+        # a warning already given is withdrawn (a new one comes before any stop).
+        fresh = IdleState(last_t=t, last_status=prev.last_status, hold=prev.hold)
+        action = "cancel" if prev.warned_at is not None else "keep"
+        return Decision(t, action, "the clock went back: idle time counted afresh", "clock"), fresh
     if prev.last_t is not None and t <= prev.last_t:
         return Decision(
             t, "keep", "sample is not newer than the previous one: ignored", "clock", prev.idle_s

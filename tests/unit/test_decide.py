@@ -81,6 +81,18 @@ def test_a_sample_older_than_the_last_is_ignored() -> None:
     assert decision.signal == "clock" and after == state
 
 
+def test_a_clock_stepped_back_counts_idle_time_afresh() -> None:
+    """An hour back, mid-warning: the work that follows is seen, and the stop comes a full
+    timeout after the work ends, with a new warning (not the old one)."""
+    samples = idle(range(27))  # warned at 25
+    samples += [s(m - 60, gpus=[{"index": 0, "util": 100}]) for m in range(27, 80)]  # busy
+    samples += idle(range(80 - 60, 130 - 60))
+    got = [(d.action, round((d.t - T0) / 60)) for d in replay(samples, POLICY)]
+    assert got[:2] == [("warn", 25), ("cancel", -33)]
+    assert [a for a, _ in got[2:]] == ["warn", "stop"]
+    assert got[-1][1] - got[-2][1] == 5 and got[-1][1] >= 20 + 30
+
+
 def test_warn_before_zero_stops_without_a_warning() -> None:
     assert actions(idle(range(40)), Policy(warn_before=0)) == [("stop", 30)]
 
