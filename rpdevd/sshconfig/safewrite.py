@@ -138,10 +138,21 @@ def _remove_stale_temps(*files: Path) -> None:
                         os.unlink(entry.path)
 
 
-def _replace(target: Path, data: bytes, st: os.stat_result | None) -> None:
+class _ChangedMeanwhile(Exception):
+    pass
+
+
+def _replace(
+    target: Path, data: bytes, st: os.stat_result | None, *, unchanged: bool = False
+) -> None:
+    """Write `data` to a temp file beside `target`, then rename it over `target`. With
+    `unchanged`, first check (after the slow part: writing and fsyncing) that `target` still
+    is what `st` saw, so an editor's save that landed meanwhile is never overwritten."""
     mode = stat.S_IMODE(st.st_mode) if st is not None else NEW_FILE_MODE
     tmp = _write_temp(target, data, mode, st)
     try:
+        if unchanged and not _same(st, _stat(target)):
+            raise _ChangedMeanwhile
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -184,7 +195,10 @@ def update_file(
             if backup and old is not None and not os.path.lexists(backup_file):
                 made = backup_file
                 _replace(made, old, st)
-            _replace(target, new, st)
+            try:
+                _replace(target, new, st, unchanged=True)
+            except _ChangedMeanwhile:
+                continue  # recompute from what is there now
             return WriteResult(target, changed=True, backup=made)
     raise ConcurrentChangeError(f"{target} kept changing while rpdev tried to update it")
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rpdevd.sshconfig.safewrite import (
     BACKUP_SUFFIX,
     TEMP_MARK,
@@ -106,6 +108,31 @@ def test_a_change_made_meanwhile_by_another_program_is_not_lost(home: Path) -> N
     assert update_file(target, add_line).changed
     assert target.read_bytes() == b"a\nforeign\nmine\n"
     assert len(calls) == 2
+
+
+def test_a_save_landing_while_the_new_file_is_written_is_not_lost(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor's save lands after rpdev read the file and while it writes and fsyncs its
+    temp file (the slow part): the rename must not go over it."""
+    from rpdevd.sshconfig import safewrite
+
+    target = home / "config"
+    target.write_bytes(b"a\n")
+    write_temp = safewrite._write_temp
+    saves = []
+
+    def slow_write_temp(*args: object, **kw: object) -> Path:
+        tmp = write_temp(*args, **kw)  # type: ignore[arg-type]
+        if not saves:
+            saves.append(1)
+            time.sleep(0.01)
+            target.write_bytes(b"a\nforeign\n")  # the user's editor saves just now
+        return tmp
+
+    monkeypatch.setattr(safewrite, "_write_temp", slow_write_temp)
+    assert update_file(target, lambda old: (old or b"") + b"mine\n").changed
+    assert target.read_bytes() == b"a\nforeign\nmine\n"
 
 
 WRITER = """
