@@ -132,8 +132,11 @@ class EndpointService:
                 attempt.candidate, attempt.backoff, attempt.next_try = candidate, RETRY_MIN, 0.0
             if now < attempt.next_try:
                 continue
-            if state.endpoint_state != "confirmed":
-                state.endpoint_state = "confirming"
+            if state.endpoint_state == "confirmed":
+                # The pod moved (a restart the polls never showed stopped): the old endpoint
+                # is nobody's to use until the new one is confirmed.
+                self._clear_confirmed(state.id)
+            state.endpoint_state = "confirming"
             attempt.task = asyncio.create_task(self._confirm(state, candidate, attempt))
 
     def _clear_confirmed(self, pod_id: str) -> None:
@@ -215,15 +218,17 @@ class EndpointService:
             if not state.managed:
                 continue
             identity = self._identity(state)
-            # A stopped pod's last endpoint is dead (or someone else's by now): without wake on
-            # connect its entry says "not running" instead of trying it.
-            live = state.pod.is_running or state.wake_on_connect
+            # Only a confirmed endpoint is written: a stopped pod's last one is dead (or someone
+            # else's by now), and a restarted pod's old one may be another pod's. Without it the
+            # entry says what is going on instead of trying an address.
+            confirmed = state.endpoint_state == "confirmed" and state.pod.is_running
             entries.append(
                 HostEntry(
                     pod_id=state.id,
                     name=state.name,
-                    host=state.ssh_host if live else None,
-                    port=state.ssh_port if live else None,
+                    host=state.ssh_host if confirmed else None,
+                    port=state.ssh_port if confirmed else None,
+                    running=state.pod.is_running,
                     user=self._user(state),
                     identity_file=identity,
                     wake_on_connect=state.wake_on_connect,

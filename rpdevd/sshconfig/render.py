@@ -50,6 +50,7 @@ class HostEntry:
     user: str = "root"
     identity_file: str | Path | None = None
     wake_on_connect: bool = False
+    running: bool = False  # without an endpoint: starting (True) or stopped (False)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,12 @@ def render_host(entry: HostEntry, alias: str, options: RenderOptions) -> str:
     elif entry.host is None or entry.port is None:
         # Without an endpoint ssh would try to resolve "<slug>.runpod" and fail obscurely;
         # this says what is going on, in the terminal and in VS Code's Remote-SSH log.
-        message = f"rpdev: pod {pod_id} is not running (start it with: rpdev resume {pod_id})"
+        message = (
+            f"rpdev: pod {pod_id} is starting; its SSH endpoint is not confirmed yet "
+            "(try again in a minute; rpdev status shows it)"
+            if entry.running
+            else f"rpdev: pod {pod_id} is not running (start it with: rpdev resume {pod_id})"
+        )
         script = f"echo {shlex.quote(message)} >&2; exit 1"
         lines.append(f"  ProxyCommand {proxy_command(('sh', '-c'), script)}")
     return "\n".join(lines) + "\n"

@@ -89,6 +89,22 @@ def test_a_stopped_pod_says_so_instead_of_connecting_anywhere(tmp_path: Path) ->
     assert "pod abc123 is not running" in out.stderr
 
 
+def test_a_starting_pod_says_so(tmp_path: Path) -> None:
+    """Running, but its endpoint not confirmed yet (a restart): no old address is tried."""
+    entry = HostEntry("abc123", "t", None, None, running=True)
+    config = tmp_path / "config"
+    config.write_text(render_config([entry], OPTIONS, {}).text)
+    assert "HostName" not in config.read_text()
+    out = subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "t.runpod", "true"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode != 0 and "pod abc123 is starting" in out.stderr
+
+
 def test_percent_is_escaped_where_ssh_expands_tokens() -> None:
     assert config_word("/keys/100%/id", tokens=True) == "/keys/100%%/id"
     assert config_word("/a b/id", tokens=True) == '"/a b/id"'
