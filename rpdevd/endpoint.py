@@ -238,7 +238,10 @@ async def confirm_endpoint(
         key = conn.get_server_host_key()
         if key is None:
             return fail("unreachable", f"{host}:{port} presented no host key")
-        host_key: HostKey = parse_key(key.export_public_key("openssh").decode("ascii"))
+        try:
+            host_key: HostKey = parse_key(key.export_public_key("openssh").decode("ascii"))
+        except ValueError as e:  # a key type or form rpdev cannot pin
+            return fail("unreachable", f"{host}:{port} offered a host key rpdev cannot pin: {e}")
         try:
             identity = await read_identity(conn, timeout)
         except (TimeoutError, OSError, asyncssh.Error) as e:

@@ -243,6 +243,20 @@ class LifecycleService:
     async def act(self, state: PodState, run: _PodRun, decision: Decision) -> None:
         idle_stop = state.policy == "idle-stop"
         self._idle_view(state, decision if idle_stop else None, decision)
+        if decision.action == "cancel":
+            # Whatever the reason (activity unknown included): the announced stop is off.
+            if idle_stop or state.warning is not None:
+                state.warning = None
+                self.d.bus.emit(
+                    "idle.cancel",
+                    f"{state.name}: stop cancelled ({decision.reason})",
+                    state.id,
+                    reason=decision.reason,
+                    signal=decision.signal,
+                )
+            if decision.signal != "unknown":
+                run.unknown_reported = False
+                return
         if decision.action == "unknown" or (
             decision.signal == "unknown" and not run.unknown_reported
         ):
@@ -256,20 +270,14 @@ class LifecycleService:
                     reason=decision.reason,
                 )
             return
-        run.unknown_reported = False
+        if decision.signal != "unknown":
+            run.unknown_reported = False  # told again only after activity was known meanwhile
+        else:
+            return
         if not idle_stop:
             return
         if decision.action == "warn":
             await self.warn(state, decision)
-        elif decision.action == "cancel":
-            state.warning = None
-            self.d.bus.emit(
-                "idle.cancel",
-                f"{state.name}: stop cancelled ({decision.reason})",
-                state.id,
-                reason=decision.reason,
-                signal=decision.signal,
-            )
         elif decision.action == "stop":
             await self.stop(state, run, decision)
 

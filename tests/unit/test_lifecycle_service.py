@@ -205,3 +205,21 @@ async def test_a_runtime_timeout_shorter_than_the_warning_still_idle_stops(rig: 
     rig.state.idle_timeout = 240
     await rig.minutes(10)
     assert rig.daemon.kinds() == ["idle.warn", "idle.stop"]
+
+
+async def test_a_warning_withdrawn_because_activity_became_unknown_is_cleared(
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe stops answering during the warning: the stop is off, and the pod's view no
+    longer says it will be stopped."""
+    await rig.minutes(26)  # warned at 25
+    assert rig.state.warning is not None
+
+    async def no_answer(state: PodState, run: Any) -> Sample:
+        return Sample(t=lifecycle_mod.time.time(), probe="unreachable")
+
+    monkeypatch.setattr(rig.service, "take_sample", no_answer)
+    await rig.minutes(10)
+    assert rig.daemon.stops == 0
+    assert rig.state.warning is None
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel", "idle.unknown"]
