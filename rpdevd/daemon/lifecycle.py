@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,9 +19,11 @@ from rpdevd.activity.decide import Decision, IdleState, Policy, step
 from rpdevd.activity.history import SampleHistory
 from rpdevd.activity.probe import ActivityProbe
 from rpdevd.activity.samples import FOREVER, Sample
+from rpdevd.daemon.lifecycle_methods import register_lifecycle_methods
+from rpdevd.daemon.notify import busy_text, clock, notify_desktop
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
-from rpdevd.durations import format_duration, parse_duration
+from rpdevd.durations import format_duration
 from rpdevd.models import Pod
 
 if TYPE_CHECKING:
@@ -84,13 +85,7 @@ class LifecycleService:
         self.sem = asyncio.Semaphore(daemon.config.probe_concurrency)
         self.wake = asyncio.Event()
         self.edit_counter: Any = None  # set by the sync service: pod_id -> files pushed
-        for name, fn in (
-            ("pod.hold", self.m_hold),
-            ("idle.export", self.m_export),
-            ("idle.samples", self.m_export),
-            ("ledger", self.m_ledger),
-        ):
-            daemon.server.register(name, fn)
+        register_lifecycle_methods(daemon, self)
 
     def run_of(self, pod_id: str) -> _PodRun:
         run = self.runs.get(pod_id)
@@ -310,7 +305,7 @@ class LifecycleService:
         if decision is not None and decision.stop_at and decision.action in ("keep", "warn"):
             if decision.signal == "idle":
                 state.idle_deadline = decision.stop_at
-                state.idle_state = f"idle, stops in {_clock(decision.stop_at - now)}"
+                state.idle_state = f"idle, stops in {clock(decision.stop_at - now)}"
                 return
         state.idle_deadline = None
         state.idle_state = busy_text(shown.signal, state.last_sample or {}, shown.reason)
@@ -330,7 +325,7 @@ class LifecycleService:
         }
         self.d.bus.emit(
             "idle.warn",
-            f"{state.name}: stops in {_clock(stop_at - time.time())} "
+            f"{state.name}: stops in {clock(stop_at - time.time())} "
             f"unless something happens ({decision.reason})",
             state.id,
             level="warning",
@@ -427,123 +422,3 @@ class LifecycleService:
             run.resuming = False
 
     # socket methods ----------------------------------------------------------------------
-    async def m_hold(self, params: dict[str, Any]) -> Any:
-        state = self.d.pod_param(params)
-        value = params.get("duration")
-        until: float | str | None
-        if value is None or value == "off":
-            until = None
-        elif value == FOREVER:
-            until = FOREVER
-        else:
-            try:
-                seconds = parse_duration(value) if isinstance(value, str) else float(value)
-            except (TypeError, ValueError):
-                raise RequestError(
-                    "bad_params", f"{value!r} is not a duration", "e.g. 30m, 2h, forever, or off"
-                ) from None
-            if isinstance(value, bool) or not 0 < seconds <= 30 * 86400:
-                raise RequestError("bad_params", "a hold lasts between 1s and 30d")
-            until = time.time() + seconds
-        self.d.update_settings(state, hold_until=until)
-        state.hold_until = until
-        self.d.bus.emit(
-            "idle.hold",
-            f"{state.name}: "
-            + (
-                "hold removed"
-                if until is None
-                else "held until you remove the hold"
-                if until == FOREVER
-                else f"held for {format_duration(float(until) - time.time())}"
-            ),
-            state.id,
-            hold_until=until,
-        )
-        run = self.run_of(state.id)
-        run.next_probe = 0.0
-        self.wake.set()
-        return state.view()
-
-    async def m_export(self, params: dict[str, Any]) -> Any:
-        state = self.d.pod_param(params)
-        since = params.get("since")
-        since_s = params.get("since_s")
-        start = None
-        if isinstance(since, int | float) and not isinstance(since, bool):
-            start = float(since)
-        elif isinstance(since_s, int | float) and not isinstance(since_s, bool):
-            start = time.time() - float(since_s)
-        samples = [s.to_json() for s in self.history.samples(state.id, since=start)]
-        return {"pod": state.id, "samples": samples[-20000:]}
-
-    async def m_ledger(self, params: dict[str, Any]) -> Any:
-        now = time.time()
-        out = {}
-        for state in self.d.pods.values():
-            run = self.run_of(state.id)
-            out[state.id] = {
-                "name": state.name,
-                **ledger_mod.summary(run.ledger, state.pod.cost_per_hr, now),
-            }
-        return {
-            "pods": out,
-            "saving_definition": ledger_mod.__doc__.split("**")[2].strip()
-            if ledger_mod.__doc__
-            else "",
-        }
-
-
-def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
-    """Short words for what the idle logic thinks: "busy: GPU 97 %", "busy: CPU 55 %"."""
-    if signal in ("gpu", "api_gpu"):
-        utils = [g.get("util") for g in sample.get("gpus") or [] if isinstance(g, dict)]
-        utils += list(sample.get("api_gpu_util") or [])
-        known = [u for u in utils if isinstance(u, int | float)]
-        return f"busy: GPU {max(known):.0f} %" if known else "busy: GPU"
-    if signal in ("cpu", "api_cpu"):
-        cpu = sample.get("cpu_pct") if signal == "cpu" else sample.get("api_cpu_pct")
-        return f"busy: CPU {cpu:.0f} %" if isinstance(cpu, int | float) else "busy: CPU"
-    return {
-        "local_edits": "busy: live edits",
-        "ssh_input": "busy: typing over SSH",
-        "unknown": "unknown: not stopping",
-        "hold": "held",
-    }.get(signal, reason.split(";")[0][:40])
-
-
-def _clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-def notify_desktop(title: str, body: str) -> None:
-    """A desktop notification where one can be shown (notify-send, osascript); silent otherwise."""
-    import subprocess
-
-    if shutil.which("notify-send"):
-        cmd = ["notify-send", "-a", "rpdev", "-u", "critical", title, body]
-    elif shutil.which("osascript"):
-        cmd = [
-            "osascript",
-            "-e",
-            "on run argv",
-            "-e",
-            "display notification (item 2 of argv) with title (item 1 of argv)",
-            "-e",
-            "end run",
-            title,
-            body,
-        ]
-    else:
-        return
-    with contextlib.suppress(OSError):
-        subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )

@@ -14,6 +14,7 @@ import pytest
 from rpdevd.activity.samples import Gpu, Sample
 from rpdevd.daemon import lifecycle as lifecycle_mod
 from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.lifecycle_methods import LifecycleMethods
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
@@ -134,7 +135,7 @@ async def test_a_stop_runpod_cannot_do_is_not_retried(rig: Any) -> None:
 
 async def test_a_hold_set_during_the_last_probe_wins(rig: Any) -> None:
     async def hold() -> None:
-        await rig.service.m_hold({"pod": "p", "duration": "2h"})
+        await LifecycleMethods(rig.daemon, rig.service).hold({"pod": "p", "duration": "2h"})
 
     rig.during_confirm.append(hold)
     await rig.minutes(31)
