@@ -74,25 +74,18 @@ def test_wake_on_connect_goes_through_the_proxy() -> None:
     assert "HostName" not in text
 
 
-def test_a_stopped_pod_says_so_instead_of_connecting_anywhere(tmp_path: Path) -> None:
-    entry = HostEntry("abc123", "t", None, None)
+@pytest.mark.parametrize(
+    ("running", "says"),
+    [(False, "pod abc123 is not running"), (True, "pod abc123 is starting")],
+    ids=["stopped", "starting"],
+)
+def test_a_pod_without_a_confirmed_endpoint_says_why(
+    tmp_path: Path, running: bool, says: str
+) -> None:
+    """Stopped, or running with its new endpoint not confirmed yet (a restart): ssh is told
+    what is going on instead of trying an address."""
     config = tmp_path / "config"
-    config.write_text(render_config([entry], OPTIONS, {}).text)
-    out = subprocess.run(
-        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "t.runpod", "true"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode != 0
-    assert "pod abc123 is not running" in out.stderr
-
-
-def test_a_starting_pod_says_so(tmp_path: Path) -> None:
-    """Running, but its endpoint not confirmed yet (a restart): no old address is tried."""
-    entry = HostEntry("abc123", "t", None, None, running=True)
-    config = tmp_path / "config"
+    entry = HostEntry("abc123", "t", None, None, running=running)
     config.write_text(render_config([entry], OPTIONS, {}).text)
     assert "HostName" not in config.read_text()
     out = subprocess.run(
@@ -102,7 +95,7 @@ def test_a_starting_pod_says_so(tmp_path: Path) -> None:
         timeout=10,
         stdin=subprocess.DEVNULL,
     )
-    assert out.returncode != 0 and "pod abc123 is starting" in out.stderr
+    assert out.returncode != 0 and says in out.stderr
 
 
 def test_percent_is_escaped_where_ssh_expands_tokens() -> None:
