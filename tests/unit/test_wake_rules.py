@@ -52,3 +52,26 @@ def test_a_pod_rpdev_just_idle_stopped_is_not_woken_by_a_reconnect() -> None:
 )
 def test_otherwise_a_connection_wakes_it(settings: dict[str, object]) -> None:
     service()._may_wake(stopped_pod(**settings))
+
+
+def test_only_a_confirmed_endpoint_reaches_the_ssh_config(tmp_path: object) -> None:
+    """A restarted pod keeps its old address in memory while the new one is confirmed; the
+    generated entry must not carry it (it may be another pod's by now)."""
+    from rpdevd.config import Config
+
+    running = Pod.from_api({"id": "abc123", "name": "trainer", "desiredStatus": "RUNNING"})
+    state = PodState(pod=running, managed=True, ssh_host="1.2.3.4", ssh_port=40001)
+    daemon = SimpleNamespace(
+        server=SimpleNamespace(register=lambda *a: None),
+        config=Config(),
+        pods={state.id: state},
+    )
+    svc = EndpointService(daemon)  # type: ignore[arg-type]
+    for endpoint_state, host in (
+        ("confirming", None),
+        ("starting", None),
+        ("confirmed", "1.2.3.4"),
+    ):
+        state.endpoint_state = endpoint_state
+        [entry] = svc.host_entries()
+        assert (entry.host, entry.running) == (host, True), endpoint_state
