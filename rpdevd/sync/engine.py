@@ -4,8 +4,9 @@
     report = await engine.sync_once()        # one full pass
     await engine.watch(stop_event)           # full pass, then live until stopped
 
-A full pass: scan locally, list the pod (one round trip), plan (pure), apply (one bulk stream or SFTP),
-record the baseline. Live: watch hints -> lstat those paths here and on the pod -> plan -> SFTP.
+A full pass: scan locally, list the pod (one round trip), plan (pure), apply (one bulk stream or
+SFTP), record the baseline. Live: watch hints -> lstat those paths here and on the pod -> plan ->
+SFTP.
 A dropped connection keeps every change pending (nothing is recorded until the pod confirms),
 reconnects with backoff (via `connect`, or whatever `reconnect(conn)` hands in), and reconciles
 with a full pass. The daemon hands in its kept-open connection and calls `reconnect` after a pod

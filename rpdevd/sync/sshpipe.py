@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rpdevd.sync.sshproc import Child
 
-PIPE_SIZE = 1 << 20  # fewer wake-ups per MB of tar stream than the default 64 KiB pipe
+PIPE_SIZE = 1 << 20  # fewer wake-ups per MB of bulk stream than the default 64 KiB pipe
 
 
 @dataclass

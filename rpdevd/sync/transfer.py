@@ -168,15 +168,13 @@ async def bulk_apply(
         proc.stdin.write_eof()
         out = await reports
         done = await proc.wait()
-    except stream_errors() as exc:
+    except BaseException as exc:
+        # Broken, or cancelled (the root removed, the daemon stopping, Ctrl-C): end the channel
+        # now, so that nothing else is ever read as the rest of a file.
         reports.cancel()
         proc.close()
-        raise TransferError(f"the bulk stream broke: {exc}") from exc
-    except BaseException:
-        # Cancelled (the root removed, the daemon stopping, Ctrl-C): end the channel now, so
-        # that nothing else is ever read as the rest of a file.
-        reports.cancel()
-        proc.close()
+        if isinstance(exc, stream_errors()):
+            raise TransferError(f"the bulk stream broke: {exc}") from exc
         raise
     results = _results(ops, job, out)
     expected = sum(1 for op in ops if op.path not in job.missing)
