@@ -19,12 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncssh
-
 from rpdevd.activity.decide import Policy, replay
 from rpdevd.activity.probe import ActivityProbe, build_command, script
 from rpdevd.activity.samples import Sample
 from rpdevd.sim.sshd import PodSSHD, generate_keypair
+from rpdevd.sshlib import asyncssh
 
 
 def row(name: str, times: list[float], sent: int | str, received: int | str) -> str:

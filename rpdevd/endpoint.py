@@ -198,7 +198,7 @@ async def confirm_endpoint(
     """Connect to `host:port`, check from inside that it is `pod_id`, and return its host key.
 
     Never raises for a pod-side problem: every failure comes back as an EndpointFailure."""
-    import asyncssh  # the CLI never needs it
+    from rpdevd.sshlib import asyncssh  # the CLI never needs it
 
     def fail(kind: FailureKind, message: str) -> EndpointFailure:
         return EndpointFailure(kind, message, pod_id, host, port)

@@ -269,7 +269,7 @@ class EndpointService:
     # the shared connection ---------------------------------------------------------------
     async def connection(self, pod_id: str) -> asyncssh.SSHClientConnection | None:
         """A kept-open connection to a confirmed pod, verified against the pinned key."""
-        import asyncssh
+        from rpdevd.sshlib import asyncssh
 
         state = self.d.pods.get(pod_id)
         if (

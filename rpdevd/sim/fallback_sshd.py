@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-import asyncssh
+from rpdevd.sshlib import asyncssh
 
 
 def parse_config(path: Path) -> dict[str, object]:

@@ -209,7 +209,7 @@ def _config_paths(opts: ConnectOptions) -> list[str]:
 
 def _strict_from_config(dest: Destination, paths: list[str]) -> str:
     """StrictHostKeyChecking as the config says, matched as asyncssh matches other options."""
-    from asyncssh.config import SSHClientConfig, SSHConfig
+    from rpdevd.sshlib import SSHClientConfig, SSHConfig
 
     class _Config(SSHClientConfig):
         _handlers = {
@@ -226,7 +226,7 @@ def _host_key_policy(known_hosts: list[str], name: str) -> asyncssh.SSHClient:
     (Built on demand: asyncssh is imported only when a connection is made.)"""
     from pathlib import Path
 
-    import asyncssh
+    from rpdevd.sshlib import asyncssh
 
     class _HostKeyPolicy(asyncssh.SSHClient):
         def validate_host_public_key(
@@ -259,7 +259,7 @@ async def connect(
     """Open an SSH connection to `dest`, honouring the SSH config and the options given."""
     from pathlib import Path
 
-    import asyncssh
+    from rpdevd.sshlib import asyncssh
 
     opts = opts or ConnectOptions()
     paths = _config_paths(opts)
@@ -318,7 +318,7 @@ def _lookup(dest: Destination, paths: list[str], option: str, config_class: Any 
     None when unset or when asyncssh rejects the file (the connect reports that later)."""
     import getpass
 
-    from asyncssh.config import SSHClientConfig
+    from rpdevd.sshlib import SSHClientConfig
 
     if not paths:
         return None

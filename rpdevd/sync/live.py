@@ -161,8 +161,7 @@ async def _reconnect(eng: SyncEngine, stop: asyncio.Event, exc: BaseException) -
 
 
 async def run(eng: SyncEngine, stop: asyncio.Event) -> None:
-    import asyncssh  # noqa: F401 - watching runs over asyncssh: its errors are disconnects
-
+    from rpdevd.sshlib import asyncssh  # noqa: F401 - watching runs over asyncssh: its errors are disconnects
     from rpdevd.sync.engine import SyncReport, disconnects
 
     DISCONNECTS = disconnects()

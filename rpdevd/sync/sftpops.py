@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import asyncssh
-
+from rpdevd.sshlib import asyncssh
 from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.transfer import OpResult, Progress, rpath

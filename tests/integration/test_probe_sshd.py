@@ -14,13 +14,13 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from rpdevd.activity.decide import Policy
 from rpdevd.activity.probe import ActivityProbe, connection_sockets
 from rpdevd.activity.signals import assess
 from rpdevd.sim.sshd import KeyPair, PodSSHD
+from rpdevd.sshlib import asyncssh
 
 pytestmark = pytest.mark.sshd
 
