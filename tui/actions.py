@@ -324,9 +324,10 @@ class PodActions(App[int]):
             root_id = await self.push_screen_wait(
                 PickRootScreen("Confirm the deletions of which sync root?", held)
             )
-            root = next((r for r in held if str(r.get("id")) == root_id), None)
-            if root is None:
+            picked = next((r for r in held if str(r.get("id")) == root_id), None)
+            if picked is None:
                 return
+            root = picked
         count = int(fmt.num(root.get("held")) or 0)
         if await self.push_screen_wait(
             ConfirmScreen(
