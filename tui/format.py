@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from rpdevd.durations import format_duration
+from rpdevd.text import clean
 
 STATUS_STYLES = {
     "RUNNING": "bold green",
@@ -31,9 +32,7 @@ GPU_PREFIXES = ("NVIDIA ", "GeForce ", "AMD ", "Instinct ")
 
 def safe(value: object, limit: int = 60) -> str:
     """Text from the daemon (pod names come from RunPod), made safe for one terminal line."""
-    text = "" if value is None else str(value)
-    cleaned = "".join(c if c.isprintable() else "?" for c in text)
-    return cleaned if len(cleaned) <= limit else cleaned[: max(limit - 1, 0)] + "…"
+    return clean(value, limit)
 
 
 def num(value: object) -> float | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from rpdevd.text import clean
+
 FOREVER = "forever"
 MAX_LINE = 1 << 20  # a trace line longer than this is not a sample
 MAX_LIST = 1024  # GPUs / processes per sample worth looking at
@@ -358,7 +360,7 @@ def _plain(value: Any) -> Any:
 
 def _clean_text(value: str, limit: int = 200) -> str:
     # Names and messages come from the pod: drop control characters so they cannot fake log lines.
-    return "".join(c if c.isprintable() else "?" for c in value[:limit])
+    return clean(value[:limit])
 
 
 def _opt_text(value: Any) -> str | None:

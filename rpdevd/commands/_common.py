@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -10,17 +9,28 @@ from typing import Any
 
 from rpdevd.client import Client, DaemonNotRunning
 from rpdevd.protocol import ProtocolError, RemoteError
+from rpdevd.text import clean, json_dumps
+
+# Help texts every command gives the same way.
+POD_HELP = "the pod: its id, its name, or its SSH alias (`rpdev pods` lists them)"
+JSON_HELP = "print the result as JSON, for scripts"
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> int:
-    print(f"rpdev: {message}", file=sys.stderr)
+    """An error on stderr, `rpdev: ` first; both lines cleaned (they often quote a pod's name)."""
+    print(f"rpdev: {clean(message)}", file=sys.stderr)
     if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(f"  hint: {clean(hint)}", file=sys.stderr)
     return code
 
 
+def say(*parts: object) -> None:
+    """One line of output made of text from the daemon (a pod's name, a message): cleaned."""
+    print(" ".join(clean(p) for p in parts))
+
+
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    print(json_dumps(value, indent=2))
 
 
 def daemon_call(
@@ -60,6 +70,7 @@ def run_call(
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[clean(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -69,10 +80,9 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def safe_text(text: str, limit: int = 40) -> str:
+def safe_text(text: object, limit: int = 40) -> str:
     """A name from the API, made safe for a terminal: no control characters, bounded."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in text)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    return clean(text, limit)
 
 
 def money(value: float | None) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rpdevd import paths
 from rpdevd.client import Client, DaemonNotRunning
-from rpdevd.commands._common import ago, fail, print_json
+from rpdevd.commands._common import ago, fail, print_json, say
 from rpdevd.protocol import ProtocolError, RemoteError
 
 
@@ -153,12 +153,12 @@ def _status(a: argparse.Namespace) -> int:
     print(f"rpdevd {d['version']} running, pid {d['pid']}, up {d['uptime_s']:.0f}s")
     print(f"  socket: {d['socket']}\n  log:    {d['log']}\n  config: {d['config'] or 'none'}")
     state = "ok" if api["ok"] else f"FAILING: {api['error']}"
-    print(
+    say(
         f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
         f"key from {api['key_source'] or 'nowhere'})"
     )
     if api.get("hint") and not api["ok"]:
-        print(f"  hint: {api['hint']}")
+        say(f"  hint: {api['hint']}")
     return 0
 
 

@@ -5,28 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rpdevd.commands._common import fail, run_call
+from rpdevd.commands._common import JSON_HELP, POD_HELP, fail, run_call, say
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("hold", help="keep a pod from idle-stop for a while (e.g. 2h, forever)")
-    p.add_argument("pod")
+    p.add_argument("pod", help=POD_HELP)
     p.add_argument("duration", nargs="?", help="e.g. 30m, 2h, 1d, or forever")
     p.add_argument("--off", action="store_true", help="remove the hold")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=_hold)
 
 
 def _render(r: dict[str, Any]) -> None:
     hold = r.get("hold_until")
     if hold is None:
-        print(f"{r['name']}: no hold")
+        say(f"{r['name']}: no hold")
     elif hold == "forever":
-        print(f"{r['name']}: held until you run `rpdev hold {r['id']} --off`")
+        say(f"{r['name']}: held until you run `rpdev hold {r['id']} --off`")
     else:
         import time
 
-        print(f"{r['name']}: held until {time.strftime('%Y-%m-%d %H:%M', time.localtime(hold))}")
+        say(f"{r['name']}: held until {time.strftime('%Y-%m-%d %H:%M', time.localtime(hold))}")
 
 
 def _hold(a: argparse.Namespace) -> int:

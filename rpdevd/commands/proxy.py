@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _say(text: str) -> None:
+    from rpdevd.text import clean
 
-    sys.stderr.write(f"rpdev: {text}\n")
+    sys.stderr.write(f"rpdev: {clean(text)}\n")
     sys.stderr.flush()
 
 

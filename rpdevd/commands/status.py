@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _api_line(api: dict[str, Any]) -> str | None:
     if api.get("ok"):
         return None
-    line = f"RunPod API: {api.get('error')}"
+    line = f"RunPod API: {safe_text(api.get('error'), 500)}"
     if api.get("hint"):
-        line += f"\n  hint: {api['hint']}"
+        line += f"\n  hint: {safe_text(api['hint'], 500)}"
     return line
 
 
@@ -130,11 +130,12 @@ def register_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _print_event(e: dict[str, Any], as_json: bool) -> None:
-    import json
     import time
 
+    from rpdevd.text import json_dumps
+
     if as_json:
-        print(json.dumps(e, ensure_ascii=False), flush=True)
+        print(json_dumps(e), flush=True)
         return
     when = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
     mark = {"error": "!", "warning": "*"}.get(e.get("level", ""), " ")

@@ -15,51 +15,64 @@ from rpdevd import __version__, paths
 from rpdevd.config import ConfigError, load_config
 from rpdevd.daemon.server import AlreadyRunning
 from rpdevd.secrets import find_api_key
+from rpdevd.text import clean
 
 
-class RedactKey(logging.Filter):
-    """Defence in depth: whatever a library logs (tracebacks included), no API key the daemon
-    has used reaches a log line. The daemon adds keys it learns later (`rpdev login`)."""
+class RedactKey:
+    """The API keys the daemon has used, which no log line may show: whatever a library logs
+    (tracebacks included). The daemon adds keys it learns later (`rpdev login`)."""
 
     secrets: set[str] = set()
 
-    def __init__(self) -> None:
-        super().__init__()
-        key = find_api_key()
-        if key:
-            self.secrets.add(key.value)
+    @classmethod
+    def redact(cls, text: str) -> str:
+        for secret in cls.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        msg = record.getMessage()
+
+class LogFormatter(logging.Formatter):
+    """Every log line, formatted in one place, so that no call site can forget: API keys
+    redacted, and text from outside (pod names, messages from RunPod or a pod) cleaned, so that
+    a name can neither send escape sequences to a terminal reading the log nor forge lines of
+    it. The message is one line; a traceback keeps its lines, each cleaned and indented, so
+    that only a record's first line starts at the left margin."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A copy: the record itself stays as it was for any other handler.
+        view = logging.makeLogRecord(record.__dict__)
+        view.message = clean(RedactKey.redact(record.getMessage()))
+        if self.usesTime():
+            view.asctime = self.formatTime(view, self.datefmt)
+        head = self.formatMessage(view)
+        extra = []
         if record.exc_info:
-            msg += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        for secret in self.secrets:
-            msg = msg.replace(secret, "<redacted>")
-        record.msg, record.args = msg, None
-        return True
+            extra.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            extra.append(self.formatStack(record.stack_info))
+        if not extra:
+            return head
+        lines = RedactKey.redact("\n".join(extra)).split("\n")
+        return head + "".join(f"\n  {clean(line)}" for line in lines)
 
 
 def setup_logging(foreground: bool, verbose: bool = False) -> None:
+    key = find_api_key()
+    if key:
+        RedactKey.secrets.add(key.value)
     paths.ensure_private_dir(paths.state_dir())
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = logging.handlers.RotatingFileHandler(
         paths.log_file(), maxBytes=2_000_000, backupCount=3, encoding="utf-8"
     )
-    handler.setFormatter(fmt)
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handlers: list[logging.Handler] = [handler]
     if foreground:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        stream.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
         handlers.append(stream)
-    redact = RedactKey()
     for h in handlers:
-        h.addFilter(redact)
         root.addHandler(h)
     for noisy in ("asyncssh", "urllib3", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

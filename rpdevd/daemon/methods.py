@@ -63,13 +63,15 @@ class CoreMethods:
 
     async def stop(self, params: dict[str, Any]) -> Any:
         state = self.d.pod_param(params)
+        was = state.pod.desired_status  # as last seen: the request goes to RunPod all the same
         await self.d.stop_pod(state, "requested by user")
-        return {"id": state.id, "name": state.name, "requested": "stop"}
+        return {"id": state.id, "name": state.name, "requested": "stop", "was": was}
 
     async def resume(self, params: dict[str, Any]) -> Any:
         state = self.d.pod_param(params)
+        was = state.pod.desired_status
         await self.d.resume_pod(state, "requested by user")
-        return {"id": state.id, "name": state.name, "requested": "resume"}
+        return {"id": state.id, "name": state.name, "requested": "resume", "was": was}
 
     async def manage(self, params: dict[str, Any]) -> Any:
         state = self.d.pod_param(params)
@@ -113,8 +115,8 @@ class CoreMethods:
             if not isinstance(params["wake_on_connect"], bool):
                 raise RequestError("bad_params", "wake_on_connect must be true or false")
             changes["wake_on_connect"] = params["wake_on_connect"]
-        if not changes:
-            raise RequestError("bad_params", "nothing to change")
+        if not changes:  # a question, not a change: the current settings
+            return state.view()
         timeout = changes.get("idle_timeout", state.idle_timeout)
         if changes.get("warn_before", state.warn_before) >= timeout:
             raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")

@@ -10,6 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from rpdevd.text import clean
+
 LogLoader = Callable[[int], Awaitable[list[str] | None]]
 
 
@@ -41,4 +43,4 @@ class LogScreen(Screen[None]):
             log.write_line("The daemon log is not available from this daemon version.")
             return
         # Control characters in a log line must not drive the terminal.
-        log.write_lines("".join(c if c.isprintable() else "?" for c in line) for line in lines)
+        log.write_lines(clean(line) for line in lines)
