@@ -322,7 +322,7 @@ def _run_once(args: argparse.Namespace) -> int:
 
         print(
             json.dumps(
-                {"ok": not report.failed and not report.held, **report.to_json()},
+                {"ok": report.ok, **report.to_json()},
                 ensure_ascii=False,
                 default=str,
             )
@@ -340,7 +340,13 @@ def _run_once(args: argparse.Namespace) -> int:
                 f"{engine.spec.max_delete}): rerun with --yes to delete them",
                 file=sys.stderr,
             )
-    if report.failed:
+        if report.unreadable:
+            print(
+                f"{len(report.unreadable)} local paths could not be read (see above): nothing "
+                "at or below them was changed on the pod; the next sync tries them again",
+                file=sys.stderr,
+            )
+    if report.failed or report.unreadable:
         return 1
     return EXIT_HELD if report.held else 0
 

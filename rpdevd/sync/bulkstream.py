@@ -3,11 +3,14 @@
     <length>\\n<manifest>          the batch's ops, in order (podops.encode_manifest)
     then, per file put, in manifest order, either
     <size> <mode, octal> <mtime>\\n<size bytes>=<n>\\n   the file as read here; n: its stage name
-    -\\n                                                  it vanished before it was read: skip it
+    <size> <mode, octal> <mtime>\\n<size bytes>!<n>\\n   a read failed part-way: drop it
+    -\\n                                                  not read (vanished, unreadable): skip it
 
 The `=<n>` line after each file lets the receiver check that the bytes ended where the frame
 said; a stream out of step (a bug, bytes lost or added in transit) stops it before anything
-more lands.
+more lands. A file whose read fails part-way (an I/O error, a mount gone) is padded to its
+frame's size and ends with `!<n>`: the receiver drops it, and it is reported as unreadable
+(`BulkJob.unreadable`), as is one that cannot be opened. Only a file that is gone is missing.
 
 The receiver (`podops.RECEIVER`) acts on each op as soon as its bytes are in, so files land
 while later ones are still on the wire. Built in a worker thread. Each file's size, mode and
@@ -44,7 +47,8 @@ class BulkJob:
     manifest: bytes
     sent: dict[str, LocalEntry] = field(default_factory=dict)  # the state actually read
     torn: set[str] = field(default_factory=set)  # changed while read: send again
-    missing: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)  # not landed: gone, or unreadable
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why it could not be read
     bytes_done: int = 0
     files_done: int = 0
 
@@ -60,29 +64,37 @@ def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
     return BulkJob(local_root, stage, files, podops.encode_manifest(ops, names))
 
 
-def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, bytes]]:
-    """Per file: (frame header, open fd or -1, size, path, end mark). The consumer writes the
-    body and the mark between two steps; the file is checked for changes and closed on the
-    next step."""
+_GONE = (errno.ENOENT, errno.ENOTDIR)
+
+
+def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int]]:
+    """Per file: (frame header, open fd or -1, size, path, number). The consumer writes the
+    body and the end mark (`_mark`) between two steps; the file is checked for changes and
+    closed on the next step."""
     root = str(job.root)
     for n, rel in enumerate(job.files):
         try:
             # O_NONBLOCK: a path that became a FIFO must not block the open (it is then
             # refused below, as not a file); regular files ignore the flag.
             fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in _GONE:  # there, but not readable: say so, never skip quietly
+                job.unreadable[rel] = exc.strerror or type(exc).__name__
             job.missing.add(rel)
-            yield b"-\n", -1, 0, rel, b""
+            yield b"-\n", -1, 0, rel, n
             continue
         try:
             st = os.fstat(fd)
             entry = entry_from_stat(st)
             if entry is None or entry.kind != "file":
                 job.missing.add(rel)
-                yield b"-\n", -1, 0, rel, b""
+                yield b"-\n", -1, 0, rel, n
                 continue
             header = b"%d %o %d\n" % (st.st_size, entry.mode, entry.mtime_s)
-            yield header, fd, st.st_size, rel, b"=%d\n" % n
+            yield header, fd, st.st_size, rel, n
+            if rel in job.unreadable:
+                job.missing.add(rel)
+                continue
             after = os.fstat(fd)
             if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                 job.torn.add(rel)
@@ -92,14 +104,28 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, bytes]]:
             os.close(fd)
 
 
+def _mark(job: BulkJob, rel: str, n: int) -> bytes:
+    """The line after a file's bytes: `=n` when they are the file's, `!n` when a read failed."""
+    return b"%s%d\n" % (b"!" if rel in job.unreadable else b"=", n)
+
+
 def _read_into(job: BulkJob, fd: int, rel: str, size: int) -> Iterator[bytes]:
-    """`size` bytes of the open file, padded with zeros if it shrank."""
+    """`size` bytes of the open file, padded with zeros if it shrank (torn: sent again) or if a
+    read failed (unreadable: the receiver drops it)."""
     left = size
     while left > 0:
-        data = os.read(fd, min(CHUNK, left))
+        try:
+            data = os.read(fd, min(CHUNK, left))
+        except OSError as exc:
+            job.unreadable[rel] = exc.strerror or type(exc).__name__
+            data = b""
         if not data:
-            job.torn.add(rel)
-            yield b"\0" * left
+            if rel not in job.unreadable:
+                job.torn.add(rel)
+            while left > 0:
+                pad = min(CHUNK, left)
+                left -= pad
+                yield bytes(pad)
             return
         left -= len(data)
         job.bytes_done += len(data)
@@ -110,9 +136,11 @@ def chunks(job: BulkJob) -> Iterator[bytes]:
     """The stream, in chunks of at least FLUSH bytes (blocking reads: run it in a thread)."""
     buf = bytearray(b"%d\n" % len(job.manifest))
     buf += job.manifest
-    for header, fd, size, rel, mark in _members(job):
+    for header, fd, size, rel, n in _members(job):
         buf += header
-        for data in _read_into(job, fd, rel, size) if fd >= 0 else ():
+        if fd < 0:
+            continue
+        for data in _read_into(job, fd, rel, size):
             if len(data) >= FLUSH:
                 # Big reads go out as they are: no copy through the buffer.
                 if buf:
@@ -121,7 +149,7 @@ def chunks(job: BulkJob) -> Iterator[bytes]:
                 yield data
             else:
                 buf += data
-        buf += mark
+        buf += _mark(job, rel, n)
         if len(buf) >= FLUSH:
             yield bytes(buf)
             buf.clear()
@@ -142,7 +170,7 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
     buf = bytearray(prefix)
     buf += b"%d\n" % len(job.manifest)
     buf += job.manifest
-    for header, fd, size, rel, mark in _members(job):
+    for header, fd, size, rel, n in _members(job):
         buf += header
         if fd < 0:
             continue
@@ -157,7 +185,7 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
                 os.lseek(fd, offset, os.SEEK_SET)
                 for data in _read_into(job, fd, rel, size - offset):
                     _write_all(out, data)
-        buf += mark
+        buf += _mark(job, rel, n)
         if len(buf) >= FLUSH:
             _write_all(out, buf)
             buf.clear()
@@ -178,9 +206,10 @@ def _sendfile(job: BulkJob, out: int, fd: int, rel: str, size: int) -> int:
         try:
             n = os.sendfile(out, fd, offset, size - offset)
         except OSError as exc:
-            if exc.errno not in _NO_SENDFILE:
-                raise
-            _SENDFILE = False
+            if exc.errno in _NO_SENDFILE:
+                _SENDFILE = False
+            # Otherwise the file's read or the pipe's write failed: the caller goes on with a
+            # plain read and write, whose error then says which of the two it was.
             return offset
         if n == 0:  # it shrank while being read: pad it, send it again later
             job.torn.add(rel)

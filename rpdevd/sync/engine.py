@@ -32,7 +32,7 @@ from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, is_rpdev_temp
 from rpdevd.sync.plan import Op, Plan, plan, release_held
 from rpdevd.sync.podops import encode_manifest
-from rpdevd.sync.scan import scan_tree
+from rpdevd.sync.scan import ScanResult, scan_tree
 from rpdevd.sync.transfer import OpResult, PodSession, TransferError, stream_errors
 
 if TYPE_CHECKING:
@@ -82,6 +82,10 @@ def _pod_unchanged(raw: bytes, expected: set[remote_mod.Record]) -> bool:
     return not any(is_rpdev_temp(os.fsdecode(r[5])) for r in records - expected)
 
 
+def unreadable_message(path: str, why: str) -> str:
+    return f"cannot read {path!r} ({why}): nothing at or below it is changed on the pod"
+
+
 class SyncStopped(Exception):
     """The sync cannot go on safely (e.g. the local root vanished or emptied)."""
 
@@ -114,10 +118,18 @@ class SyncReport:
     conflicts: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Local paths that could not be read ("path: reason"): nothing at or below them was
+    # changed on the pod; the next pass tries them again.
+    unreadable: list[str] = field(default_factory=list)
     held: int = 0
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Everything was read and landed, and nothing waits for a yes."""
+        return not (self.failed or self.unreadable or self.held)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -167,6 +179,7 @@ class SyncEngine:
         self._base: dict[str, BaseRecord] = {}
         self.state = "idle"
         self.last_error: str | None = None
+        self._unreadable_error: str | None = None
         self.last_sync: float | None = None
         self.rules = IgnoreRules.for_root(spec.local_root, spec.ignore)
 
@@ -276,10 +289,9 @@ class SyncEngine:
         self._python3 = remote_mod.has_python3(listing)
         return session, listing
 
-    def _scan(self) -> tuple[dict[str, LocalEntry], list[str]]:
+    def _scan(self) -> ScanResult:
         self.rules = IgnoreRules.for_root(self.spec.local_root, self.spec.ignore)
-        result = scan_tree(self.spec.local_root, self.rules)
-        return result.entries, result.warnings
+        return scan_tree(self.spec.local_root, self.rules)
 
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
         return {
@@ -312,8 +324,10 @@ class SyncEngine:
             await asyncio.sleep(0)  # the listing's request goes out first
             base = self.baseline.load(self.spec.pair_id)
             intents = self.baseline.load_intents(self.spec.pair_id)
-            local, warnings = await scanning
-            expected = None if intents else _expected_if_unchanged(local, base)
+            scanned = await scanning
+            local = scanned.entries
+            unknown = scanned.unreadable
+            expected = None if intents or unknown else _expected_if_unchanged(local, base)
             session, raw = await listing
         except BaseException:
             await _settle(listing)
@@ -321,7 +335,8 @@ class SyncEngine:
                 await scanning
             raise
         try:
-            self._emit_warnings(warnings, report)
+            self._emit_warnings(scanned.warnings, report)
+            self.report_unreadable(unknown, report)
             if not local and base:
                 raise SyncStopped(
                     f"local root {self.spec.local_root} is empty but {len(base)} paths were "
@@ -339,6 +354,7 @@ class SyncEngine:
                     ignored=self._ignored_now(base, local),
                     delete=self.spec.delete,
                     max_delete=None if self._approved else self.spec.max_delete,
+                    unknown=unknown,
                 )
             await self._run_plan(p, report, session, full=True)
         finally:
@@ -347,6 +363,8 @@ class SyncEngine:
         self._last_full = time.monotonic()
         self.last_sync = time.time()
         self.state = "idle"
+        if not report.unreadable and self.last_error == self._unreadable_error:
+            self.last_error = self._unreadable_error = None  # everything reads again
         return p
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
@@ -354,6 +372,18 @@ class SyncEngine:
             if w not in report.warnings:
                 report.warnings.append(w)
                 self._emit("sync.warning", w, "warning")
+
+    def report_unreadable(self, unknown: dict[str, str], report: SyncReport) -> None:
+        """Tell the user about local paths that could not be read (left alone on the pod), and
+        keep the last such message as the root's last error until a pass reads everything."""
+        for path, why in sorted(unknown.items()):
+            line = f"{path}: {why}"
+            if line in report.unreadable:
+                continue
+            report.unreadable.append(line)
+            message = unreadable_message(path, why)
+            self._emit("sync.error", message, "warning", path=path, reason=why, unreadable=True)
+            self.last_error = self._unreadable_error = message
 
     # ----- applying a plan -------------------------------------------------------------------
 
@@ -424,6 +454,9 @@ class SyncEngine:
     ) -> None:
         for res in results:
             op = res.op
+            if res.status == "unreadable":  # nothing done on the pod; tried again next pass
+                self.report_unreadable({op.path: res.info}, report)
+                continue
             if res.status == "failed":
                 report.failed.append(f"{op.path}: {res.info}")
                 self._emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)

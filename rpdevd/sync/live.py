@@ -7,12 +7,12 @@ import contextlib
 import os
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rpdevd.sync.ignore import IGNORE_FILES
 from rpdevd.sync.model import LocalEntry
 from rpdevd.sync.plan import plan
-from rpdevd.sync.scan import LocalRootError, check_root, scan_tree, stat_one
+from rpdevd.sync.scan import LocalRootError, Unreadable, check_root, scan_tree, stat_one
 from rpdevd.sync.watch import ROOT, hints
 
 if TYPE_CHECKING:
@@ -27,17 +27,24 @@ async def _hint_task(eng: SyncEngine, stop: asyncio.Event) -> None:
         eng._wake.set()
 
 
-def _scope(
-    eng: SyncEngine, dirty: set[str]
-) -> tuple[set[str], dict[str, LocalEntry], set[str], list[str]] | None:
-    """Paths to look at for `dirty`, their local entries, the ones ignored now, warnings.
-    None when a full pass is the better answer."""
+class _Scope(NamedTuple):
+    paths: set[str]  # to look at on the pod
+    local: dict[str, LocalEntry]
+    ignored: set[str]
+    warnings: list[str]
+    unknown: dict[str, str]  # could not be read here: left alone (path -> why)
+
+
+def _scope(eng: SyncEngine, dirty: set[str]) -> _Scope | None:
+    """Paths to look at for `dirty`, their local entries, the ones ignored now, warnings, the
+    ones that could not be read. None when a full pass is the better answer."""
     root = eng.spec.local_root
     base = eng._base
     scope: set[str] = set()
     local: dict[str, LocalEntry] = {}
     ignored: set[str] = set()
     warnings: list[str] = []
+    unknown: dict[str, str] = {}
     for rel in sorted(dirty):
         if rel == ROOT or rel.rsplit("/", 1)[-1] in IGNORE_FILES:
             return None  # the root itself, or the ignore rules changed
@@ -54,7 +61,11 @@ def _scope(
             if i < len(parts) and sub in base:
                 continue  # an ancestor rpdev already wrote
             scope.add(sub)
-            entry = stat_one(root, sub, warnings)
+            try:
+                entry = stat_one(root, sub, warnings)
+            except Unreadable as exc:
+                unknown[sub] = exc.reason
+                break
             if entry is not None and eng.rules.ignored_path(sub, entry.kind == "dir"):
                 entry = None
                 if sub in base:
@@ -64,6 +75,7 @@ def _scope(
             if entry is not None and entry.kind == "dir" and sub not in base:
                 found = scan_tree(root, eng.rules, start=sub)
                 warnings += found.warnings
+                unknown.update(found.unreadable)
                 local.update(found.entries)
                 scope.update(found.entries)
             if (entry is None or entry.kind != "dir") and sub in base:
@@ -71,7 +83,7 @@ def _scope(
                 scope.update(p for p in base if p.startswith(prefix))
         if len(scope) > eng.spec.live_max:
             return None
-    return scope, local, ignored, warnings
+    return _Scope(scope, local, ignored, warnings, unknown)
 
 
 async def live_pass(eng: SyncEngine, dirty: set[str], report: SyncReport) -> bool:
@@ -85,9 +97,10 @@ async def live_pass(eng: SyncEngine, dirty: set[str], report: SyncReport) -> boo
     found = await asyncio.to_thread(_scope, eng, dirty)
     if found is None:
         return False
-    scope, local, ignored, warnings = found
+    scope, local, ignored, warnings, unknown = found
     for w in warnings:
         eng._emit("sync.warning", w, "warning")
+    eng.report_unreadable(unknown, report)
     if not scope:
         return True
     applier = await eng._ensure_applier()
@@ -101,6 +114,7 @@ async def live_pass(eng: SyncEngine, dirty: set[str], report: SyncReport) -> boo
         ignored=ignored,
         delete=eng.spec.delete,
         max_delete=None if eng._approved else eng.spec.max_delete,
+        unknown=unknown,
     )
     if any(op.kind in ("delete", "rmdir") for op in p.ops + p.held):
         with os.scandir(eng.spec.local_root) as it:
@@ -141,6 +155,9 @@ async def _reconnect(eng: SyncEngine, stop: asyncio.Event, exc: BaseException) -
             if eng._conn is not None:
                 break
             continue
+        # Cleared before the try: a wake while it runs (the daemon's "endpoint confirmed")
+        # cuts the backoff short instead of being lost.
+        eng._wake.clear()
         try:
             await eng._ensure_conn()
             break
@@ -152,11 +169,11 @@ async def _reconnect(eng: SyncEngine, stop: asyncio.Event, exc: BaseException) -
                 "warning",
                 delay=delay,
             )
-            eng._wake.clear()
             await _wait(eng, stop, delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, BACKOFF_MAX)
     eng._need_full = True
     if not stop.is_set():
+        eng.last_error = None  # recovered: the error of the outage is history (events keep it)
         eng._emit("sync.reconnected", "connected again: reconciling")
 
 

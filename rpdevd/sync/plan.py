@@ -7,6 +7,8 @@ Rules (docs/sync.md says the same to users):
   goes in. A pod file that changed while the local one did not is left alone (noted).
 - Deletions: only ours, only when the local path is gone (not merely ignored now), and held
   whole when a batch has more than `max_delete` of them.
+- A local path that could not be read (`unknown`) is neither deleted nor changed, nor anything
+  below it, and its baseline rows are kept: an unreadable directory is not an empty one.
 - A local file that vanished and reappeared elsewhere (same inode, size, mtime) becomes a rename
   on the pod instead of a delete plus a transfer.
 """
@@ -93,6 +95,19 @@ def _depth(path: str) -> int:
     return path.count("/")
 
 
+def under_any(path: str, roots: Collection[str]) -> bool:
+    """Whether `path` is one of `roots` or lies below one of them."""
+    if not roots:
+        return False
+    while True:
+        if path in roots:
+            return True
+        cut = path.rfind("/")
+        if cut < 0:
+            return False
+        path = path[:cut]
+
+
 @dataclass
 class _Builder:
     local: Mapping[str, LocalEntry]
@@ -166,7 +181,8 @@ class _Builder:
             self.puts.append(Op("put", p, lo, None, conflict=True))
 
     def find_movable(self, gone: list[str]) -> None:
-        # Candidates for a rename: vanished local files still unchanged on the pod.
+        # Candidates for a rename: vanished local files still unchanged on the pod (`gone`
+        # holds no path of unknown state: an unreadable file may not be moved away).
         for p in gone:
             b = self.base.get(p)
             r = self.remote.get(p)
@@ -196,12 +212,20 @@ def plan(
     ignored: Collection[str] = (),
     delete: bool = True,
     max_delete: int | None = None,
+    unknown: Collection[str] = (),
 ) -> Plan:
-    """Actions that make the pod match `local`, within the rules above. Pure."""
+    """Actions that make the pod match `local`, within the rules above. Pure.
+
+    `unknown`: local paths that could not be read (an unlistable directory, a file that cannot
+    be opened). Nothing at or below them is planned: they stay on the pod and in the baseline
+    as they are, until a pass reads them."""
+    unknown = set(unknown)
     bld = _Builder(local, remote, base, intents or {})
-    gone = [p for p in set(base) | set(bld.intents) if p not in local]
+    gone = [p for p in set(base) | set(bld.intents) if p not in local and not under_any(p, unknown)]
     bld.find_movable(gone)
     for p in sorted(local):
+        if under_any(p, unknown):
+            continue
         lo = local[p]
         if lo.kind == "dir":
             bld.local_dir(p, lo)
@@ -210,7 +234,7 @@ def plan(
     for p in sorted(gone, key=_depth, reverse=True):
         bld.gone(p, ignored, delete)
     for p, r in remote.items():
-        if p not in local and p not in base and is_rpdev_temp(p):
+        if p not in local and p not in base and is_rpdev_temp(p) and not under_any(p, unknown):
             bld.cleans.append(Op("clean", p, None, r))
 
     out = bld.out

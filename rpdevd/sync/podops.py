@@ -143,11 +143,14 @@ def rep(tag, p, info=b""):
                           str(c[3]).encode(), c[4], info]) + b"\0")
 class OutOfStep(Exception):
     pass
-def receive(st, h, mark):
+class Dropped(Exception):
+    pass
+def receive(st, h, sname):
     # The next file of the stream into the staging file st; all its bytes are consumed even
     # when writing fails, and a failed staging file is removed at once (a full disk must not
-    # stay full for the rest of the batch). The line after the bytes must be `mark`: anything
-    # else means the stream is out of step, and nothing more of it is trusted.
+    # stay full for the rest of the batch). The line after the bytes must be `=sname`, or
+    # `!sname` when the sender could not read the file to the end (dropped): anything else
+    # means the stream is out of step, and nothing more of it is trusted.
     size, mode, mtime = h.split(b" ")
     size, mode, mtime = int(size), int(mode, 8), int(mtime)
     try:
@@ -159,7 +162,10 @@ def receive(st, h, mark):
     if fd < 0:
         copy(-1, size)
     try:
-        if line() != mark:
+        end = line()
+        if end == b"!" + sname:
+            err = Dropped()
+        elif end != b"=" + sname:
             err = OutOfStep()
         elif err is None:
             os.fchmod(fd, mode)
@@ -185,9 +191,12 @@ def apply(op, p, src, sname, mode, tgt, e, se):
     elif op == b"P":
         h = line()
         if h == b"-":
-            return  # vanished locally before it was read: nothing to do, nothing to report
+            return  # not read locally (gone, or unreadable: the sender reports that)
         st = os.path.join(S, sname)
-        receive(st, h, b"=" + sname)
+        try:
+            receive(st, h, sname)
+        except Dropped:
+            return  # unreadable where it was sent from: the sender reports it
         c = clear(p, e, False)
         os.rename(st, p)
         rep(b"ok", p, c)  # what the file system kept (some round mtimes or ignore modes)

@@ -3,6 +3,11 @@
 Symlinks are never followed. A relative symlink whose target stays inside the root is synced as a
 symlink; an absolute one, or one that climbs out, is skipped with a warning (on the pod it would
 point somewhere else, or outside the sync root). Fifos, sockets and devices are skipped too.
+
+A directory that cannot be listed (no permission, a failed mount), or holds an entry that cannot
+be examined, is *unreadable*: its state is unknown, so it is reported in `ScanResult.unreadable`
+and nothing at or below it may be deleted or changed (see `plan.plan`'s `unknown`). It is never
+taken as empty.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ class LocalRootError(Exception):
 class ScanResult:
     entries: dict[str, LocalEntry] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Paths whose state could not be read, with the reason: unknown, never deleted.
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+class Unreadable(Exception):
+    """A path exists but its state cannot be read (not a vanished path: that is a deletion)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def entry_from_stat(st: os.stat_result, target: str = "") -> LocalEntry | None:
@@ -59,13 +78,16 @@ def check_root(root: Path) -> None:
 
 
 def stat_one(root: Path, rel: str, warnings: list[str] | None = None) -> LocalEntry | None:
-    """The entry at `rel` now (None if absent or not syncable). Does not apply ignore rules."""
+    """The entry at `rel` now (None if absent or not syncable). Does not apply ignore rules.
+    Raises Unreadable when the path may exist but cannot be examined."""
     full = os.path.join(root, rel)
     try:
         st = os.lstat(full)
         target = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        raise Unreadable(reason(exc)) from None
     entry = entry_from_stat(st, target)
     if entry is None:
         if warnings is not None:
@@ -85,37 +107,51 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
     stack = [start]
     while stack:
         rel_dir = stack.pop()
-        full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
         if rel_dir:
             rules.load_dir(root, rel_dir)
         try:
-            it = os.scandir(full_dir)
+            found = _list_dir(root, rel_dir, rules, result.warnings)
         except FileNotFoundError:
             if not rel_dir:
                 raise LocalRootError(f"local root {root} vanished during the scan") from None
-            continue
-        except OSError as exc:
+            continue  # gone since its parent was listed: a deletion like any other
+        except Unreadable as exc:
             if not rel_dir:
-                raise LocalRootError(f"local root {root} cannot be read: {exc.strerror}") from None
-            result.warnings.append(f"skipped directory {rel_dir!r}: {exc.strerror}")
+                raise LocalRootError(f"local root {root} cannot be read: {exc.reason}") from None
+            result.unreadable[rel_dir] = exc.reason
             continue
-        with it:
-            for de in it:
-                rel = f"{rel_dir}/{de.name}" if rel_dir else de.name
-                try:
-                    is_dir = de.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                if rules.ignored(rel, is_dir):
-                    continue
-                entry = stat_one(root, rel, result.warnings)
-                if entry is None:
-                    continue
-                result.entries[rel] = entry
-                if entry.kind == "dir":
-                    stack.append(rel)
+        for rel, entry in found:
+            result.entries[rel] = entry
+            if entry.kind == "dir":
+                stack.append(rel)
     result.warnings += case_collisions(result.entries)
     return result
+
+
+def _list_dir(
+    root: Path, rel_dir: str, rules: IgnoreRules, warnings: list[str]
+) -> list[tuple[str, LocalEntry]]:
+    """The syncable, non-ignored entries of one directory, all or nothing: any entry that
+    cannot be examined makes the whole directory Unreadable (its listing would be partial)."""
+    full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
+    out: list[tuple[str, LocalEntry]] = []
+    try:
+        with os.scandir(full_dir) as it:
+            for de in it:
+                rel = f"{rel_dir}/{de.name}" if rel_dir else de.name
+                is_dir = de.is_dir(follow_symlinks=False)
+                if rules.ignored(rel, is_dir):
+                    continue
+                entry = stat_one(root, rel, warnings)
+                if entry is not None:
+                    out.append((rel, entry))
+    except FileNotFoundError:
+        raise
+    except NotADirectoryError:
+        raise FileNotFoundError(rel_dir) from None  # replaced by a file since: not this dir
+    except OSError as exc:
+        raise Unreadable(reason(exc)) from None
+    return out
 
 
 def case_collisions(entries: dict[str, LocalEntry]) -> list[str]:

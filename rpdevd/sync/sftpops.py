@@ -11,6 +11,7 @@ is replaced, as the pod-side receiver does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import stat
@@ -21,6 +22,7 @@ from pathlib import Path
 from rpdevd.sshlib import asyncssh
 from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
+from rpdevd.sync.scan import Unreadable, reason
 from rpdevd.sync.transfer import OpResult, Progress, rpath
 
 SMALL = 1 << 20
@@ -110,12 +112,15 @@ class SftpApplier:
     async def _upload(
         self, rel: str, entry: LocalEntry, tmp: bytes, progress: Callable[[int], None]
     ) -> LocalEntry | None:
-        """Copy the local file to `tmp`; the local state sent, or None if it vanished."""
+        """Copy the local file to `tmp`; the local state sent, or None if it vanished. Raises
+        Unreadable when it is there but cannot be read (`tmp` is then removed)."""
         local = os.path.join(self.local_root, rel)
         try:
             fh = open(local, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW))  # noqa: SIM115
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise Unreadable(reason(exc)) from None
         with fh:
             st = os.fstat(fh.fileno())
             attrs = asyncssh.SFTPAttrs(
@@ -127,10 +132,13 @@ class SftpApplier:
             try:
                 offset = 0
                 while True:
-                    if st.st_size <= SMALL:
-                        data = fh.read(SMALL + 1) if offset == 0 else b""
-                    else:
-                        data = await asyncio.to_thread(fh.read, CHUNK)
+                    try:
+                        if st.st_size <= SMALL:
+                            data = fh.read(SMALL + 1) if offset == 0 else b""
+                        else:
+                            data = await asyncio.to_thread(fh.read, CHUNK)
+                    except OSError as exc:
+                        raise Unreadable(reason(exc)) from None
                     if not data:
                         break
                     # asyncssh splits a large write into parallel requests and returns when
@@ -140,6 +148,11 @@ class SftpApplier:
                     progress(len(data))
                 # setstat and close are single requests, answered in order: one round trip.
                 await asyncio.gather(rf.setstat(attrs), rf.close())
+            except Unreadable:
+                await rf.close()
+                with contextlib.suppress(asyncssh.SFTPError):
+                    await self.sftp.remove(tmp)  # nothing half-read stays on the pod
+                raise
             except BaseException:
                 await rf.close()
                 raise
@@ -163,7 +176,10 @@ class SftpApplier:
         if lo.kind == "symlink":
             await self.sftp.symlink(os.fsencode(lo.target), tmp)
         else:
-            sent = await self._upload(op.path, lo, tmp, progress)
+            try:
+                sent = await self._upload(op.path, lo, tmp, progress)
+            except Unreadable as exc:
+                return OpResult(op, "unreadable", None, exc.reason)
             if sent is None:
                 return OpResult(op, "failed", None, "vanished locally")
         try:

@@ -40,12 +40,17 @@ def stream_errors() -> tuple[type[BaseException], ...]:
     return (OSError, mod.Error) if mod is not None else (OSError,)
 
 
+Status = Literal["ok", "kept", "failed", "unreadable"]
+
+
 @dataclass
 class OpResult:
+    """`unreadable`: the local file could not be read; nothing was done on the pod."""
+
     op: Op
-    status: Literal["ok", "kept", "failed"]
+    status: Status
     remote: RemoteEntry | None = None  # what the path holds now (after ok)
-    info: str = ""  # conflict copy name (ok), reason (kept/failed)
+    info: str = ""  # conflict copy name (ok), reason (kept/failed/unreadable)
     sent: LocalEntry | None = None  # the local state actually copied (puts)
     torn: bool = False  # the local file changed while it was read: send again
 
@@ -66,10 +71,10 @@ def _results(ops: list[Op], job: BulkJob | None, data: bytes) -> list[OpResult]:
         if job is not None and op.kind == "put" and op.local and op.local.kind == "file":
             sent = job.sent.get(path)
             torn = path in job.torn
-        st: Literal["ok", "kept", "failed"] = (
-            "ok" if status == "ok" else "kept" if status == "kept" else "failed"
-        )
+        st: Status = "ok" if status == "ok" else "kept" if status == "kept" else "failed"
         out.append(OpResult(op, st, entry, info, sent, torn))
+    if job is not None:
+        out += [OpResult(by_path[p], "unreadable", None, why) for p, why in job.unreadable.items()]
     return out
 
 
@@ -178,7 +183,7 @@ async def bulk_apply(
         raise
     results = _results(ops, job, out)
     expected = sum(1 for op in ops if op.path not in job.missing)
-    if done.exit_status not in (0, None) and len(results) < expected:
+    if done.exit_status not in (0, None) and len(results) - len(job.unreadable) < expected:
         # The receiver stopped part-way (the stream or the pod broke). Nothing of this batch is
         # recorded: its intents stay, so the next pass recognises what did land as rpdev's.
         err = done.stderr if isinstance(done.stderr, bytes) else b""
