@@ -40,13 +40,48 @@ class RequestError(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
+class UnsafeRuntimeDir(PermissionError):
+    """The socket's directory is not one the daemon can trust: nothing was changed."""
+
+
 def prepare_runtime_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = path.stat()
-    if st.st_uid != os.getuid():
-        raise PermissionError(f"{path} belongs to another user: refusing to put the socket there")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(path, 0o700)
+    """Create the socket's directory 0700, or accept an existing one only if it is a real
+    directory owned by this user.
+
+    The directory may sit in a shared temp dir where another user can plant a link or a directory
+    of their own under the expected name: links are never followed (lstat, then open with
+    O_NOFOLLOW and check that very directory), and nothing outside the directory is ever
+    changed. Anything else is refused with what to do."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise UnsafeRuntimeDir(_refusal(path, what, st.st_uid))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:  # replaced by a link since the lstat
+        what = f"not openable as a directory ({exc.strerror})"
+        raise UnsafeRuntimeDir(_refusal(path, what, None)) from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid():
+            raise UnsafeRuntimeDir(_refusal(path, "a directory of another user", st.st_uid))
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)  # this very directory, ours: never a link's target
+    finally:
+        os.close(fd)
+
+
+def _refusal(path: Path, what: str, uid: int | None) -> str:
+    owner = f" (owner uid {uid})" if uid is not None and uid != os.getuid() else ""
+    return (
+        f"refusing to put the socket in {path}: it is {what}{owner}; rpdev uses only a real "
+        f"directory of its own there and changes nothing else. Have it removed (it may be "
+        f"someone else's: see `ls -ld {path}`), or set XDG_RUNTIME_DIR to a private directory "
+        f"of yours"
+    )
 
 
 def socket_is_live(path: Path, timeout: float = 1.0) -> bool:
@@ -81,7 +116,7 @@ class Server:
     def acquire(self) -> None:
         """Take the per-user lock and clear a stale socket. Raises AlreadyRunning."""
         prepare_runtime_dir(self.socket_path.parent)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
