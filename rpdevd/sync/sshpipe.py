@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rpdevd.sync.sshproc import Child
+from rpdevd.sync.child import Child
 
 PIPE_SIZE = 1 << 20  # fewer wake-ups per MB of bulk stream than the default 64 KiB pipe
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sync import sshproc
-from rpdevd.sync.sshproc import Child, SshSessions, early_start, ssh_argv
+from rpdevd.sync.child import Child
+from rpdevd.sync.sshproc import SshSessions, early_start, ssh_argv
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pytest
 
 from rpdevd.sync import podops
 from rpdevd.sync.bulkstream import bulk_job
+from rpdevd.sync.child import Child
 from rpdevd.sync.plan import Op
 from rpdevd.sync.scan import stat_one
 from rpdevd.sync.sshpipe import PipeProcess
-from rpdevd.sync.sshproc import Child
 from rpdevd.sync.transfer import PodSession, TransferError, bulk_apply
 
 
