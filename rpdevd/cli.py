@@ -100,16 +100,38 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The `rpdev` console script: main(), then, for commands whose work is done when they
     return, an exit that skips the interpreter's teardown (tens of milliseconds of collecting
-    and unloading modules, longer than many commands take)."""
-    code = main()
+    and unloading modules, longer than many commands take).
+
+    No input ends in a traceback: output into a pipe whose reader has gone (`rpdev pods | head
+    -1`) ends quietly with 141, as a program killed by SIGPIPE would; input that ends before it
+    was read (Ctrl-D, `</dev/null`) is said so."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _reader_gone()
+    except EOFError:
+        print("rpdev: the input ended before anything was read (Ctrl-D?)", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
     if sys.argv[1:2] and sys.argv[1] in ORDINARY_EXIT:
         sys.exit(code)
     try:
-        sys.stdout.flush()
         sys.stderr.flush()
-    except OSError:  # e.g. the reader of a pipe went away
+    except OSError:
         code = code or 1
     os._exit(code)
+
+
+def _reader_gone() -> int:
+    # Python's own advice (see the signal module's docs): point stdout at /dev/null, so that
+    # the flush at exit has nowhere to fail, and leave with SIGPIPE's status.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

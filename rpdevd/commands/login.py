@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 
 from rpdevd.commands._common import fail
@@ -25,16 +26,26 @@ def _login(a: argparse.Namespace) -> int:
         removed = secrets.delete_api_key()
         print("removed the key from the keyring" if removed else "no key was stored")
         return 0
-    if a.stdin:
-        key = sys.stdin.readline().strip()
-    else:
-        key = getpass.getpass("RunPod API key (input hidden): ").strip()
+    try:
+        if a.stdin:
+            key = sys.stdin.readline().strip()
+        else:
+            key = getpass.getpass("RunPod API key (input hidden): ").strip()
+    except EOFError:  # Ctrl-D at the prompt, or no terminal and stdin at its end
+        key = ""
     if not key:
-        return fail("no key given")
+        return fail(
+            "no key given",
+            "paste the key at the prompt, or pass it on standard input: `rpdev login --stdin`",
+        )
     if any(c.isspace() for c in key) or len(key) > 512:
         return fail("that does not look like a RunPod API key")
-    from rpdevd.api import APIError, AuthError, RunPodAPI
+    import logging
 
+    from rpdevd.api import APIError, AuthError, RunPodAPI, TransientAPIError
+
+    # The API client logs its retries for the daemon's log; here the error below says it all.
+    logging.getLogger().addHandler(logging.NullHandler())
     try:
         user = asyncio.run(RunPodAPI(key).get_user())
     except AuthError:
@@ -42,9 +53,16 @@ def _login(a: argparse.Namespace) -> int:
             "RunPod rejected this key",
             "create one at https://www.runpod.io/console/user/settings (read/write access)",
         )
+    except TransientAPIError as exc:
+        return fail(
+            f"could not check the key: {exc}",
+            "check the network (and https://uptime.runpod.io), then run `rpdev login` again",
+        )
     except APIError as exc:
         return fail(f"could not check the key: {exc}", getattr(exc, "hint", None))
-    who = getattr(user, "id", None) or "your account"
+    from rpdevd.text import clean
+
+    who = clean(getattr(user, "id", None) or "your account", 80)
     try:
         backend = secrets.store_api_key(key)
     except secrets.NoKeyring as exc:
@@ -60,5 +78,12 @@ def _login(a: argparse.Namespace) -> int:
         )
         return 4
     print(f"the key works ({who}); stored in the OS keyring ({backend}, service 'rpdev')")
-    print("a running daemon picks it up at its next poll")
+    if os.environ.get(secrets.ENV, "").strip():
+        print(
+            f"note: {secrets.ENV} is set in this shell and wins over the keyring; a daemon "
+            f"started with it uses that key until it is restarted without {secrets.ENV}",
+            file=sys.stderr,
+        )
+    else:
+        print("a running daemon picks it up at its next poll")
     return 0
