@@ -263,6 +263,63 @@ class Pod:
                 return Endpoint(port.ip, port.public_port)
         return None
 
+    @classmethod
+    def from_json(cls, raw: object) -> Pod:
+        """The inverse of `to_json` (the daemon's stored state), checked as strictly as an API
+        answer: the dict goes back into the API's shape and through `from_api`."""
+        d = _map(raw)
+        rt = d.get("runtime")
+        runtime: dict[str, Any] | None = None
+        if isinstance(rt, Mapping):
+            container = _map(rt.get("container")) if rt.get("container") is not None else None
+            runtime = {
+                "uptimeInSeconds": rt.get("uptime"),
+                "ports": [
+                    {
+                        "ip": p.get("ip"),
+                        "isIpPublic": p.get("is_ip_public"),
+                        "privatePort": p.get("private_port"),
+                        "publicPort": p.get("public_port"),
+                        "type": p.get("type"),
+                    }
+                    for p in map(_map, _list(rt.get("ports")))
+                ],
+                "gpus": [
+                    {
+                        "id": g.get("id"),
+                        "gpuUtilPercent": g.get("util"),
+                        "memoryUtilPercent": g.get("mem_util"),
+                    }
+                    for g in map(_map, _list(rt.get("gpus")))
+                ],
+                "container": None
+                if container is None
+                else {
+                    "cpuPercent": container.get("cpu_percent"),
+                    "memoryPercent": container.get("memory_percent"),
+                },
+            }
+        return cls.from_api(
+            {
+                "id": d.get("id"),
+                "name": d.get("name"),
+                "desiredStatus": d.get("desired_status"),
+                "podType": d.get("pod_type"),
+                "gpuCount": d.get("gpu_count"),
+                "costPerHr": d.get("cost_per_hr"),
+                "machine": {
+                    "gpuDisplayName": d.get("gpu_display_name"),
+                    "podHostId": d.get("pod_host_id"),
+                },
+                "imageName": d.get("image_name"),
+                "volumeMountPath": d.get("volume_mount_path"),
+                "lastStatusChange": d.get("last_status_change"),
+                "uptimeSeconds": d.get("uptime_seconds"),
+                "lowestBidPriceToResume": d.get("lowest_bid_to_resume"),
+                "runtime": runtime,
+            }
+        )
+
     def to_json(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict (snake_case keys)."""
         rt = self.runtime

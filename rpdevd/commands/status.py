@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rpdevd.commands._common import countdown, money, run_call, safe_text, table
+from rpdevd.commands._common import ago, countdown, money, run_call, safe_text, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +24,13 @@ def _api_line(api: dict[str, Any]) -> str | None:
     line = f"RunPod API: {safe_text(api.get('error'), 500)}"
     if api.get("hint"):
         line += f"\n  hint: {safe_text(api['hint'], 500)}"
+    if api.get("state_error"):
+        line += f"\n  stored state: {safe_text(api['state_error'], 300)}"
+    known_at = api.get("known_at")
+    if isinstance(known_at, int | float):
+        line += f"\npods as last known, {ago(known_at)} (the SSH config keeps that state)"
+    else:
+        line += "\nno pods known yet: RunPod has not answered since the daemon started"
     return line
 
 

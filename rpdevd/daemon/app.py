@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from rpdevd import __version__, paths
 from rpdevd.api_errors import TransientAPIError
 from rpdevd.config import Config, load_config
+from rpdevd.daemon import laststate
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.methods import register_core_methods
 from rpdevd.daemon.server import RequestError, Server
@@ -32,6 +33,7 @@ from rpdevd.secrets import NO_KEY_HINT, find_api_key
 log = logging.getLogger("rpdevd")
 
 MAX_BACKOFF = 300.0
+STATE_REFRESH = 60.0  # the stored state's time is rewritten at least this often while polls work
 
 
 class API(Protocol):
@@ -82,8 +84,17 @@ class Daemon:
         self.on_shutdown: Callable[[], None] | None = None
         self.poll_now = asyncio.Event()
         self.polled = asyncio.Condition()
+        # What the pods reflect: the stored state until RunPod's API answers. `state_known` is
+        # False only when there was no usable stored state and the API has not answered yet:
+        # then nothing is known, and the SSH config must not be written from it.
+        self.known_at: float | None = None
+        self.state_known = False
+        self.last_state: laststate.LastState | None = None
+        self._state_written: tuple[bytes, float] | None = None
+        self._state_error: str | None = None
         register_core_methods(self)
         self.server.resolve_pod = lambda ref: self.resolve(ref).id
+        self._restore_state()
 
     # lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -109,6 +120,7 @@ class Daemon:
                 for t in stuck:
                     t.cancel()
             self.bus.emit("daemon.stopped", "rpdevd stopped")
+            self._save_state(force=True)
         finally:
             await self.server.close()
             self.store.close()
@@ -187,13 +199,15 @@ class Daemon:
                 hint = hint or "the API key was rejected: run `rpdev login` with a valid key"
             self._api_failed(code, str(exc), hint)
             return
-        self.last_poll = time.time()
+        self.last_poll = self.known_at = time.time()
+        self.state_known = True
         if not self.api_ok:
             self.api_ok, self.api_error, self.api_hint = True, None, None
             if self.api_failures:
                 self.bus.emit("api.ok", "RunPod API reachable again")
             self.api_failures = 0
         self.apply_snapshot(pods)
+        await self.save_state()
         async with self.polled:
             self.polled.notify_all()
 
@@ -201,6 +215,8 @@ class Daemon:
         self.api_failures += 1
         changed = self.api_ok or self.api_error != message
         self.api_ok, self.api_error, self.api_hint = False, message, hint
+        for state in self.pods.values():
+            state.last_known = True  # what is shown is no longer the latest answer
         if changed:
             self.bus.emit(
                 "api.error", message + (f" ({hint})" if hint else ""), level="error", code=code
@@ -211,11 +227,19 @@ class Daemon:
         settings = self.store.pod_settings()
         seen: set[str] = set()
         changed: list[PodState] = []
+        now = time.time()
         for pod in pods:
             seen.add(pod.id)
             state = self.pods.get(pod.id)
+            if state is not None:
+                state.as_of, state.last_known = now, False
+                if state.restored:
+                    # Known from the stored state: seen again, not new (no pod.added), but
+                    # every part hears of it as of a new pod once.
+                    state.restored = False
+                    changed.append(state)
             if state is None:
-                state = PodState(pod=pod)
+                state = PodState(pod=pod, as_of=now)
                 state.apply_settings(self.config, settings.get(pod.id, {}))
                 self.pods[pod.id] = state
                 self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
@@ -253,7 +277,8 @@ class Daemon:
                 self.bus.emit("pod.changed", f"{old.name} renamed to {pod.name}", pod.id)
             if old != pod:
                 self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
-                changed.append(state)
+                if state not in changed:
+                    changed.append(state)
         for pod_id in [p for p in self.pods if p not in seen]:
             state = self.pods.pop(pod_id)
             self.store.forget_pod(pod_id)
@@ -305,7 +330,99 @@ class Daemon:
             "last_poll": self.last_poll,
             "key_source": self.api_source,
             "failures": self.api_failures,
+            # When RunPod last answered (this run, or as stored before it), and whether the
+            # pods shown are that last-known state rather than the latest poll's answer.
+            "known_at": self.known_at,
+            "last_known": not self.api_ok and self.known_at is not None,
+            "state_error": self._state_error,
         }
+
+    # the stored last-known state ---------------------------------------------------------
+    def _restore_state(self) -> None:
+        """Start from what was last known: pods, aliases (and, through the endpoint part,
+        confirmed endpoints). Never fatal: an unusable file is reported and left for the next
+        successful poll to replace."""
+        try:
+            stored = laststate.load()
+        except laststate.StateFileError as exc:
+            self._state_error = f"{laststate.default_path()}: {exc}"
+            log.warning("stored state not used: %s", self._state_error)
+            self.bus.emit(
+                "daemon.state",
+                f"stored state not used ({exc}): starting empty; the SSH config is left "
+                "as it is until RunPod's API answers",
+                level="warning",
+            )
+            return
+        if stored is None:
+            return
+        settings = self.store.pod_settings()
+        for known in stored.pods:
+            state = PodState(
+                pod=known.pod,
+                ssh_alias=known.alias,
+                as_of=stored.saved_at,
+                last_known=True,
+                restored=True,
+            )
+            state.apply_settings(self.config, settings.get(known.pod.id, {}))
+            self.pods[known.pod.id] = state
+        self.last_state, self.known_at, self.state_known = stored, stored.saved_at, True
+        log.info(
+            "started from the stored state of %s: %d pod(s)",
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stored.saved_at)),
+            len(stored.pods),
+        )
+
+    def current_state(self) -> laststate.LastState | None:
+        if not self.state_known or self.known_at is None:
+            return None
+        return laststate.LastState(
+            self.known_at,
+            tuple(
+                laststate.KnownPod(
+                    s.pod,
+                    s.ssh_alias,
+                    laststate.KnownEndpoint(s.ssh_host, s.ssh_port, s.host_key_fingerprint)
+                    if s.endpoint_state == "confirmed" and s.ssh_host and s.ssh_port
+                    else None,
+                )
+                for s in sorted(self.pods.values(), key=lambda s: s.id)
+            ),
+        )
+
+    def _state_due(self, force: bool) -> laststate.LastState | None:
+        state = self.current_state()
+        if state is None:
+            return None
+        body = laststate.encode(laststate.LastState(0.0, state.pods))
+        if self._state_written is not None and not force:
+            written, at = self._state_written
+            if written == body and time.monotonic() - at < STATE_REFRESH:
+                return None
+        self._state_written = (body, time.monotonic())
+        return state
+
+    def _save_state(self, force: bool = False) -> None:
+        state = self._state_due(force)
+        if state is not None:
+            self._write_state(state)
+
+    async def save_state(self) -> None:
+        """Store what is known now, when it changed (or its time is a minute old)."""
+        state = self._state_due(False)
+        if state is not None:
+            await asyncio.to_thread(self._write_state, state)
+
+    def _write_state(self, state: laststate.LastState) -> None:
+        try:
+            laststate.save(state)
+        except Exception as exc:  # a full disk must not stop the daemon
+            self._state_written = None
+            log.warning("could not store the state: %s", exc)
+            self._state_error = f"could not store the state: {exc}"
+        else:
+            self._state_error = None
 
     def daemon_view(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,10 @@ pod, pin its host key, rewrite the generated SSH config; wake stopped pods on co
 one SSH connection per pod open for the probe and the sync (channels are cheap, handshakes not).
 
 Nothing unconfirmed is ever written: a stale port or another pod answering at the address is
-retried with backoff until the API reports the real endpoint.
+retried with backoff until the API reports the real endpoint. Nor is anything written from an
+unknown state: until RunPod's API answers, the config is the one of the stored last-known state
+(its confirmed endpoints taken back only where their host keys are still pinned), or it is left
+as it is.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rpdevd.daemon import laststate
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
 from rpdevd.durations import format_duration
@@ -58,8 +63,33 @@ class EndpointService:
         self.conns: dict[str, asyncssh.SSHClientConnection] = {}
         self.conn_locks: dict[str, asyncio.Lock] = {}
         self._written: str | None = None
+        # Told the pod id each time an endpoint is confirmed (the sync wakes its roots).
+        self.on_confirmed: list[Callable[[str], None]] = []
+        self._restore(daemon.last_state)
         daemon.server.register("pod.wake", self.m_wake)
         daemon.server.register("ssh.status", self.m_ssh_status)
+
+    def _restore(self, stored: laststate.LastState | None) -> None:
+        """Take back the stored confirmed endpoints whose host keys are still pinned: they
+        were confirmed inside the pod, and ssh checks the pinned key on every connection."""
+        if stored is None:
+            return
+        try:
+            pinned = pinned_keys(files.known_hosts_path())
+        except OSError as exc:
+            log.warning("pinned host keys unreadable, stored endpoints not used: %s", exc)
+            return
+        for known in stored.pods:
+            state = self.d.pods.get(known.pod.id)
+            ep = known.endpoint
+            if state is None or ep is None or not known.pod.is_running:
+                continue
+            if not pinned.get(host_key_alias(known.pod.id)):
+                continue
+            state.ssh_host, state.ssh_port = ep.host, ep.port
+            state.host_key_fingerprint = ep.fingerprint
+            state.endpoint_state = "confirmed"
+            self.confirmed.setdefault(known.pod.id, asyncio.Event()).set()
 
     # wiring ------------------------------------------------------------------------------
     def pods_changed(self, changed: list[PodState]) -> None:
@@ -103,6 +133,8 @@ class EndpointService:
     # reconciliation ----------------------------------------------------------------------
     def reconcile(self) -> None:
         now = time.monotonic()
+        for pod_id in [p for p in self.conns if p not in self.d.pods]:
+            self.close_connection(pod_id)  # gone from the account: nothing may use it now
         for state in list(self.d.pods.values()):
             if not state.managed:
                 continue
@@ -210,7 +242,13 @@ class EndpointService:
         # Waiters (wake on connect) connect to the confirmed endpoint itself, not through the
         # file: they go on even if writing the file fails (the loop tries again).
         self.confirmed.setdefault(state.id, asyncio.Event()).set()
+        for notify in self.on_confirmed:
+            try:
+                notify(state.id)
+            except Exception:
+                log.exception("endpoint confirmation hook failed")
         await self.write_config()
+        await self.d.save_state()
 
     def host_entries(self) -> list[HostEntry]:
         entries = []
@@ -237,6 +275,10 @@ class EndpointService:
         return entries
 
     async def write_config(self) -> None:
+        if not self.d.state_known:
+            # Nothing is known yet (no stored state, no answer from RunPod): writing now would
+            # empty the config of hosts that may well be there. Left as it is.
+            return
         entries = self.host_entries()
         key = repr(entries)
         if key == self._written:
@@ -265,6 +307,7 @@ class EndpointService:
                 f"SSH config rewritten ({len(entries)} host(s))",
                 path=str(update.path),
             )
+        await self.d.save_state()
 
     # the shared connection ---------------------------------------------------------------
     async def connection(self, pod_id: str) -> asyncssh.SSHClientConnection | None:

@@ -138,6 +138,9 @@ class LifecycleService:
                 await asyncio.wait_for(self.wake.wait(), 1.0)
 
     def tick(self, state: PodState, now: float) -> None:
+        if state.restored:
+            return  # known only from the stored state: nothing is decided on it (a keep-alive
+            # resume of a pod someone stopped meanwhile, say) until RunPod reports it again
         run = self.run_of(state.id)
         self._update_hold(state, now)
         if state.pod.is_running:

@@ -41,6 +41,11 @@ class PodState:
     stopped_by_rpdev: bool = False
     idle_stopped_at: float | None = None  # when rpdev last stopped it for being idle
     status_since: float = field(default_factory=time.time)
+    # When RunPod's API last reported this pod (this run, or the stored state's time), and
+    # whether what is shown is that last-known state rather than the latest poll's answer.
+    as_of: float | None = None
+    last_known: bool = False
+    restored: bool = False  # from the stored state, not yet seen in a poll of this run
 
     @property
     def id(self) -> str:
@@ -113,4 +118,6 @@ class PodState:
             "last_error": self.last_error,
             "status_since": self.status_since,
             "volume_mount_path": p.volume_mount_path,
+            "as_of": self.as_of,
+            "last_known": self.last_known,
         }
