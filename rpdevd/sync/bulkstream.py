@@ -4,6 +4,8 @@
     then, per file put, in manifest order, either
     <size> <mode, octal> <mtime>\\n<size bytes>=<n>\\n   the file as read here; n: its stage name
     <size> <mode, octal> <mtime>\\n<size bytes>!<n>\\n   a read failed part-way: drop it
+    <size> <mode, octal> <mtime> <k>\\n then k times <offset> <length>\\n<length bytes>,
+        then =<n>\\n or !<n>\\n                        a sparse file: its data, not its holes
     -\\n                                                  not read (vanished, unreadable): skip it
 
 The `=<n>` line after each file lets the receiver check that the bytes ended where the frame
@@ -11,6 +13,10 @@ said; a stream out of step (a bug, bytes lost or added in transit) stops it befo
 more lands. A file whose read fails part-way (an I/O error, a mount gone) is padded to its
 frame's size and ends with `!<n>`: the receiver drops it, and it is reported as unreadable
 (`BulkJob.unreadable`), as is one that cannot be opened. Only a file that is gone is missing.
+
+A sparse file (fewer blocks allocated than its size says) goes as its data extents
+(`SEEK_DATA`/`SEEK_HOLE`); the receiver writes each at its offset and sets the size, so its holes
+stay holes on the pod and cost neither the wire nor the pod's disk.
 
 The receiver (`podops.RECEIVER`) acts on each op as soon as its bytes are in, so files land
 while later ones are still on the wire. Built in a worker thread. Each file's size, mode and
@@ -65,12 +71,42 @@ def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
 
 
 _GONE = (errno.ENOENT, errno.ENOTDIR)
+Extents = list[tuple[int, int]]  # (offset, length) of each stretch of data
 
 
-def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int]]:
-    """Per file: (frame header, open fd or -1, size, path, number). The consumer writes the
-    body and the end mark (`_mark`) between two steps; the file is checked for changes and
-    closed on the next step."""
+def data_extents(fd: int, st: os.stat_result) -> Extents | None:
+    """Where a sparse file's data lies; None for a file without holes (or where the system
+    cannot tell), which goes whole."""
+    size = st.st_size
+    blocks = getattr(st, "st_blocks", None)
+    seek_data, seek_hole = getattr(os, "SEEK_DATA", None), getattr(os, "SEEK_HOLE", None)
+    if not size or blocks is None or blocks * 512 >= size or seek_data is None or seek_hole is None:
+        return None
+    out: Extents = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, seek_data)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # nothing but a hole from here to the end
+                    break
+                raise
+            if start >= size:
+                break
+            end = min(os.lseek(fd, start, seek_hole), size)
+            out.append((start, end - start))
+            pos = end
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        return None
+    return out
+
+
+def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents | None]]:
+    """Per file: (frame header, open fd or -1, size, path, number, data extents of a sparse
+    file). The consumer writes the body (`_body`) and the end mark (`_mark`) between two
+    steps; the file is checked for changes and closed on the next step."""
     root = str(job.root)
     for n, rel in enumerate(job.files):
         try:
@@ -81,17 +117,20 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int]]:
             if exc.errno not in _GONE:  # there, but not readable: say so, never skip quietly
                 job.unreadable[rel] = exc.strerror or type(exc).__name__
             job.missing.add(rel)
-            yield b"-\n", -1, 0, rel, n
+            yield b"-\n", -1, 0, rel, n, None
             continue
         try:
             st = os.fstat(fd)
             entry = entry_from_stat(st)
             if entry is None or entry.kind != "file":
                 job.missing.add(rel)
-                yield b"-\n", -1, 0, rel, n
+                yield b"-\n", -1, 0, rel, n, None
                 continue
-            header = b"%d %o %d\n" % (st.st_size, entry.mode, entry.mtime_s)
-            yield header, fd, st.st_size, rel, n
+            header = b"%d %o %d" % (st.st_size, entry.mode, entry.mtime_s)
+            extents = data_extents(fd, st)
+            if extents is not None:
+                header += b" %d" % len(extents)
+            yield header + b"\n", fd, st.st_size, rel, n, extents
             if rel in job.unreadable:
                 job.missing.add(rel)
                 continue
@@ -132,15 +171,30 @@ def _read_into(job: BulkJob, fd: int, rel: str, size: int) -> Iterator[bytes]:
         yield data
 
 
+def _sparse(job: BulkJob, fd: int, rel: str, size: int, extents: Extents) -> Iterator[bytes]:
+    """A sparse file's body: each data extent, framed by its offset and length."""
+    for offset, length in extents:
+        yield b"%d %d\n" % (offset, length)
+        os.lseek(fd, offset, os.SEEK_SET)
+        yield from _read_into(job, fd, rel, length)
+    job.bytes_done += size - sum(length for _, length in extents)  # the holes: done too
+
+
+def _body(job: BulkJob, fd: int, rel: str, size: int, extents: Extents | None) -> Iterator[bytes]:
+    return (
+        _read_into(job, fd, rel, size) if extents is None else _sparse(job, fd, rel, size, extents)
+    )
+
+
 def chunks(job: BulkJob) -> Iterator[bytes]:
     """The stream, in chunks of at least FLUSH bytes (blocking reads: run it in a thread)."""
     buf = bytearray(b"%d\n" % len(job.manifest))
     buf += job.manifest
-    for header, fd, size, rel, n in _members(job):
+    for header, fd, size, rel, n, extents in _members(job):
         buf += header
         if fd < 0:
             continue
-        for data in _read_into(job, fd, rel, size):
+        for data in _body(job, fd, rel, size, extents):
             if len(data) >= FLUSH:
                 # Big reads go out as they are: no copy through the buffer.
                 if buf:
@@ -170,11 +224,19 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
     buf = bytearray(prefix)
     buf += b"%d\n" % len(job.manifest)
     buf += job.manifest
-    for header, fd, size, rel, n in _members(job):
+    for header, fd, size, rel, n, extents in _members(job):
         buf += header
         if fd < 0:
             continue
-        if size < FLUSH:
+        if extents is not None:  # sparse: its data extents, read and written
+            for data in _sparse(job, fd, rel, size, extents):
+                if len(data) >= FLUSH:
+                    _write_all(out, buf)
+                    buf.clear()
+                    _write_all(out, data)
+                else:
+                    buf += data
+        elif size < FLUSH:
             for data in _read_into(job, fd, rel, size):
                 buf += data
         else:

@@ -151,16 +151,35 @@ def receive(st, h, sname):
     # stay full for the rest of the batch). The line after the bytes must be `=sname`, or
     # `!sname` when the sender could not read the file to the end (dropped): anything else
     # means the stream is out of step, and nothing more of it is trusted.
-    size, mode, mtime = h.split(b" ")
-    size, mode, mtime = int(size), int(mode, 8), int(mtime)
+    # A fourth field: a sparse file, sent as that many data extents (each `offset length`,
+    # then its bytes); written at their offsets, the holes between stay holes.
+    h = h.split(b" ")
+    size, mode, mtime = int(h[0]), int(h[1], 8), int(h[2])
+    extents = int(h[3]) if len(h) > 3 else -1
     try:
         fd = os.open(st, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         fd, err = -1, exc
     else:
-        err = copy(fd, size)
-    if fd < 0:
-        copy(-1, size)
+        err = None
+    if extents < 0:
+        failed = copy(fd if err is None else -1, size)
+        err = err or failed
+    else:
+        for _ in range(extents):
+            off, n = line().split(b" ")
+            if err is None:
+                try:
+                    os.lseek(fd, int(off), 0)
+                except OSError as exc:
+                    err = exc
+            failed = copy(fd if err is None else -1, int(n))
+            err = err or failed
+        if err is None:
+            try:
+                os.ftruncate(fd, size)
+            except OSError as exc:
+                err = exc
     try:
         end = line()
         if end == b"!" + sname:
