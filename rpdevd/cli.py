@@ -63,7 +63,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name in names:
         module = importlib.import_module(f"rpdevd.commands.{name}")
         module.register(sub)
+    _name_parsers(parser)
     return parser
+
+
+def _name_parsers(parser: argparse.ArgumentParser) -> None:
+    """Each (sub)command's parser leaves itself in the parsed args as `parser_`: the deepest
+    one given wins, as with any default."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(parser_=child)
+                _name_parsers(child)
 
 
 # Commands that run threads and children of their own and end the ordinary way; every other
@@ -81,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         sshproc.early_start(argv[2:])
     try:
         parser = build_parser(argv[0] if argv else None)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # Said with the usage of the command that was given them (`rpdev hold trainer -5m`
+            # shows hold's), not the top level's.
+            getattr(args, "parser_", parser).error(f"unrecognized arguments: {' '.join(extra)}")
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help()

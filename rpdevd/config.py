@@ -140,6 +140,17 @@ class _Locator:
         return start + 1 if table is not None else None
 
 
+# What each Python type is called in TOML, with its article ("must be an integer").
+TOML_KINDS: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
 class _Reader:
     def __init__(self, path: Path | None, text: str) -> None:
         self.path = path
@@ -207,10 +218,9 @@ class _Reader:
         value = data[key]
         ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
         if not ok:
-            name = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.fail(label, f"must be a {name}, not {value!r}", table, index, key)
+            kinds = (kind,) if isinstance(kind, type) else kind
+            name = " or ".join(TOML_KINDS.get(k, f"a {k.__name__}") for k in kinds)
+            raise self.fail(label, f"must be {name}, not {value!r}", table, index, key)
         return value
 
     def unknown(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rpdevd import paths
 from rpdevd.client import Client, DaemonNotRunning
-from rpdevd.commands._common import ago, fail, print_json, say
+from rpdevd.commands._common import JSON_HELP, ago, fail, print_json, say
 from rpdevd.protocol import ProtocolError, RemoteError
 
 
@@ -22,15 +22,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("daemon", help="run, start, stop or inspect the background daemon")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = dsub.add_parser("run", help="run the daemon in the foreground")
-    r.add_argument("-v", "--verbose", action="store_true")
+    r.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     r.set_defaults(func=_run)
     s = dsub.add_parser("start", help="start the daemon in the background")
-    s.add_argument("--timeout", type=float, default=20.0)
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="how long to wait for it to answer, in seconds (default: 20)",
+    )
     s.set_defaults(func=_start)
     s = dsub.add_parser("stop", help="stop the daemon")
     s.set_defaults(func=_stop)
     s = dsub.add_parser("status", help="is the daemon running, and how is it")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
     s.set_defaults(func=_status)
     s = dsub.add_parser("install-service", help="run rpdevd at login (systemd user unit / launchd)")
     s.set_defaults(func=_install_service)
@@ -155,7 +161,7 @@ def _status(a: argparse.Namespace) -> int:
     state = "ok" if api["ok"] else f"FAILING: {api['error']}"
     say(
         f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
-        f"key from {api['key_source'] or 'nowhere'})"
+        + (f"key from {api['key_source']})" if api.get("key_source") else "no API key)")
     )
     if api.get("hint") and not api["ok"]:
         say(f"  hint: {api['hint']}")

@@ -6,12 +6,12 @@ import argparse
 import shutil
 from typing import Any
 
-from rpdevd.commands._common import print_json
+from rpdevd.commands._common import JSON_HELP, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check the key, the API, ssh, the daemon and the config")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--offline", action="store_true", help="do not call the RunPod API")
     p.set_defaults(func=_doctor)
 

@@ -6,12 +6,12 @@ import argparse
 import shutil
 import subprocess
 
-from rpdevd.commands._common import daemon_call, fail
+from rpdevd.commands._common import POD_HELP, daemon_call, fail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("open", help="open the pod's /workspace in VS Code (or Cursor)")
-    p.add_argument("pod")
+    p.add_argument("pod", help=POD_HELP)
     p.add_argument("--cursor", action="store_true", help="use Cursor instead of VS Code")
     p.add_argument("--path", default=None, help="folder on the pod (default: /workspace)")
     p.add_argument("--print", action="store_true", help="print the command instead of running")

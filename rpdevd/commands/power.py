@@ -50,7 +50,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="With only POD, show the pod's policy; with a policy or an option, set it.",
     )
     p.add_argument("pod", help=POD_HELP)
-    p.add_argument("policy", nargs="?", choices=["manual", "keep-alive", "idle-stop"])
+    p.add_argument(
+        "policy",
+        nargs="?",
+        choices=["manual", "keep-alive", "idle-stop"],
+        help="manual: rpdev never stops or resumes it; keep-alive: resume it when it stops on its "
+        "own; "
+        "idle-stop: stop it once idle (docs/idle.md)",
+    )
     p.add_argument("--idle-timeout", help="stop after this long idle, e.g. 30m")
     p.add_argument("--warn-before", help="warn this long before an idle-stop, e.g. 5m")
     p.add_argument("--wake-on-connect", choices=["on", "off"], help="resume the pod on `ssh`")

@@ -16,7 +16,7 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("proxy", help="ProxyCommand for wake on connect (used by ssh)")
-    p.add_argument("pod")
+    p.add_argument("pod", help="the pod: its id or its name (the generated SSH config passes it)")
     p.add_argument(
         "--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)"
     )

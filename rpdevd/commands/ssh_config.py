@@ -31,14 +31,16 @@ def register(subparsers: Any) -> None:
         ("uninstall", cmd_uninstall, "remove rpdev's Include block from ~/.ssh/config"),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--json", action="store_true", help="print JSON")
-        p.add_argument(
-            "--ssh-config",
-            metavar="PATH",
-            type=Path,
-            default=None,
-            help="the SSH config to change (default: ~/.ssh/config)",
-        )
+        p.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
+        if name != "show":  # show prints rpdev's own generated file, whatever ~/.ssh/config is
+            p.add_argument(
+                "--ssh-config",
+                metavar="PATH",
+                type=Path,
+                default=None,
+                help=f"the SSH config {'to compare' if name == 'diff' else 'to change'} "
+                "(default: ~/.ssh/config)",
+            )
         if name == "diff":
             p.add_argument(
                 "--uninstall", action="store_true", help="diff for uninstall instead of install"

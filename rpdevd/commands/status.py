@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rpdevd.commands._common import ago, countdown, money, run_call, safe_text, table
+from rpdevd.commands._common import JSON_HELP, ago, countdown, money, run_call, safe_text, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("status", help="managed pods: status, SSH alias, policy, idle, spend")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=lambda a: run_call("status", {}, a.json, render_status, timeout=10))
     p = sub.add_parser("pods", help="every pod on the RunPod account")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=lambda a: run_call("pods", {}, a.json, render_pods, timeout=10))
     register_events(sub)
 
@@ -129,8 +129,14 @@ def render_pods(result: dict[str, Any]) -> None:
 
 def register_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("events", help="recent events (stops, warnings, endpoints, errors)")
-    p.add_argument("pod", nargs="?", help="only this pod (id or name)")
-    p.add_argument("-n", "--limit", type=int, default=30)
+    p.add_argument("pod", nargs="?", help="only this pod: its id, its name, or its SSH alias")
+    p.add_argument(
+        "-n",
+        "--limit",
+        type=int,
+        default=30,
+        help="how many recent events (default: 30, at most 1000)",
+    )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_events)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,11 @@ def register(sub: Any) -> None:
         sp.add_argument("--db", metavar="FILE", help=argparse.SUPPRESS)
         sp.set_defaults(func=_run_once if name == "once" else _run_watch)
     st = ss.add_parser("status", help="what the daemon's syncs are doing")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     st.set_defaults(func=_status)
     cf = ss.add_parser("confirm", help="let a daemon sync's held deletions go through")
     cf.add_argument("id", help="the root's id (rpdev sync status)")
-    cf.add_argument("--json", action="store_true")
+    cf.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     cf.set_defaults(func=_confirm)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -275,13 +276,29 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
 
 
 def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
-    if getattr(args, "json", False):
-        import json
+    from rpdevd.commands._common import fail
 
-        print(json.dumps({"ok": False, "error": message}))
-    else:
-        print(f"error: {message}", file=sys.stderr)
-    return code
+    # "failed (exit 255): : cannot connect": an empty part between colons says nothing.
+    message = re.sub(r"(:\s*)+:", ":", message.strip()).rstrip(": ")
+    hint = _alias_hint(getattr(args, "dest", ""), message)
+    if getattr(args, "json", False):
+        from rpdevd.text import json_dumps
+
+        print(json_dumps({"ok": False, "error": message, "hint": hint}))
+        return code
+    return fail(message, hint, code)
+
+
+def _alias_hint(dest: str, message: str) -> str | None:
+    """What to do when ssh does not know an rpdev alias (`trainer.runpod`): the generated
+    config is not included in ~/.ssh/config."""
+    host = dest.rsplit("@", 1)[-1].split(":", 1)[0]
+    if not host.endswith(".runpod") or "resolve" not in message.lower():
+        return None
+    return (
+        f"{host} is an rpdev alias: `rpdev ssh-config install` lets ssh find it "
+        "(or pass -F with the generated config: `rpdev ssh-config show --json` gives its path)"
+    )
 
 
 def _run_once(args: argparse.Namespace) -> int:
@@ -313,7 +330,7 @@ def _run_once(args: argparse.Namespace) -> int:
         return _fail(args, str(exc))
     except Exception as exc:  # noqa: BLE001 - asyncssh errors and the like, shown plainly
         printer.end_bar()
-        return _fail(args, f"{type(exc).__name__}: {exc}")
+        return _fail(args, str(exc) or type(exc).__name__)
     finally:
         db.close()
     printer.end_bar()

@@ -80,3 +80,17 @@ def test_missing_file_gives_defaults_and_env_relocates(home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text('poll_interval = "2s"\n')
     assert load_config().poll_interval == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[[sync]]\npod = "p"\nlocal = "/a"\nremote = "/b"\nmax_delete = "x"\n', "an integer"),
+        ('[[pod]]\nname = "p"\nwake_on_connect = "yes"\n', "true or false"),
+        ("[[pod]]\nname = 3\n", "a string"),
+    ],
+)
+def test_a_wrong_type_is_named_as_toml_names_it(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("c.toml"))
+    assert f"must be {says}, not" in str(err.value)
