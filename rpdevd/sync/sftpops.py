@@ -16,10 +16,12 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from rpdevd.sshlib import asyncssh
+from rpdevd.sync.bulkstream import Extents, data_extents
 from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.scan import Unreadable, reason
@@ -41,6 +43,30 @@ def _kind(mode: int) -> Kind:
 
 def _same(cur: RemoteEntry | None, expect: RemoteEntry | None) -> bool:
     return cur is not None and expect is not None and cur.same_content(expect)
+
+
+async def _pieces(
+    fh: BinaryIO, size: int, extents: Extents | None
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(offset, bytes) of the open local file: all of it (to its end, however far that is
+    now), or a sparse file's data extents. A failed read raises Unreadable."""
+    spans: Iterable[tuple[int, int | None]] = [(0, None)] if extents is None else extents
+    for start, length in spans:
+        offset, end = start, None if length is None else start + length
+        try:
+            fh.seek(start)
+            while end is None or offset < end:
+                n = CHUNK if end is None else min(CHUNK, end - offset)
+                if size <= SMALL:
+                    data = fh.read(SMALL + 1) if offset == 0 else b""
+                else:
+                    data = await asyncio.to_thread(fh.read, n)
+                if not data:
+                    break
+                yield offset, data
+                offset += len(data)
+        except OSError as exc:
+            raise Unreadable(reason(exc)) from None
 
 
 class SftpApplier:
@@ -126,25 +152,17 @@ class SftpApplier:
             attrs = asyncssh.SFTPAttrs(
                 permissions=entry.mode, atime=entry.mtime_s, mtime=entry.mtime_s
             )
+            extents = data_extents(fh.fileno(), st) if st.st_size > SMALL else None
+            if extents is not None:  # sparse: its data only, then the size (holes stay holes)
+                attrs.size = st.st_size
             rf = await self.sftp.open(
                 tmp, "wb", asyncssh.SFTPAttrs(permissions=0o600), encoding=None
             )
             try:
-                offset = 0
-                while True:
-                    try:
-                        if st.st_size <= SMALL:
-                            data = fh.read(SMALL + 1) if offset == 0 else b""
-                        else:
-                            data = await asyncio.to_thread(fh.read, CHUNK)
-                    except OSError as exc:
-                        raise Unreadable(reason(exc)) from None
-                    if not data:
-                        break
+                async for offset, data in _pieces(fh, st.st_size, extents):
                     # asyncssh splits a large write into parallel requests and returns when
                     # all are answered, so the setstat below lands after the data.
                     await rf.write(data, offset)
-                    offset += len(data)
                     progress(len(data))
                 # setstat and close are single requests, answered in order: one round trip.
                 await asyncio.gather(rf.setstat(attrs), rf.close())
