@@ -39,7 +39,9 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
         info = await client.call("status", timeout=10)
         for p in info.get("pods", []):
             if pod in (p["id"], p["name"]) and p["status"] != "RUNNING":
-                _say(f"{p['name']} is {p['status']}: resuming it (this can take a minute)")
+                # Said as a request: the daemon may refuse (wake on connect off, a pod stopped
+                # for being idle a moment ago); what it does comes next, from its events.
+                _say(f"{p['name']} is {p['status']}: asking rpdevd to start it")
         await client.subscribe(["pod.", "endpoint.", "hostkey."], None)
 
         async def progress() -> None:

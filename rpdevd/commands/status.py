@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from rpdevd.commands._common import JSON_HELP, ago, countdown, money, run_call, safe_text, table
+from rpdevd.text import clean
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +66,7 @@ def render_status(result: dict[str, Any]) -> None:
                 money(p.get("cost_per_hr")) + "/h",
                 money(p.get("spend_today")),
                 p["policy"],
-                safe_text(_idle_text(p), 30),
+                safe_text(_idle_text(p), 60),
                 _sync_text(p),
                 ssh,
             ]
@@ -150,11 +151,13 @@ def _print_event(e: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json_dumps(e), flush=True)
         return
+    import sys
+
     when = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
+    # Cut to a terminal line only where a person reads it; a pipe gets every word.
+    limit = 160 if sys.stdout.isatty() else None
     mark = {"error": "!", "warning": "*"}.get(e.get("level", ""), " ")
-    print(
-        f"{when} {mark} {e.get('kind', ''):<18} {safe_text(e.get('message', ''), 160)}", flush=True
-    )
+    print(f"{when} {mark} {e.get('kind', ''):<18} {clean(e.get('message', ''), limit)}", flush=True)
 
 
 def _events(a: argparse.Namespace) -> int:
