@@ -19,3 +19,4 @@ def attach_services(daemon: Daemon) -> None:
     syncs = SyncService(daemon)
     daemon.services.append(syncs)
     lifecycle.edit_counter = syncs.edits
+    endpoints.on_confirmed.append(syncs.endpoint_confirmed)

@@ -4,7 +4,9 @@
 The engine never destroys work (docs/sync.md); this module only wires it: it maps `/workspace/...`
 to the pod's volume mount path, holds large deletions until `sync.confirm`, turns engine events
 into daemon events, feeds files pushed into the idle logic (`local_edits`), and restarts a root
-that stopped (an emptied local folder, say) once the problem is gone.
+that stopped (an emptied local folder, say) once the problem is gone. A pod's roots reconnect as
+soon as its endpoint is confirmed (a restart, a resume), not when their backoff ends; a root whose
+pod has left the account stops and says so.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpdevd.sync")
 
 RESTART_DELAY = 15.0
+GONE = "pod gone"
 ROOTS_KEY = "sync_roots"
 
 
@@ -53,11 +56,14 @@ class Root:
     held: int = 0
     progress: dict[str, Any] | None = None
     retry_at: float = 0.0
+    gone: bool = False  # its pod has left the account (RunPod answered without it)
 
     def to_json(self) -> dict[str, Any]:
         status = self.engine.status() if self.engine else {}
         state = "paused" if self.paused else status.get("state", "waiting")
-        if self.error and not self.paused:
+        if self.gone and not self.paused:
+            state = GONE
+        elif self.error and not self.paused:
             state = "error"
         return {
             "id": self.id,
@@ -102,6 +108,7 @@ class SyncService:
         self.d = daemon
         self.roots: dict[str, Root] = {}
         self.wake = asyncio.Event()
+        self._kicks: set[asyncio.Task[None]] = set()
         for cfg in daemon.config.syncs:
             if not cfg.enabled:
                 continue
@@ -140,6 +147,21 @@ class SyncService:
         reg("sync.confirm", self.m_confirm)
 
     def pods_changed(self, changed: list[Any]) -> None:
+        self.wake.set()
+
+    def endpoint_confirmed(self, pod_id: str) -> None:
+        """The pod's endpoint was just confirmed: its roots connect now. A running engine is
+        told to reconnect (the shared connection it had is closed on every confirmation); a
+        root waiting out its restart delay starts at once."""
+        for root in self.roots.values():
+            if root.pod_id != pod_id or root.paused:
+                continue
+            root.retry_at = 0.0
+            engine = root.engine
+            if engine is not None and root.task is not None and not root.task.done():
+                kick = asyncio.create_task(engine.reconnect(), name=f"sync-kick-{root.id}")
+                self._kicks.add(kick)
+                kick.add_done_callback(self._kicks.discard)
         self.wake.set()
 
     def edits(self, pod_id: str) -> int:
@@ -186,13 +208,41 @@ class SyncService:
                 await asyncio.wait(tasks, timeout=3)
 
     def _reconcile(self, root: Root) -> None:
-        if root.paused or (root.task is not None and not root.task.done()):
+        if root.paused:
             return
+        running = root.task is not None and not root.task.done()
         try:
             state = self.d.resolve(root.pod)
         except RequestError:
-            # Before the first answer from RunPod, an unknown pod is not yet an error.
-            root.error = f"no pod {root.pod!r} on the account" if self.d.api_ok else None
+            if not self.d.api_ok:
+                # Before an answer from RunPod an unknown pod is not yet an error, and a
+                # failing API says nothing about the pod: whatever runs goes on.
+                if not running:
+                    root.error = None
+                return
+            # RunPod answered without it: stop trying (nothing to connect to) and say so.
+            if running:
+                root.stop.set()
+            if root.pod_id is not None and not root.gone:
+                self.d.bus.emit(
+                    "sync.stopped",
+                    f"{root.local}: pod {root.pod} is gone from the account; sync stopped",
+                    root.pod_id,
+                    level="warning",
+                    root=root.id,
+                )
+            root.gone = root.pod_id is not None
+            root.error = (
+                f"pod {root.pod} is gone from the account"
+                if root.gone
+                else f"no pod {root.pod!r} on the account"
+            )
+            return
+        if root.gone:
+            root.gone, root.error = False, None  # back (or a new pod of that name)
+        if running:
+            if root.pod_id != state.id:
+                root.stop.set()  # another pod took the name: restart on it
             return
         if not state.managed:
             root.error = f"pod {state.name} is not managed (rpdev manage {state.id})"
