@@ -6,7 +6,7 @@ import argparse
 import shutil
 from typing import Any
 
-from rpdevd.commands._common import JSON_HELP, print_json
+from rpdevd.commands._common import JSON_HELP, print_json, say
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,8 +27,10 @@ def run_checks(offline: bool = False) -> list[dict[str, Any]]:
     from rpdevd.config import ConfigError, load_config
 
     checks = []
+    cfg_source: str | None = None
     try:
         cfg = load_config()
+        cfg_source = str(cfg.source) if cfg.source else None
         checks.append(
             _check(
                 "config",
@@ -72,17 +74,76 @@ def run_checks(offline: bool = False) -> list[dict[str, Any]]:
             None if ssh else "install OpenSSH's client",
         )
     )
-    from rpdevd.commands.daemon import ping
+    checks += daemon_checks(key.source if key else None, cfg_source)
+    return checks
 
-    info = ping()
-    checks.append(
-        _check(
-            "daemon",
-            info is not None,
-            f"running (pid {info.get('pid')})" if info else "not running",
-            None if info else "rpdev daemon start",
+
+def daemon_checks(shell_key: str | None, shell_config: str | None) -> list[dict[str, Any]]:
+    """What the running daemon sees (it, not this shell, polls RunPod and acts), and where it
+    differs from this shell: another key source, another config, another version."""
+    from rpdevd import __version__
+    from rpdevd.client import Client, DaemonNotRunning
+    from rpdevd.protocol import ProtocolError, RemoteError
+
+    try:
+        with Client(timeout=5) as c:
+            st = c.call("status")
+    except DaemonNotRunning:
+        return [_check("daemon", False, "not running", "rpdev daemon start")]
+    except (OSError, ProtocolError, RemoteError, TimeoutError) as exc:
+        return [_check("daemon", False, f"does not answer properly: {exc}", "rpdev daemon status")]
+    d, api = st.get("daemon", {}), st.get("api", {})
+    checks = [_check("daemon", True, f"running (pid {d.get('pid')}, rpdev {d.get('version')})")]
+    if d.get("version") != __version__:
+        checks.append(
+            _check(
+                "daemon",
+                False,
+                f"runs rpdev {d.get('version')}, this shell {__version__}",
+                "restart it: rpdev daemon stop && rpdev daemon start",
+            )
         )
-    )
+    source = api.get("key_source")
+    if source is None:
+        checks.append(
+            _check(
+                "daemon key",
+                False,
+                "the daemon has no API key"
+                + (f" (this shell has one, from {shell_key})" if shell_key else ""),
+                "set RUNPOD_API_KEY in the daemon's environment and restart it, or `rpdev login`"
+                if shell_key == "environment"
+                else "rpdev login",
+            )
+        )
+    else:
+        differs = shell_key is not None and shell_key != source
+        checks.append(
+            _check(
+                "daemon key",
+                not differs,
+                f"from {source}" + (f"; this shell's is from {shell_key}" if differs else ""),
+                "the daemon and this shell use different keys: restart the daemon from this "
+                "shell (rpdev daemon stop && rpdev daemon start) if this shell's is the right one",
+            )
+        )
+    if api.get("ok"):
+        checks.append(_check("daemon api", True, "RunPod answers the daemon"))
+    else:
+        checks.append(
+            _check("daemon api", False, str(api.get("error") or "not polled yet"), api.get("hint"))
+        )
+    if d.get("config") != shell_config:
+        checks.append(
+            _check(
+                "daemon conf",
+                False,
+                f"the daemon reads {d.get('config') or 'no config.toml'}, "
+                f"this shell {shell_config or 'no config.toml'}",
+                "the daemon and this shell must see the same XDG_CONFIG_HOME; "
+                "restart the daemon from this shell",
+            )
+        )
     return checks
 
 
@@ -92,7 +153,7 @@ def _doctor(a: argparse.Namespace) -> int:
         print_json(checks)
     else:
         for c in checks:
-            print(f"{'ok ' if c['ok'] else 'FAIL'} {c['check']:<11} {c['detail']}")
+            say(f"{'ok  ' if c['ok'] else 'FAIL'} {c['check']:<11} {c['detail']}")
             if c["hint"] and not c["ok"]:
-                print(f"     -> {c['hint']}")
+                say(f"     -> {c['hint']}")
     return 0 if all(c["ok"] for c in checks) else 1
