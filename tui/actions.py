@@ -178,13 +178,30 @@ class PodActions(App[int]):
         if choice is not None:
             await self.hold(view, choice[0])
 
+    def warned_view(self) -> dict[str, Any] | None:
+        """The pod an idle-stop warning is out for: the one just warned about while its warning
+        stands, else the daemon's own view of warnings (the TUI may have opened, or reconnected,
+        after the warning), the soonest stop first. Never simply the selected pod."""
+        warned = [v for v in self.by_id.values() if isinstance(v.get("warning"), dict)]
+        just = self.by_id.get(self.warned[0]) if self.warned else None
+        if just is not None and (just in warned or not warned):
+            return just  # (the views may lag the event by a refresh)
+
+        def stop_at(v: dict[str, Any]) -> float:
+            t = v["warning"].get("stop_at")
+            return float(t) if isinstance(t, int | float) else float("inf")
+
+        return min(warned, key=stop_at) if warned else None
+
     @work(group="action")
     async def action_hold_warned(self) -> None:
-        """The one-key answer to an idle-stop warning: the warned pod, else the selected one."""
-        view = self.by_id.get(self.warned[0]) if self.warned else None
-        view = view or self.target()
-        if view is not None:
-            await self.hold(view, ONE_KEY_HOLD)
+        """The one-key answer to an idle-stop warning: holds the warned pod, whichever is
+        selected. With no warning out it holds nothing (`h` holds the selected pod)."""
+        view = self.warned_view()
+        if view is None:
+            self.notify("No idle-stop warning is out: h holds the selected pod.")
+            return
+        await self.hold(view, ONE_KEY_HOLD)
 
     @work(group="action")
     async def action_manage(self) -> None:

@@ -312,7 +312,7 @@ class RpdevApp(PodActions, App[int]):
         if self.connected and self.server is not None:
             managed = sum(1 for p in self.pods if p.get("managed"))
             self.query_one(StatusLine).connected(
-                self.server, self.api, (managed, len(self.pods) - managed)
+                self.server, self.api, (managed, len(self.pods) - managed), self.clock()
             )
         table.show(self.pods, {p["id"]: self.roots_of(p["id"]) for p in self.pods}, self.clock())
         self.render_detail()

@@ -20,6 +20,7 @@ from tui.connection import DaemonEvent, StaticLink
 from tui.screens.dialogs import ConfirmScreen, HoldScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.pod_table import PodTable
+from tui.widgets.status_line import StatusLine
 
 TRAINER = "k7trainer00001"
 NOTEBOOK = "n0tebook000002"
@@ -252,3 +253,52 @@ def test_tui_module_is_not_on_the_cli_import_path() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+async def test_one_key_hold_holds_the_warned_pod_even_when_the_warning_came_before_the_tui() -> (
+    None
+):
+    """docs/tui.md: H holds the pod that was just warned about. Opened after the warning (no
+    event seen), with another pod selected, H still holds the warned pod, never the selected."""
+    ans = answers()
+    ans["pod.hold"] = lambda p: {"id": p["pod"], "hold_until": NOW + p["duration"]}
+    app = make_app(ans)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(pilot)
+        assert app.warned is None  # no idle.warn event reached this TUI
+        app.query_one(PodTable).select(TRAINER)
+        await pilot.press("H")
+        await until(pilot, lambda: calls(app, "pod.hold"), "hold sent")
+        assert calls(app, "pod.hold") == [{"pod": NOTEBOOK, "duration": 1800.0}]
+
+
+async def test_one_key_hold_with_no_warning_out_holds_nothing() -> None:
+    pods = [{**p, "warning": None} for p in PODS]
+    ans = answers(pods)
+    ans["pod.hold"] = lambda p: {"id": p["pod"], "hold_until": NOW + p["duration"]}
+    app = make_app(ans)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(pilot)
+        app.query_one(PodTable).select(TRAINER)
+        await pilot.press("H")
+        await until(
+            pilot, lambda: app.notices and "No idle-stop warning" in app.notices[-1][1], "notice"
+        )
+        assert not calls(app, "pod.hold")
+
+
+async def test_the_status_line_says_the_pods_are_as_last_known_with_their_age() -> None:
+    ans = answers()
+    api = {
+        **ans["status"]["api"],
+        "ok": False,
+        "error": "RunPod did not answer list_pods properly: HTTP 503.",
+        "known_at": NOW - 7200,
+        "last_known": True,
+    }
+    ans["status"]["api"] = ans["pods"]["api"] = api
+    app = make_app(ans)
+    async with app.run_test(size=(200, 36)) as pilot:
+        await loaded(pilot)
+        line = app.query_one(StatusLine).text
+        assert "HTTP 503" in line and "pods as last known, 2h ago" in line, line

@@ -18,7 +18,11 @@ class StatusLine(Static):
         self.update(text)
 
     def connected(
-        self, server: dict[str, Any], api: dict[str, Any] | None, counts: tuple[int, int]
+        self,
+        server: dict[str, Any],
+        api: dict[str, Any] | None,
+        counts: tuple[int, int],
+        now: float | None = None,
     ) -> None:
         t = Text("● ", style="green")
         t.append(f"{fmt.safe(server.get('server') or 'rpdevd', 30)}")
@@ -32,6 +36,10 @@ class StatusLine(Static):
                 t.append(fmt.safe(api.get("error") or "failing", 60), style="red")
                 if api.get("hint"):
                     t.append(f" → {fmt.safe(api.get('hint'), 80)}", style="italic")
+                known_at = fmt.num(api.get("known_at"))
+                if api.get("last_known") and known_at is not None and now is not None:
+                    age = fmt.short_duration(now - known_at)
+                    t.append(f"  ·  pods as last known, {age} ago", style="yellow")
         self.set_class(bool(api is not None and not api.get("ok")), "-warn")
         self.set_class(False, "-down")
         self.say(t)
