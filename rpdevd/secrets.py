@@ -119,6 +119,13 @@ def delete_api_key() -> bool:
 
 
 NO_KEY_HINT = (
-    "no RunPod API key: run `rpdev login` (stores it in the OS keyring), or set RUNPOD_API_KEY; "
+    "no RunPod API key: run `rpdev login` (stores it in the OS keyring), or set RUNPOD_API_KEY "
+    "in the daemon's environment and restart the daemon; "
     "create a key at https://www.runpod.io/console/user/settings"
+)
+# A rejected key from the environment: `rpdev login` alone cannot help, the variable wins.
+ENV_KEY_REJECTED_HINT = (
+    "RunPod rejected the key in RUNPOD_API_KEY, which wins over the keyring (so `rpdev login` "
+    "alone does not help): set a valid key, or unset the variable, in the daemon's environment "
+    "and restart the daemon (rpdev daemon stop && rpdev daemon start)"
 )

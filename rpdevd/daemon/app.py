@@ -28,7 +28,7 @@ from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
 from rpdevd.models import Pod
 from rpdevd.protocol import param_str
-from rpdevd.secrets import NO_KEY_HINT, find_api_key
+from rpdevd.secrets import ENV_KEY_REJECTED_HINT, NO_KEY_HINT, find_api_key
 
 log = logging.getLogger("rpdevd")
 
@@ -195,7 +195,9 @@ class Daemon:
         except Exception as exc:
             code = type(exc).__name__
             hint = getattr(exc, "hint", None)
-            if code == "AuthError":
+            if code == "AuthError" and self.api_source == "environment":
+                hint = ENV_KEY_REJECTED_HINT
+            elif code == "AuthError":
                 hint = hint or "the API key was rejected: run `rpdev login` with a valid key"
             self._api_failed(code, str(exc), hint)
             return

@@ -75,3 +75,19 @@ def test_daemon_status_says_when_there_is_no_key(home: Path, start_daemon) -> No
     start_daemon()
     out = cli("daemon", "status")
     assert "no API key" in out.stdout and "nowhere" not in out.stdout
+
+
+def test_a_rejected_key_from_the_environment_is_not_sent_to_rpdev_login(
+    sim: SimThread, start_daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", "wrong-key-abcdef123456")
+    start_daemon()
+    api = wait_until(
+        lambda: (
+            (a := json.loads(cli("status", "--json").stdout)["api"]).get("error")
+            not in (None, "not polled yet")
+            and a
+        ),
+        what="the rejected key",
+    )
+    assert "RUNPOD_API_KEY" in api["hint"] and "restart the daemon" in api["hint"]
