@@ -8,6 +8,7 @@ line overrides an earlier one. As in git, nothing below an ignored directory is 
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +69,29 @@ def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(cleaned)
 
 
+class UnreadableIgnoreFile(Exception):
+    """An ignore file exists but cannot be read: what it would ignore is unknown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def read_ignore_file(path: Path) -> list[str]:
-    """Lines of an ignore file; an unreadable, oversized or binary one counts as empty."""
+    """Lines of an ignore file; a missing, oversized or binary one counts as empty.
+
+    One that is there but cannot be read raises UnreadableIgnoreFile: taking it as empty would
+    send to the pod what it keeps out (secrets, datasets), so the directory it governs is
+    unknown until it reads again."""
     try:
-        if not path.is_file() or path.stat().st_size > MAX_IGNORE_FILE:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_IGNORE_FILE:
             return []
         return path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        raise UnreadableIgnoreFile(f"{path.name}: {exc.strerror or exc}") from None
 
 
 def _prefilter(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
@@ -123,6 +139,9 @@ class IgnoreRules:
     root_levels: list[_Level] = field(default_factory=list)
     tail: _Level | None = None
     _dir_levels: dict[str, _Level | None] = field(default_factory=dict)
+    # Directories ('' for the root) whose ignore files could not be read, with the reason: the
+    # scan takes them as unknown (nothing at or below them is sent, changed or deleted).
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_root(cls, root: Path, config: IgnoreConfig | None = None) -> IgnoreRules:
@@ -132,21 +151,33 @@ class IgnoreRules:
             spec = _spec(config.defaults)
             if spec:
                 rules.root_levels.append(_Level("", spec))
+        excluded: list[str] = []
+        why = None
         if config.use_gitignore:
-            spec = _spec(read_ignore_file(root / ".git" / "info" / "exclude"))
+            try:
+                excluded = read_ignore_file(root / ".git" / "info" / "exclude")
+            except UnreadableIgnoreFile as exc:
+                why = f".git/info/exclude: {exc.reason.partition(': ')[2]}"
+            spec = _spec(excluded)
             if spec:
                 rules.root_levels.append(_Level("", spec))
         tail = _spec(config.extra)
         rules.tail = _Level("", tail) if tail else None
         rules.load_dir(root, "")
+        if why is not None:
+            rules.unreadable.setdefault("", why)
         return rules
 
     def load_dir(self, root: Path, rel_dir: str) -> None:
         """Read the ignore files of directory `rel_dir` ('' for the root)."""
         lines: list[str] = []
         base = root / rel_dir if rel_dir else root
+        self.unreadable.pop(rel_dir, None)
         for name in self.config.files():
-            lines += read_ignore_file(base / name)
+            try:
+                lines += read_ignore_file(base / name)
+            except UnreadableIgnoreFile as exc:
+                self.unreadable.setdefault(rel_dir, exc.reason)
         spec = _spec(lines)
         prefix = rel_dir + "/" if rel_dir else ""
         self._dir_levels[rel_dir] = _Level(prefix, spec) if spec else None

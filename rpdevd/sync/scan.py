@@ -120,6 +120,12 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
                 raise LocalRootError(f"local root {root} cannot be read: {exc.reason}") from None
             result.unreadable[rel_dir] = exc.reason
             continue
+        if rel_dir in rules.unreadable:  # its ignore rules are unknown, so is what it holds
+            why = rules.unreadable[rel_dir]
+            if not rel_dir:
+                raise LocalRootError(f"local root {root}: cannot read its ignore rules ({why})")
+            result.unreadable[rel_dir] = why
+            continue
         for rel, entry in found:
             result.entries[rel] = entry
             if entry.kind == "dir":

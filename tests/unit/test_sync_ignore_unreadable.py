@@ -1,0 +1,63 @@
+"""An ignore file that is there but cannot be read: what it keeps out is unknown, so nothing
+below it is sent (it may hold secrets) and nothing below it is deleted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync.ignore import IgnoreRules, UnreadableIgnoreFile, read_ignore_file
+from rpdevd.sync.scan import LocalRootError, scan_tree
+
+
+def looping(path: Path) -> None:
+    # A link to itself: stat fails with ELOOP, for root as for anyone.
+    os.symlink(path.name, path)
+
+
+def test_missing_binary_or_oversized_files_count_as_empty(tmp_path: Path) -> None:
+    assert read_ignore_file(tmp_path / ".gitignore") == []
+    (tmp_path / "dir").mkdir()
+    assert read_ignore_file(tmp_path / "dir") == []  # not a regular file
+    os.symlink("nowhere", tmp_path / "dangling")
+    assert read_ignore_file(tmp_path / "dangling") == []
+
+
+def test_an_ignore_file_that_cannot_be_read_raises(tmp_path: Path) -> None:
+    looping(tmp_path / ".gitignore")
+    with pytest.raises(UnreadableIgnoreFile) as caught:
+        read_ignore_file(tmp_path / ".gitignore")
+    assert ".gitignore" in caught.value.reason
+
+
+def test_a_directory_whose_ignore_file_cannot_be_read_is_unknown(tmp_path: Path) -> None:
+    (tmp_path / "kept.txt").write_text("k")
+    sub = tmp_path / "data"
+    sub.mkdir()
+    (sub / "secret.key").write_text("s")
+    (sub / "deeper").mkdir()
+    (sub / "deeper" / "x").write_text("x")
+    looping(sub / ".gitignore")
+    result = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert "data" in result.unreadable and ".gitignore" in result.unreadable["data"]
+    assert not any(p == "data" or p.startswith("data/") for p in result.entries if p != "data")
+    assert "kept.txt" in result.entries
+
+    # Once it reads again, the directory is scanned as usual.
+    (sub / ".gitignore").unlink()
+    (sub / ".gitignore").write_text("*.key\n")
+    again = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert again.unreadable == {}
+    assert "data/deeper/x" in again.entries and "data/secret.key" not in again.entries
+
+
+@pytest.mark.parametrize("where", [".gitignore", ".git/info/exclude"])
+def test_the_roots_ignore_rules_unreadable_stop_the_scan(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a").write_text("a")
+    target = tmp_path / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    looping(target)
+    with pytest.raises(LocalRootError, match="ignore rules"):
+        scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
