@@ -279,7 +279,7 @@ class Daemon:
                 self.bus.emit("pod.changed", f"{old.name} renamed to {pod.name}", pod.id)
             if old != pod:
                 self.store.upsert_pod(pod.id, pod.name, pod.desired_status, pod.to_json())
-                if state not in changed:
+                if all(s is not state for s in changed):
                     changed.append(state)
         for pod_id in [p for p in self.pods if p not in seen]:
             state = self.pods.pop(pod_id)
@@ -397,7 +397,7 @@ class Daemon:
         state = self.current_state()
         if state is None:
             return None
-        body = laststate.encode(laststate.LastState(0.0, state.pods))
+        body = laststate.stable_key(state)
         if self._state_written is not None and not force:
             written, at = self._state_written
             if written == body and time.monotonic() - at < STATE_REFRESH:

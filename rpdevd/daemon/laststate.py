@@ -76,6 +76,20 @@ def encode(state: LastState) -> bytes:
     return (json.dumps(doc, ensure_ascii=True, sort_keys=True, indent=1) + "\n").encode()
 
 
+def stable_key(state: LastState) -> bytes:
+    """What is worth storing again: the state without its time and without the telemetry that
+    changes on every poll (uptime, GPU and CPU use)."""
+    pods = []
+    for k in state.pods:
+        pod = k.pod.to_json()
+        pod.pop("uptime_seconds", None)
+        runtime = pod.get("runtime")
+        if isinstance(runtime, dict):
+            pod["runtime"] = {"ports": runtime.get("ports")}
+        pods.append([pod, k.alias, _endpoint_json(k.endpoint)])
+    return json.dumps(pods, sort_keys=True).encode()
+
+
 def _opt_text(value: object, limit: int = 256) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
 

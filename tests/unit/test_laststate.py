@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,13 @@ def test_bad_records_are_left_out_one_by_one(tmp_path: Path) -> None:
     assert [k.pod.id for k in loaded.pods] == ["k7trainer00001", "n0tebook000002"]
     assert loaded.pods[0] == state().pods[0]
     assert loaded.pods[1].endpoint is None
+
+
+def test_telemetry_alone_is_not_worth_a_write() -> None:
+    moved = Pod.from_api({**RAW, "uptimeSeconds": 99, "runtime": {**RAW["runtime"], "gpus": []}})
+    first, second = state().pods
+    again = LastState(1_800_000_000.0, (replace(first, pod=moved), second))
+    assert laststate.stable_key(again) == laststate.stable_key(state())
+    renamed = Pod.from_api({**RAW, "name": "trainer-2"})
+    other = LastState(1.0, (replace(first, pod=renamed), second))
+    assert laststate.stable_key(other) != laststate.stable_key(state())
