@@ -13,8 +13,9 @@ Framing: one JSON object per line (UTF-8, `\\n`-terminated), at most `MAX_FRAME`
     server <- {"type": "response", "id": 2, "result": {"subscribed": true, "last_seq": 41}}
     server <- {"type": "event", "event": {"seq": 42, "t": ..., "kind": "pod.status", ...}}
 
-A frame that is not valid gets an `error` frame (`{"type": "error", "error": {...}}`); a frame over
-the size limit closes that connection only. Other clients are never disturbed.
+A frame that is not valid (not UTF-8, not JSON, nested too deeply, an integer too long to read, a
+wrong shape) gets an `error` frame (`{"type": "error", "error": {...}}`) and the connection goes
+on; a frame over the size limit closes that connection only. Other clients are never disturbed.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class Event:
 
 
 def encode(msg: dict[str, Any]) -> bytes:
-    data = json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate (from a client's "\\ud800"): escape it
+        data = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
     if len(data) > MAX_FRAME:
         raise ProtocolError("too_large", f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
     return data
@@ -104,13 +109,20 @@ def decode(line: bytes) -> dict[str, Any]:
         raise ProtocolError("too_large", f"frame exceeds {MAX_FRAME} bytes")
     try:
         obj = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_json", "frame is nested too deeply") from None
+    except ValueError as exc:  # not JSON, not UTF-8, an integer of thousands of digits
+        raise ProtocolError("bad_json", f"frame is not JSON: {_cut(str(exc))}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_frame", "frame must be a JSON object")
     if not isinstance(obj.get("type"), str):
         raise ProtocolError("bad_frame", "frame has no string 'type'")
     return obj
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """A client's text quoted back in an error, at most `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def hello(client: str) -> dict[str, Any]:
@@ -130,7 +142,8 @@ def check_client_hello(msg: dict[str, Any]) -> int:
     if not common:
         raise ProtocolError(
             "version",
-            f"client speaks protocol {versions}, daemon speaks {list(SUPPORTED_VERSIONS)}: "
+            f"client speaks protocol {_cut(repr(versions))}, daemon speaks "
+            f"{list(SUPPORTED_VERSIONS)}: "
             "upgrade the older of the two and restart the daemon (rpdev daemon stop; rpdev daemon start)",
         )
     return int(common[-1])

@@ -215,7 +215,15 @@ class _Connection:
             return None
         if not line.endswith(b"\n"):
             return None  # the peer went away mid-frame
-        return protocol.decode(line)
+        try:
+            return protocol.decode(line)
+        except ProtocolError:
+            raise
+        except Exception as exc:  # whatever a frame does to the decoder, the client gets an answer
+            log.warning("unreadable frame: %s: %s", type(exc).__name__, exc)
+            raise ProtocolError(
+                "bad_json", f"frame could not be read ({type(exc).__name__})"
+            ) from None
 
     async def serve(self) -> None:
         try:
@@ -252,22 +260,28 @@ class _Connection:
             task.add_done_callback(self.tasks.discard)
 
     async def handle(self, req: protocol.Request) -> None:
-        if req.method == "subscribe":
-            await self.subscribe(req)
-            return
-        handler = self.server.handlers.get(req.method)
-        if handler is None:
-            await self.send(
-                protocol.error(req.id, "unknown_method", f"unknown method {req.method!r}")
-            )
-            return
+        """Answer one request; every outcome is a response frame, and nothing is raised (a client
+        that left meanwhile just gets nothing)."""
+        with contextlib.suppress(ConnectionError):
+            await self._answer(req)
+
+    async def _answer(self, req: protocol.Request) -> None:
         try:
+            if req.method == "subscribe":
+                await self.subscribe(req)
+                return
+            handler = self.server.handlers.get(req.method)
+            if handler is None:
+                await self.send(
+                    protocol.error(req.id, "unknown_method", f"unknown method {req.method!r}")
+                )
+                return
             value = await handler(req.params)
         except RequestError as exc:
             await self.send(protocol.error(req.id, exc.code, exc.message, exc.hint))
         except ProtocolError as exc:
             await self.send(protocol.error(req.id, exc.code, exc.message))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception as exc:
             log.exception("method %s failed", req.method)
