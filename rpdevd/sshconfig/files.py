@@ -130,19 +130,23 @@ def plan_include(
 
 def install_include(user_config: Path | None = None, generated: Path | None = None) -> WriteResult:
     """Put rpdev's Include block at the top of the user's SSH config (created 0600 if missing).
-    Raises include.MarkerError for a file with broken markers, changing nothing."""
+    Raises include.MarkerError for a file with broken markers, and safewrite.ReadOnlyFile for a
+    read-only one, changing nothing."""
     target = generated or generated_path()
     return update_file(
         user_config or user_config_path(),
         lambda old: include.install(old or b"", target),
         backup=True,
+        respect_read_only=True,
     )
 
 
 def uninstall_include(user_config: Path | None = None) -> WriteResult:
-    """Remove rpdev's Include block; every other byte stays. A missing file stays missing."""
+    """Remove rpdev's Include block; every other byte stays. A missing file stays missing; a
+    read-only one is left as it is (safewrite.ReadOnlyFile)."""
     return update_file(
         user_config or user_config_path(),
         lambda old: include.uninstall(old) if old is not None else None,
         backup=True,
+        respect_read_only=True,
     )

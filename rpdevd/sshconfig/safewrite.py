@@ -36,6 +36,10 @@ class ConcurrentChangeError(RuntimeError):
     """The file kept changing under us (another program rewriting it in a loop)."""
 
 
+class ReadOnlyFile(PermissionError):
+    """The user made the file read-only: a change is refused, even where root could write it."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     path: Path  # the file actually written (a symlink's target)
@@ -173,10 +177,14 @@ def update_file(
     *,
     backup: bool = False,
     lock_in: Path | None = None,
+    respect_read_only: bool = False,
 ) -> WriteResult:
     """Apply `change` (old bytes or None -> new bytes, or None to leave the file alone) safely.
 
     `change` may run more than once and must be pure. It may raise to refuse; nothing is written.
+    With `respect_read_only`, a file without its owner's write bit (`chmod 0400`, made read-only
+    on purpose) is never changed: ReadOnlyFile. Only checking permissions would not do: the
+    rename replaces the file whatever its mode, and root may write anything.
     """
     target = resolve(Path(path))
     backup_file = backup_path(path)
@@ -189,6 +197,8 @@ def update_file(
             new = change(old)
             if new is None or new == old:
                 return WriteResult(target, changed=False)
+            if respect_read_only and st is not None and not st.st_mode & stat.S_IWUSR:
+                raise ReadOnlyFile(_read_only_message(Path(path), st))
             if not _same(st, _stat(target)):
                 continue  # rewritten by someone outside the lock meanwhile: recompute
             made = None
@@ -201,6 +211,14 @@ def update_file(
                 continue  # recompute from what is there now
             return WriteResult(target, changed=True, backup=made)
     raise ConcurrentChangeError(f"{target} kept changing while rpdev tried to update it")
+
+
+def _read_only_message(path: Path, st: os.stat_result) -> str:
+    return (
+        f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):04o}), which says it is not to be "
+        f"changed, so rpdev leaves it as it is. Make it writable (chmod u+w {path}) and run again, "
+        f"or make the change yourself: `rpdev ssh-config diff` shows it"
+    )
 
 
 def write_file(path: Path, data: bytes, *, backup: bool = False) -> WriteResult:
