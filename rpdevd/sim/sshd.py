@@ -2,9 +2,10 @@
 
 Every `start()` picks a new free port and generates a new host key, as a RunPod pod does on every
 stop/resume (its container disk, `/etc/ssh` included, is wiped). The real OpenSSH `sshd` is used
-when installed; otherwise an asyncssh server in a child process stands in (same interface: a
-process that can be killed, exec channels, SFTP). Set `RPDEV_REQUIRE_SSHD=1` to make a missing
-`sshd` an error instead (CI does).
+when installed; otherwise an asyncssh server in a child process stands in (`fallback_sshd`: a
+process that can be killed, sessions with or without a terminal, SFTP). Set `RPDEV_REQUIRE_SSHD=1`
+to make a missing `sshd` an error instead (CI does), `RPDEV_SSHD_BACKEND=asyncssh` to use the
+stand-in even where `sshd` is installed (e.g. to run the suite on it).
 
 Sessions see the pod's environment (`RUNPOD_TCP_PORT_22`, `RUNPOD_PUBLIC_IP`, `RUNPOD_POD_ID`, ...)
 through sshd's `SetEnv`, i.e. in the session environment, the first place rpdev looks.
@@ -46,6 +47,25 @@ def find_sshd() -> str | None:
 
 def sshd_required() -> bool:
     return os.environ.get("RPDEV_REQUIRE_SSHD", "") not in ("", "0")
+
+
+BACKENDS = ("openssh", "asyncssh")
+
+
+def choose_backend(asked: str | None, sshd: str | None) -> str:
+    """The server a pod runs: the one asked for, else `RPDEV_SSHD_BACKEND`'s, else OpenSSH's
+    sshd where installed and the asyncssh stand-in elsewhere (an error under
+    `RPDEV_REQUIRE_SSHD`: the stand-in is never picked silently where sshd is required)."""
+    asked = asked or os.environ.get("RPDEV_SSHD_BACKEND") or None
+    if asked is not None:
+        if asked not in BACKENDS:
+            raise ValueError(f"unknown sshd backend {asked!r} (one of {', '.join(BACKENDS)})")
+        return asked
+    if sshd:
+        return "openssh"
+    if sshd_required():
+        raise RuntimeError("RPDEV_REQUIRE_SSHD is set but OpenSSH's sshd is not installed")
+    return "asyncssh"
 
 
 @dataclass(frozen=True)
@@ -147,12 +167,9 @@ class PodSSHD:
         self._proc: asyncio.subprocess.Process | None = None
         self.cgroup: Path | None = None
         sshd = find_sshd()
-        if backend is None:
-            backend = "openssh" if sshd else "asyncssh"
+        backend = choose_backend(backend, sshd)
         if backend == "openssh" and not sshd:
             raise RuntimeError("OpenSSH sshd is not installed (apt-get install openssh-server)")
-        if backend == "asyncssh" and sshd_required():
-            raise RuntimeError("RPDEV_REQUIRE_SSHD is set but the asyncssh fallback was chosen")
         self.backend = backend
         self._sshd = sshd
 
