@@ -393,8 +393,10 @@ def _run_watch(args: argparse.Namespace) -> int:
                 f"{engine.spec.remote_root} (Ctrl-C to stop)",
                 file=sys.stderr,
             )
+        from rpdevd.sync.live import LiveSync
+
         try:
-            await engine.watch(stop)
+            await LiveSync(engine).run(stop)
         finally:
             await engine.close()
 

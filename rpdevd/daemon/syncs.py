@@ -1,12 +1,13 @@
 """Live sync in the daemon: every `[[sync]]` root of config.toml, plus roots added at run time
-(`sync.add`, the TUI), each a `SyncEngine` on the pod's shared SSH connection.
+(`sync.add`, the TUI), each a `LiveSync` over a `SyncEngine` on the pod's shared SSH connection.
 
 The engine never destroys work (docs/sync.md); this module only wires it: it maps `/workspace/...`
-to the pod's volume mount path, holds large deletions until `sync.confirm`, turns engine events
-into daemon events, feeds files pushed into the idle logic (`local_edits`), and restarts a root
-that stopped (an emptied local folder, say) once the problem is gone. A pod's roots reconnect as
-soon as its endpoint is confirmed (a restart, a resume), not when their backoff ends; a root whose
-pod has left the account stops and says so.
+to the pod's volume mount path, holds large deletions until `sync.confirm`, turns the sync's
+events into daemon events (adding the root and, to `sync.held`, the command that confirms), feeds
+files pushed into the idle logic (`local_edits`), and restarts a root that stopped (an emptied
+local folder, say) once the problem is gone. A pod's roots reconnect as soon as its endpoint is
+confirmed (a restart, a resume), not when their backoff ends; a root whose pod has left the
+account stops and says so.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from rpdevd.daemon.app import Daemon
-    from rpdevd.sync.engine import SyncEngine
-    from rpdevd.sync.plan import Op
+    from rpdevd.sync.live import LiveSync
 
 log = logging.getLogger("rpdevd.sync")
 
@@ -48,7 +48,7 @@ class Root:
     delete: bool = True
     paused: bool = False
     source: str = "config"  # config | runtime
-    engine: SyncEngine | None = None
+    live: LiveSync | None = None
     task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     pod_id: str | None = None
@@ -59,7 +59,7 @@ class Root:
     gone: bool = False  # its pod has left the account (RunPod answered without it)
 
     def to_json(self) -> dict[str, Any]:
-        status = self.engine.status() if self.engine else {}
+        status = self.live.status() if self.live else {}
         state = "paused" if self.paused else status.get("state", "waiting")
         if self.gone and not self.paused:
             state = GONE
@@ -150,16 +150,16 @@ class SyncService:
         self.wake.set()
 
     def endpoint_confirmed(self, pod_id: str) -> None:
-        """The pod's endpoint was just confirmed: its roots connect now. A running engine is
+        """The pod's endpoint was just confirmed: its roots connect now. A running live sync is
         told to reconnect (the shared connection it had is closed on every confirmation); a
         root waiting out its restart delay starts at once."""
         for root in self.roots.values():
             if root.pod_id != pod_id or root.paused:
                 continue
             root.retry_at = 0.0
-            engine = root.engine
-            if engine is not None and root.task is not None and not root.task.done():
-                kick = asyncio.create_task(engine.reconnect(), name=f"sync-kick-{root.id}")
+            live = root.live
+            if live is not None and root.task is not None and not root.task.done():
+                kick = asyncio.create_task(live.reconnect(), name=f"sync-kick-{root.id}")
                 self._kicks.add(kick)
                 kick.add_done_callback(self._kicks.discard)
         self.wake.set()
@@ -167,9 +167,9 @@ class SyncService:
     def edits(self, pod_id: str) -> int:
         """Files pushed to this pod since the last call (the idle logic's `local_edits`)."""
         return sum(
-            r.engine.take_edit_count()
+            r.live.engine.take_edit_count()
             for r in self.roots.values()
-            if r.engine is not None and r.pod_id == pod_id
+            if r.live is not None and r.pod_id == pod_id
         )
 
     def _save(self) -> None:
@@ -263,6 +263,7 @@ class SyncService:
         from rpdevd.sync.baseline import Baseline
         from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncStopped
         from rpdevd.sync.ignore import IgnoreConfig
+        from rpdevd.sync.live import LiveSync
 
         assert root.pod_id is not None
         pod_id = root.pod_id
@@ -285,31 +286,23 @@ class SyncService:
                 raise ConnectionError("the pod is not reachable yet")
             return conn
 
-        async def confirm(ops: list[Op]) -> bool:
-            root.held = len(ops)
-            self.d.bus.emit(
-                "sync.held",
-                f"{len(ops)} deletions on the pod wait for confirmation "
-                f"(cap {root.max_delete}): rpdev sync confirm {root.id}",
-                pod_id,
-                level="warning",
-                root=root.id,
-                count=len(ops),
-            )
-            return False
-
         def on_event(ev: Event) -> None:
-            if ev.kind == "sync.progress":
+            if ev.kind == "sync.held":  # the engine's; here it gains how to confirm
+                root.held = int(ev.data.get("count", 0))
+                ev.message = (
+                    f"{root.held} deletions on the pod wait for confirmation "
+                    f"(cap {root.max_delete}): rpdev sync confirm {root.id}"
+                )
+            elif ev.kind == "sync.progress":
                 root.progress = ev.data  # frequent: kept for views, sent as a live event
                 ev.kind = "live.sync"
             ev.data.setdefault("root", root.id)
             self.d.bus.publish(ev)
 
         baseline = Baseline()
-        engine = SyncEngine(
-            spec, baseline=baseline, connect=connect, on_event=on_event, confirm=confirm
-        )
-        root.engine, root.error = engine, None
+        engine = SyncEngine(spec, baseline=baseline, connect=connect, on_event=on_event)
+        live = LiveSync(engine)
+        root.live, root.error = live, None
         self.d.bus.emit(
             "sync.started",
             f"syncing {root.local} -> {spec.dest_label}:{remote}",
@@ -317,7 +310,7 @@ class SyncService:
             root=root.id,
         )
         try:
-            await engine.watch(root.stop)
+            await live.run(root.stop)
         except SyncStopped as exc:
             root.error = str(exc)
             self.d.bus.emit(
@@ -430,9 +423,9 @@ class SyncService:
 
     async def m_confirm(self, params: dict[str, Any]) -> Any:
         root = self._root(params)
-        if root.engine is None:
+        if root.live is None:
             raise RequestError("not_running", "this sync is not running")
-        root.engine.approve_deletes()
+        root.live.approve_deletes()
         root.held = 0
         self.d.bus.emit(
             "sync.confirmed",

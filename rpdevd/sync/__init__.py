@@ -3,6 +3,7 @@
 Public entry points (see docs/sync.md for the semantics):
 
     from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncReport, SyncStopped
+    from rpdevd.sync.live import LiveSync      # a SyncEngine kept live (watch, reconnects)
     from rpdevd.sync.baseline import Baseline
     from rpdevd.sync.destination import parse_destination, connect, ConnectOptions
     from rpdevd.sync.plan import plan          # the pure planner

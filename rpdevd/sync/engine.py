@@ -2,15 +2,13 @@
 
     engine = SyncEngine(spec, baseline=Baseline(db), conn=conn_or_None, connect=factory)
     report = await engine.sync_once()        # one full pass
-    await engine.watch(stop_event)           # full pass, then live until stopped
+    await LiveSync(engine).run(stop_event)   # full pass, then live until stopped (sync/live.py)
 
 A full pass: scan locally, list the pod (one round trip), plan (pure), apply (one bulk stream or
-SFTP), record the baseline. Live: watch hints -> lstat those paths here and on the pod -> plan ->
-SFTP.
-A dropped connection keeps every change pending (nothing is recorded until the pod confirms),
-reconnects with backoff (via `connect`, or whatever `reconnect(conn)` hands in), and reconciles
-with a full pass. The daemon hands in its kept-open connection and calls `reconnect` after a pod
-restart; `take_edit_count()` feeds its idle logic.
+SFTP), record the baseline. The live half (sync/live.py) drives the engine through its public
+methods: `full_pass`, `look`, `plan_paths`, `apply_plan`, `connect`/`disconnect`.
+Nothing is recorded until the pod confirms it, so a dropped connection loses no change. The daemon
+hands in its kept-open connection; `take_edit_count()` feeds its idle logic.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,7 @@ from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, is_rpdev_temp
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp
 from rpdevd.sync.plan import Op, Plan, plan, release_held
 from rpdevd.sync.podops import encode_manifest
 from rpdevd.sync.scan import ScanResult, scan_tree
@@ -171,11 +169,8 @@ class SyncEngine:
         self._edits = 0
         self._approved = False
         self._held: list[Op] = []
-        self._dirty: set[str] = set()
-        self._wake = asyncio.Event()
-        self._need_full = True
+        self._torn: set[str] = set()  # read while they changed: to be looked at again
         self._last_progress = 0.0
-        self._last_full = 0.0
         self._base: dict[str, BaseRecord] = {}
         self.state = "idle"
         self.last_error: str | None = None
@@ -193,17 +188,21 @@ class SyncEngine:
     def approve_deletes(self) -> None:
         """Let the held deletions run on the next pass."""
         self._approved = True
-        self._need_full = True
-        self._wake.set()
 
-    async def reconnect(self, conn: asyncssh.SSHClientConnection | None = None) -> None:
-        """Use `conn` from now on (e.g. after a pod restart) and reconcile with a full pass."""
-        await self._drop_conn()
-        if conn is not None:
-            self._conn = conn
-            self._owns_conn = self._close_connections
-        self._need_full = True
-        self._wake.set()
+    @property
+    def holding(self) -> bool:
+        """Deletions wait for a yes (`approve_deletes`)."""
+        return bool(self._held)
+
+    @property
+    def known(self) -> Mapping[str, BaseRecord]:
+        """What rpdev last wrote, path by path (the baseline as of the last pass or batch)."""
+        return self._base
+
+    def take_torn(self) -> set[str]:
+        """Paths read while they changed since the last call: to be looked at again."""
+        torn, self._torn = self._torn, set()
+        return torn
 
     def status(self) -> dict[str, Any]:
         return {
@@ -212,7 +211,7 @@ class SyncEngine:
             "dest": self.spec.dest_label,
             "remote": self.spec.remote_root,
             "state": self.state,
-            "pending": len(self._dirty),
+            "pending": len(self._torn),
             "held": len(self._held),
             "last_sync": self.last_sync,
             "last_error": self.last_error,
@@ -223,7 +222,8 @@ class SyncEngine:
 
     # ----- events ----------------------------------------------------------------------------
 
-    def _emit(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
+    def emit(self, kind: str, message: str, level: str = "info", **data: Any) -> None:
+        """Send an event about this pair to the sink handed in (if any)."""
         if self._on_event is not None:
             data.setdefault("pair", self.spec.pair_id)
             self._on_event(Event(kind, message, self.spec.pod_id, level, data, t=time.time()))
@@ -233,7 +233,7 @@ class SyncEngine:
         if now - self._last_progress < 0.2 and done < total:
             return
         self._last_progress = now
-        self._emit(
+        self.emit(
             "sync.progress",
             f"{files}/{nfiles} files",
             bytes_done=done,
@@ -243,6 +243,27 @@ class SyncEngine:
         )
 
     # ----- connection ------------------------------------------------------------------------
+
+    @property
+    def can_connect(self) -> bool:
+        """A `connect()` factory was handed in: a lost connection can be opened again here."""
+        return self._connect is not None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def connect(self) -> None:
+        """Open the connection now if there is none (raises what the factory raises)."""
+        await self._ensure_conn()
+
+    async def disconnect(self, conn: asyncssh.SSHClientConnection | None = None) -> None:
+        """Drop the connection (closed only if this engine owns it); use `conn` from now on
+        if one is handed in (e.g. the daemon's, after a pod restart)."""
+        await self._drop_conn()
+        if conn is not None:
+            self._conn = conn
+            self._owns_conn = self._close_connections
 
     async def _drop_conn(self) -> None:
         sftp, self._sftp, self._applier = self._sftp, None, None
@@ -306,15 +327,17 @@ class SyncEngine:
         start = time.monotonic()
         for _ in range(passes):
             failed = len(report.failed)
-            self._dirty.clear()
-            await self._full_pass(report)
+            self._torn.clear()
+            await self.full_pass(report)
             # Another pass only for what did not land: failures, files changed while read.
-            if len(report.failed) == failed and not self._dirty:
+            if len(report.failed) == failed and not self._torn:
                 break
         report.seconds = time.monotonic() - start
         return report
 
-    async def _full_pass(self, report: SyncReport) -> Plan | None:
+    async def full_pass(self, report: SyncReport) -> Plan | None:
+        """Scan here, list the pod, plan, apply, record. Raises what a lost connection raises
+        (`disconnects()`), SyncStopped when going on would be unsafe."""
         self.state = "scanning"
         # The local walk runs in a thread and the baseline is read while the pod lists its side:
         # the listing (handshake, the pod's login shell) is the long pole.
@@ -359,8 +382,6 @@ class SyncEngine:
             await self._run_plan(p, report, session, full=True)
         finally:
             await session.finish()
-        self._need_full = False
-        self._last_full = time.monotonic()
         self.last_sync = time.time()
         self.state = "idle"
         if not report.unreadable and self.last_error == self._unreadable_error:
@@ -371,7 +392,7 @@ class SyncEngine:
         for w in warnings:
             if w not in report.warnings:
                 report.warnings.append(w)
-                self._emit("sync.warning", w, "warning")
+                self.emit("sync.warning", w, "warning")
 
     def report_unreadable(self, unknown: dict[str, str], report: SyncReport) -> None:
         """Tell the user about local paths that could not be read (left alone on the pod), and
@@ -382,8 +403,40 @@ class SyncEngine:
                 continue
             report.unreadable.append(line)
             message = unreadable_message(path, why)
-            self._emit("sync.error", message, "warning", path=path, reason=why, unreadable=True)
+            self.emit("sync.error", message, "warning", path=path, reason=why, unreadable=True)
             self.last_error = self._unreadable_error = message
+
+    # ----- a batch of paths (the live half) --------------------------------------------------
+
+    async def look(self, paths: list[str]) -> dict[str, RemoteEntry | None]:
+        """What the pod has at each path (None: nothing), over SFTP."""
+        applier = await self._ensure_applier()
+        return await applier.look_many(paths)
+
+    def plan_paths(
+        self,
+        local: dict[str, LocalEntry],
+        remote: dict[str, RemoteEntry],
+        paths: set[str],
+        *,
+        ignored: set[str],
+        unknown: dict[str, str],
+    ) -> Plan:
+        """The plan for `paths` alone (pure): their entries here and on the pod against what
+        rpdev last wrote there, with this pair's delete rules and cap."""
+        return plan(
+            local,
+            remote,
+            {p: self._base[p] for p in paths if p in self._base},
+            ignored=ignored,
+            delete=self.spec.delete,
+            max_delete=None if self._approved else self.spec.max_delete,
+            unknown=unknown,
+        )
+
+    async def apply_plan(self, p: Plan, report: SyncReport) -> None:
+        """Run a batch's plan over SFTP and record what landed."""
+        await self._run_plan(p, report, None)
 
     # ----- applying a plan -------------------------------------------------------------------
 
@@ -392,7 +445,7 @@ class SyncEngine:
     ) -> None:
         for note in p.notes:
             report.notes.append(note)
-            self._emit("sync.kept", note, "warning")
+            self.emit("sync.kept", note, "warning")
         ops = list(p.ops)
         if p.held:
             if self._confirm is not None and await self._confirm(p.held):
@@ -404,7 +457,7 @@ class SyncEngine:
                 self._held = p.held
                 report.held = len(p.held)
                 self.state = "held"
-                self._emit(
+                self.emit(
                     "sync.held",
                     f"{len(p.held)} deletions held: more than max_delete "
                     f"({self.spec.max_delete}); confirm to run them",
@@ -459,18 +512,18 @@ class SyncEngine:
                 continue
             if res.status == "failed":
                 report.failed.append(f"{op.path}: {res.info}")
-                self._emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
+                self.emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
                 continue
             if res.status == "kept":
                 report.kept.append(op.path)
                 removals.append(op.path)
-                self._emit(
+                self.emit(
                     "sync.kept", f"{op.path!r} kept on the pod: {res.info}", "warning", path=op.path
                 )
                 continue
             if res.info:  # a conflict copy was made first
                 report.conflicts.append(res.info)
-                self._emit(
+                self.emit(
                     "sync.conflict",
                     f"{op.path!r} had changed on the pod: its version is kept as {res.info!r}",
                     "warning",
@@ -488,7 +541,7 @@ class SyncEngine:
                 continue
             if res.torn:
                 local = LocalEntry(local.kind, -1, -1, local.mode, local.ino, local.target)
-                self._dirty.add(op.path)
+                self._torn.add(op.path)
             upserts[op.path] = BaseRecord(local, res.remote)
             if op.kind == "move":
                 removals.append(op.src)
@@ -499,12 +552,3 @@ class SyncEngine:
                 report.sent += 1
                 if local.kind == "file":
                     report.bytes += max(local.size, 0)
-
-    # ----- live ------------------------------------------------------------------------------
-
-    async def watch(self, stop: asyncio.Event | None = None) -> None:
-        """A full pass, then push changes as they happen until `stop` is set. Raises
-        SyncStopped when going on would be unsafe (local root gone or emptied)."""
-        from rpdevd.sync import live
-
-        await live.run(self, stop or asyncio.Event())

@@ -1,4 +1,16 @@
-"""The live half of SyncEngine: watch hints, small passes over SFTP, reconnects with backoff."""
+"""LiveSync: a SyncEngine kept live. Watch hints, small passes over SFTP, reconnects with backoff.
+
+    live = LiveSync(engine)
+    await live.run(stop_event)      # a full pass, then every change until `stop` is set
+    await live.reconnect()          # from another task: the pod is reachable again, go now
+
+It owns what only a live sync has: the dirty paths the watcher reported, the wake-ups, the
+backoff, when the last full pass ran and the state a user sees ("watching", "disconnected",
+"held"). It drives the engine through its public methods only; the engine knows nothing of it.
+A dropped connection keeps every change pending (nothing is recorded until the pod confirms),
+reconnects with backoff (via the engine's `connect` factory, or whatever `reconnect(conn)` hands
+in) and reconciles with a full pass.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +19,20 @@ import contextlib
 import os
 import random
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from rpdevd.sync.engine import SyncEngine, SyncReport, SyncStopped, disconnects
 from rpdevd.sync.ignore import IGNORE_FILES
 from rpdevd.sync.model import LocalEntry
-from rpdevd.sync.plan import plan
 from rpdevd.sync.scan import LocalRootError, Unreadable, check_root, scan_tree, stat_one
 from rpdevd.sync.watch import ROOT, hints
 
 if TYPE_CHECKING:
-    from rpdevd.sync.engine import SyncEngine, SyncReport
+    import asyncssh
 
 BACKOFF_MAX = 30.0
-
-
-async def _hint_task(eng: SyncEngine, stop: asyncio.Event) -> None:
-    async for batch in hints(eng.spec.local_root, stop, eng.spec.step_ms, eng.spec.debounce_ms):
-        eng._dirty |= batch
-        eng._wake.set()
+T = TypeVar("T")
 
 
 class _Scope(NamedTuple):
@@ -39,7 +47,7 @@ def _scope(eng: SyncEngine, dirty: set[str]) -> _Scope | None:
     """Paths to look at for `dirty`, their local entries, the ones ignored now, warnings, the
     ones that could not be read. None when a full pass is the better answer."""
     root = eng.spec.local_root
-    base = eng._base
+    base = eng.known
     scope: set[str] = set()
     local: dict[str, LocalEntry] = {}
     ignored: set[str] = set()
@@ -86,146 +94,206 @@ def _scope(eng: SyncEngine, dirty: set[str]) -> _Scope | None:
     return _Scope(scope, local, ignored, warnings, unknown)
 
 
-async def live_pass(eng: SyncEngine, dirty: set[str], report: SyncReport) -> bool:
-    """Push the changes behind `dirty`. False when a full pass should run instead."""
-    try:
-        check_root(eng.spec.local_root)
-    except LocalRootError as exc:
-        from rpdevd.sync.engine import SyncStopped
-
-        raise SyncStopped(f"{exc}: stopping the sync, nothing deleted on the pod") from None
-    found = await asyncio.to_thread(_scope, eng, dirty)
-    if found is None:
-        return False
-    scope, local, ignored, warnings, unknown = found
-    for w in warnings:
-        eng._emit("sync.warning", w, "warning")
-    eng.report_unreadable(unknown, report)
-    if not scope:
-        return True
-    applier = await eng._ensure_applier()
-    looked = await applier.look_many(sorted(scope))
-    remote = {p: e for p, e in looked.items() if e is not None}
-    base = {p: eng._base[p] for p in scope if p in eng._base}
-    p = plan(
-        local,
-        remote,
-        base,
-        ignored=ignored,
-        delete=eng.spec.delete,
-        max_delete=None if eng._approved else eng.spec.max_delete,
-        unknown=unknown,
-    )
-    if any(op.kind in ("delete", "rmdir") for op in p.ops + p.held):
-        with os.scandir(eng.spec.local_root) as it:
-            if next(it, None) is None:
-                from rpdevd.sync.engine import SyncStopped
-
-                raise SyncStopped(
-                    f"local root {eng.spec.local_root} is suddenly empty: "
-                    "stopping the sync, nothing deleted on the pod"
-                )
-    await eng._run_plan(p, report, None)
-    if p.ops:
-        eng._emit("sync.pushed", f"{len(p.ops)} changes pushed", count=len(p.ops))
-    return True
+def _stopped(exc: LocalRootError) -> SyncStopped:
+    return SyncStopped(f"{exc}: stopping the sync, nothing deleted on the pod")
 
 
-async def _wait(eng: SyncEngine, stop: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(eng._wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+class LiveSync:
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._need_full = True
+        self._last_full = 0.0
+        self._state = "idle"  # between passes: idle | watching | held | disconnected
+        self._passing = False  # a pass runs: the engine's own state says which step
+        self._outage: str | None = None  # why the connection is down, until it is back
 
+    # ----- what other parts call -------------------------------------------------------------
 
-async def _reconnect(eng: SyncEngine, stop: asyncio.Event, exc: BaseException) -> None:
-    eng.state = "disconnected"
-    eng.last_error = str(exc) or type(exc).__name__
-    eng._emit(
-        "sync.disconnected", f"connection lost ({eng.last_error}); changes are queued", "warning"
-    )
-    await eng._drop_conn()
-    delay = 0.5
-    while not stop.is_set():
-        if eng._connect is None:
-            eng._wake.clear()
-            await _wait(eng, stop, 3600)
-            if eng._conn is not None:
-                break
-            continue
-        # Cleared before the try: a wake while it runs (the daemon's "endpoint confirmed")
-        # cuts the backoff short instead of being lost.
-        eng._wake.clear()
+    @property
+    def state(self) -> str:
+        return self.engine.state if self._passing else self._state
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.engine.status(),
+            "state": self.state,
+            "pending": len(self._dirty),
+            "last_error": self._outage or self.engine.last_error,
+        }
+
+    def approve_deletes(self) -> None:
+        """Let the held deletions run: a full pass now."""
+        self.engine.approve_deletes()
+        self.wake(full=True)
+
+    async def reconnect(self, conn: asyncssh.SSHClientConnection | None = None) -> None:
+        """The pod is reachable again (its endpoint was just confirmed): drop the connection,
+        use `conn` if handed in, and reconcile with a full pass now rather than when the
+        backoff ends."""
+        await self.engine.disconnect(conn)
+        self.wake(full=True)
+
+    def wake(self, *, full: bool = False) -> None:
+        """Look now (a full pass with `full`), not at the next hint or rescan."""
+        if full:
+            self._need_full = True
+        self._wake.set()
+
+    # ----- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """A full pass, then push changes as they happen until `stop` is set. Raises
+        SyncStopped when going on would be unsafe (local root gone or emptied)."""
+        from rpdevd.sshlib import asyncssh  # noqa: F401 - watching runs over asyncssh: its errors are disconnects
+
+        lost = disconnects()
+        watcher = asyncio.create_task(self._hints(stop))
         try:
-            await eng._ensure_conn()
-            break
-        except Exception as err:  # noqa: BLE001 - any failure to connect is retried
-            eng.last_error = str(err) or type(err).__name__
-            eng._emit(
-                "sync.retry",
-                f"reconnect failed ({eng.last_error}); next try in {delay:.1f}s",
-                "warning",
-                delay=delay,
-            )
-            await _wait(eng, stop, delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, BACKOFF_MAX)
-    eng._need_full = True
-    if not stop.is_set():
-        eng.last_error = None  # recovered: the error of the outage is history (events keep it)
-        eng._emit("sync.reconnected", "connected again: reconciling")
+            while not stop.is_set():
+                if watcher.done() and not stop.is_set():
+                    exc = watcher.exception()
+                    check_root(self.engine.spec.local_root)
+                    self.engine.emit(
+                        "sync.warning", f"the watcher stopped ({exc}); restarting it", "warning"
+                    )
+                    watcher = asyncio.create_task(self._hints(stop))
+                    self._need_full = True
+                report = SyncReport()
+                try:
+                    if not await self._step(report):
+                        continue
+                except lost as exc:
+                    await self._reconnect(stop, exc)
+                    continue
+                except LocalRootError as exc:
+                    raise _stopped(exc) from None
+                if report.failed:
+                    self._need_full = True
+                    await self._wait(stop, 1.0)
+                if self._dirty or self._need_full:
+                    continue
+                self._wake.clear()
+                if self._dirty:
+                    continue
+                wait = self.engine.spec.rescan_interval - (time.monotonic() - self._last_full)
+                await self._wait(stop, wait)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
 
-
-async def run(eng: SyncEngine, stop: asyncio.Event) -> None:
-    from rpdevd.sshlib import asyncssh  # noqa: F401 - watching runs over asyncssh: its errors are disconnects
-    from rpdevd.sync.engine import SyncReport, disconnects
-
-    DISCONNECTS = disconnects()
-
-    watcher = asyncio.create_task(_hint_task(eng, stop))
-    try:
-        while not stop.is_set():
-            if watcher.done() and not stop.is_set():
-                exc = watcher.exception()
-                check_root(eng.spec.local_root)
-                eng._emit("sync.warning", f"the watcher stopped ({exc}); restarting it", "warning")
-                watcher = asyncio.create_task(_hint_task(eng, stop))
-                eng._need_full = True
-            report = SyncReport()
+    async def _step(self, report: SyncReport) -> bool:
+        """One full pass or one batch, whichever is due. False: go round again at once."""
+        rescan = time.monotonic() - self._last_full > self.engine.spec.rescan_interval
+        if self._need_full or rescan:
+            self._dirty.clear()
+            await self._pass(self.engine.full_pass(report))
+            self._need_full = False
+            self._last_full = time.monotonic()
+        elif self._dirty:
+            batch, self._dirty = self._dirty, set()
             try:
-                if eng._need_full or time.monotonic() - eng._last_full > eng.spec.rescan_interval:
-                    eng._dirty.clear()
-                    await eng._full_pass(report)
-                    eng.state = "held" if eng._held else "watching"
-                elif eng._dirty:
-                    batch, eng._dirty = eng._dirty, set()
-                    try:
-                        if not await live_pass(eng, batch, report):
-                            eng._need_full = True
-                            continue
-                    except BaseException:
-                        eng._dirty |= batch
-                        raise
-                    eng.state = "held" if eng._held else "watching"
-            except DISCONNECTS as exc:
-                await _reconnect(eng, stop, exc)
-                continue
-            except LocalRootError as exc:
-                from rpdevd.sync.engine import SyncStopped
+                done = await self._pass(self._batch(batch, report))
+            except BaseException:
+                self._dirty |= batch
+                raise
+            if not done:
+                self._need_full = True
+                return False
+        self._dirty |= self.engine.take_torn()
+        return True
 
-                raise SyncStopped(f"{exc}: stopping the sync, nothing deleted on the pod") from None
-            if report.failed:
-                eng._need_full = True
-                await _wait(eng, stop, 1.0)
-            if eng._dirty or eng._need_full:
+    async def _pass(self, work: Awaitable[T]) -> T:
+        self._passing = True
+        try:
+            result = await work
+        finally:
+            self._passing = False
+        self._state = "held" if self.engine.holding else "watching"
+        return result
+
+    async def _hints(self, stop: asyncio.Event) -> None:
+        spec = self.engine.spec
+        async for batch in hints(spec.local_root, stop, spec.step_ms, spec.debounce_ms):
+            self._dirty |= batch
+            self._wake.set()
+
+    async def _batch(self, dirty: set[str], report: SyncReport) -> bool:
+        """Push the changes behind `dirty`. False when a full pass should run instead."""
+        eng = self.engine
+        try:
+            check_root(eng.spec.local_root)
+        except LocalRootError as exc:
+            raise _stopped(exc) from None
+        found = await asyncio.to_thread(_scope, eng, dirty)
+        if found is None:
+            return False
+        scope, local, ignored, warnings, unknown = found
+        for w in warnings:
+            eng.emit("sync.warning", w, "warning")
+        eng.report_unreadable(unknown, report)
+        if not scope:
+            return True
+        looked = await eng.look(sorted(scope))
+        remote = {p: e for p, e in looked.items() if e is not None}
+        p = eng.plan_paths(local, remote, scope, ignored=ignored, unknown=unknown)
+        if any(op.kind in ("delete", "rmdir") for op in p.ops + p.held):
+            with os.scandir(eng.spec.local_root) as it:
+                if next(it, None) is None:
+                    raise SyncStopped(
+                        f"local root {eng.spec.local_root} is suddenly empty: "
+                        "stopping the sync, nothing deleted on the pod"
+                    )
+        await eng.apply_plan(p, report)
+        if p.ops:
+            eng.emit("sync.pushed", f"{len(p.ops)} changes pushed", count=len(p.ops))
+        return True
+
+    async def _wait(self, stop: asyncio.Event, timeout: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _reconnect(self, stop: asyncio.Event, exc: BaseException) -> None:
+        eng = self.engine
+        self._state = "disconnected"
+        self._outage = str(exc) or type(exc).__name__
+        eng.emit(
+            "sync.disconnected", f"connection lost ({self._outage}); changes are queued", "warning"
+        )
+        await eng.disconnect()
+        delay = 0.5
+        while not stop.is_set():
+            if not eng.can_connect:
+                self._wake.clear()
+                await self._wait(stop, 3600)
+                if eng.connected:
+                    break
                 continue
-            eng._wake.clear()
-            if eng._dirty:
-                continue
-            wait = eng.spec.rescan_interval - (time.monotonic() - eng._last_full)
-            await _wait(eng, stop, wait)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watcher
+            # Cleared before the try: a wake while it runs (the daemon's "endpoint confirmed")
+            # cuts the backoff short instead of being lost.
+            self._wake.clear()
+            try:
+                await eng.connect()
+                break
+            except Exception as err:  # noqa: BLE001 - any failure to connect is retried
+                self._outage = str(err) or type(err).__name__
+                eng.emit(
+                    "sync.retry",
+                    f"reconnect failed ({self._outage}); next try in {delay:.1f}s",
+                    "warning",
+                    delay=delay,
+                )
+                await self._wait(stop, delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, BACKOFF_MAX)
+        self._need_full = True
+        if not stop.is_set():
+            self._outage = None  # recovered: the error of the outage is history (events keep it)
+            eng.emit("sync.reconnected", "connected again: reconciling")

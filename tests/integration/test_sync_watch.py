@@ -16,6 +16,7 @@ import pytest
 
 from rpdevd.sim.sshd import KeyPair, PodSSHD
 from rpdevd.sync.engine import SyncEngine, SyncStopped
+from rpdevd.sync.live import LiveSync
 from tests.integration.test_sync_once import Rig, snapshot
 
 
@@ -58,8 +59,9 @@ async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
 class Live:
     def __init__(self, engine: SyncEngine) -> None:
         self.engine = engine
+        self.live = LiveSync(engine)
         self.stop = asyncio.Event()
-        self.task = asyncio.create_task(engine.watch(self.stop))
+        self.task = asyncio.create_task(self.live.run(self.stop))
         self.closed = False
 
     async def close(self) -> None:
@@ -116,7 +118,7 @@ async def test_creates_edits_deletes_renames_arrive(rig: Rig, live: Callable[...
     await until(same(rig))
     assert not (rig.remote / "debug.log").exists()
     assert lv.engine.take_edit_count() > 0 and lv.engine.take_edit_count() == 0
-    assert lv.engine.status()["state"] in ("watching", "syncing", "scanning")
+    assert lv.live.status()["state"] in ("watching", "syncing", "scanning")
     await lv.close()
 
 
@@ -142,7 +144,7 @@ async def test_pod_restart_on_a_new_port_resumes_by_itself(
     await rig.pod.stop()
     (rig.local / "a").write_text("written while the pod was down")
     (rig.local / "b").write_text("also")
-    await until(lambda: lv.engine.state == "disconnected", timeout=8)
+    await until(lambda: lv.live.state == "disconnected", timeout=8)
     await rig.pod.start()  # a new port and a new host key, as after a RunPod resume
     await until(same(rig), timeout=30)
     kinds = [ev.kind for ev in rig.events]
@@ -168,7 +170,7 @@ async def test_reconnect_hands_in_a_new_connection(rig: Rig) -> None:
     (rig.local / "b").write_text("after restart")
     await asyncio.sleep(0.3)
     new = await connect(parse_destination(rig.dest), rig.opts())
-    await eng.reconnect(new)
+    await lv.live.reconnect(new)
     await until(same(rig), timeout=30)
     await lv.close()
     # The connection was handed in (shared with the daemon's other work): still open.
