@@ -63,9 +63,15 @@ def test_a_restarted_pod_is_synced_again_once_confirmed_and_the_error_clears(
         retries = [e for e in events("sync.retry") if e["data"].get("delay", 0) >= 30]
         return retries[-1] if retries else None
 
-    retry = wait_until(long_backoff, 90, interval=0.5, what="a 30 s reconnect backoff")
+    first = wait_until(long_backoff, 90, interval=0.5, what="a 30 s reconnect backoff")
     (project / "train.py").write_text("print('v2')\n")  # made during the restart
-    wait_until(lambda: root()["last_error"], 10, what="the outage's error shown")
+    # That edit woke the engine once more: its try failed, and the next is announced.
+    retry = wait_until(
+        lambda: [e for e in events("sync.retry") if e["seq"] > first["seq"]][-1:],
+        30,
+        what="the try after the last edit",
+    )[0]
+    assert retry["data"]["delay"] >= 30 and root()["last_error"]
     sim.run(sim.sim.resume(pod.id))
     wait_until(
         lambda: (
@@ -74,12 +80,14 @@ def test_a_restarted_pod_is_synced_again_once_confirmed_and_the_error_clears(
         60,
         what="the edit on the restarted pod",
     )
-    reconnected = [e for e in events("sync.reconnected") if e["t"] > retry["t"]]
-    confirmed = [e for e in events("endpoint.confirmed") if e["t"] > retry["t"]]
-    assert reconnected and confirmed
-    # Woken by the confirmation: well before the announced try (at least 0.8 x 30 s later).
-    assert reconnected[0]["t"] < retry["t"] + 0.8 * retry["data"]["delay"]
-    assert reconnected[0]["t"] >= confirmed[0]["t"]
+    seen = events()
+    reconnected = [e for e in seen if e["kind"] == "sync.reconnected" and e["seq"] > retry["seq"]]
+    confirmed = [e for e in seen if e["kind"] == "endpoint.confirmed" and e["seq"] > retry["seq"]]
+    assert reconnected and confirmed, seen[-30:]
+    # Woken by the confirmation, not by its timer: the engine's own next try was due no
+    # earlier than 0.8 x 30 s after the last announced one.
+    assert reconnected[0]["t"] < retry["t"] + 0.8 * retry["data"]["delay"], seen[-30:]
+    assert reconnected[0]["seq"] > confirmed[0]["seq"]
     r = wait_until(lambda: (r := root())["state"] == "watching" and r, 30, what="watching")
     assert r["last_error"] is None  # recovered: the error is gone (events keep it)
 
