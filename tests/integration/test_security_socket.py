@@ -1,6 +1,7 @@
-"""Whatever a client sends, the daemon's socket server answers with the protocol's frames and its
-connection handler never raises: frames from hypothesis against the real server on a real Unix
-socket, and the frames that once crashed it against a real daemon process."""
+"""The socket's protections. Whatever a client sends, the daemon's socket server answers with the
+protocol's frames and its connection handler never raises: frames from hypothesis against the real
+server on a real Unix socket, and the frames that once crashed it against a real daemon process.
+A client that sends no hello is cut off; a subscriber that stops reading is dropped."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rpdevd import paths, protocol
-from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon import server as server_module
+from rpdevd.daemon.bus import QUEUE_LIMIT, EventBus
 from rpdevd.daemon.server import Server
 from rpdevd.daemon.store import Store
 from tests.integration.harness import DaemonProcess
@@ -248,3 +250,45 @@ def test_the_real_daemon_answers_each_and_logs_no_traceback(home: Path, tmp_path
         d.stop()
     log = paths.log_file().read_text()
     assert "Traceback" not in log and "client connection failed" not in log, log[-3000:]
+
+
+def test_a_client_that_sends_no_hello_is_cut_off(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert server_module.HELLO_TIMEOUT <= 5  # as docs/security.md says
+    monkeypatch.setattr(server_module, "HELLO_TIMEOUT", 0.2)
+    for sent in (b"", b'{"type":"hel'):  # nothing, or half a frame: the socket is closed
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)  # far past the deadline: a server without one fails here
+        s.connect(str(server.socket_path))
+        try:
+            s.sendall(sent)
+            assert s.recv(65536) == b""
+        finally:
+            s.close()
+
+
+@pytest.mark.usefixtures("no_trouble")
+def test_a_subscriber_that_stops_reading_is_dropped(server: ServerThread) -> None:
+    bus = server.server.bus
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(str(server.socket_path))
+    try:
+        s.sendall(HELLO + protocol.encode(protocol.request(1, "subscribe", {"kinds": ["live."]})))
+        reader = s.makefile("rb")
+        assert json.loads(reader.readline())["type"] == "hello"
+        assert json.loads(reader.readline())["result"]["subscribed"] is True
+        assert len(bus.subscribers) == 1
+
+        async def flood() -> None:  # more than the queue holds, before the server can send any
+            for i in range(QUEUE_LIMIT + 10):
+                bus.emit("live.flood", f"event {i}")
+
+        server.run(flood())
+        assert bus.subscribers == set()  # the daemon holds nothing more for it
+        rest = [json.loads(line) for line in reader]  # to the end: the server closes it
+        assert rest and rest[-1]["type"] == "error" and rest[-1]["error"]["code"] == "overflow"
+        assert all(f["type"] == "event" for f in rest[:-1])
+    finally:
+        s.close()
