@@ -37,6 +37,8 @@ TOP_KEYS = {
     "idle_timeout",
     "warn_before",
     "probe_concurrency",
+    "net_threshold",
+    "disk_threshold",
     "pod",
     "sync",
     "ssh",
@@ -97,6 +99,8 @@ class Config:
     idle_timeout: float = 1800.0
     warn_before: float = 300.0
     probe_concurrency: int = 16
+    net_threshold: float = 250_000.0  # bytes/s in+out that count as moving data (docs/idle.md)
+    disk_threshold: float = 1_000_000.0  # bytes/s of block I/O
     pods: tuple[PodConfig, ...] = ()
     syncs: tuple[SyncConfig, ...] = ()
     ssh: SSHSettings = field(default_factory=SSHSettings)
@@ -284,11 +288,37 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         idle_timeout=idle_timeout,
         warn_before=warn_before,
         probe_concurrency=concurrency,
+        net_threshold=_rate(r, data, "net_threshold", defaults.net_threshold),
+        disk_threshold=_rate(r, data, "disk_threshold", defaults.disk_threshold),
         pods=pods,
         syncs=syncs,
         ssh=ssh,
         source=path,
     )
+
+
+_RATE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kKMG])(i?))?B/s\s*")
+
+
+def _rate(r: _Reader, data: dict[str, Any], key: str, default: float) -> float:
+    """A data rate: a number of bytes per second, or a string such as "250kB/s", "2MB/s",
+    "1MiB/s" (k, M, G are powers of 1000; Ki, Mi, Gi of 1024)."""
+    if key not in data:
+        return default
+    value = data[key]
+    rate: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        rate = float(value)
+    elif isinstance(value, str) and (m := _RATE_RE.fullmatch(value)):
+        prefix, binary = m.group(2), m.group(3)
+        power = " KMG".index(prefix.upper()) if prefix else 0
+        rate = float(m.group(1)) * (1024 if binary else 1000) ** power
+    if rate is None or not 0 < rate < 1e12:
+        raise r.fail(
+            key,
+            f'{value!r} is not a data rate (use e.g. "250kB/s", "2MB/s", or bytes per second)',
+        )
+    return rate
 
 
 def _table_list(r: _Reader, data: dict[str, Any], name: str) -> list[dict[str, Any]]:

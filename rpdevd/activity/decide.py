@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from rpdevd.activity.samples import FOREVER, HoldUntil, Sample, hold_value, later_hold, num
-from rpdevd.activity.signals import Assessment, Level, Thresholds, assess
+from rpdevd.activity.signals import DISK_BPS, NET_BPS, Assessment, Level, Thresholds, assess
 from rpdevd.durations import format_duration
 
 ACTIONS = ("warn", "stop", "cancel", "unknown", "keep")
@@ -37,6 +37,8 @@ class Policy:
     gpu_util_threshold: float = 10.0  # % on the busiest GPU
     cpu_threshold: float = 20.0  # % of the pod's CPUs
     cpu_cores_threshold: float = 0.9  # cores busy: one single-threaded job on a big pod is work
+    net_threshold: float = NET_BPS  # bytes/s in+out: a transfer is work, an open IDE's trickle not
+    disk_threshold: float = DISK_BPS  # bytes/s of block I/O
     smoothing: float = 300.0  # seconds of history that make a load "sustained"
     max_gap: float = 300.0  # a longer silence between samples is a gap, not idle time
     slack: float = 5.0  # seconds of scheduling jitter that still count as "on time"
@@ -53,7 +55,12 @@ class Policy:
     @property
     def thresholds(self) -> Thresholds:
         return Thresholds(
-            self.gpu_util_threshold, self.cpu_threshold, self.cpu_cores_threshold, self.smoothing
+            self.gpu_util_threshold,
+            self.cpu_threshold,
+            self.cpu_cores_threshold,
+            self.smoothing,
+            self.net_threshold,
+            self.disk_threshold,
         )
 
 
@@ -97,10 +104,11 @@ class IdleState:
             return cls()
         try:
             status = obj.get("last_status")
+            # Levels stored before data rates were sampled have 4 entries, not 6.
             recent = [
-                (float(x[0]), *(num(v) for v in x[1:4]))
+                (float(x[0]), *(num(v) for v in x[1:6]), *([None] * (6 - len(x))))
                 for x in obj.get("recent") or []
-                if isinstance(x, list) and len(x) == 4 and num(x[0]) is not None
+                if isinstance(x, list) and len(x) in (4, 6) and num(x[0]) is not None
             ][-_MAX_RECENT:]
             return cls(
                 last_t=num(obj.get("last_t"), lo=0),
@@ -151,7 +159,8 @@ def step(
             return Decision(t, "cancel", f"pod is {sample.status}", "status"), fresh
         return Decision(t, "keep", f"pod is {sample.status}", "status"), fresh
 
-    started = prev.last_status != "RUNNING" or _restarted(prev.last_uptime, sample.api_uptime_s)
+    uptime_over = _restarted(prev.last_uptime, sample.api_uptime_s)
+    started = prev.last_status != "RUNNING" or uptime_over
     st.last_status = sample.status
     if sample.api_uptime_s is not None:
         st.last_uptime = sample.api_uptime_s
@@ -162,6 +171,8 @@ def step(
             last_t=t, last_status=sample.status, last_uptime=st.last_uptime, hold=st.hold
         )
         warned = False
+        if uptime_over and prev.last_status == "RUNNING":
+            notes.append("RunPod's uptime started over (a restart between two samples)")
         notes.append("pod started: full idle timeout")
     elif gap:
         # A warning sent before the gap may never have been seen: warn again before any stop.
@@ -299,9 +310,10 @@ def replay(
 
 
 def _restarted(before: float | None, now: float | None) -> bool:
-    # RunPod's container uptime going backwards means the pod restarted between two samples
-    # (a stop and resume from RunPod's console that the samples never showed as EXITED).
-    return before is not None and now is not None and now + 60 < before
+    # RunPod's container uptime going backwards, by any amount, means the pod restarted between
+    # two samples (a stop and resume that no sample showed as EXITED: from RunPod's console, or
+    # quicker than a poll). A reading that stands still (a stale poll) is no restart.
+    return before is not None and now is not None and now < before
 
 
 def _stop_reason(idle_s: float, hold: HoldUntil, t: float, detail: str) -> str:

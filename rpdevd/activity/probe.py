@@ -3,8 +3,9 @@
 The pod side is `probe.sh` (POSIX sh, no Python on the pod), sent on stdin to `sh -s`, so nothing
 is installed on the pod and every probe runs the daemon's own version of the script. It prints
 raw facts; `parse_probe_output` (pure, tested on real nvidia-smi output) turns them into a
-`ProbeReading`, and `ActivityProbe` keeps the CPU counters between two probes so that `cpu_pct` is
-averaged over the whole interval, not over an instant.
+`ProbeReading`, and `ActivityProbe` keeps the CPU and byte counters between two probes so that
+`cpu_pct` and the data rates (`net_rx_bps`, `net_tx_bps`, `disk_bps`) are averaged over the whole
+interval, not over an instant.
 
 The daemon's own connections never count as activity: the script excludes the sockets of the sshd
 that serves its own connection, and `connection_sockets` gives the sockets of any other connection
@@ -83,14 +84,27 @@ class CpuCounters:
 
 
 @dataclass(frozen=True)
+class IoCounters:
+    uptime: float  # seconds, /proc/uptime (the same clock as CpuCounters)
+    net_rx: float | None  # bytes received on every interface but lo
+    net_tx: float | None  # bytes sent
+    disk: float | None  # block I/O bytes read + written by the container's cgroup
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     reading: ProbeReading
     counters: CpuCounters | None
     pod_now: float | None
+    io: IoCounters | None = None
 
 
 def parse_probe_output(
-    text: str, *, local_now: float, previous: CpuCounters | None = None
+    text: str,
+    *,
+    local_now: float,
+    previous: CpuCounters | None = None,
+    previous_io: IoCounters | None = None,
 ) -> ProbeResult:
     """The script's output -> a reading. ProbeError when it is not probe output at all."""
     lines = [ln.rstrip("\r") for ln in text.splitlines()[:MAX_LINES]]
@@ -104,7 +118,13 @@ def parse_probe_output(
         raise ProbeError("probe output is incomplete")
     lines = lines[start : end + 1]
     fields: dict[str, str] = {}
-    multi: dict[str, list[str]] = {"cpusample": [], "gpu": [], "gpu_app": [], "ssh_pty": []}
+    multi: dict[str, list[str]] = {
+        "cpusample": [],
+        "iosample": [],
+        "gpu": [],
+        "gpu_app": [],
+        "ssh_pty": [],
+    }
     for line in lines[1:-1]:
         key, _, value = line.partition(" ")
         if key in multi:
@@ -118,6 +138,10 @@ def parse_probe_output(
         samples[-1] if samples else None,
         ncpu=_int(fields.get("ncpu")),
         quota=fields.get("cgquota"),
+    )
+    ios = [c for c in (_io_counters(v) for v in multi["iosample"]) if c is not None]
+    rx, tx, disk = io_rates(
+        previous_io or (ios[0] if len(ios) > 1 else None), ios[-1] if ios else None
     )
     gpus, procs, gpu_error = parse_gpus(
         fields.get("gpu_fields", ""), multi["gpu"], multi["gpu_app"], fields.get("gpu_rc", "absent")
@@ -148,8 +172,36 @@ def parse_probe_output(
         ide_clients=_int(fields.get("ide")),
         hold_until=hold,
         hold_error=hold_error,
+        net_rx_bps=rx,
+        net_tx_bps=tx,
+        disk_bps=disk,
     )
-    return ProbeResult(reading, samples[-1] if samples else previous, pod_now)
+    return ProbeResult(
+        reading, samples[-1] if samples else previous, pod_now, ios[-1] if ios else previous_io
+    )
+
+
+def io_rates(
+    before: IoCounters | None, after: IoCounters | None
+) -> tuple[float | None, float | None, float | None]:
+    """(network in, network out, block I/O) in bytes per second between two counter readings.
+
+    A counter that went backwards (the pod restarted, an interface came and went) gives None
+    for that rate: unknown, never a huge or negative number."""
+    if before is None or after is None:
+        return None, None, None
+    wall = after.uptime - before.uptime
+    if wall <= 0:
+        return None, None, None
+
+    def rate(a: float | None, b: float | None) -> float | None:
+        return (b - a) / wall if a is not None and b is not None and b >= a else None
+
+    return (
+        rate(before.net_rx, after.net_rx),
+        rate(before.net_tx, after.net_tx),
+        rate(before.disk, after.disk),
+    )
 
 
 def cpu_usage(
@@ -257,6 +309,16 @@ def _counters(value: str) -> CpuCounters | None:
     return CpuCounters(uptime=uptime, cg_ns=nums[1], busy=busy, total=busy + idle + iowait + steal)
 
 
+def _io_counters(value: str) -> IoCounters | None:
+    parts = value.split()
+    if len(parts) < 4:
+        return None
+    uptime = _float(parts[0])
+    if uptime is None:
+        return None
+    return IoCounters(uptime, _float(parts[1]), _float(parts[2]), _float(parts[3]))
+
+
 def _float(value: str | None) -> float | None:
     if value is None:
         return None
@@ -322,6 +384,7 @@ class ActivityProbe:
         self.timeout = timeout
         self.first_window = first_window
         self.counters: CpuCounters | None = None
+        self.io_counters: IoCounters | None = None
         self.last_output_bytes = 0
 
     async def read(
@@ -334,8 +397,11 @@ class ActivityProbe:
         )
         out = await run_script(conn, command, self.timeout + (window or 0))
         self.last_output_bytes = len(out.encode())
-        result = parse_probe_output(out, local_now=time.time(), previous=self.counters)
+        result = parse_probe_output(
+            out, local_now=time.time(), previous=self.counters, previous_io=self.io_counters
+        )
         self.counters = result.counters
+        self.io_counters = result.io
         return result.reading
 
     async def sample(

@@ -5,6 +5,10 @@
 #   ncpu N                 online CPUs;   cgquota QUOTA PERIOD   container CPU limit if any
 #   cpusample UPTIME CGUSAGE_NS USER NICE SYSTEM IDLE IOWAIT IRQ SOFTIRQ STEAL
 #                          counters; the daemon turns two of them into cpu_pct / cpu_cores
+#   iosample UPTIME NET_RX NET_TX DISK
+#                          byte counters: network in/out (every interface but lo, /proc/net/dev),
+#                          block I/O read+written (the cgroup's io.stat, or blkio on cgroup v1);
+#                          "-" where unreadable. The daemon turns two of them into rates.
 #   gpu_fields F,F,...     then one "gpu CSV" line per GPU and "gpu_app CSV" per compute process
 #   gpu_rc RC              nvidia-smi's exit status, or "absent" (no nvidia-smi: no GPU to watch)
 #   ssh_conn N             established connections to sshd that are not the daemon's own
@@ -90,6 +94,29 @@ cpusample() {
   read -r up _ < /proc/uptime
   read -r _ u ni sy id io irq sirq st _ < /proc/stat
   echo "cpusample $up ${cg:--} $u $ni $sy $id ${io:-0} ${irq:-0} ${sirq:-0} ${st:-0}"
+  # Data moved: the container's network namespace (all interfaces but lo) and its cgroup's
+  # block I/O (v2 io.stat rbytes+wbytes, else v1 blkio Read+Write).
+  nx=$(sed 's/:/ /' /proc/net/dev 2>/dev/null | awk 'NR > 2 && $1 != "lo" { r += $2; t += $10 }
+    END { if (NR > 2) printf "%.0f %.0f", r, t }')
+  dk=-
+  for f in "/sys/fs/cgroup${v2%/}/io.stat" /sys/fs/cgroup/io.stat; do
+    [ -r "$f" ] || continue
+    dk=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^[rw]bytes=/) { sub(/^[rw]bytes=/, "", $i); s += $i } }
+      END { printf "%.0f", s }' "$f")
+    break
+  done
+  if [ "$dk" = - ]; then
+    b1=$(sed -n 's/^[0-9]*:[^:]*blkio[^:]*://p' /proc/self/cgroup 2>/dev/null | head -n 1)
+    for f in "/sys/fs/cgroup/blkio${b1%/}/blkio.throttle.io_service_bytes_recursive" \
+      "/sys/fs/cgroup/blkio${b1%/}/blkio.throttle.io_service_bytes" \
+      /sys/fs/cgroup/blkio/blkio.throttle.io_service_bytes_recursive \
+      /sys/fs/cgroup/blkio/blkio.throttle.io_service_bytes; do
+      [ -r "$f" ] || continue
+      dk=$(awk '$2 == "Read" || $2 == "Write" { s += $3 } END { printf "%.0f", s }' "$f")
+      break
+    done
+  fi
+  echo "iosample $up ${nx:-- -} ${dk:--}"
 }
 cpusample
 if [ -n "$win" ]; then

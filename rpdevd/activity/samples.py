@@ -107,6 +107,17 @@ _PROBE_FIELDS = (
     "hold_until",
     "local_edits",
 )
+# Written after those, only when known.
+_OPTIONAL_FIELDS = (
+    "cpu_cores",
+    "ssh_input_idle_s",
+    "net_rx_bps",
+    "net_tx_bps",
+    "disk_bps",
+    "gpu_error",
+    "hold_error",
+    "probe_error",
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,9 @@ class Sample:
     `api_cpu_pct` (RunPod's `runtime.container.cpuPercent`), `api_uptime_s` (`runtime.uptimeInSeconds`:
     a drop means the pod restarted), `cpu_cores` (CPU cores busy, the same interval as `cpu_pct`),
     `ssh_input_idle_s` (seconds since the last keystroke in any foreign SSH terminal),
+    `net_rx_bps`, `net_tx_bps` (the container's network bytes per second in and out, every
+    interface but `lo`), `disk_bps` (its block I/O, bytes read plus written per second), all
+    averaged over the same interval as `cpu_pct`,
     `gpu_error`, `hold_error`, `probe_error` (why a reading is missing). Unknown fields are kept in
     `extra` so an exported trace round-trips.
     """
@@ -137,6 +151,9 @@ class Sample:
     api_uptime_s: float | None = None
     cpu_cores: float | None = None
     ssh_input_idle_s: float | None = None
+    net_rx_bps: float | None = None
+    net_tx_bps: float | None = None
+    disk_bps: float | None = None
     gpu_error: str | None = None
     hold_error: str | None = None
     probe_error: str | None = None
@@ -165,7 +182,7 @@ class Sample:
             out["hold_until"] = _plain(self.hold_until)
         # local_edits come from this machine's sync, so they are known even when SSH is down.
         out["local_edits"] = self.local_edits
-        for key in ("cpu_cores", "ssh_input_idle_s", "gpu_error", "hold_error", "probe_error"):
+        for key in _OPTIONAL_FIELDS:
             value = getattr(self, key)
             if value is not None:
                 out[key] = _plain(value)
@@ -194,11 +211,7 @@ class Sample:
             *_PROBE_FIELDS,
             "api_cpu_pct",
             "api_uptime_s",
-            "cpu_cores",
-            "ssh_input_idle_s",
-            "gpu_error",
-            "hold_error",
-            "probe_error",
+            *_OPTIONAL_FIELDS,
         }
         return cls(
             t=t,
@@ -219,6 +232,9 @@ class Sample:
             api_uptime_s=num(obj.get("api_uptime_s"), lo=0),
             cpu_cores=num(obj.get("cpu_cores"), lo=0),
             ssh_input_idle_s=num(obj.get("ssh_input_idle_s"), lo=0),
+            net_rx_bps=num(obj.get("net_rx_bps"), lo=0),
+            net_tx_bps=num(obj.get("net_tx_bps"), lo=0),
+            disk_bps=num(obj.get("disk_bps"), lo=0),
             gpu_error=_opt_text(obj.get("gpu_error")),
             hold_error=_opt_text(obj.get("hold_error")),
             probe_error=_opt_text(obj.get("probe_error")),
@@ -241,6 +257,9 @@ class ProbeReading:
     ide_clients: int = 0
     hold_until: HoldUntil = None
     hold_error: str | None = None
+    net_rx_bps: float | None = None
+    net_tx_bps: float | None = None
+    disk_bps: float | None = None
 
 
 def later_hold(a: HoldUntil, b: HoldUntil) -> HoldUntil:
@@ -310,6 +329,9 @@ def build_sample(
         local_edits=max(0, local_edits),
         cpu_cores=reading.cpu_cores,
         ssh_input_idle_s=reading.ssh_input_idle_s,
+        net_rx_bps=reading.net_rx_bps,
+        net_tx_bps=reading.net_tx_bps,
+        disk_bps=reading.disk_bps,
         gpu_error=reading.gpu_error,
         hold_error=reading.hold_error,
         **api,

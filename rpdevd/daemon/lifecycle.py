@@ -2,7 +2,11 @@
 holds, keep-alive resumes with backoff, and the cost ledger.
 
 The decision itself is `rpdevd.activity.decide.step`, a pure function also used by
-`rpdev idle replay`; this module only feeds it samples and carries out what it decides.
+`rpdev idle replay`; this module only feeds it samples and carries out what it decides. Besides
+the probes' samples it feeds it (and records) a status-only sample whenever a pod is seen not
+running, and one with status RESUMING whenever rpdev asks RunPod to resume a pod (`rpdev resume`,
+wake on connect, keep-alive): either makes the next running sample a fresh start with a full
+`idle_timeout`, even when no poll ever saw the pod stopped.
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ class LifecycleService:
         self.sem = asyncio.Semaphore(daemon.config.probe_concurrency)
         self.wake = asyncio.Event()
         self.edit_counter: Any = None  # set by the sync service: pod_id -> files pushed
+        # Every resume rpdev asks for (CLI/TUI, wake on connect, keep-alive) is a fresh start.
+        self.resumes = daemon.bus.subscribe(("pod.resume",))
         register_lifecycle_methods(daemon, self)
 
     def run_of(self, pod_id: str) -> _PodRun:
@@ -128,6 +134,7 @@ class LifecycleService:
             self.wake.clear()
             now = time.time()
             try:
+                self.take_resumes(now)
                 self.refresh_costs(now)
                 for state in list(self.d.pods.values()):
                     if state.managed:
@@ -152,9 +159,48 @@ class LifecycleService:
                 run.task = asyncio.create_task(self.probe_and_decide(state, run))
         else:
             run.running_since = None
+            if run.task is None or run.task.done():
+                self.status_seen(state, run, state.pod.desired_status, now)
             self._idle_view(state, None)
             if state.policy == "keep-alive":
                 self.keep_alive(state, run, now)
+
+    # restarts: seen stopped, or resumed by rpdev ---------------------------------------------
+    def take_resumes(self, now: float) -> None:
+        """Resumes rpdev asked for since the last look: each pod's countdown starts over."""
+        if self.resumes not in self.d.bus.subscribers:  # cut off after falling behind
+            self.resumes = self.d.bus.subscribe(("pod.resume",))
+        while not self.resumes.queue.empty():
+            ev = self.resumes.queue.get_nowait()
+            state = self.d.pods.get(ev.pod_id or "") if ev is not None else None
+            if state is not None:
+                reason = ev.data.get("reason") if ev is not None else None
+                self.status_seen(state, self.run_of(state.id), "RESUMING", now, reason)
+
+    def status_seen(
+        self, state: PodState, run: _PodRun, status: str, now: float, why: Any = None
+    ) -> None:
+        """Feed the decision a sample that only says the pod is not running (once per status):
+        the next running sample is a fresh start, and a pending warning is void."""
+        if run.idle.last_status == status or status == "RUNNING":
+            return
+        note = f"resume requested ({why})" if status == "RESUMING" and why else f"pod is {status}"
+        # Always newer than the last sample, so that the decision (and a replay) takes it.
+        t = max(now, (run.idle.last_t or 0.0) + 0.001)
+        sample = Sample(t=t, status=status, probe="unreachable", probe_error=note)
+        decision, run.idle = step(sample, self.policy(state), run.idle)
+        self.history.add(state.id, sample)
+        self.d.store.put(f"idle:{state.id}", run.idle.to_json())
+        run.next_probe = 0.0
+        if decision.action == "cancel" and state.warning is not None:
+            state.warning = None
+            self.d.bus.emit(
+                "idle.cancel",
+                f"{state.name}: stop cancelled ({note})",
+                state.id,
+                reason=note,
+                signal=decision.signal,
+            )
 
     def _update_hold(self, state: PodState, now: float) -> None:
         if isinstance(state.hold_until, int | float) and state.hold_until <= now:
@@ -218,10 +264,13 @@ class LifecycleService:
         warn = (
             state.warn_before if state.warn_before < state.idle_timeout else state.idle_timeout / 2
         )
+        config = self.d.config
         return Policy(
             idle_timeout=state.idle_timeout,
             warn_before=warn,
-            max_gap=max(300.0, 3 * self.d.config.probe_interval),
+            max_gap=max(300.0, 3 * config.probe_interval),
+            net_threshold=getattr(config, "net_threshold", Policy.net_threshold),
+            disk_threshold=getattr(config, "disk_threshold", Policy.disk_threshold),
         )
 
     async def confirm_stop(self, state: PodState, run: _PodRun, before: IdleState) -> Decision:

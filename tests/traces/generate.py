@@ -202,6 +202,80 @@ def work_resumes_after_warning(r: random.Random) -> list[dict[str, Any]]:
     return [sample(m, cpu_pct=2.0 if m < 27 else r.uniform(75, 85)) for m in range(120)]
 
 
+def trickle(r: random.Random) -> dict[str, Any]:
+    # What an open terminal, IDE window or polling web UI moves: a few kB/s (docs/idle.md).
+    return {"net_rx_bps": r.uniform(100, 4000), "net_tx_bps": r.uniform(60, 600)}
+
+
+def checkpoint_upload(r: random.Random) -> list[dict[str, Any]]:
+    # Training until minute 60, then the checkpoint goes up to a bucket at ~20 MB/s for 20 minutes
+    # with the GPU idle and the CPU at a few %: that is work; idle from minute 80.
+    procs = [{"pid": 4242, "name": "python3", "mem_mib": 71000}]
+    out = [
+        sample(m, gpus=[gpu(r.randint(90, 100), 71000)], gpu_procs=procs, cpu_pct=30.0)
+        for m in range(60)
+    ]
+    out += [
+        sample(
+            m,
+            cpu_pct=r.uniform(2, 4),
+            cpu_cores=r.uniform(0.1, 0.2),
+            net_rx_bps=r.uniform(2e5, 4e5),
+            net_tx_bps=r.uniform(18e6, 25e6),
+            disk_bps=r.uniform(18e6, 25e6),
+        )
+        for m in range(60, 80)
+    ]
+    return out + [sample(m, **trickle(r), disk_bps=r.uniform(0, 8000)) for m in range(80, 140)]
+
+
+def dataset_copy_from_volume(r: random.Random) -> list[dict[str, Any]]:
+    # A dataset copied from /workspace to the container disk: block I/O only, no network.
+    out = [
+        sample(m, cpu_pct=r.uniform(3, 6), disk_bps=r.uniform(120e6, 180e6), **trickle(r))
+        for m in range(45)
+    ]
+    return out + [sample(m, disk_bps=r.uniform(0, 20000), **trickle(r)) for m in range(45, 100)]
+
+
+def slow_upload_from_home(r: random.Random) -> list[dict[str, Any]]:
+    # rsync from a laptop on a 5-10 Mbit/s uplink until minute 50: slow, and still work.
+    out = [
+        sample(
+            m,
+            ssh_connections=1,
+            net_rx_bps=r.uniform(600e3, 1.2e6),
+            net_tx_bps=r.uniform(10e3, 20e3),
+            disk_bps=r.uniform(600e3, 1.2e6),
+        )
+        for m in range(50)
+    ]
+    return out + [sample(m, ssh_connections=1, **trickle(r)) for m in range(50, 100)]
+
+
+def web_ui_and_ide_trickle(r: random.Random) -> list[dict[str, Any]]:
+    # An IDE window, a terminal and a web UI polling through a tunnel, nobody working: the
+    # kB/s they move are not work.
+    return [
+        sample(
+            m,
+            ssh_connections=2,
+            ssh_sessions=1,
+            ide_clients=1,
+            ssh_input_idle_s=600.0 + 60 * m,
+            disk_bps=r.uniform(0, 30000),
+            **trickle(r),
+        )
+        for m in range(60)
+    ]
+
+
+def restart_at_short_uptime(r: random.Random) -> list[dict[str, Any]]:
+    # Woken on connect at minute 0 (uptime 20 s), stopped and resumed again between minutes 1 and
+    # 2: RunPod's uptime reads 25 s after 80 s. A restart at any uptime gives a full timeout.
+    return [sample(m, api_uptime_s=20 + 60 * m if m < 2 else 25 + 60 * (m - 2)) for m in range(60)]
+
+
 SCENARIOS: dict[str, Callable[[random.Random], list[dict[str, Any]]]] = {
     "training-in-tmux-nobody-connected": training_tmux,
     "dataloader-bound-alternating-gpu": dataloader_bound,
@@ -222,6 +296,11 @@ SCENARIOS: dict[str, Callable[[random.Random], list[dict[str, Any]]]] = {
     "laptop-slept-short-idle": laptop_slept_short_idle,
     "background-load-is-not-work": background_load,
     "work-resumes-after-warning": work_resumes_after_warning,
+    "checkpoint-upload-after-training": checkpoint_upload,
+    "dataset-copy-from-volume": dataset_copy_from_volume,
+    "slow-upload-from-home": slow_upload_from_home,
+    "web-ui-and-ide-trickle": web_ui_and_ide_trickle,
+    "restart-at-short-uptime": restart_at_short_uptime,
 }
 
 
@@ -232,6 +311,9 @@ def main() -> None:
             for key in ("cpu_pct", "cpu_cores"):
                 if isinstance(row.get(key), float):
                     row[key] = round(row[key], 1)
+            for key in ("net_rx_bps", "net_tx_bps", "disk_bps"):
+                if isinstance(row.get(key), float):
+                    row[key] = round(row[key])
         with open(HERE / f"{name}.jsonl", "w") as fh:
             fh.writelines(json.dumps(row) + "\n" for row in rows)
 

@@ -307,3 +307,114 @@ def test_cli_replay_reports_a_bad_trace(tmp_path: Any, capsys: pytest.CaptureFix
     assert "bad.jsonl:2" in capsys.readouterr().err
     assert main(["idle", "replay", str(tmp_path / "missing.jsonl")]) == 2
     assert main(["idle", "replay", str(bad), "--idle-timeout", "soon"]) == 2
+
+
+# Moving data (docs/idle.md "Moving data") -------------------------------------------------------
+
+
+def test_a_sustained_download_is_work_with_cpu_and_gpu_idle() -> None:
+    # 60 MB/s in for 40 minutes at 3 % CPU, then the trickle of an open terminal.
+    download = idle(range(40), cpu_pct=3.0, cpu_cores=0.1, net_rx_bps=60e6, net_tx_bps=2e5)
+    after = idle(range(40, 90), net_rx_bps=900, net_tx_bps=700)
+    assert actions(download + after) == [("warn", 65), ("stop", 70)]
+
+
+def test_an_upload_and_a_disk_copy_are_work() -> None:
+    upload = idle(range(40), net_rx_bps=3e4, net_tx_bps=5e6)
+    assert actions(upload + idle(range(40, 90))) == [("warn", 65), ("stop", 70)]
+    copy = idle(range(40), disk_bps=200e6)
+    assert actions(copy + idle(range(40, 90), disk_bps=4e3)) == [("warn", 65), ("stop", 70)]
+    signals = {d.signal for d in replay(upload[:2] + copy[:1], POLICY, include_keep=True)}
+    assert "net" in signals
+
+
+@pytest.mark.parametrize(
+    ("rx", "tx"),
+    [
+        (66, 63),  # an idle SSH terminal (measured: docs/idle.md)
+        (1072, 62),  # `top -d 3` in a terminal
+        (1840, 197),  # a web UI polling a 3 kB status every 2 s through a tunnel
+        (30_000, 10_000),  # ten times the busiest trickle measured
+    ],
+)
+def test_the_trickle_of_an_open_ide_terminal_or_web_ui_is_not_work(rx: float, tx: float) -> None:
+    samples = idle(range(40), ssh_connections=1, ide_clients=1, net_rx_bps=rx, net_tx_bps=tx)
+    assert actions(samples) == [("warn", 25), ("stop", 30)]
+
+
+def test_a_transfer_reason_names_the_rate() -> None:
+    d = replay(idle(range(2), net_rx_bps=58.4e6), POLICY, include_keep=True)[-1]
+    assert d.signal == "net" and "58.4 MB/s" in d.reason
+    warn = replay(idle(range(30), net_rx_bps=1600, net_tx_bps=0), POLICY)[0]
+    assert "network 1.6 kB/s" in warn.reason
+
+
+def test_no_stop_while_a_transfer_reads_over_its_threshold() -> None:
+    # 300 kB/s at the deadline's sample, after minutes of nothing: not sustained (the mean over
+    # the smoothing window is low), so no work, but no stop on that sample either.
+    quiet = {"net_rx_bps": 1000.0, "net_tx_bps": 500.0}
+    samples = idle(range(30), **quiet) + [s(30, net_rx_bps=3e5)] + idle(range(31, 40), **quiet)
+    assert actions(samples) == [("warn", 25), ("stop", 31)]
+
+
+def test_thresholds_for_data_are_policy_settings() -> None:
+    slow = idle(range(40), net_rx_bps=100e3)  # 100 kB/s: a slow upload from home
+    assert actions(slow) == [("warn", 25), ("stop", 30)]
+    assert actions(slow, Policy(net_threshold=50e3)) == []
+    assert actions(idle(range(40), disk_bps=5e5), Policy(disk_threshold=1e5)) == []
+
+
+def test_state_stored_before_data_rates_still_loads() -> None:
+    old = {"last_t": T0, "last_status": "RUNNING", "recent": [[T0, 0.0, 1.0, 0.1]]}
+    st = IdleState.from_json(old)
+    assert st.recent == [(T0, 0.0, 1.0, 0.1, None, None)]
+    step(s(1), POLICY, st)  # and the decision takes it
+
+
+# Restarts, however seen ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("before", "after"), [(100, 40), (64, 5), (3600, 3599), (20, 0)])
+def test_uptime_starting_over_at_any_value_is_a_restart(before: float, after: float) -> None:
+    # Idle 20 minutes, then RunPod's uptime reads lower than the sample before, however little.
+    first = [s(m, api_uptime_s=before - 60 * (20 - m)) for m in range(21)]
+    then = [s(m, api_uptime_s=after + 60 * (m - 21)) for m in range(21, 60)]
+    assert actions(first + then) == [("warn", 46), ("stop", 51)]
+    reasons = [d.reason for d in replay(first + then, POLICY, include_keep=True)]
+    assert "uptime started over" in reasons[21]
+
+
+def test_an_uptime_that_stands_still_is_no_restart() -> None:
+    # A stale poll repeats the same uptime: the countdown goes on.
+    samples = [s(m, api_uptime_s=5000 + 60 * (m // 3)) for m in range(40)]
+    assert actions(samples) == [("warn", 25), ("stop", 30)]
+
+
+def test_a_resume_recorded_between_samples_gives_a_full_timeout() -> None:
+    # rpdev asked RunPod to resume the pod (wake on connect, keep-alive, `rpdev resume`) and no
+    # poll saw it stopped: the RESUMING sample the daemon records is a fresh start.
+    resuming = Sample.from_json({"t": T0 + 60 * 20.5, "status": "RESUMING", "probe": "unreachable"})
+    samples = [*idle(range(21)), resuming, *idle(range(21, 60))]
+    assert actions(samples) == [("warn", 46), ("stop", 51)]
+
+
+# A hold that ends --------------------------------------------------------------------------------
+
+
+def test_a_hold_removed_after_hours_idle_is_warned_before_any_stop() -> None:
+    held = idle(range(120), hold_until=FOREVER)
+    got = actions(held + idle(range(120, 140)))
+    assert got == [("warn", 120), ("stop", 125)]
+
+
+def test_a_hold_cut_short_to_a_past_time_is_warned_before_any_stop() -> None:
+    held = idle(range(60), hold_until=T0 + 60 * 180)
+    cut = idle(range(60, 80), hold_until=T0 + 60 * 50)  # rewritten to a time already past
+    assert actions(held + cut) == [("warn", 60), ("stop", 65)]
+
+
+def test_a_hold_that_expires_between_samples_is_warned_first() -> None:
+    # Samples every 10 minutes (a long probe interval): the hold ends between two of them.
+    samples = [s(m, hold_until=T0 + 60 * 95) for m in range(0, 130, 10)]
+    got = actions(samples, Policy(max_gap=900))
+    assert got[0][0] == "warn" and got[1][0] == "stop" and got[1][1] - got[0][1] >= 5

@@ -53,6 +53,29 @@ def test_unreachable_while_api_shows_busy_never_stops() -> None:
     assert outcome(shared("unreachable-while-busy.jsonl")) == []
 
 
+def test_a_download_with_the_cpu_nearly_idle_is_work_until_it_ends() -> None:
+    # ~60 MB/s until minute 35 at 3 % CPU: stop at about 65, warning at 60, never mid-download.
+    assert outcome(shared("download-then-idle.jsonl")) == [("warn", 60), ("stop", 65)]
+
+
+def test_a_restart_seen_only_by_uptime_gives_a_full_timeout() -> None:
+    got = outcome(shared("restart-seen-only-by-uptime.jsonl"))
+    assert [a for a, _ in got] == ["warn", "stop"]
+    assert all(m >= 50 for a, m in got if a == "stop")
+
+
+def test_every_shared_trace_is_kept_and_checked_here() -> None:
+    checked = {
+        "training-then-idle",
+        "editing-then-window-left-open",
+        "held-while-idle",
+        "unreachable-while-busy",
+        "download-then-idle",
+        "restart-seen-only-by-uptime",
+    }
+    assert {p.stem for p in SHARED.glob("*.jsonl")} == checked
+
+
 def test_every_scenario_trace_has_an_expected_outcome() -> None:
     traces = {p.stem for p in OWN.glob("*.jsonl")}
     assert traces == set(EXPECTED)

@@ -224,3 +224,65 @@ async def test_a_warning_withdrawn_because_activity_became_unknown_is_cleared(
     assert rig.daemon.stops == 0
     assert rig.state.warning is None
     assert rig.daemon.kinds() == ["idle.warn", "idle.cancel", "idle.unknown"]
+
+
+# A resume is a fresh start, however the daemon learns of it (issue 13.2) -------------------------
+
+
+def _pod(status: str) -> Pod:
+    return Pod.from_api(
+        {
+            "id": "abc123",
+            "name": "p",
+            "desiredStatus": status,
+            "runtime": {"uptimeInSeconds": 100, "gpus": [], "ports": []}
+            if status == "RUNNING"
+            else None,
+        }
+    )
+
+
+def _warned_at(rig: Any) -> float | None:
+    warning = rig.state.warning
+    return None if warning is None else (warning["stop_at"] - T0) / 60
+
+
+@pytest.mark.parametrize("reason", ["requested by user", "wake on connect", "keep-alive: found"])
+async def test_a_resume_by_rpdev_gives_a_full_timeout_even_unseen_by_polls(
+    rig: Any, reason: str
+) -> None:
+    """Stop and resume quicker than a poll, and RunPod's uptime (the stand-in's never drops)
+    shows nothing: the resume rpdev asked for starts the countdown over."""
+    await rig.minutes(20)
+    # What Daemon.resume_pod publishes for every resume it makes (CLI/TUI, wake, keep-alive).
+    rig.daemon.bus.emit("pod.resume", "p: resume requested", rig.state.id, reason=reason)
+    rig.service.take_resumes(T0 + 60 * 20 + 30)
+    await rig.minutes(24)  # minutes 21-44: before the fix the warning came at 25
+    assert rig.daemon.kinds() == []
+    await rig.minutes(10)
+    assert rig.daemon.kinds() == ["idle.warn", "idle.stop"]
+    assert rig.daemon.stops == 1
+    exported = list(rig.service.history.samples(rig.state.id))
+    assert any(s.status == "RESUMING" for s in exported)  # on the record for `idle export`
+
+
+async def test_a_stop_seen_by_a_poll_gives_a_full_timeout_after_the_resume(rig: Any) -> None:
+    await rig.minutes(26)  # warned at 25
+    assert rig.state.warning is not None
+    rig.state.pod = _pod("EXITED")  # stopped by the user; a poll saw it
+    rig.service.tick(rig.state, T0 + 60 * 26 + 20)
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel"]
+    rig.state.pod = _pod("RUNNING")  # resumed 11 s later
+    await rig.minutes(24)  # minutes 27-50
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel"]
+    await rig.minutes(10)
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel", "idle.warn", "idle.stop"]
+
+
+async def test_a_stopped_pod_is_fed_to_the_decision_once(rig: Any) -> None:
+    await rig.minutes(3)
+    rig.state.pod = _pod("EXITED")
+    for second in range(0, 600, 15):
+        rig.service.tick(rig.state, T0 + 180 + second)
+    statuses = [s.status for s in rig.service.history.samples(rig.state.id)]
+    assert statuses == ["RUNNING"] * 3 + ["EXITED"]

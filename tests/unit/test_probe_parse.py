@@ -12,9 +12,11 @@ import pytest
 
 from rpdevd.activity.probe import (
     CpuCounters,
+    IoCounters,
     ProbeError,
     build_command,
     cpu_usage,
+    io_rates,
     parse_gpus,
     parse_probe_output,
     script,
@@ -304,3 +306,107 @@ def test_command_quotes_what_it_is_given() -> None:
         exclude=["123", "4; rm", "456"],
     )
     assert "'/work space/$(rm -rf x)'" in cmd and "-p 22,2222" in cmd and "-x 123,456" in cmd
+
+
+# Data moved: network and block I/O counters ------------------------------------------------------
+
+
+def io_output(*iosamples: str) -> str:
+    lines = output([], [], rc="absent").splitlines()
+    at = lines.index("gpu_fields " + FIELDS)
+    return "\n".join([*lines[:at], *(f"iosample {x}" for x in iosamples), *lines[at:]]) + "\n"
+
+
+def test_byte_counters_become_rates_over_the_interval() -> None:
+    first = parse_probe_output(io_output("100.0 1000 500 0"), local_now=1795812025)
+    assert first.reading.net_rx_bps is None  # one reading: no rate yet
+    second = parse_probe_output(
+        io_output("160.0 3600001000 6000500 120000000"),
+        local_now=1795812085,
+        previous_io=first.io,
+    )
+    r = second.reading
+    assert (r.net_rx_bps, r.net_tx_bps, r.disk_bps) == (60e6, 1e5, 2e6)
+    # A windowed first probe (two readings in one output) gives rates at once.
+    windowed = parse_probe_output(io_output("10.0 0 0 0", "10.5 500000 0 -"), local_now=1.0)
+    assert windowed.reading.net_rx_bps == 1e6 and windowed.reading.disk_bps is None
+
+
+def test_counters_that_went_back_are_unknown_not_negative() -> None:
+    a = IoCounters(uptime=100.0, net_rx=5e9, net_tx=1e6, disk=7e9)
+    b = IoCounters(uptime=160.0, net_rx=1e3, net_tx=2e6, disk=None)  # the pod restarted
+    assert io_rates(a, b) == (None, pytest.approx(1e6 / 60), None)
+    assert io_rates(a, a) == (None, None, None)  # no time passed
+    assert io_rates(None, a) == (None, None, None)
+
+
+def test_rates_reach_the_sample_and_its_json() -> None:
+    out = parse_probe_output(
+        io_output("160.0 3600001000 6000500 120000000"),
+        local_now=1.0,
+        previous_io=IoCounters(100.0, 1000, 500, 0),
+    )
+    sample = build_sample(1.0, "RUNNING", out.reading)
+    assert sample.to_json()["net_rx_bps"] == 60e6
+    assert assess(sample, TH, [], 60.0).signal == "net"
+
+
+def test_real_script_reads_network_and_block_io_counters(tmp_path: Path) -> None:
+    out = run_script_here(tmp_path)
+    line = next(x for x in out.splitlines() if x.startswith("iosample "))
+    uptime, rx, tx, disk = line.split()[1:]
+    assert float(uptime) > 0 and rx.isdigit() and tx.isdigit()
+    assert disk.isdigit() or disk == "-"  # a host without a readable cgroup I/O file
+
+
+def test_real_script_sums_every_interface_but_lo(tmp_path: Path) -> None:
+    # The same awk program over a /proc/net/dev of a pod: eth0 and eth1 count, lo does not.
+    text = script()
+    start = text.index("nx=$(")
+    program = text[start : text.index("')", start) + 2]
+    dev = tmp_path / "dev"
+    dev.write_text(
+        "Inter-|   Receive |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes ...\n"
+        "    lo: 999999 1 0 0 0 0 0 0 999999 1 0 0 0 0 0 0\n"
+        "  eth0:1000 2 0 0 0 0 0 0 300 2 0 0 0 0 0 0\n"
+        "  eth1: 24 2 0 0 0 0 0 0 76 2 0 0 0 0 0 0\n"
+    )
+    shell = program.replace("/proc/net/dev", str(dev)) + '\necho "$nx"'
+    got = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, check=True)
+    assert got.stdout.split() == ["1024", "376"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "want"),
+    [
+        (
+            "io.stat",
+            "8:0 rbytes=1000 wbytes=24 rios=3 wios=1 dbytes=0 dios=0\n"
+            "259:0 rbytes=0 wbytes=1000 rios=0 wios=1 dbytes=0 dios=0\n",
+            "2024",
+        ),
+        (
+            "blkio",
+            "8:0 Read 1000\n8:0 Write 24\n8:0 Sync 10\n8:0 Async 1014\n"
+            "8:0 Total 1024\nTotal 1024\n",
+            "1024",
+        ),
+    ],
+)
+def test_real_script_sums_block_io_of_both_cgroup_versions(
+    tmp_path: Path, name: str, content: str, want: str
+) -> None:
+    text = script()
+    if name == "io.stat":
+        start = text.index("dk=$(awk '{ for")
+        program = text[start : text.index('"$f")', start) + 5]
+    else:
+        start = text.index("dk=$(awk '$2 ==")
+        program = text[start : text.index('"$f")', start) + 5]
+    f = tmp_path / name
+    f.write_text(content)
+    got = subprocess.run(
+        ["sh", "-c", f'f={f}\n{program}\necho "$dk"'], capture_output=True, text=True, check=True
+    )
+    assert got.stdout.strip() == want
