@@ -25,6 +25,7 @@ from tui import format as fmt
 from tui.actions import PodActions
 from tui.connection import Connected, Connection, DaemonEvent, Disconnected, Link, StaticLink
 from tui.screens.dialogs import ConfirmScreen
+from tui.screens.keys import KeysScreen, key_rows
 from tui.widgets.detail import DetailPane
 from tui.widgets.pod_table import PodTable, mode_for
 from tui.widgets.status_line import StatusLine
@@ -48,25 +49,82 @@ class RpdevApp(PodActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "rpdev"
     SUB_TITLE = "RunPod pods"
+    # The footer shows the keys used most; `?` lists every one with what it does (the tooltip),
+    # generated from this list (tui/screens/keys.py), and docs/tui.md names each (a test checks).
     BINDINGS = [
-        Binding("s", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("p", "policy", "Policy"),
-        Binding("h", "hold", "Hold"),
-        Binding("H", "hold_warned", "Hold warned pod", show=False),
-        Binding("m", "manage", "Manage", show=False),
-        Binding("v", "open_editor('code')", "VS Code"),
-        Binding("c", "open_editor('cursor')", "Cursor", show=False),
-        Binding("y", "copy_ssh", "Copy ssh"),
-        Binding("a", "sync_add", "Sync+"),
-        Binding("x", "sync_remove", "Sync-", show=False),
-        Binding("u", "sync_pause", "Sync pause", show=False),
-        Binding("d", "sync_confirm", "Confirm deletions", show=False),
-        Binding("l", "log", "Log"),
-        Binding("ctrl+r", "poll", "Poll now", show=False),
-        Binding("D", "start_daemon", "Start daemon", show=False),
-        Binding("t", "toggle_theme", "Theme", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("s", "stop", "Stop", tooltip="Stop the selected pod (asks first)"),
+        Binding(
+            "r", "resume", "Resume", tooltip="Resume the selected pod (asks first, says the cost)"
+        ),
+        Binding("p", "policy", "Policy", tooltip="Change the policy, idle timeout and warning"),
+        Binding(
+            "h", "hold", "Hold", tooltip="Keep the pod from idle-stopping: 30m, 2h, until I say"
+        ),
+        Binding(
+            "H",
+            "hold_warned",
+            "Hold warned pod",
+            show=False,
+            tooltip="Hold the pod an idle-stop warning is out for, 30 minutes",
+        ),
+        Binding(
+            "m",
+            "manage",
+            "Manage",
+            show=False,
+            tooltip="Take the pod under management, or release it",
+        ),
+        Binding(
+            "v", "open_editor('code')", "VS Code", tooltip="Open the pod's /workspace in VS Code"
+        ),
+        Binding(
+            "c",
+            "open_editor('cursor')",
+            "Cursor",
+            show=False,
+            tooltip="Open the pod's /workspace in Cursor",
+        ),
+        Binding(
+            "y", "copy_ssh", "Copy ssh", show=False, tooltip="Copy `ssh <alias>` to the clipboard"
+        ),
+        Binding(
+            "a",
+            "sync_add",
+            "Sync+",
+            show=False,
+            tooltip="Add a sync root: a local folder to the pod",
+        ),
+        Binding(
+            "x",
+            "sync_remove",
+            "Sync-",
+            show=False,
+            tooltip="Remove a sync root (asks first; files on the pod stay)",
+        ),
+        Binding("u", "sync_pause", "Sync pause", show=False, tooltip="Pause or resume a sync root"),
+        Binding(
+            "d",
+            "sync_confirm",
+            "Confirm deletions",
+            show=False,
+            tooltip="Let a sync root's held deletions go through (asks first)",
+        ),
+        Binding("l", "log", "Log", show=False, tooltip="View the daemon's log"),
+        Binding(
+            "ctrl+r", "poll", "Poll now", show=False, tooltip="Ask the daemon to poll RunPod now"
+        ),
+        Binding(
+            "D",
+            "start_daemon",
+            "Start daemon",
+            show=False,
+            tooltip="Start the daemon (when it is not running)",
+        ),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch dark / light theme"),
+        Binding(
+            "question_mark", "keys", "Keys", key_display="?", tooltip="Every key, with what it does"
+        ),
+        Binding("q", "quit", "Quit", tooltip="Quit (the daemon keeps running)"),
     ]
 
     def __init__(
@@ -140,6 +198,10 @@ class RpdevApp(PodActions, App[int]):
         # carry text from the daemon and from RunPod.
         self.notices.append((severity, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_keys(self) -> None:
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(key_rows(self)))
 
     # the daemon link ---------------------------------------------------------------------
     def on_connected(self, message: Connected) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
+from rpdevd import labels
 from rpdevd.durations import format_duration
 from rpdevd.text import clean
 
@@ -26,8 +27,6 @@ STATUS_STYLES = {
     "PAUSED": "yellow",
     "TERMINATED": "red",
 }
-# Vendor prefixes add width, not information, in a narrow table column.
-GPU_PREFIXES = ("NVIDIA ", "GeForce ", "AMD ", "Instinct ")
 
 
 def safe(value: object, limit: int = 60) -> str:
@@ -52,15 +51,7 @@ def status_text(status: object, problem: bool = False) -> Text:
 
 
 def gpu_label(view: dict[str, Any], limit: int = 20) -> str:
-    count = view.get("gpu_count")
-    gpu = view.get("gpu_type")
-    if not isinstance(count, int) or count <= 0:
-        return safe(view.get("gpu") or "CPU", limit)
-    name = str(gpu or "GPU")
-    for prefix in GPU_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    return safe(f"{name} x{count}", limit)
+    return safe(labels.view_gpu_label(view), limit)
 
 
 def money(value: object, per_hour: bool = False) -> str:
@@ -133,9 +124,13 @@ def sync_label(roots: Sequence[dict[str, Any]]) -> Text:
     progress = [p for r in roots if (p := num(r.get("progress"))) is not None and p < 1]
     if progress:
         return Text(f"⟳ {int(min(progress) * 100)}%", style="yellow")
+    stalled = [s for s in states if s in labels.STALLED_STATES]
+    if stalled:
+        return Text(labels.sync_state_label(stalled[0]), style="yellow")
     if all(r.get("paused") for r in roots):
         return Text("paused", style="bright_black")
-    label = "live" if len(roots) == 1 else f"{len(roots)} live"
+    live = labels.LIVE
+    label = live if len(roots) == 1 else f"{len(roots)} {live}"
     return Text(label, style="green")
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from rpdevd.commands._common import JSON_HELP, ago, countdown, money, run_call, safe_text, table
+from rpdevd.labels import sync_state_label, view_gpu_label
 from rpdevd.text import clean
 
 
@@ -62,7 +63,7 @@ def render_status(result: dict[str, Any]) -> None:
                 safe_text(p["name"], 24),
                 p["id"],
                 p["status"],
-                safe_text(p.get("gpu") or "", 28),
+                safe_text(view_gpu_label(p), 28),
                 money(p.get("cost_per_hr")) + "/h",
                 money(p.get("spend_today")),
                 p["policy"],
@@ -100,7 +101,7 @@ def _sync_text(p: dict[str, Any]) -> str:
     roots = p.get("sync") or []
     if not roots:
         return "-"
-    states = sorted({str(r.get("state", "?")) for r in roots})
+    states = sorted({sync_state_label(r.get("state")) for r in roots})
     held = sum(int(r.get("held") or 0) for r in roots)
     text = "/".join(states) + (f" ({len(roots)})" if len(roots) > 1 else "")
     return text + (f", {held} held" if held else "")
@@ -115,7 +116,7 @@ def render_pods(result: dict[str, Any]) -> None:
             safe_text(p["name"], 30),
             p["id"],
             p["status"],
-            safe_text(p.get("gpu") or "", 28),
+            safe_text(view_gpu_label(p), 28),
             money(p.get("cost_per_hr")) + "/h",
             "spot" if p.get("is_spot") else "on-demand",
             "yes" if p.get("managed") else "no",

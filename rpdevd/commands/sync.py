@@ -109,28 +109,36 @@ def register(sub: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from rpdevd.commands._common import run_call, safe_text, table
+    from rpdevd.commands._common import daemon_call, print_json, safe_text, table
+    from rpdevd.labels import root_pod_label, sync_state_label
 
-    def render(result: dict[str, Any]) -> None:
-        roots = result.get("roots", [])
-        if not roots:
-            print("no sync roots: add [[sync]] to config.toml, or use the TUI")
-            return
-        rows = [
-            [
-                r["id"],
-                safe_text(str(r.get("pod_id") or r["pod"]), 16),
-                safe_text(r["local"], 40),
-                safe_text(r["remote"], 30),
-                str(r["state"]),
-                str(r.get("held") or ""),
-                safe_text(r.get("last_error") or "", 60),
-            ]
-            for r in roots
+    result, code = daemon_call("sync.status")
+    if code:
+        return code
+    if args.json:
+        print_json(result)
+        return 0
+    roots = result.get("roots", [])
+    if not roots:
+        print("no sync roots: add [[sync]] to config.toml, or use the TUI")
+        return 0
+    # Each root's pod by its name, before RunPod's first answer and after it alike.
+    pods, failed = daemon_call("pods")
+    views = pods.get("pods", []) if not failed and isinstance(pods, dict) else []
+    rows = [
+        [
+            r["id"],
+            safe_text(root_pod_label(r, views), 40),
+            safe_text(r["local"], 40),
+            safe_text(r["remote"], 30),
+            sync_state_label(r["state"]),
+            str(r.get("held") or ""),
+            safe_text(r.get("last_error") or "", 60),
         ]
-        print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "LAST ERROR"]))
-
-    return run_call("sync.status", {}, args.json, render)
+        for r in roots
+    ]
+    print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "LAST ERROR"]))
+    return 0
 
 
 def _confirm(args: argparse.Namespace) -> int:

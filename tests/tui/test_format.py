@@ -53,6 +53,17 @@ def test_sync_summary_puts_trouble_first() -> None:
     assert fmt.sync_label([{"held": 3}, {"last_error": "x"}]).plain == "error"
 
 
+def test_sync_summary_names_states_as_the_cli_does() -> None:
+    """One word per state in the TUI and the CLI: the daemon's `watching` reads `live`, and a
+    root whose edits wait says so instead of `live`."""
+    assert fmt.sync_label([{"state": "watching"}]).plain == "live"
+    assert fmt.sync_label([{"state": "watching"}, {"state": "disconnected"}]).plain == (
+        "disconnected"
+    )
+    assert fmt.sync_label([{"state": "waiting"}]).plain == "waiting"
+    assert fmt.sync_label([{"state": "pod gone"}]).plain == "pod gone"
+
+
 def test_problems_say_what_to_do() -> None:
     view = {
         "last_error": "resume failed: There are not enough free GPUs on the host machine",
