@@ -18,10 +18,11 @@ A sparse file (fewer blocks allocated than its size says) goes as its data exten
 (`SEEK_DATA`/`SEEK_HOLE`); the receiver writes each at its offset and sets the size, so its holes
 stay holes on the pod and cost neither the wire nor the pod's disk.
 
-The receiver (`podops.RECEIVER`) acts on each op as soon as its bytes are in, so files land
-while later ones are still on the wire. Built in a worker thread. Each file's size, mode and
-mtime are taken when it is opened; a file that shrinks while it is read is padded with zeros and
-reported as torn (sent again on the next pass), one that grows is cut at the size taken at open.
+The receiver (pod_receiver.py, sent as `podops.RECEIVER`) acts on each op as soon as its bytes
+are in, so files land while later ones are still on the wire. Built in a worker thread. Each
+file's size, mode and mtime are taken when it is opened; a file that shrinks while it is read is
+padded with zeros and reported as torn (sent again on the next pass), one that grows is cut at
+the size taken at open.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Bulk (first sync, reconciles after a reconnect): the batch's ops and every file to send go as
 one stream (`bulkstream`) over the pass's exec channel to the pod-side receiver
-(`podops.RECEIVER`), which writes each file into a staging directory under the remote root and
-renames it into place as soon as it is in, re-checking each path first; files land while later
-ones are still on the wire. Where the pod has no python3, the same ops run over SFTP
-(`sftpops.SftpApplier`) instead. Incremental (edits while watching): SFTP, see sftpops.
+(pod_receiver.py, sent as `podops.RECEIVER`), which writes each file into a staging directory
+under the remote root and renames it into place as soon as it is in, re-checking each path
+first; files land while later ones are still on the wire. Where the pod has no python3, the
+same ops run over SFTP (`sftpops.SftpApplier`) instead. Incremental (edits while watching):
+SFTP, see sftpops.
 """
 
 from __future__ import annotations

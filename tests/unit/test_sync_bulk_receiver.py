@@ -4,6 +4,7 @@ and never a partly written file under its final name."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,33 @@ def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
     return out.read_bytes()
 
 
+def _oldest_python() -> str | None:
+    """A python3.6 on this machine (the oldest a pod may have), if there is one."""
+    found = shutil.which("python3.6")
+    if found and subprocess.run([found, "-V"], capture_output=True).returncode == 0:
+        return found
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.6*/bin/python3"))
+    return str(pyenv[0]) if pyenv else None
+
+
+OLDEST = _oldest_python()
+PYTHONS = [
+    pytest.param(sys.executable, id="this-python"),
+    pytest.param(
+        OLDEST,
+        id="python3.6",
+        marks=pytest.mark.skipif(OLDEST is None, reason="no python3.6 on this machine"),
+    ),
+]
+
+
 def receive(
-    root: Path, job: BulkJob, data: bytes, from_file: bool = False
+    root: Path, job: BulkJob, data: bytes, from_file: bool = False, python: str | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the receiver on `data`; stdin is a pipe (bodies by splice) or, with `from_file`, a
-    regular file (splice refuses it: the read-and-write path)."""
+    """Run the receiver on `data` (with `python`, else this one); stdin is a pipe (bodies by
+    splice) or, with `from_file`, a regular file (splice refuses it: the read-and-write path)."""
     root.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-c", podops.RECEIVER, job.stage]
+    argv = [python or sys.executable, "-c", podops.RECEIVER, job.stage]
     if not from_file:
         return subprocess.run(argv, input=data, cwd=root, capture_output=True)
     stream = root.parent / "stream.in"
@@ -50,12 +71,22 @@ def receive(
 
 
 @pytest.mark.parametrize(
-    ("via_send", "from_file"),
-    [(False, False), (True, False), (False, True)],
-    ids=["chunks", "sendfile", "no-splice"],
+    ("via_send", "from_file", "python"),
+    [
+        pytest.param(False, False, None, id="chunks"),
+        pytest.param(True, False, None, id="sendfile"),
+        pytest.param(False, True, None, id="no-splice"),
+        pytest.param(
+            False,
+            False,
+            OLDEST,
+            id="python3.6",
+            marks=pytest.mark.skipif(OLDEST is None, reason="no python3.6 on this machine"),
+        ),
+    ],
 )
 def test_stream_lands_every_file_with_mode_and_mtime(
-    tmp_path: Path, via_send: bool, from_file: bool
+    tmp_path: Path, via_send: bool, from_file: bool, python: str | None
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -71,7 +102,7 @@ def test_stream_lands_every_file_with_mode_and_mtime(
     data = stream(job, via_send, tmp_path)
     assert job.missing == {"gone"} and set(job.sent) == {"a", "big", "empty"}
     pod = tmp_path / "pod"
-    res = receive(pod, job, data, from_file)
+    res = receive(pod, job, data, from_file, python)
     assert res.returncode == 0, res.stderr
     for name in ("a", "big", "empty"):
         assert (pod / name).read_bytes() == (src / name).read_bytes()
@@ -116,7 +147,8 @@ def test_a_failed_op_does_not_desync_the_stream(tmp_path: Path) -> None:
     assert (pod / "y").read_bytes() == b"y" * 100
 
 
-def test_receiver_replaces_ours_keeps_theirs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("python", PYTHONS)
+def test_receiver_replaces_ours_keeps_theirs(tmp_path: Path, python: str) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for name in ("ours", "theirs", "fresh"):
@@ -142,7 +174,8 @@ def test_receiver_replaces_ours_keeps_theirs(tmp_path: Path) -> None:
         Op("rmdir", "dir_with_user_file", None, RemoteEntry("dir")),
     ]
     job = bulk_job(src, ops)
-    res = receive(root, job, b"".join(chunks(job)))
+    res = receive(root, job, b"".join(chunks(job)), python=python)
+    assert res.returncode == 0, res.stderr
     status = {path: (st, info) for st, path, _, info in podops.parse_results(res.stdout)}
     assert (root / "ours").read_bytes() == b"new ours"
     assert (root / "fresh").read_bytes() == b"new fresh"
@@ -201,6 +234,32 @@ def test_pod_side_programs_parse_as_python_3_6() -> None:
 
     for program in (podops.RECEIVER, _PY_LISTER):
         ast.parse(program, feature_version=(3, 6))
+
+
+def test_the_receiver_is_its_module_and_evaluates_nothing_newer_at_run_time() -> None:
+    """The receiver is a real module (linted, typed) whose text is what the pod runs. Python 3.6
+    evaluates the annotations of functions: those are builtins or strings, never `X | None` or
+    `list[bytes]` (3.10 and 3.9), and there is no `from __future__ import annotations` (3.7)."""
+    import ast
+    import builtins
+    from importlib import resources
+
+    text = resources.files("rpdevd.sync").joinpath("pod_receiver.py").read_text(encoding="utf-8")
+    assert podops.RECEIVER == text
+    tree = ast.parse(text, feature_version=(3, 6))
+    evaluated: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.module != "__future__"
+        if isinstance(node, ast.FunctionDef):
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            evaluated += [a.annotation for a in args if a.annotation is not None]
+            evaluated += [node.returns] if node.returns is not None else []
+    assert evaluated
+    for ann in evaluated:
+        plain = isinstance(ann, ast.Constant) and (ann.value is None or isinstance(ann.value, str))
+        builtin = isinstance(ann, ast.Name) and hasattr(builtins, ann.id)
+        assert plain or builtin, ast.unparse(ann)
 
 
 def test_a_stream_out_of_step_stops_before_anything_more_lands(tmp_path: Path) -> None:
