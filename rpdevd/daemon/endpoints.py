@@ -27,7 +27,7 @@ from rpdevd.daemon.state import PodState
 from rpdevd.durations import format_duration
 from rpdevd.endpoint import EndpointFailure, confirm_and_pin
 from rpdevd.protocol import param_num
-from rpdevd.sshconfig import files
+from rpdevd.sshconfig import changes, files
 from rpdevd.sshconfig.known_hosts import pinned_keys
 from rpdevd.sshconfig.render import HostEntry, host_key_alias
 
@@ -63,6 +63,9 @@ class EndpointService:
         self.conns: dict[str, asyncssh.SSHClientConnection] = {}
         self.conn_locks: dict[str, asyncio.Lock] = {}
         self._written: str | None = None
+        self._written_entries: list[HostEntry] | None = None  # as last written by this daemon
+        self._aliases: dict[str, str] = {}
+        self._write_lock = asyncio.Lock()
         # Told the pod id each time an endpoint is confirmed (the sync wakes its roots).
         self.on_confirmed: list[Callable[[str], None]] = []
         self._restore(daemon.last_state)
@@ -275,6 +278,12 @@ class EndpointService:
         return entries
 
     async def write_config(self) -> None:
+        # One write at a time: endpoints confirmed together land in one rewrite, and each
+        # rewrite is described against the one before it.
+        async with self._write_lock:
+            await self._write_config()
+
+    async def _write_config(self) -> None:
         if not self.d.state_known:
             # Nothing is known yet (no stored state, no answer from RunPod): writing now would
             # empty the config of hosts that may well be there. Left as it is.
@@ -301,11 +310,14 @@ class EndpointService:
         for pod_id, alias in update.aliases.items():
             if pod_id in self.d.pods:
                 self.d.pods[pod_id].ssh_alias = alias
+        before, self._written_entries = self._written_entries, entries
+        self._aliases.update(update.aliases)
         if update.changed:
             self.d.bus.emit(
                 "ssh.config",
-                f"SSH config rewritten ({len(entries)} host(s))",
+                changes.describe(before, entries, self._aliases),
                 path=str(update.path),
+                hosts=len(entries),
             )
         await self.d.save_state()
 
