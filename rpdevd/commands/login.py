@@ -17,6 +17,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_login)
 
 
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal to prompt on (what getpass uses)."""
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return False
+
+
 def _login(a: argparse.Namespace) -> int:
     import asyncio
 
@@ -26,6 +35,12 @@ def _login(a: argparse.Namespace) -> int:
         removed = secrets.delete_api_key()
         print("removed the key from the keyring" if removed else "no key was stored")
         return 0
+    if not a.stdin and not _has_terminal():
+        # getpass would fall back to reading stdin in the clear, with a warning of its own.
+        return fail(
+            "no terminal to ask for the key on",
+            "pass the key on standard input: `rpdev login --stdin`",
+        )
     try:
         if a.stdin:
             key = sys.stdin.readline().strip()

@@ -98,7 +98,15 @@ def test_a_closed_pipe_ends_quietly_with_sigpipes_status(daemon: None) -> None:
 
 
 def test_login_at_the_end_of_input_says_how_to_give_the_key(home: Path) -> None:
-    for args in (("login",), ("login", "--stdin")):
-        out = at_eof(*args)
-        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-        assert "rpdev: no key given" in out.stderr and "--stdin" in out.stderr
+    out = at_eof("login", "--stdin")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "rpdev: no key given" in out.stderr and "--stdin" in out.stderr
+
+
+def test_login_without_a_terminal_asks_for_the_key_on_stdin(home: Path) -> None:
+    # No controlling terminal: nothing to prompt on, and no library warning about echo.
+    out = at_eof("login")
+    assert out.returncode == 1, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
+    assert "rpdev: no terminal to ask for the key on" in out.stderr
+    assert "rpdev login --stdin" in out.stderr
