@@ -175,7 +175,6 @@ while True:
 def test_a_writer_killed_mid_write_leaves_old_or_new(home: Path) -> None:
     target = home / "config"
     rng = random.Random(7)
-    leftovers = 0
     for _ in range(6):
         proc = subprocess.Popen(
             [sys.executable, "-c", FLIPPER, str(target)], stdout=subprocess.PIPE
@@ -187,9 +186,42 @@ def test_a_writer_killed_mid_write_leaves_old_or_new(home: Path) -> None:
         proc.wait(timeout=10)
         proc.stdout.close()
         data = target.read_bytes()
-        leftovers += sum(TEMP_MARK in p.name for p in home.iterdir())
         assert data in (b"a" * 4_000_000, b"b" * 3_000_000)
+    # Random kills may or may not land mid-write; the next test makes sure one does.
     # Temp files a killed writer left behind are cleared by the next write.
-    print(f"kills that interrupted a write: {leftovers}")
     write_file(target, b"done\n")
+    assert [p.name for p in home.iterdir() if TEMP_MARK in p.name] == []
+
+
+STALLER = """
+import os, sys, time
+from pathlib import Path
+from rpdevd.sshconfig.safewrite import write_file
+path = Path(sys.argv[1])
+write_file(path, b"old\\n")
+def stall(src, dst):
+    print("written, not yet renamed", flush=True)
+    time.sleep(60)
+os.replace = stall
+write_file(path, b"new" * 1_000_000)
+"""
+
+
+def test_a_writer_killed_between_its_write_and_the_rename_leaves_the_old_file(
+    home: Path,
+) -> None:
+    """The kill lands mid-write for certain: the new content is complete in a temporary file
+    and not yet renamed over the target."""
+    target = home / "config"
+    proc = subprocess.Popen([sys.executable, "-c", STALLER, str(target)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"written, not yet renamed\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    assert target.read_bytes() == b"old\n"
+    temps = [p for p in home.iterdir() if TEMP_MARK in p.name]
+    assert len(temps) == 1 and temps[0].read_bytes() == b"new" * 1_000_000
+    write_file(target, b"done\n")
+    assert target.read_bytes() == b"done\n"
     assert [p.name for p in home.iterdir() if TEMP_MARK in p.name] == []
