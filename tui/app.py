@@ -136,8 +136,12 @@ class RpdevApp(PodActions, App[int]):
         clock: Callable[[], float] = time.time,
         theme: str | None = None,
         cwd: Path | None = None,
+        notice: str | None = None,
     ) -> None:
         super().__init__()
+        # Said at start and kept on the keys screen (`?`): what the launcher wants the user to
+        # read while the TUI covers the terminal (the demo: how to use it from another shell).
+        self.notice = notice
         self.clock = clock
         self.localtime: Callable[[float], time.struct_time] = time.localtime
         self.cwd = cwd
@@ -177,6 +181,8 @@ class RpdevApp(PodActions, App[int]):
         self.query_one(PodTable).focus()
         self.run_worker(self.link.run(), name="daemon-link", group="link", exit_on_error=False)
         self.set_interval(1.0, self._tick)
+        if self.notice:
+            self.notify(f"{self.notice}\n(? shows this again)", timeout=60)
 
     def on_resize(self, event: Resize) -> None:
         width = event.size.width
@@ -201,7 +207,7 @@ class RpdevApp(PodActions, App[int]):
 
     def action_keys(self) -> None:
         if not isinstance(self.screen, KeysScreen):
-            self.push_screen(KeysScreen(key_rows(self)))
+            self.push_screen(KeysScreen(key_rows(self), self.notice))
 
     # the daemon link ---------------------------------------------------------------------
     def on_connected(self, message: Connected) -> None:

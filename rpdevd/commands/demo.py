@@ -2,7 +2,8 @@
 
 Everything lives in one private directory (HOME, XDG dirs, socket, SSH key, config): the user's
 real `~/.ssh/config`, keyring and daemon are never touched. The simulated pods are real local SSH
-servers, so `ssh <pod>.runpod` works from another shell (the demo prints how).
+servers, so `ssh <pod>.runpod` works from another shell (the demo prints how, and the TUI shows
+it while it covers the terminal).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from rpdevd.commands._common import fail
+
+# What points `rpdev` in another shell at the demo (its daemon's socket, config and state).
+SHELL_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
 
 DEMO_CONFIG = """\
 # The demo's config: the same format as ~/.config/rpdev/config.toml
@@ -80,6 +85,7 @@ class Demo:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.home = root / "home"
+        self.env_file = root / "env.sh"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
         # A fresh key per run, handed over in the environment (never on a command line): the
@@ -122,6 +128,13 @@ class Demo:
             "RPDEV_SIM_API_KEY": self.api_key,
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         }
+        # What another shell needs to reach this demo's daemon: one line to source.
+        self.env_file.write_text(
+            "# rpdev demo: `. this-file` in another shell points rpdev at the demo\n"
+            + "export "
+            + " ".join(f"{k}={shlex.quote(self.env[k])}" for k in SHELL_KEYS)
+            + "\n"
+        )
 
     def start_sim(self, timeout: float = 60) -> str:
         port_file = self.root / "sim.url"
@@ -194,12 +207,11 @@ class Demo:
                     proc.wait()
 
     def shell_hint(self) -> str:
-        keys = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
-        exports = " ".join(f"{k}={self.env[k]}" for k in keys)
         # ssh reads ~/.ssh/config from the passwd entry, not $HOME: name the demo's file.
         return (
-            f"to use the demo from another shell:\n  export {exports}\n"
-            f"  rpdev status; ssh -F {self.home / '.ssh' / 'config'} trainer.runpod"
+            f"to use the demo from another shell:\n  . {shlex.quote(str(self.env_file))}\n"
+            f"  rpdev status; ssh -F {shlex.quote(str(self.home / '.ssh' / 'config'))} "
+            "trainer.runpod"
         )
 
 
@@ -256,8 +268,10 @@ def _demo(a: argparse.Namespace) -> int:
             except ImportError:
                 tui_command = None
             if tui_command is not None:
-                print(demo.shell_hint())
-                return int(tui_command.run_tui(start_offer=False))
+                hint = demo.shell_hint()
+                print(hint)  # on the terminal again once the TUI ends
+                # The TUI covers the terminal: it shows the hint itself (at start, and on `?`).
+                return int(tui_command.run_tui(start_offer=False, notice=hint))
         hint = demo.shell_hint()
         deadline = time.monotonic() + a.seconds if a.seconds else None
         while deadline is None or time.monotonic() < deadline:
@@ -308,5 +322,25 @@ def _check(demo: Demo) -> int:
         )
         if out.returncode != 0:
             return 1
+    # The hint for another shell works: a shell without the demo's variables sources the file.
+    env = {k: v for k, v in os.environ.items() if k not in SHELL_KEYS}
+    other = subprocess.run(
+        [
+            "sh",
+            "-c",
+            '. "$1" && exec "$2" -m rpdevd.cli status',
+            "sh",
+            demo.env_file,
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    print(f"from another shell: . {demo.env_file}; rpdev status -> exit {other.returncode}")
+    if other.returncode != 0 or "trainer" not in other.stdout:
+        print(other.stdout + other.stderr)
+        return 1
     print("demo check passed")
     return 0

@@ -33,8 +33,9 @@ def start_daemon_quietly() -> tuple[bool, str]:
     return code == 0, out.getvalue().strip().removeprefix("rpdev: ")
 
 
-def run_tui(start_offer: bool = True, theme: str | None = None) -> int:
-    """Run the TUI until the user quits; `start_offer` lets it offer to start the daemon."""
+def run_tui(start_offer: bool = True, theme: str | None = None, notice: str | None = None) -> int:
+    """Run the TUI until the user quits; `start_offer` lets it offer to start the daemon;
+    `notice` is shown at start and on the keys screen (`?`)."""
     try:
         # The one place in rpdevd that imports the UI, and only when asked to: the contract in
         # pyproject.toml names this exception.
@@ -46,6 +47,7 @@ def run_tui(start_offer: bool = True, theme: str | None = None) -> int:
     app = app_module.RpdevApp(
         start_daemon=start_daemon_quietly if start_offer else None,
         theme={"dark": "textual-dark", "light": "textual-light"}.get(theme or ""),
+        notice=notice,
     )
     app.run()
     return int(app.return_code or 0)

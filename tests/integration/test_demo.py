@@ -44,6 +44,10 @@ def test_demo_check_passes_and_leaves_nothing(home: Path) -> None:
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "demo check passed" in res.stdout
+    # The hint for another shell was tried from a shell without the demo's variables.
+    assert re.search(
+        r"^from another shell: \. \S+/env\.sh; rpdev status -> exit 0$", res.stdout, re.M
+    )
     assert re.search(
         r"^trainer .* RUNNING .* trainer\.runpod \(127\.0\.0\.1:\d+\)$", res.stdout, re.M
     )
@@ -51,6 +55,30 @@ def test_demo_check_passes_and_leaves_nothing(home: Path) -> None:
     assert root is not None
     assert not Path(root[1]).exists()
     assert processes_mentioning(root[1]) == []
+
+
+def test_the_tui_shows_the_hint_for_another_shell_while_it_covers_the_terminal(
+    home: Path,
+) -> None:
+    """The hint printed before the TUI starts is hidden behind it until you quit: the TUI is
+    handed the hint to show (at start, and on `?`)."""
+    code = (
+        "import sys, rpdevd.commands.tui as t\n"
+        "t.run_tui = lambda **kw: print('NOTICE=' + repr(kw.get('notice'))) or 0\n"
+        "from rpdevd.cli import main\n"
+        "sys.exit(main(['demo']))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    notice = res.stdout.split("NOTICE=", 1)[1].splitlines()[0]
+    assert "to use the demo from another shell" in notice and "env.sh" in notice, res.stdout
+    assert "trainer.runpod" in notice
 
 
 @pytest.mark.parametrize("signals", [(signal.SIGTERM, signal.SIGTERM), (signal.SIGHUP,)])

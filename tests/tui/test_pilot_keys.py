@@ -121,3 +121,17 @@ async def test_a_confirm_dialog_shows_its_whole_text() -> None:
         await pilot.pause()
         shown = dialog_text(app)
         assert question in shown and detail in shown, shown
+
+
+async def test_a_notice_from_the_launcher_is_shown_at_start_and_kept_on_the_keys_screen() -> None:
+    """`rpdev demo` hands the TUI its hint for using the demo from another shell: the TUI covers
+    the terminal where the hint was printed."""
+    hint = "to use the demo from another shell:\n  . /tmp/demo/env.sh\n  rpdev status"
+    app = RpdevApp(static=answers(), clock=lambda: NOW, notice=hint)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await loaded(pilot)
+        assert any(hint in message for _, message in app.notices), app.notices
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, KeysScreen), "the keys screen")
+        await pilot.pause()
+        assert flat(hint) in dialog_text(app)

@@ -47,9 +47,10 @@ def key_rows(app: App[Any]) -> list[tuple[str, str, str]]:
 class KeysScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", key_display="Esc")]
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], notice: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.rows = rows
+        self.notice = notice
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=True)
@@ -58,6 +59,8 @@ class KeysScreen(ModalScreen[None]):
         for key, name, what in self.rows:
             table.add_row(key, what or name)
         with VerticalScroll(classes="dialog keys-dialog"):
+            if self.notice:
+                yield Label(self.notice, id="keys-notice", classes="dialog-detail")
             yield Label("Keys (Esc closes)", classes="dialog-title")
             yield Static(table, id="keys-table")
 
