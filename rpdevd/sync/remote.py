@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import dataclass, field
+from importlib import resources
 
 from rpdevd.sync.model import Kind, RemoteEntry, remote_entry
 from rpdevd.sync.podops import RECEIVER
@@ -23,34 +24,10 @@ from rpdevd.sync.podops import RECEIVER
 HEADER = b"RPDEV-LIST 1"
 END = b"E\0\0\0\0\0\0"  # five empty fields never occur in a real record
 
-_PY_LISTER = """
-import os, stat, sys
-prune = set(os.fsencode(a) for a in sys.argv[1:])
-out = sys.stdout.buffer
-def walk(d, rel):
-    try:
-        it = list(os.scandir(d))
-    except OSError:
-        return
-    for de in it:
-        r = rel + de.name
-        try:
-            st = os.lstat(de.path)
-        except OSError:
-            continue
-        m = st.st_mode
-        if stat.S_ISDIR(m):
-            if de.name not in prune:
-                out.write(b"d\\x000\\x00%o\\x000\\x00\\x00%s\\x00" % (stat.S_IMODE(m), r))
-                walk(de.path, r + b"/")
-            continue
-        t = b"f" if stat.S_ISREG(m) else b"l" if stat.S_ISLNK(m) else b"o"
-        tgt = os.readlink(de.path) if t == b"l" else b""
-        out.write(b"%s\\0%d\\0%o\\0%d\\0%s\\0%s\\0" % (t, st.st_size, stat.S_IMODE(m),
-                  int(st.st_mtime), tgt, r))
-walk(b".", b"")
-"""
+# The python3 lister (pod_lister.py's text), sent as `python3 -c PY_LISTER [PRUNED...]`.
+PY_LISTER = resources.files("rpdevd.sync").joinpath("pod_lister.py").read_text(encoding="utf-8")
 
+# The last resort, for a pod with neither GNU find nor python3: sh over `find -exec` and `stat`.
 _SH_LISTER = r"""
 for f do
   if [ -h "$f" ]; then t=l; l=$(readlink -- "$f"; echo x); l=${l%?x}
@@ -112,7 +89,7 @@ def listing_script(root: str, prune: list[str], mode: str = "auto") -> str:
             "&& mode=done",
             "fi",
             'if [ "$mode" != sh ] && [ "$mode" != done ] && [ -n "$py" ]; then',
-            f'  "$py" -c {q(_PY_LISTER)} {py_args}',
+            f'  "$py" -c {q(PY_LISTER)} {py_args}',
             "  mode=done",
             "fi",
             'if [ "$mode" != done ]; then',

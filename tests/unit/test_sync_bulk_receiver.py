@@ -230,22 +230,25 @@ def test_pod_side_programs_parse_as_python_3_6() -> None:
     """Pods run whatever python3 their image has; the programs rpdev sends stay within 3.6."""
     import ast
 
-    from rpdevd.sync.remote import _PY_LISTER
+    from rpdevd.sync.remote import PY_LISTER
 
-    for program in (podops.RECEIVER, _PY_LISTER):
+    for program in (podops.RECEIVER, PY_LISTER):
         ast.parse(program, feature_version=(3, 6))
 
 
-def test_the_receiver_is_its_module_and_evaluates_nothing_newer_at_run_time() -> None:
-    """The receiver is a real module (linted, typed) whose text is what the pod runs. Python 3.6
+@pytest.mark.parametrize("module", ["pod_receiver.py", "pod_lister.py"])
+def test_pod_programs_are_modules_that_evaluate_nothing_newer_at_run_time(module: str) -> None:
+    """What runs on the pod is a real module (linted, typed) whose text is sent. Python 3.6
     evaluates the annotations of functions: those are builtins or strings, never `X | None` or
     `list[bytes]` (3.10 and 3.9), and there is no `from __future__ import annotations` (3.7)."""
     import ast
     import builtins
     from importlib import resources
 
-    text = resources.files("rpdevd.sync").joinpath("pod_receiver.py").read_text(encoding="utf-8")
-    assert podops.RECEIVER == text
+    from rpdevd.sync.remote import PY_LISTER
+
+    text = resources.files("rpdevd.sync").joinpath(module).read_text(encoding="utf-8")
+    assert text in (podops.RECEIVER, PY_LISTER)
     tree = ast.parse(text, feature_version=(3, 6))
     evaluated: list[ast.expr] = []
     for node in ast.walk(tree):
@@ -346,3 +349,23 @@ def test_a_file_that_became_a_fifo_does_not_hang_the_stream(tmp_path: Path) -> N
     for via_send in (False, True):
         stream(job, via_send, tmp_path)
         assert "p" in job.missing and "q" in job.sent
+
+
+@pytest.mark.skipif(OLDEST is None, reason="no python3.6 on this machine")
+def test_the_python_lister_lists_the_same_on_python_3_6(tmp_path: Path) -> None:
+    from rpdevd.sync.remote import PY_LISTER
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "f").write_bytes(b"x" * 10)
+    (tmp_path / "a" / "odd\nname").write_bytes(b"")
+    os.symlink("a/f", tmp_path / "l")
+    (tmp_path / "skip").mkdir()
+    (tmp_path / "skip" / "z").write_bytes(b"z")
+
+    def listing(python: str) -> bytes:
+        argv = [python, "-c", PY_LISTER, "skip"]
+        return subprocess.run(argv, cwd=tmp_path, capture_output=True, check=True).stdout
+
+    old = listing(str(OLDEST))
+    assert old == listing(sys.executable)
+    assert b"a/odd\nname\0" in old and b"skip/z" not in old
