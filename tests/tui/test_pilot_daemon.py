@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.text import Text
@@ -14,7 +13,6 @@ from textual.widgets import Input, Log
 
 from rpdevd import paths
 from rpdevd.commands.tui import start_daemon_quietly
-from rpdevd.protocol import RemoteError
 from tests.tui.conftest import Pods, daemon_call, in_thread, pod_view, until
 from tui.app import RpdevApp
 from tui.screens.dialogs import ConfirmScreen, HoldScreen, PolicyScreen, SyncAddScreen
@@ -39,15 +37,6 @@ def status(app: RpdevApp, pod_id: str) -> str | None:
     """The status word of a row, without the problem marker."""
     text = cell(app, pod_id, "status")
     return text.split()[0] if text else None
-
-
-def supported(method: str, params: dict[str, Any]) -> bool:
-    """Whether this daemon has `method` (some parts land later; the TUI must cope either way)."""
-    try:
-        daemon_call(method, params)
-    except RemoteError as exc:
-        return exc.code != "unknown_method"
-    return True
 
 
 def noticed(app: RpdevApp, text: str) -> bool:
@@ -123,24 +112,20 @@ async def test_policy_timeout_management_and_hold(pods: Pods, daemon_factory) ->
         assert (await in_thread(pod_view, "spare"))["managed"] is True
 
         table.select(tid)
-        can_hold = await in_thread(supported, "pod.hold", {"pod": tid, "duration": None})
         await pilot.press("h")
         await until(pilot, lambda: isinstance(app.screen, HoldScreen), "hold dialog")
         await pilot.press("1")
-        if can_hold:
-            await until(
-                pilot,
-                lambda: (cell(app, tid, "idle") or "").startswith("held"),
-                "row shows the hold",
-            )
-            hold = (await in_thread(pod_view, "trainer"))["hold_until"]
-            assert isinstance(hold, float) and 1700 < hold - time.time() <= 1800
-        else:
-            await until(
-                pilot,
-                lambda: noticed(app, "not available in this daemon version"),
-                "a clear message instead of a crash",
-            )
+        # The daemon in this tree serves every method the TUI calls: a fallback is a failure here.
+        await until(
+            pilot,
+            lambda: (
+                (cell(app, tid, "idle") or "").startswith("held") or noticed(app, "not available")
+            ),
+            "row shows the hold",
+        )
+        assert not noticed(app, "not available"), app.notices
+        hold = (await in_thread(pod_view, "trainer"))["hold_until"]
+        assert isinstance(hold, float) and 1700 < hold - time.time() <= 1800
 
 
 async def test_sync_roots_and_daemon_log(pods: Pods, daemon_factory, tmp_path: Path) -> None:
@@ -153,7 +138,6 @@ async def test_sync_roots_and_daemon_log(pods: Pods, daemon_factory, tmp_path: P
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: cell(app, tid, "status"), "trainer row")
         app.query_one(PodTable).select(tid)
-        can_sync = await in_thread(supported, "sync.list", {})
         await pilot.press("a")
         screen = await until(
             pilot, lambda: isinstance(app.screen, SyncAddScreen) and app.screen, "sync dialog"
@@ -161,23 +145,19 @@ async def test_sync_roots_and_daemon_log(pods: Pods, daemon_factory, tmp_path: P
         assert screen.query_one("#sync-local", Input).value == str(project)
         assert screen.query_one("#sync-remote", Input).value == "/workspace/project"
         await pilot.click("#add")
-        if can_sync:
-            roots = await until(pilot, lambda: app.roots_of(tid), "the new root listed")
-            assert roots[0]["local"] == str(project.resolve())
-            assert roots[0]["remote"] == "/workspace/project"
-            await pilot.press("u")  # one root: paused without asking which
-            await until(pilot, lambda: app.roots_of(tid)[0].get("paused"), "root paused")
-            await pilot.press("x")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "remove confirm")
-            await pilot.press("y")
-            await until(pilot, lambda: not app.roots_of(tid), "root removed")
-            assert daemon_call("sync.list")["roots"] == []
-        else:
-            await until(
-                pilot,
-                lambda: noticed(app, "not available in this daemon version"),
-                "a clear message instead of a crash",
-            )
+        roots = await until(
+            pilot, lambda: app.roots_of(tid) or noticed(app, "not available"), "the new root"
+        )
+        assert not noticed(app, "not available"), app.notices
+        assert roots[0]["local"] == str(project.resolve())
+        assert roots[0]["remote"] == "/workspace/project"
+        await pilot.press("u")  # one root: paused without asking which
+        await until(pilot, lambda: app.roots_of(tid)[0].get("paused"), "root paused")
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "remove confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: not app.roots_of(tid), "root removed")
+        assert daemon_call("sync.list")["roots"] == []
 
         await pilot.press("l")
         log_screen = await until(
@@ -186,7 +166,7 @@ async def test_sync_roots_and_daemon_log(pods: Pods, daemon_factory, tmp_path: P
         log = log_screen.query_one(Log)
         await until(pilot, lambda: log.line_count > 0, "log lines")
         text = "\n".join(log.lines)
-        assert "not available from this daemon version" in text or "rpdevd" in text
+        assert "not available" not in text and "rpdevd" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, LogScreen)
 
