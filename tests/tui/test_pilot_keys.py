@@ -128,9 +128,12 @@ async def test_a_notice_from_the_launcher_is_shown_at_start_and_kept_on_the_keys
     the terminal where the hint was printed."""
     hint = "to use the demo from another shell:\n  . /tmp/demo/env.sh\n  rpdev status"
     app = RpdevApp(static=answers(), clock=lambda: NOW, notice=hint)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
         await loaded(pilot)
         assert any(hint in message for _, message in app.notices), app.notices
+        await until(
+            pilot, lambda: "to use the demo from another shell:" in screen_text(app), "toast"
+        )
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, KeysScreen), "the keys screen")
         await pilot.pause()
