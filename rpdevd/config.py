@@ -300,25 +300,32 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 _RATE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kKMG])(i?))?B/s\s*")
 
 
-def _rate(r: _Reader, data: dict[str, Any], key: str, default: float) -> float:
-    """A data rate: a number of bytes per second, or a string such as "250kB/s", "2MB/s",
-    "1MiB/s" (k, M, G are powers of 1000; Ki, Mi, Gi of 1024)."""
-    if key not in data:
-        return default
-    value = data[key]
+def parse_rate(text: str | float) -> float:
+    """A data rate in bytes per second: a number, or a string such as "250kB/s", "2MB/s",
+    "1MiB/s" (k, M, G are powers of 1000; Ki, Mi, Gi of 1024). ValueError otherwise."""
     rate: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        rate = float(value)
-    elif isinstance(value, str) and (m := _RATE_RE.fullmatch(value)):
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        rate = float(text)
+    elif isinstance(text, str) and (m := _RATE_RE.fullmatch(text)):
         prefix, binary = m.group(2), m.group(3)
         power = " KMG".index(prefix.upper()) if prefix else 0
         rate = float(m.group(1)) * (1024 if binary else 1000) ** power
+    elif isinstance(text, str) and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", text):
+        rate = float(text)
     if rate is None or not 0 < rate < 1e12:
-        raise r.fail(
-            key,
-            f'{value!r} is not a data rate (use e.g. "250kB/s", "2MB/s", or bytes per second)',
+        raise ValueError(
+            f'{text!r} is not a data rate (use e.g. "250kB/s", "2MB/s", or bytes per second)'
         )
     return rate
+
+
+def _rate(r: _Reader, data: dict[str, Any], key: str, default: float) -> float:
+    if key not in data:
+        return default
+    try:
+        return parse_rate(data[key])
+    except ValueError as exc:
+        raise r.fail(key, str(exc)) from None
 
 
 def _table_list(r: _Reader, data: dict[str, Any], name: str) -> list[dict[str, Any]]:

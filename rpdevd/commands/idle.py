@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--warn-before", default="5m", help="warn this long before a stop (5m)")
     r.add_argument("--gpu-threshold", type=float, help="busiest-GPU %% that is work (10)")
     r.add_argument("--cpu-threshold", type=float, help="CPU %% of the pod that is work (20)")
+    r.add_argument(
+        "--net-threshold", help="network bytes/s in+out that are work, e.g. 250kB/s (250kB/s)"
+    )
+    r.add_argument("--disk-threshold", help="block I/O that is work, e.g. 1MB/s (1MB/s)")
     r.add_argument("--smoothing", help="history that makes a load sustained (5m)")
     r.add_argument("--max-gap", help="a longer silence between samples is a gap (5m)")
     r.add_argument("--all", action="store_true", help="also print the 'keep' decisions")
@@ -48,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _policy(args: argparse.Namespace) -> Any:
     from rpdevd.activity.decide import Policy
+    from rpdevd.config import parse_rate
     from rpdevd.durations import parse_duration
 
     kw: dict[str, float] = {
@@ -58,6 +63,10 @@ def _policy(args: argparse.Namespace) -> Any:
         kw["gpu_util_threshold"] = args.gpu_threshold
     if args.cpu_threshold is not None:
         kw["cpu_threshold"] = args.cpu_threshold
+    for option, key in (("net_threshold", "net_threshold"), ("disk_threshold", "disk_threshold")):
+        value = getattr(args, option)
+        if value is not None:
+            kw[key] = parse_rate(value)
     if args.smoothing is not None:
         kw["smoothing"] = parse_duration(args.smoothing)
     if args.max_gap is not None:

@@ -94,3 +94,28 @@ def test_a_wrong_type_is_named_as_toml_names_it(text: str, says: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(text, Path("c.toml"))
     assert f"must be {says}, not" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ('"250kB/s"', 250e3),
+        ('"2MB/s"', 2e6),
+        ('"1MiB/s"', 1048576.0),
+        ('"1.5 GB/s"', 1.5e9),
+        ("300000", 300e3),
+        ('"300000"', 300e3),
+    ],
+)
+def test_data_thresholds_take_a_rate(value: str, want: float) -> None:
+    config = parse_config(f"net_threshold = {value}\ndisk_threshold = {value}\n")
+    assert config.net_threshold == want and config.disk_threshold == want
+    assert parse_config("").net_threshold == 250e3 and parse_config("").disk_threshold == 1e6
+
+
+@pytest.mark.parametrize("value", ['"fast"', "0", "-5", "true", '"5 kb/s"', '"2 Mbit/s"'])
+def test_a_data_threshold_that_is_no_rate_is_refused_with_its_line(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(f'poll_interval = "15s"\ndisk_threshold = {value}\n')
+    assert err.value.key == "disk_threshold" and err.value.line == 2
+    assert "250kB/s" in str(err.value)

@@ -150,3 +150,16 @@ def test_cli_replay_policy_options_change_the_outcome(capsys: pytest.CaptureFixt
 def test_decision_json_round_trip() -> None:
     d = Decision(1.0, "warn", "r", "idle", 2.0, 3.0)
     assert Decision(**d.to_json()) == d
+
+
+def test_cli_replay_takes_the_data_thresholds(capsys: pytest.CaptureFixture[str]) -> None:
+    from rpdevd.cli import main
+
+    path = str(shared("download-then-idle.jsonl"))
+    # At 100 MB/s a 60 MB/s download no longer counts: warned at 25, stopped at 30.
+    assert main(["idle", "replay", path, "--net-threshold", "100MB/s"]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    t0 = load_trace(path)[0].t
+    assert [(d["action"], (d["t"] - t0) / 60) for d in got] == [("warn", 25), ("stop", 30)]
+    assert main(["idle", "replay", path, "--disk-threshold", "fast"]) == 2
+    assert "not a data rate" in capsys.readouterr().err
