@@ -139,6 +139,11 @@ def test_a_warning_within_the_slack_stops_at_the_deadline_itself() -> None:
     policy = Policy(warn_before=5.0, max_gap=10_000.0)
     assert run([at(0), at(1799)], policy) == [("warn", 1799)]
     assert run([at(0), at(1800)], policy) == [("stop", 1800)]
+    decision, state = last([at(0), at(1800)], policy)
+    assert decision == Decision(
+        T0 + 1800, "stop", "idle for 30m: GPU 0%, CPU 1%", "idle", 1800.0, T0 + 1800
+    )
+    assert state.stopped and state.warned_at is None
     # A reading over a threshold on the deadline sample (not sustained): a warning, not a stop.
     loaded = [at(0), at(1500), at(1740), at(1800, cpu_pct=30.0)]
     assert run(loaded, policy) == [("warn", 1800)]
