@@ -180,3 +180,17 @@ async def test_failed_probe_is_an_unreachable_sample(
     dead = await probe.sample(c, local_edits=2)
     assert dead.probe == "unreachable" and dead.probe_error and dead.local_edits == 2
     assert set(dead.to_json()) <= {"t", "status", "probe", "local_edits", "probe_error"}
+
+
+async def test_data_rates_over_ssh_on_the_first_probe_and_between_probes(
+    pod_sshd: PodSSHD, conn: asyncssh.SSHClientConnection, tmp_path: Path
+) -> None:
+    # This machine has interfaces besides lo and a readable /proc/net/dev, as a pod has.
+    probe = probe_for(pod_sshd, tmp_path)
+    first = await probe.sample(conn)  # the first probe measures over its own short window
+    second = await probe.sample(conn)  # then over the whole interval since the previous one
+    for sample in (first, second):
+        assert sample.net_rx_bps is not None and sample.net_tx_bps is not None
+        assert sample.net_rx_bps >= 0 and sample.net_tx_bps >= 0
+        assert "net_rx_bps" in sample.to_json()
+    assert probe.io_counters is not None
