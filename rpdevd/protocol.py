@@ -13,6 +13,9 @@ Framing: one JSON object per line (UTF-8, `\\n`-terminated), at most `MAX_FRAME`
     server <- {"type": "response", "id": 2, "result": {"subscribed": true, "last_seq": 41}}
     server <- {"type": "event", "event": {"seq": 42, "t": ..., "kind": "pod.status", ...}}
 
+The method names are `Method`, the event kinds `EventKind` (below); what the methods answer is
+declared in `rpdevd/views.py`.
+
 A frame that is not valid (not UTF-8, not JSON, nested too deeply, an integer too long to read, a
 wrong shape) gets an `error` frame (`{"type": "error", "error": {...}}`) and the connection goes
 on; a frame over the size limit closes that connection only. Other clients are never disturbed.
@@ -23,13 +26,99 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+from rpdevd.views import EventView
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MAX_FRAME = 1 << 20  # 1 MiB
 METHOD_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_ID = 2**53
+
+
+class Method(StrEnum):
+    """Every method the daemon answers (`subscribe` is the server's own). The daemon refuses to
+    register a name missing here."""
+
+    PING = "ping"
+    STATUS = "status"
+    PODS = "pods"
+    EVENTS = "events"
+    SUBSCRIBE = "subscribe"
+    POLL = "poll"
+    SHUTDOWN = "shutdown"
+    DAEMON_LOG = "daemon.log"
+    POD_STOP = "pod.stop"
+    POD_RESUME = "pod.resume"
+    POD_MANAGE = "pod.manage"
+    POD_SET = "pod.set"
+    POD_HOLD = "pod.hold"
+    POD_WAKE = "pod.wake"
+    SSH_STATUS = "ssh.status"
+    IDLE_EXPORT = "idle.export"
+    IDLE_SAMPLES = "idle.samples"
+    LEDGER = "ledger"
+    SYNC_LIST = "sync.list"
+    SYNC_STATUS = "sync.status"
+    SYNC_ADD = "sync.add"
+    SYNC_REMOVE = "sync.remove"
+    SYNC_PAUSE = "sync.pause"
+    SYNC_CONFIRM = "sync.confirm"
+
+
+class EventKind(StrEnum):
+    """Every kind of event the daemon emits. Subscribers filter on prefixes (`pod.`, `sync.`);
+    `live.*` events only tell clients to refresh and are never stored."""
+
+    DAEMON_STARTED = "daemon.started"
+    DAEMON_STOPPED = "daemon.stopped"
+    DAEMON_ERROR = "daemon.error"  # a service crashed and is restarted
+    DAEMON_STATE = "daemon.state"  # the stored last-known state was not used
+    API_OK = "api.ok"
+    API_ERROR = "api.error"
+    POD_ADDED = "pod.added"
+    POD_CHANGED = "pod.changed"
+    POD_REMOVED = "pod.removed"
+    POD_STATUS = "pod.status"
+    POD_ERROR = "pod.error"
+    POD_STOP = "pod.stop"
+    POD_RESUME = "pod.resume"
+    POD_MANAGED = "pod.managed"
+    POD_UNMANAGED = "pod.unmanaged"
+    POD_SETTINGS = "pod.settings"
+    POD_WAKING = "pod.waking"
+    ENDPOINT_CONFIRMED = "endpoint.confirmed"
+    ENDPOINT_FAILED = "endpoint.failed"
+    HOSTKEY_CHANGED = "hostkey.changed"
+    SSH_CONFIG = "ssh.config"
+    IDLE_WARN = "idle.warn"
+    IDLE_CANCEL = "idle.cancel"
+    IDLE_STOP = "idle.stop"
+    IDLE_STOP_FAILED = "idle.stop_failed"
+    IDLE_UNKNOWN = "idle.unknown"
+    IDLE_HOLD = "idle.hold"
+    KEEPALIVE_RETRY = "keepalive.retry"
+    LIVE_SAMPLE = "live.sample"
+    LIVE_SYNC = "live.sync"  # a sync.progress, passed on as a refresh
+    SYNC_ADDED = "sync.added"
+    SYNC_REMOVED = "sync.removed"
+    SYNC_PAUSED = "sync.paused"
+    SYNC_RESUMED = "sync.resumed"
+    SYNC_CONFIRMED = "sync.confirmed"
+    SYNC_STARTED = "sync.started"
+    SYNC_STOPPED = "sync.stopped"
+    SYNC_PROGRESS = "sync.progress"
+    SYNC_PUSHED = "sync.pushed"
+    SYNC_HELD = "sync.held"
+    SYNC_KEPT = "sync.kept"
+    SYNC_CONFLICT = "sync.conflict"
+    SYNC_WARNING = "sync.warning"
+    SYNC_ERROR = "sync.error"
+    SYNC_DISCONNECTED = "sync.disconnected"
+    SYNC_RETRY = "sync.retry"
+    SYNC_RECONNECTED = "sync.reconnected"
 
 
 class ProtocolError(Exception):
@@ -56,8 +145,7 @@ class RemoteError(Exception):
 class Event:
     """Something that happened, streamed to subscribers and kept in the daemon's store.
 
-    kind: dotted, e.g. `pod.status`, `pod.endpoint`, `pod.hostkey`, `idle.warn`, `idle.stop`,
-    `sync.progress`, `sync.conflict`, `api.error`, `api.ok`, `daemon.started`.
+    kind: one of `EventKind` (a plain string on the wire, so a newer daemon's kinds still read).
     """
 
     kind: str
@@ -68,7 +156,7 @@ class Event:
     t: float = 0.0
     seq: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventView:
         return {
             "seq": self.seq,
             "t": self.t,

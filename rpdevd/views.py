@@ -1,0 +1,181 @@
+"""What the daemon's socket methods answer, declared once.
+
+The daemon builds these (`PodState.view()`, `Daemon.api_view()`, the sync roots, `Event.to_json`),
+`rpdev ... --json` prints them as they are, the CLI and the TUI read them typed, and the VS Code
+extension's model (`contrib/vscode/src/model.ts`) mirrors them: `scripts/views_ts.py` writes its
+wire interfaces from this module and a test fails when the two differ.
+
+Standard library only: the CLI, the TUI and the daemon all import it.
+
+Within one protocol version (`protocol.PROTOCOL_VERSION`) every key below is sent. A key added
+later within the same version must be declared `NotRequired`, so that readers are made (by the
+type checker) to tolerate a daemon that predates it; removing or retyping a key needs a new
+protocol version.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+# `hold_until` is an epoch time, or this word for a hold until released.
+Forever = Literal["forever"]
+EndpointState = Literal["none", "starting", "confirming", "confirmed", "unreachable", "stopped"]
+Level = Literal["info", "warning", "error"]
+RootSource = Literal["config", "runtime"]
+
+# An activity sample: its fields are documented in docs/idle.md ("the sample"); they grow with
+# the probe, so the view keeps them as an open mapping.
+SampleView = dict[str, Any]
+
+
+class WarningView(TypedDict):
+    """An idle stop announced and not yet cancelled."""
+
+    kind: str  # "idle.warn"
+    message: str
+    stop_at: float
+    reason: str
+
+
+class SyncProgressView(TypedDict):
+    """The last `sync.progress` of a pass that is running."""
+
+    pair: str
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+
+
+class SyncRootView(TypedDict):
+    """A `[[sync]]` root (`sync.list`, and each pod view's `sync`)."""
+
+    id: str
+    pod: str  # as configured: a name or an id
+    pod_id: str | None  # once the pod is known
+    local: str
+    remote: str
+    paused: bool
+    source: RootSource
+    state: str  # watching | waiting | disconnected | held | conflict | error | paused | pod gone
+    held: int
+    max_delete: int
+    pending: int
+    last_sync: float | None
+    last_error: str | None
+    progress: SyncProgressView | None
+
+
+class PodView(TypedDict):
+    """A pod as `status` and `pods` show it."""
+
+    id: str
+    name: str
+    status: str  # RunPod's desiredStatus: RUNNING, EXITED, ...
+    managed: bool
+    policy: str
+    idle_timeout: float
+    warn_before: float
+    wake_on_connect: bool
+    gpu: str
+    gpu_type: str  # RunPod's name for the GPU; "" when it has none
+    gpu_count: int
+    pod_type: str  # RESERVED (on-demand), INTERRUPTABLE (spot); "" when unknown
+    is_spot: bool
+    cost_per_hr: float | None
+    spend_today: float
+    spend_month: float
+    saved_month: float
+    saved_hours_month: float
+    ssh_alias: str | None
+    ssh_host: str | None  # a confirmed endpoint only
+    ssh_port: int | None
+    endpoint_state: EndpointState
+    api_endpoint: str | None
+    host_key_fingerprint: str | None
+    idle_state: str
+    idle_deadline: float | None
+    hold_until: float | Forever | None
+    warning: WarningView | None
+    last_sample: SampleView | None
+    sync: list[SyncRootView]
+    last_error: str | None
+    status_since: float
+    volume_mount_path: str | None
+    as_of: float | None  # when RunPod's API last reported this pod
+    last_known: bool  # shown as last known rather than from the latest poll
+
+
+class ApiView(TypedDict):
+    """How the daemon's talk with RunPod's API goes."""
+
+    ok: bool
+    error: str | None
+    hint: str | None
+    last_poll: float | None
+    key_source: str | None
+    failures: int
+    known_at: float | None  # when RunPod last answered (this run, or as stored)
+    last_known: bool
+    state_error: str | None
+
+
+class DaemonView(TypedDict):
+    version: str
+    pid: int
+    uptime_s: float
+    socket: str
+    log: str
+    config: str | None
+    poll_interval: float
+    ssh_include: str | None  # installed | missing | broken
+
+
+class StatusView(TypedDict):
+    """`status`: the managed pods."""
+
+    daemon: DaemonView
+    api: ApiView
+    pods: list[PodView]
+    unmanaged: int
+
+
+class PodsView(TypedDict):
+    """`pods`: every pod on the account."""
+
+    api: ApiView
+    pods: list[PodView]
+
+
+class EventView(TypedDict):
+    """An event, in `events` and in the `event` frames of a subscription."""
+
+    seq: int
+    t: float
+    kind: str  # one of protocol.EventKind
+    pod_id: str | None
+    level: str  # one of Level
+    message: str
+    data: dict[str, Any]
+
+
+class EventsView(TypedDict):
+    events: list[EventView]
+
+
+class SyncListView(TypedDict):
+    roots: list[SyncRootView]
+
+
+# The views a client reads, by name: what scripts/views_ts.py renders and the tests compare.
+VIEWS: tuple[type, ...] = (
+    WarningView,
+    SyncProgressView,
+    SyncRootView,
+    PodView,
+    ApiView,
+    DaemonView,
+    StatusView,
+    PodsView,
+    EventView,
+)
