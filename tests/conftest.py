@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rpdevd.sim.sshd import KeyPair, PodSSHD, generate_keypair
+from rpdevd.sim.sshd import KeyPair, PodSSHD, choose_backend, find_sshd, generate_keypair
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -37,6 +37,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     """The user's SSH key pair, authorized on every test pod."""
     return generate_keypair(tmp_path_factory.mktemp("keys") / "id_ed25519", "rpdev-test")
+
+
+def pytest_report_header() -> str:
+    """Which server the test pods run: the suite passes on both, and a report says which."""
+    try:
+        backend = choose_backend(None, find_sshd())
+    except (RuntimeError, ValueError) as exc:
+        return f"pods: {exc}"
+    return "pods: " + ("OpenSSH's sshd" if backend == "openssh" else "the asyncssh stand-in")
 
 
 @pytest.fixture

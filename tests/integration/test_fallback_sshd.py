@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rpdevd.sim.sshd import KeyPair, PodSSHD, find_sshd
+from rpdevd.sim.sshd import KeyPair, PodSSHD, choose_backend, find_sshd
 from rpdevd.sshlib import asyncssh
 
 
@@ -164,3 +164,22 @@ async def test_the_openssh_client_runs_commands_on_it(
         timeout=30,
     )
     assert (out.returncode, out.stdout) == (7, "fallback1\n"), out.stderr
+
+
+def test_the_stand_in_is_chosen_where_sshd_is_missing_or_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RPDEV_SSHD_BACKEND", raising=False)
+    monkeypatch.delenv("RPDEV_REQUIRE_SSHD", raising=False)
+    assert choose_backend(None, "/usr/sbin/sshd") == "openssh"
+    assert choose_backend(None, None) == "asyncssh"
+    assert choose_backend("asyncssh", "/usr/sbin/sshd") == "asyncssh"
+    monkeypatch.setenv("RPDEV_SSHD_BACKEND", "asyncssh")
+    assert choose_backend(None, "/usr/sbin/sshd") == "asyncssh"
+    assert choose_backend("openssh", "/usr/sbin/sshd") == "openssh"
+    monkeypatch.delenv("RPDEV_SSHD_BACKEND")
+    monkeypatch.setenv("RPDEV_REQUIRE_SSHD", "1")  # never picked silently where sshd is required
+    with pytest.raises(RuntimeError, match="RPDEV_REQUIRE_SSHD"):
+        choose_backend(None, None)
+    with pytest.raises(ValueError, match="unknown sshd backend"):
+        choose_backend("dropbear", None)
