@@ -163,24 +163,32 @@ class Session:
         assert proc.stdin and proc.stdout and proc.stderr
         loop = asyncio.get_running_loop()
         stdin = await _pipe_writer(proc.stdin)
-        readers = []
+        readers, transports = [], []
         for pipe in (proc.stdout, proc.stderr):
             reader = asyncio.StreamReader(limit=CHUNK)
-            await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)
-            readers.append(reader)
-        feeding = asyncio.ensure_future(self._feed(stdin, close_at_eof=True))
-        try:
-            # Output first, to the end (sshd, too, holds the channel open while a background job
-            # keeps the command's stdout), then the exit status.
-            await asyncio.gather(
-                self._copy_out(readers[0], self.process.stdout),
-                self._copy_out(readers[1], self.process.stderr),
+            transport, _ = await loop.connect_read_pipe(
+                lambda r=reader: asyncio.StreamReaderProtocol(r), pipe
             )
-            returncode = await wait_child(proc)
+            readers.append(reader)
+            transports.append(transport)
+        feeding = asyncio.ensure_future(self._feed(stdin, close_at_eof=True))
+        # Output first, to the end (sshd, too, holds the channel open while a background job
+        # keeps the command's stdout), then the exit status.
+        output = asyncio.gather(
+            self._copy_out(readers[0], self.process.stdout),
+            self._copy_out(readers[1], self.process.stderr),
+        )
+        try:
+            await self._until_client_leaves(output)
         finally:
+            # Done, or the client left: the command's pipes close, as sshd closes them (a
+            # command still writing gets SIGPIPE).
+            output.cancel()
             feeding.cancel()
             _abort(stdin)
-        self._report(returncode)
+            for transport in transports:
+                transport.close()
+        self._report(await wait_child(proc))
 
     async def _run_on_terminal(self) -> None:
         master, slave = os.openpty()
@@ -200,15 +208,26 @@ class Session:
         loop.add_reader(master, self._copy_terminal)
         # EOF from the client leaves the terminal as it is (sshd cannot close half of it).
         feeding = asyncio.ensure_future(self._feed(keyboard, close_at_eof=False))
+        child = asyncio.ensure_future(wait_child(proc))
         try:
-            returncode = await wait_child(proc)
+            await self._until_client_leaves(child)
         finally:
             feeding.cancel()
             _abort(keyboard)
             loop.remove_reader(master)
         self._copy_terminal()  # what the shell wrote before it exited
-        self._close_terminal()  # SIGHUP to whatever it left running on the terminal
-        self._report(returncode)
+        # The shell exited or the client left: the terminal goes, and with it (SIGHUP) whatever
+        # still runs on it, as with sshd.
+        self._close_terminal()
+        self._report(await child)
+
+    async def _until_client_leaves(self, work: asyncio.Future[object]) -> None:
+        """Wait for `work`, or for the client to close the channel (or the connection)."""
+        closed = asyncio.ensure_future(self.process.channel.wait_closed())
+        try:
+            await asyncio.wait({work, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
 
     async def _copy_out(
         self, reader: asyncio.StreamReader, channel: asyncssh.SSHWriter[bytes]

@@ -20,6 +20,15 @@ from rpdevd.sim.sshd import KeyPair, PodSSHD, choose_backend, find_sshd
 from rpdevd.sshlib import asyncssh
 
 
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
 @pytest.fixture(params=["asyncssh", "openssh"])
 async def fallback(
     request: pytest.FixtureRequest, tmp_path: Path, client_key: KeyPair
@@ -147,10 +156,30 @@ async def test_sftp_reads_and_writes_files(
 async def test_a_client_that_leaves_mid_output_breaks_nothing(
     conn: asyncssh.SSHClientConnection,
 ) -> None:
-    async with conn.create_process("yes") as proc:
+    async with conn.create_process("echo $$; exec yes") as proc:
+        pid = int(await proc.stdout.readline())
         assert await proc.stdout.readline() == "y\n"
+    # Its output pipe closed, the command dies of SIGPIPE (it is not left blocked on a full pipe).
+    for _ in range(300):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.1)
+    assert not alive(pid)
     for i in range(3):
         assert (await conn.run(f"echo still{i}", timeout=30)).stdout == f"still{i}\n"
+
+
+async def test_a_terminal_goes_with_its_channel(conn: asyncssh.SSHClientConnection) -> None:
+    async with conn.create_process("echo $$; exec sleep 600", term_type="dumb") as proc:
+        pid = int((await proc.stdout.readline()).strip())
+        assert alive(pid)
+    # The channel closed, the terminal goes with it and its session gets SIGHUP.
+    for _ in range(300):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.1)
+    assert not alive(pid)
+    assert (await conn.run("echo after", timeout=30)).stdout == "after\n"
 
 
 async def test_the_openssh_client_runs_commands_on_it(
