@@ -121,6 +121,10 @@ class EventKind(StrEnum):
     SYNC_RECONNECTED = "sync.reconnected"
 
 
+METHODS = frozenset(Method)
+EVENT_KINDS = frozenset(EventKind)
+
+
 class ProtocolError(Exception):
     """A frame that breaks the protocol. `code` is machine-readable."""
 

@@ -15,13 +15,8 @@ protocol version.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
-# `hold_until` is an epoch time, or this word for a hold until released.
-Forever = Literal["forever"]
-EndpointState = Literal["none", "starting", "confirming", "confirmed", "unreachable", "stopped"]
-Level = Literal["info", "warning", "error"]
-RootSource = Literal["config", "runtime"]
 
 # An activity sample: its fields are documented in docs/idle.md ("the sample"); they grow with
 # the probe, so the view keeps them as an open mapping.
@@ -56,7 +51,7 @@ class SyncRootView(TypedDict):
     local: str
     remote: str
     paused: bool
-    source: RootSource
+    source: str  # config | runtime
     state: str  # watching | waiting | disconnected | held | conflict | error | paused | pod gone
     held: int
     max_delete: int
@@ -90,12 +85,12 @@ class PodView(TypedDict):
     ssh_alias: str | None
     ssh_host: str | None  # a confirmed endpoint only
     ssh_port: int | None
-    endpoint_state: EndpointState
+    endpoint_state: str  # none | starting | confirming | confirmed | unreachable | stopped
     api_endpoint: str | None
     host_key_fingerprint: str | None
     idle_state: str
     idle_deadline: float | None
-    hold_until: float | Forever | None
+    hold_until: float | str | None  # an epoch time, or "forever"
     warning: WarningView | None
     last_sample: SampleView | None
     sync: list[SyncRootView]
@@ -154,7 +149,7 @@ class EventView(TypedDict):
     t: float
     kind: str  # one of protocol.EventKind
     pod_id: str | None
-    level: str  # one of Level
+    level: str  # info | warning | error
     message: str
     data: dict[str, Any]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rpdevd import __version__, paths
 from rpdevd.daemon.server import RequestError
-from rpdevd.protocol import param_str
+from rpdevd.protocol import EventKind, Method, param_str
+from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, StatusView
 
 if TYPE_CHECKING:
     from rpdevd.daemon.app import Daemon
@@ -18,17 +19,17 @@ if TYPE_CHECKING:
 def register_core_methods(daemon: Daemon) -> None:
     m = CoreMethods(daemon)
     reg = daemon.server.register
-    reg("ping", m.ping)
-    reg("status", m.status)
-    reg("pods", m.pods)
-    reg("events", m.events)
-    reg("pod.stop", m.stop)
-    reg("pod.resume", m.resume)
-    reg("pod.manage", m.manage)
-    reg("pod.set", m.set)
-    reg("poll", m.poll)
-    reg("shutdown", m.shutdown)
-    reg("daemon.log", m.log)
+    reg(Method.PING, m.ping)
+    reg(Method.STATUS, m.status)
+    reg(Method.PODS, m.pods)
+    reg(Method.EVENTS, m.events)
+    reg(Method.POD_STOP, m.stop)
+    reg(Method.POD_RESUME, m.resume)
+    reg(Method.POD_MANAGE, m.manage)
+    reg(Method.POD_SET, m.set)
+    reg(Method.POLL, m.poll)
+    reg(Method.SHUTDOWN, m.shutdown)
+    reg(Method.DAEMON_LOG, m.log)
 
 
 class CoreMethods:
@@ -38,22 +39,22 @@ class CoreMethods:
     async def ping(self, params: dict[str, Any]) -> Any:
         return {"pong": True, "version": __version__}
 
-    async def status(self, params: dict[str, Any]) -> Any:
+    async def status(self, params: dict[str, Any]) -> StatusView:
         managed = [s.view() for s in self.d.pods.values() if s.managed]
         managed.sort(key=lambda v: (v["name"], v["id"]))
         return {
-            "daemon": self.d.daemon_view(),
-            "api": self.d.api_view(),
+            "daemon": cast(DaemonView, self.d.daemon_view()),
+            "api": cast(ApiView, self.d.api_view()),
             "pods": managed,
             "unmanaged": sum(1 for s in self.d.pods.values() if not s.managed),
         }
 
-    async def pods(self, params: dict[str, Any]) -> Any:
+    async def pods(self, params: dict[str, Any]) -> PodsView:
         views = [s.view() for s in self.d.pods.values()]
         views.sort(key=lambda v: (v["name"], v["id"]))
-        return {"api": self.d.api_view(), "pods": views}
+        return {"api": cast(ApiView, self.d.api_view()), "pods": views}
 
-    async def events(self, params: dict[str, Any]) -> Any:
+    async def events(self, params: dict[str, Any]) -> EventsView:
         limit = params.get("limit", 50)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             raise RequestError("bad_params", "limit must be an integer from 1 to 1000")
@@ -80,7 +81,7 @@ class CoreMethods:
             raise RequestError("bad_params", "managed must be true or false")
         self.d.update_settings(state, managed=managed)
         self.d.bus.emit(
-            "pod.managed" if managed else "pod.unmanaged",
+            EventKind.POD_MANAGED if managed else EventKind.POD_UNMANAGED,
             f"{state.name} {'now' if managed else 'no longer'} managed",
             state.id,
         )
@@ -122,7 +123,7 @@ class CoreMethods:
             raise RequestError("bad_params", "warn_before must be shorter than idle_timeout")
         self.d.update_settings(state, **changes)
         self.d.bus.emit(
-            "pod.settings",
+            EventKind.POD_SETTINGS,
             f"{state.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()),
             state.id,
             **changes,

@@ -109,6 +109,8 @@ class Server:
         self._clients: set[asyncio.Task[None]] = set()
 
     def register(self, method: str, handler: Handler) -> None:
+        if method not in protocol.METHODS:
+            raise ValueError(f"method {method} is not declared in protocol.Method")
         if method in self.handlers:
             raise ValueError(f"method {method} registered twice")
         self.handlers[method] = handler

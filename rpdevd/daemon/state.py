@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from rpdevd.config import Config, PodConfig
 from rpdevd.models import Pod
+from rpdevd.views import PodView, SampleView, SyncRootView, WarningView
 
 
 @dataclass
@@ -31,11 +32,12 @@ class PodState:
     idle_state: str = ""  # "busy: GPU 97 %", "idle, stops in 12:40", "held 1h20"
     idle_deadline: float | None = None
     hold_until: float | str | None = None
-    warning: dict[str, Any] | None = None
-    last_sample: dict[str, Any] | None = None
+    warning: WarningView | None = None
+    last_sample: SampleView | None = None
     spend_today: float = 0.0
     spend_month: float = 0.0
     saved: dict[str, float] = field(default_factory=dict)
+    # Each root's view, as the sync part builds it (`Root.to_json`, not yet typed there).
     sync: list[dict[str, Any]] = field(default_factory=list)
     last_error: str | None = None
     stopped_by_rpdev: bool = False
@@ -82,7 +84,7 @@ class PodState:
         name = self.pod.gpu_display_name or "GPU"
         return f"{name} x{self.pod.gpu_count}" if self.pod.gpu_count else "CPU"
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> PodView:
         p = self.pod
         return {
             "id": p.id,
@@ -114,7 +116,7 @@ class PodState:
             "hold_until": self.hold_until,
             "warning": self.warning,
             "last_sample": self.last_sample,
-            "sync": self.sync,
+            "sync": cast("list[SyncRootView]", self.sync),
             "last_error": self.last_error,
             "status_since": self.status_since,
             "volume_mount_path": p.volume_mount_path,

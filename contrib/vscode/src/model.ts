@@ -5,6 +5,121 @@
 // (unknown fields ignored, missing ones left undefined, numbers accepted as numeric strings) and
 // every string shown to the user is cleaned of control characters and capped in length.
 
+// What the daemon sends (`rpdev status --json` prints the daemon's `status` answer as it is),
+// mirrored from rpdevd/views.py. The parsers below read raw JSON only through `Loose<...>` of
+// these, so reading a key the daemon does not send fails to compile.
+// --- views: written by scripts/views_ts.py from rpdevd/views.py; do not edit by hand ---
+export interface WarningView {
+  kind: string;
+  message: string;
+  stop_at: number;
+  reason: string;
+}
+export interface SyncProgressView {
+  pair: string;
+  bytes_done: number;
+  bytes_total: number;
+  files_done: number;
+  files_total: number;
+}
+export interface SyncRootView {
+  id: string;
+  pod: string;
+  pod_id: string | null;
+  local: string;
+  remote: string;
+  paused: boolean;
+  source: string;
+  state: string;
+  held: number;
+  max_delete: number;
+  pending: number;
+  last_sync: number | null;
+  last_error: string | null;
+  progress: SyncProgressView | null;
+}
+export interface PodView {
+  id: string;
+  name: string;
+  status: string;
+  managed: boolean;
+  policy: string;
+  idle_timeout: number;
+  warn_before: number;
+  wake_on_connect: boolean;
+  gpu: string;
+  gpu_type: string;
+  gpu_count: number;
+  pod_type: string;
+  is_spot: boolean;
+  cost_per_hr: number | null;
+  spend_today: number;
+  spend_month: number;
+  saved_month: number;
+  saved_hours_month: number;
+  ssh_alias: string | null;
+  ssh_host: string | null;
+  ssh_port: number | null;
+  endpoint_state: string;
+  api_endpoint: string | null;
+  host_key_fingerprint: string | null;
+  idle_state: string;
+  idle_deadline: number | null;
+  hold_until: number | string | null;
+  warning: WarningView | null;
+  last_sample: Record<string, unknown> | null;
+  sync: SyncRootView[];
+  last_error: string | null;
+  status_since: number;
+  volume_mount_path: string | null;
+  as_of: number | null;
+  last_known: boolean;
+}
+export interface ApiView {
+  ok: boolean;
+  error: string | null;
+  hint: string | null;
+  last_poll: number | null;
+  key_source: string | null;
+  failures: number;
+  known_at: number | null;
+  last_known: boolean;
+  state_error: string | null;
+}
+export interface DaemonView {
+  version: string;
+  pid: number;
+  uptime_s: number;
+  socket: string;
+  log: string;
+  config: string | null;
+  poll_interval: number;
+  ssh_include: string | null;
+}
+export interface StatusView {
+  daemon: DaemonView;
+  api: ApiView;
+  pods: PodView[];
+  unmanaged: number;
+}
+export interface PodsView {
+  api: ApiView;
+  pods: PodView[];
+}
+export interface EventView {
+  seq: number;
+  t: number;
+  kind: string;
+  pod_id: string | null;
+  level: string;
+  message: string;
+  data: Record<string, unknown>;
+}
+// --- end of views ---
+
+/** A JSON object that may hold any of T's keys, each of any type (checked when read). */
+export type Loose<T> = { readonly [K in keyof T]?: unknown };
+
 export interface PodWarning {
   kind: string;
   message: string;
@@ -74,10 +189,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function parseWarning(raw: unknown): PodWarning | undefined {
-  if (!isRecord(raw)) {
+function parseWarning(value: unknown): PodWarning | undefined {
+  if (!isRecord(value)) {
     return undefined;
   }
+  const raw: Loose<WarningView> = value;
   const message = cleanText(raw.message);
   if (!message) {
     return undefined;
@@ -92,10 +208,11 @@ function parseHold(raw: unknown): number | "forever" | undefined {
   return toNumber(raw);
 }
 
-export function parsePod(raw: unknown): Pod | undefined {
-  if (!isRecord(raw)) {
+export function parsePod(value: unknown): Pod | undefined {
+  if (!isRecord(value)) {
     return undefined;
   }
+  const raw: Loose<PodView> = value;
   const id = typeof raw.id === "string" ? raw.id : undefined;
   if (id === undefined || !isPodId(id)) {
     return undefined;
@@ -127,9 +244,10 @@ export function parseStatus(raw: unknown): StatusSnapshot {
   if (!isRecord(raw)) {
     throw new TypeError("expected a JSON object from `rpdev status --json`");
   }
-  const daemon = isRecord(raw.daemon) ? raw.daemon : {};
-  const api = isRecord(raw.api) ? raw.api : {};
-  const pods = Array.isArray(raw.pods) ? raw.pods : [];
+  const status: Loose<StatusView> = raw;
+  const daemon: Loose<DaemonView> = isRecord(status.daemon) ? status.daemon : {};
+  const api: Loose<ApiView> = isRecord(status.api) ? status.api : {};
+  const pods = Array.isArray(status.pods) ? status.pods : [];
   return {
     daemonVersion: cleanText(daemon.version, 40),
     daemonPid: toNumber(daemon.pid),
