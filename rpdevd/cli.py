@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Which module registers each command, so that `rpdev status` loads one module, not all of
 # them (start-up time is most of a CLI call). A test checks this table against the modules.
 COMMAND_MODULES = {
+    "cost": "cost",
     "daemon": "daemon",
     "demo": "demo",
     "doctor": "doctor",
@@ -34,6 +35,7 @@ COMMAND_MODULES = {
     "policy": "power",
     "proxy": "proxy",
     "resume": "power",
+    "ssh": "ssh",
     "ssh-config": "ssh_config",
     "status": "status",
     "stop": "power",

@@ -26,9 +26,11 @@ POD_KEYS = {
     "wake_on_connect",
     "user",
     "identity_file",
+    "max_bid",
 }
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
+BUDGET_KEYS = {"monthly"}
 # A user name as ssh_config can carry it unquoted (and as RunPod images name their users).
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
 TOP_KEYS = {
@@ -42,6 +44,7 @@ TOP_KEYS = {
     "pod",
     "sync",
     "ssh",
+    "budget",
 }
 
 
@@ -66,6 +69,7 @@ class PodConfig:
     wake_on_connect: bool = False
     user: str | None = None
     identity_file: str | None = None
+    max_bid: float | None = None  # spot pods: keep-alive resumes only at or below this $/GPU/h
 
     def matches(self, pod_id: str, pod_name: str) -> bool:
         return (self.id is not None and self.id == pod_id) or (
@@ -104,6 +108,7 @@ class Config:
     pods: tuple[PodConfig, ...] = ()
     syncs: tuple[SyncConfig, ...] = ()
     ssh: SSHSettings = field(default_factory=SSHSettings)
+    budget_monthly: float | None = None  # [budget] monthly, in dollars
     source: Path | None = None
 
     def pod_config(self, pod_id: str, pod_name: str) -> PodConfig | None:
@@ -293,6 +298,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         pods=pods,
         syncs=syncs,
         ssh=ssh,
+        budget_monthly=_parse_budget(r, data.get("budget", {})),
         source=path,
     )
 
@@ -344,13 +350,13 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
                 r.path,
                 f"ssh.{key}",
                 f"unknown key (known keys: {', '.join(sorted(SSH_KEYS))})",
-                _ssh_line(r, key),
+                _table_line(r, key),
             )
     d = SSHSettings()
     user = r.typed(data, "user", str, d.user, label="ssh.user")
     if not USER_RE.fullmatch(user):
         raise ConfigError(
-            r.path, "ssh.user", f"{user!r} is not a valid user name", _ssh_line(r, "user")
+            r.path, "ssh.user", f"{user!r} is not a valid user name", _table_line(r, "user")
         )
     interval = r.typed(
         data,
@@ -365,7 +371,7 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
             r.path,
             "ssh.server_alive_interval",
             f"{interval} is not between 0 and 86400 seconds",
-            _ssh_line(r, "server_alive_interval"),
+            _table_line(r, "server_alive_interval"),
         )
     return SSHSettings(
         identity_file=r.typed(
@@ -379,9 +385,34 @@ def _parse_ssh(r: _Reader, data: Any) -> SSHSettings:
     )
 
 
-def _ssh_line(r: _Reader, key: str) -> int | None:
+def _parse_budget(r: _Reader, data: Any) -> float | None:
+    if not isinstance(data, dict):
+        raise r.fail("budget", "must be a table: write [budget]")
+    for key in data:
+        if key not in BUDGET_KEYS:
+            raise ConfigError(
+                r.path,
+                f"budget.{key}",
+                f"unknown key (known keys: {', '.join(sorted(BUDGET_KEYS))})",
+                _table_line(r, key, "budget"),
+            )
+    monthly = data.get("monthly")
+    if monthly is None:
+        return None
+    if isinstance(monthly, bool) or not isinstance(monthly, int | float) or not 0 < monthly < 1e9:
+        raise ConfigError(
+            r.path,
+            "budget.monthly",
+            f"{monthly!r} is not an amount of dollars (a number greater than zero, e.g. 200)",
+            _table_line(r, "monthly", "budget"),
+        )
+    return float(monthly)
+
+
+def _table_line(r: _Reader, key: str, table: str = "ssh") -> int | None:
+    """The line of `key` in the `[table]` table (`[ssh]` unless said), else of the header."""
     for i, ln in enumerate(r.loc.lines):
-        if re.match(r"^\s*\[ssh\]", ln):
+        if re.match(rf"^\s*\[{table}\]", ln):
             for j in range(i + 1, len(r.loc.lines)):
                 if re.match(rf"^\s*{re.escape(key)}\s*=", r.loc.lines[j]):
                     return j + 1
@@ -442,7 +473,23 @@ def _parse_pod(
         identity_file=r.typed(
             p, "identity_file", str, None, label=label + "identity_file", table="pod", index=i
         ),
+        max_bid=_max_bid(r, p, label, i),
     )
+
+
+def _max_bid(r: _Reader, p: dict[str, Any], label: str, i: int) -> float | None:
+    bid = p.get("max_bid")
+    if bid is not None and (isinstance(bid, bool) or not isinstance(bid, int | float)):
+        raise r.fail(label + "max_bid", f"must be a number, not {bid!r}", "pod", i, "max_bid")
+    if bid is not None and not 0 < bid < 1000:
+        raise r.fail(
+            label + "max_bid",
+            f"{bid!r} is not a bid: dollars per GPU per hour, greater than zero (e.g. 0.40)",
+            "pod",
+            i,
+            "max_bid",
+        )
+    return None if bid is None else float(bid)
 
 
 def _pod_user(r: _Reader, p: dict[str, Any], label: str, i: int) -> str | None:

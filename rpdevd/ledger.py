@@ -13,6 +13,7 @@ still bill for their disk; that cost is not in these figures (the API does not r
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,14 +96,18 @@ def spend(ledger: PodLedger, cost_per_hr: float | None, start: float, now: float
     return overlap(ledger.intervals, start, now, now) / 3600.0 * cost_per_hr
 
 
-def saved(ledger: PodLedger, start: float, now: float) -> tuple[float, float]:
-    """(hours, dollars) idle-stop saved since `start` (see the module's definition)."""
+def saved(
+    ledger: PodLedger, start: float, now: float, end: float | None = None
+) -> tuple[float, float]:
+    """(hours, dollars) idle-stop saved inside [start, end] (end: now), as the module defines
+    it; a saving that spans the window's edge counts for the part inside."""
+    end = now if end is None else min(end, now)
     hours = dollars = 0.0
     for t, rate in ledger.idle_stops:
-        if t < start:
+        if t >= end:
             continue
         next_start = min((a for a, _ in ledger.intervals if a is not None and a > t), default=now)
-        span = max(0.0, min(next_start, now, t + SAVING_CAP) - t)
+        span = max(0.0, min(next_start, end, t + SAVING_CAP) - max(t, start))
         hours += span / 3600.0
         dollars += span / 3600.0 * rate
     return hours, dollars
@@ -117,3 +122,95 @@ def summary(ledger: PodLedger, cost_per_hr: float | None, now: float) -> dict[st
         "saved_hours_month": round(saved_h, 3),
         "saved_month": round(saved_usd, 4),
     }
+
+
+# Months, for `rpdev cost` and the budget: local time, as "today" and "this month" above.
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+
+
+def parse_month(text: str) -> str:
+    """A month as `YYYY-MM` (checked, normalised); ValueError with what to write otherwise."""
+    m = MONTH_RE.fullmatch(text.strip())
+    if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+        raise ValueError(f"{text!r} is not a month: write it as YYYY-MM, e.g. 2026-03")
+    return f"{m.group(1)}-{m.group(2)}"
+
+
+def month_of(t: float) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m")
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """[start, end) of a `YYYY-MM` month, in local time."""
+    year, mon = (int(x) for x in parse_month(month).split("-"))
+    start = dt.datetime(year, mon, 1)
+    end = dt.datetime(year + 1, 1, 1) if mon == 12 else dt.datetime(year, mon + 1, 1)
+    return start.timestamp(), end.timestamp()
+
+
+@dataclass(frozen=True)
+class PodCostInput:
+    """What the month's figures of one pod are computed from."""
+
+    id: str
+    name: str
+    ledger: PodLedger
+    cost_per_hr: float | None
+    managed: bool = True
+
+
+def pod_month(entry: PodCostInput, start: float, end: float, now: float) -> dict[str, Any]:
+    """One pod's month: hours running, spend (at its current $/h), hours and dollars saved."""
+    seconds = overlap(entry.ledger.intervals, start, min(end, now), now)
+    rate = entry.cost_per_hr or 0.0
+    saved_h, saved_usd = saved(entry.ledger, start, now, end)
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "managed": entry.managed,
+        "cost_per_hr": entry.cost_per_hr,
+        "hours": round(seconds / 3600.0, 3),
+        "spend": round(seconds / 3600.0 * rate, 4),
+        "saved_hours": round(saved_h, 3),
+        "saved": round(saved_usd, 4),
+    }
+
+
+def month_report(
+    pods: Iterable[PodCostInput], month: str, now: float, budget: float | None = None
+) -> dict[str, Any]:
+    """The month's figures per pod (those that ran or were kept stopped in it), with totals and,
+    where a monthly budget is set, how much of it is spent."""
+    start, end = month_bounds(month)
+    rows = [pod_month(p, start, end, now) for p in pods]
+    rows = [r for r in rows if r["hours"] or r["saved_hours"]]
+    rows.sort(key=lambda r: (-r["spend"], r["name"], r["id"]))
+    total = {
+        key: round(sum(r[key] for r in rows), 4)
+        for key in ("hours", "spend", "saved_hours", "saved")
+    }
+    report: dict[str, Any] = {
+        "month": parse_month(month),
+        "current": start <= now < end,
+        "pods": rows,
+        "total": total,
+        "budget": None,
+    }
+    if budget:
+        report["budget"] = {
+            "monthly": budget,
+            "spent": total["spend"],
+            "percent": round(100.0 * total["spend"] / budget, 1),
+        }
+    return report
+
+
+BUDGET_THRESHOLDS = (80, 100)  # percent of `[budget] monthly` that raise an event
+
+
+def budget_due(spent: float, monthly: float | None, told: Iterable[int]) -> list[int]:
+    """The thresholds (percent) that `spent` has reached and that were not told yet this month."""
+    if not monthly or monthly <= 0:
+        return []
+    done = set(told)
+    return [p for p in BUDGET_THRESHOLDS if p not in done and spent >= monthly * p / 100.0]

@@ -69,6 +69,32 @@ def run_call(
     return 0
 
 
+class PodChoiceError(Exception):
+    """No pod, or several, answer to what the user typed: what went wrong and what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def pick_pod(pods: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+    """The pod `ref` names among the daemon's pod views, chosen as the daemon chooses: an id
+    first, then a name, then an SSH alias (with or without `.runpod`). PodChoiceError when
+    none or several match."""
+    for p in pods:
+        if p["id"] == ref:
+            return p
+    matches = [p for p in pods if p["name"] == ref] or [
+        p for p in pods if p.get("ssh_alias") in (ref, f"{ref}.runpod")
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise PodChoiceError(f"no pod named or with id {ref!r}", "`rpdev pods` lists them")
+    ids = ", ".join(p["id"] for p in matches)
+    raise PodChoiceError(f"several pods are named {ref!r}: {ids}", "use the pod id instead")
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     rows = [[clean(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]

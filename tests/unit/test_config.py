@@ -119,3 +119,31 @@ def test_a_data_threshold_that_is_no_rate_is_refused_with_its_line(value: str) -
         parse_config(f'poll_interval = "15s"\ndisk_threshold = {value}\n')
     assert err.value.key == "disk_threshold" and err.value.line == 2
     assert "250kB/s" in str(err.value)
+
+
+def test_a_monthly_budget_and_a_pods_bid_cap_are_read() -> None:
+    config = parse_config(
+        '[budget]\nmonthly = 200\n\n[[pod]]\nname = "spot"\npolicy = "keep-alive"\nmax_bid = 0.4\n'
+    )
+    assert config.budget_monthly == 200.0
+    assert config.pods[0].max_bid == 0.4
+    plain = parse_config('[[pod]]\nname = "t"\n')
+    assert plain.budget_monthly is None and plain.pods[0].max_bid is None
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("[budget]\nmonthly = -5\n", ":2: budget.monthly: -5 is not an amount of dollars"),
+        ('[budget]\nmonthly = "200$"\n', ":2: budget.monthly: '200$' is not an amount"),
+        ("[budget]\nweekly = 50\n", ":2: budget.weekly: unknown key (known keys: monthly)"),
+        ("budget = 200\n", ":1: budget: must be a table: write [budget]"),
+        ('[[pod]]\nname = "t"\nmax_bid = 0\n', ":3: pod[0].max_bid: 0 is not a bid"),
+        ('[[pod]]\nname = "t"\n\nmax_bid = "40c"\n', ":4: pod[0].max_bid: must be a number"),
+        ('[[pod]]\nname = "t"\nmax_bid = true\n', ":3: pod[0].max_bid: must be a number"),
+    ],
+)
+def test_a_bad_budget_or_bid_cap_is_refused_with_its_line(text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, Path("/c/config.toml"))
+    assert str(exc.value).startswith("/c/config.toml" + where)

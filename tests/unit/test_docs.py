@@ -15,10 +15,11 @@ def section_keys(text: str, heading: str) -> set[str]:
 
 def test_every_config_key_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
-    assert section_keys(text, "## Top level") == config.TOP_KEYS - {"pod", "sync", "ssh"}
+    assert section_keys(text, "## Top level") == config.TOP_KEYS - {"pod", "sync", "ssh", "budget"}
     assert section_keys(text, "## `[[pod]]`") == config.POD_KEYS
     assert section_keys(text, "## `[[sync]]`") == config.SYNC_KEYS
     assert section_keys(text, "## `[ssh]`") == config.SSH_KEYS
+    assert section_keys(text, "## `[budget]`") == config.BUDGET_KEYS
 
 
 def test_readme_links_resolve() -> None:
