@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rpdevd.sshconfig.known_hosts import HostKey, Pinned, parse_key, pin_host_key
 from rpdevd.sshconfig.render import host_key_alias
@@ -283,3 +283,63 @@ async def confirm_and_pin(
         pin_host_key, host_key_alias(pod_id), result.host_key, known_hosts
     )
     return Rediscovered(result, pinned)
+
+
+# The endpoint's state, as the daemon keeps it per managed pod ----------------------------------
+
+EndpointState = Literal["none", "stopped", "starting", "confirming", "confirmed", "unreachable"]
+"""none: never seen running; stopped: not running; starting: running, no public port 22 yet;
+confirming: a candidate is being checked inside the pod; confirmed: the pod proved the endpoint
+(its key pinned); unreachable: the last check failed, retried with backoff."""
+
+ENDPOINT_STATES: tuple[EndpointState, ...] = get_args(EndpointState)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the latest poll says of a pod, and where its confirmation stands."""
+
+    running: bool
+    candidate: tuple[str, int] | None  # the API's (host, port) for port 22, None while none
+    confirmed: tuple[str, int] | None  # the endpoint confirmed last, if any
+    checking: bool = False  # a confirmation is in flight
+    due: bool = True  # the backoff after the last failure is over (or the candidate is new)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The next state, and what the daemon does about it."""
+
+    state: EndpointState
+    withdraw: bool = False  # the confirmed endpoint is nobody's to use any more
+    confirm: bool = False  # check the candidate inside the pod now
+
+
+def _to(old: EndpointState, new: EndpointState, *, confirm: bool = False) -> Transition:
+    return Transition(new, withdraw=old == "confirmed" and new != "confirmed", confirm=confirm)
+
+
+def after_poll(state: EndpointState, seen: Seen) -> Transition:
+    """Pure: the endpoint's state once a poll reported the pod. Only a confirmed endpoint is
+    anyone's to use; leaving `confirmed` withdraws it, whatever the reason."""
+    if not seen.running:
+        return Transition(state) if state in ("none", "stopped") else _to(state, "stopped")
+    if seen.candidate is None:
+        return Transition(state) if state == "starting" else _to(state, "starting")
+    if state == "confirmed" and seen.candidate == seen.confirmed:
+        return Transition(state)
+    if seen.checking or not seen.due:
+        return Transition(state)
+    # A new candidate, or one to try again; a confirmed pod that moved (a restart the polls
+    # never showed stopped) has its old endpoint withdrawn until the new one is confirmed.
+    return _to(state, "confirming", confirm=True)
+
+
+def after_check(state: EndpointState, failure: FailureKind | None) -> Transition:
+    """Pure: the endpoint's state once a check inside the pod answered (`failure` None: it
+    confirmed the candidate). A confirmed endpoint only unreachable for a moment stays."""
+    if failure is None:
+        return Transition("confirmed")
+    if state == "confirmed" and failure == "unreachable":
+        return Transition(state)
+    return _to(state, "unreachable")

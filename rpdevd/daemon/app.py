@@ -1,9 +1,10 @@
 """The daemon: owns the RunPod API, the pods' state, the event bus and the socket.
 
-Parts that act on pods (endpoint rediscovery, lifecycle, sync) are `Service`s: each gets the
-daemon, runs as its own task, may register socket methods, and is told after every poll which
-pods changed. The daemon's own socket methods (status, pods, stop, resume, settings, ...) are in
-methods.py.
+Parts that act on pods (the connection pool, endpoint rediscovery, lifecycle, sync) are
+`Service`s (core.py): `services.py` builds each with what it needs (this daemon as a
+`DaemonCore`, the connection pool, `register` for its socket methods); each runs as its own task
+and is told after every poll which pods changed. The daemon's own socket methods (status, pods,
+stop, resume, settings, ...) are in methods.py. Nothing here knows the services.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from rpdevd.api_errors import TransientAPIError
 from rpdevd.config import Config, load_config
 from rpdevd.daemon import laststate
 from rpdevd.daemon.bus import EventBus
-from rpdevd.daemon.methods import register_core_methods
+from rpdevd.daemon.core import Service
+from rpdevd.daemon.redact import RedactKey
 from rpdevd.daemon.server import RequestError, Server
+from rpdevd.daemon.ssh_config import include_state
 from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
 from rpdevd.models import Pod
@@ -40,13 +43,6 @@ class API(Protocol):
     async def list_pods(self) -> list[Pod]: ...
     async def stop_pod(self, pod_id: str) -> Any: ...
     async def resume_pod(self, pod: Pod) -> Any: ...
-
-
-class Service(Protocol):
-    name: str
-
-    async def run(self) -> None: ...
-    def pods_changed(self, changed: list[PodState]) -> None: ...
 
 
 def _default_api(key: str) -> API:
@@ -78,8 +74,6 @@ class Daemon:
         self.last_poll: float | None = None
         self.api_failures = 0
         self.services: list[Service] = []
-        self.endpoints: Any = None  # the EndpointService, once attached
-        self.lifecycle: Any = None  # the LifecycleService, once attached
         self.stop_event = asyncio.Event()
         self.on_shutdown: Callable[[], None] | None = None
         self.poll_now = asyncio.Event()
@@ -92,7 +86,6 @@ class Daemon:
         self.last_state: laststate.LastState | None = None
         self._state_written: tuple[bytes, float] | None = None
         self._state_error: str | None = None
-        register_core_methods(self)
         self.server.resolve_pod = lambda ref: self.resolve(ref).id
         self._restore_state()
 
@@ -106,10 +99,7 @@ class Daemon:
             tasks += [asyncio.create_task(self._run_service(s), name=s.name) for s in self.services]
             await self.stop_event.wait()
             for t in tasks:
-                t.cancel()
-            if self.endpoints is not None:
-                for pod_id in list(self.endpoints.conns):
-                    self.endpoints.close_connection(pod_id)
+                t.cancel()  # the connection pool's closes every pod's connection
             _, pending = await asyncio.wait(tasks, timeout=5)
             stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if pending or stuck:
@@ -155,8 +145,6 @@ class Daemon:
             self.api_source = None
             return None
         if self.api is None or key.value != self._api_key_value:
-            from rpdevd.daemon.main import RedactKey
-
             RedactKey.secrets.add(key.value)
             self.api = self._api_factory(key.value)
             self._api_key_value = key.value
@@ -435,7 +423,7 @@ class Daemon:
             "log": str(paths.log_file()),
             "config": str(self.config.source) if self.config.source else None,
             "poll_interval": self.config.poll_interval,
-            "ssh_include": self.endpoints.include_state() if self.endpoints else None,
+            "ssh_include": include_state(),
         }
 
     # acting on pods ----------------------------------------------------------------------

@@ -15,23 +15,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rpdevd import ledger as ledger_mod
 from rpdevd.activity.decide import Decision, IdleState, Policy, step
 from rpdevd.activity.history import SampleHistory
 from rpdevd.activity.probe import ActivityProbe
 from rpdevd.activity.samples import FOREVER, Sample
-from rpdevd.daemon.lifecycle_methods import register_lifecycle_methods
+from rpdevd.daemon.connections import ConnectionPool
+from rpdevd.daemon.core import DaemonCore
 from rpdevd.daemon.notify import busy_text, clock, notify_desktop
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
 from rpdevd.durations import format_duration
 from rpdevd.models import Pod
-
-if TYPE_CHECKING:
-    from rpdevd.daemon.app import Daemon
 
 log = logging.getLogger("rpdevd.lifecycle")
 
@@ -82,16 +81,21 @@ def runtime_dict(pod: Pod) -> dict[str, Any] | None:
 class LifecycleService:
     name = "lifecycle"
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(
+        self,
+        daemon: DaemonCore,
+        pool: ConnectionPool,
+        edits: Callable[[str], int] | None = None,
+    ) -> None:
         self.d = daemon
+        self.pool = pool
         self.runs: dict[str, _PodRun] = {}
         self.history = SampleHistory(daemon.store.db)
         self.sem = asyncio.Semaphore(daemon.config.probe_concurrency)
         self.wake = asyncio.Event()
-        self.edit_counter: Any = None  # set by the sync service: pod_id -> files pushed
+        self.edit_counter = edits  # the sync's: pod_id -> files pushed since the last call
         # Every resume rpdev asks for (CLI/TUI, wake on connect, keep-alive) is a fresh start.
         self.resumes = daemon.bus.subscribe(("pod.resume",))
-        register_lifecycle_methods(daemon, self)
 
     def run_of(self, pod_id: str) -> _PodRun:
         run = self.runs.get(pod_id)
@@ -215,7 +219,7 @@ class LifecycleService:
                 sshd_ports=tuple({22, state.ssh_port or 22}),
             )
         run.probe.sshd_ports = tuple({22, state.ssh_port or 22})
-        conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
+        conn = await self.pool.get(state.id)
         edits = self.edit_counter(state.id) if self.edit_counter else 0
         async with self.sem:
             sample = await run.probe.sample(
@@ -225,8 +229,8 @@ class LifecycleService:
                 local_edits=edits,
                 hold_until=state.hold_until,
             )
-        if sample.probe != "ok" and conn is not None and self.d.endpoints:
-            self.d.endpoints.close_connection(state.id)
+        if sample.probe != "ok" and conn is not None:
+            self.pool.discard(state.id, conn)
         return sample
 
     async def probe_and_decide(self, state: PodState, run: _PodRun) -> None:
@@ -386,7 +390,7 @@ class LifecycleService:
             signal=decision.signal,
         )
         notify_desktop(f"rpdev: {state.name} stops soon", text)
-        conn = await self.d.endpoints.connection(state.id) if self.d.endpoints else None
+        conn = await self.pool.get(state.id)
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rpdevd import ledger as ledger_mod
 from rpdevd.activity.samples import FOREVER
+from rpdevd.daemon.core import DaemonCore, Register
+from rpdevd.daemon.lifecycle import LifecycleService
 from rpdevd.daemon.server import RequestError
 from rpdevd.durations import format_duration, parse_duration
 
-if TYPE_CHECKING:
-    from rpdevd.daemon.app import Daemon
-    from rpdevd.daemon.lifecycle import LifecycleService
 
-
-def register_lifecycle_methods(daemon: Daemon, service: LifecycleService) -> None:
+def register_lifecycle_methods(
+    register: Register, daemon: DaemonCore, service: LifecycleService
+) -> None:
     m = LifecycleMethods(daemon, service)
     for name, fn in (
         ("pod.hold", m.hold),
@@ -23,11 +23,11 @@ def register_lifecycle_methods(daemon: Daemon, service: LifecycleService) -> Non
         ("idle.samples", m.export),
         ("ledger", m.ledger),
     ):
-        daemon.server.register(name, fn)
+        register(name, fn)
 
 
 class LifecycleMethods:
-    def __init__(self, daemon: Daemon, service: LifecycleService) -> None:
+    def __init__(self, daemon: DaemonCore, service: LifecycleService) -> None:
         self.d = daemon
         self.svc = service
 

@@ -13,22 +13,10 @@ import threading
 
 from rpdevd import __version__, paths
 from rpdevd.config import ConfigError, load_config
+from rpdevd.daemon.redact import RedactKey
 from rpdevd.daemon.server import AlreadyRunning
 from rpdevd.secrets import find_api_key
 from rpdevd.text import clean
-
-
-class RedactKey:
-    """The API keys the daemon has used, which no log line may show: whatever a library logs
-    (tracebacks included). The daemon adds keys it learns later (`rpdev login`)."""
-
-    secrets: set[str] = set()
-
-    @classmethod
-    def redact(cls, text: str) -> str:
-        for secret in cls.secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
 
 
 class LogFormatter(logging.Formatter):

@@ -1,19 +1,18 @@
 """The daemon's own socket methods: its status, the pods, their settings, stop and resume, the
-log, shutdown. (Services register theirs: endpoints.py, lifecycle.py, syncs.py.)"""
+log, shutdown. Registered by services.py with the services' own (ssh_config.py, wake.py,
+lifecycle_methods.py, syncs.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from rpdevd import __version__, paths
+from rpdevd.daemon.app import Daemon
 from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import EventKind, Method, param_str
 from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, StatusView
-
-if TYPE_CHECKING:
-    from rpdevd.daemon.app import Daemon
 
 
 def register_core_methods(daemon: Daemon) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from rpdevd.config import Config, PodConfig
+from rpdevd.endpoint import EndpointState
 from rpdevd.models import Pod
 from rpdevd.views import PodView, SampleView, SyncRootView, WarningView
 
@@ -25,7 +26,7 @@ class PodState:
     warn_before: float = 300.0
     wake_on_connect: bool = False
     ssh_alias: str | None = None
-    endpoint_state: str = "none"  # none | starting | confirming | confirmed | unreachable
+    endpoint_state: EndpointState = "none"  # rpdevd.endpoint.after_poll / after_check
     ssh_host: str | None = None  # confirmed endpoint only
     ssh_port: int | None = None
     host_key_fingerprint: str | None = None

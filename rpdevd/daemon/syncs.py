@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from rpdevd.daemon.connections import ConnectionPool
+from rpdevd.daemon.core import DaemonCore, Register
 from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import Event, param_str
 
 if TYPE_CHECKING:
     import asyncssh
 
-    from rpdevd.daemon.app import Daemon
     from rpdevd.sync.live import LiveSync
 
 log = logging.getLogger("rpdevd.sync")
@@ -104,8 +105,9 @@ def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
 class SyncService:
     name = "sync"
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonCore, pool: ConnectionPool, register: Register) -> None:
         self.d = daemon
+        self.pool = pool
         self.roots: dict[str, Root] = {}
         self.wake = asyncio.Event()
         self._kicks: set[asyncio.Task[None]] = set()
@@ -138,20 +140,19 @@ class SyncService:
                 self.roots[r.id].paused = r.paused
             elif r.source == "runtime":
                 self.roots[r.id] = r
-        reg = daemon.server.register
-        reg("sync.list", self.m_list)
-        reg("sync.status", self.m_list)
-        reg("sync.add", self.m_add)
-        reg("sync.remove", self.m_remove)
-        reg("sync.pause", self.m_pause)
-        reg("sync.confirm", self.m_confirm)
+        register("sync.list", self.m_list)
+        register("sync.status", self.m_list)
+        register("sync.add", self.m_add)
+        register("sync.remove", self.m_remove)
+        register("sync.pause", self.m_pause)
+        register("sync.confirm", self.m_confirm)
 
     def pods_changed(self, changed: list[Any]) -> None:
         self.wake.set()
 
     def endpoint_confirmed(self, pod_id: str) -> None:
-        """The pod's endpoint was just confirmed: its roots connect now. A running live sync is
-        told to reconnect (the shared connection it had is closed on every confirmation); a
+        """The pod's endpoint was just confirmed (the pool tells): its roots connect now. A
+        running live sync is told to reconnect (the pool closed the connection it had); a
         root waiting out its restart delay starts at once."""
         for root in self.roots.values():
             if root.pod_id != pod_id or root.paused:
@@ -281,7 +282,7 @@ class SyncService:
         )
 
         async def connect() -> asyncssh.SSHClientConnection:
-            conn: asyncssh.SSHClientConnection | None = await self.d.endpoints.connection(pod_id)
+            conn = await self.pool.get(pod_id)
             if conn is None:
                 raise ConnectionError("the pod is not reachable yet")
             return conn

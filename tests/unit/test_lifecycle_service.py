@@ -1,7 +1,8 @@
 """The idle-stop service between a decision and the stop: a failed stop is tried again, a hold
 or a policy change that lands at the deadline wins, and a countdown that ran out under another
-policy does not block idle-stop later. The real LifecycleService, Store and EventBus; the
-RunPod API and the pod's probe are stand-ins that count calls and return fixed samples."""
+policy does not block idle-stop later. The real LifecycleService, Store, EventBus and connection
+pool; the RunPod API and the pod's probe are stand-ins that count calls and return fixed
+samples."""
 
 from __future__ import annotations
 
@@ -13,46 +14,20 @@ import pytest
 
 from rpdevd.activity.samples import Gpu, Sample
 from rpdevd.daemon import lifecycle as lifecycle_mod
-from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.lifecycle_methods import LifecycleMethods
-from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
-from rpdevd.daemon.store import Store
 from rpdevd.models import Pod
+from tests.daemon_core import Core
 
 T0 = 1_790_000_000.0
 
 
-class Daemon:
-    """What LifecycleService uses of the daemon, with a RunPod that can refuse stops."""
+class Daemon(Core):
+    """The daemon as LifecycleService sees it, with a RunPod that can refuse stops."""
 
-    def __init__(self, db: Path) -> None:
-        self.store = Store(db)
-        self.bus = EventBus(self.store)
-        self.server = SimpleNamespace(register=lambda *a: None)
-        self.config = SimpleNamespace(probe_concurrency=4, probe_interval=60.0)
-        self.endpoints = None
-        self.pods: dict[str, PodState] = {}
-        self.stops = 0
-        self.refusals: list[str] = []  # error codes for the next stop calls
-
-    async def wait_for_poll(self, timeout: float) -> None:
-        pass
-
-    async def stop_pod(self, state: PodState, reason: str) -> None:
-        self.stops += 1
-        if self.refusals:
-            raise RequestError(self.refusals.pop(0), "stop failed: RunPod answered 502")
-
-    def update_settings(self, state: PodState, **changes: Any) -> None:
-        for key, value in changes.items():
-            setattr(state, key, value)
-
-    def pod_param(self, params: dict[str, Any]) -> PodState:
-        return next(iter(self.pods.values()))
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.store.events(1000) if e.kind.startswith("idle.")]
+    def kinds(self, prefix: str = "idle.") -> list[str]:
+        return super().kinds(prefix)
 
 
 @pytest.fixture
@@ -69,7 +44,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     )
     state = PodState(pod=pod, managed=True, policy="idle-stop", idle_timeout=1800, warn_before=300)
     daemon.pods[state.id] = state
-    service = lifecycle_mod.LifecycleService(daemon)  # type: ignore[arg-type]
+    service = lifecycle_mod.LifecycleService(daemon, ConnectionPool())
     clock = [T0]
     monkeypatch.setattr(lifecycle_mod.time, "time", lambda: clock[0])
     during_confirm: list[Any] = []
