@@ -47,7 +47,11 @@ async def _state(sim: SimRunPod, kw: dict[str, Any]) -> Any:
 
 
 async def _calls(sim: SimRunPod, kw: dict[str, Any]) -> Any:
-    return {"requests": sim.requests, "calls": [[op, args] for op, args in sim.calls]}
+    return {
+        "requests": sim.requests,
+        "calls": [[op, args] for op, args in sim.calls],
+        "keys": [[op, key] for op, key in sim.key_uses],  # "account" or "pod:<id>"
+    }
 
 
 CONTROL_ACTIONS: dict[str, Action] = {

@@ -15,6 +15,7 @@ from typing import Any
 from rpdevd.sim import faults as msg
 from rpdevd.sim.faults import Faults, GraphQLFault, HttpFault
 from rpdevd.sim.pods import SimPod, fake_port, new_pod_id, status_change
+from rpdevd.sim.runpodctl import install
 
 STATUSES = ("RUNNING", "EXITED", "TERMINATED")
 
@@ -30,6 +31,8 @@ class SimLifecycle:
         self.pods: dict[str, SimPod] = {}
         self.faults = Faults()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # (operation, "account" or "pod:<id>"): which key each API call came with.
+        self.key_uses: list[tuple[str, str]] = []
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ---- bookkeeping ----------------------------------------------------------------------
@@ -140,6 +143,7 @@ class SimLifecycle:
         now = time.monotonic()
         old = pod.port
         if pod.use_sshd:
+            self._install_runpodctl(pod)
             sshd = pod.new_sshd(self.pub_key)
             sshd.authorized_keys = self.pub_key  # a changed pubKey applies at the next start
             pod.port = await sshd.start()
@@ -154,6 +158,14 @@ class SimLifecycle:
         if self.faults.stale_seconds > 0 and pod.previous_port is not None:
             pod.reported_port = self._stale_port(pod)
             pod.stale_until = now + self.faults.stale_seconds
+
+    def _install_runpodctl(self, pod: SimPod) -> None:
+        # Written at every start, with the API's address now, as RunPod's image brings it each time.
+        install(pod.bindir, getattr(self, "base_url", None))
+        # Login shells reset PATH from /etc/profile; the pod's ~/.profile puts runpodctl first.
+        home = pod.root / "sshd" / "home"  # PodSSHD's home of the pod
+        home.mkdir(parents=True, exist_ok=True)
+        (home / ".profile").write_text(f'PATH="{pod.bindir}:$PATH"\nexport PATH\n')
 
     def _stale_port(self, pod: SimPod) -> int | None:
         if self.faults.stale_mode == "other":

@@ -2,7 +2,9 @@
 
 A RUNNING pod with `use_sshd` is a real sshd (`PodSSHD`) on 127.0.0.1; every start gives it a
 new port and a new host key, as a RunPod pod gets on every stop/resume. Its `/workspace` is a
-directory of its own, reported as the pod's `volumeMountPath`.
+directory of its own, reported as the pod's `volumeMountPath`. As on RunPod, its sessions have a
+pod-scoped API key in `RUNPOD_API_KEY` (the simulated API takes it for this pod only) and
+`runpodctl` first on their PATH (rpdevd/sim/runpodctl.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from rpdevd.sim.sshd import PodSSHD
 ID_ALPHABET = string.ascii_lowercase + string.digits
 SIM_IP = "127.0.0.1"
 DEFAULT_IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
+# sshd's own default PATH for a session, after the pod's bin folder.
+SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def new_pod_key() -> str:
+    """A pod-scoped API key (the shape of a RunPod key; only the simulator knows it)."""
+    return "rpa_POD" + secrets.token_hex(20).upper()
 
 
 def new_pod_id() -> str:
@@ -60,6 +69,7 @@ class SimPod:
     cpu_percent: float = 1.0
     memory_percent: float = 8.0
     lowest_bid: float | None = None
+    api_key: str = field(default_factory=new_pod_key, repr=False)  # RUNPOD_API_KEY on the pod
 
     def __post_init__(self) -> None:
         self.host_id = self.host_id or f"{self.id}-{secrets.token_hex(4)}"
@@ -70,6 +80,11 @@ class SimPod:
     @property
     def workspace(self) -> Path:
         return self.root / "workspace"
+
+    @property
+    def bindir(self) -> Path:
+        """First on the pod's PATH: runpodctl."""
+        return self.root / "bin"
 
     @property
     def pod_type(self) -> str:
@@ -85,6 +100,8 @@ class SimPod:
             "RUNPOD_CPU_COUNT": "8",
             "RUNPOD_DC_ID": "SIM-LOCAL-1",
             "RUNPOD_VOLUME_MOUNT_PATH": str(self.workspace),
+            "RUNPOD_API_KEY": self.api_key,
+            "PATH": f"{self.bindir}:{SESSION_PATH}",
             "RPDEV_SIM": "1",
         }
 

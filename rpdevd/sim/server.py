@@ -7,7 +7,8 @@
     await sim.stop()
 
 Requests need `Authorization: Bearer <api_key>` (or `?api_key=`, which RunPod also accepts);
-anything else gets HTTP 401, as on RunPod. GraphQL errors come back as HTTP 200 with an `errors`
+anything else gets HTTP 401, as on RunPod. A pod's own key (its `RUNPOD_API_KEY`) is accepted
+for that pod only: `pod` and `podStop` naming it; anything else with it is a GraphQL error. GraphQL errors come back as HTTP 200 with an `errors`
 array carrying RunPod's message texts; a query that does not parse or names an unknown field
 gets HTTP 400. Lifecycle, controls and faults live in `SimRunPod` (lifecycle.py).
 """
@@ -82,17 +83,28 @@ class SimRunPod(SimLifecycle):
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _given_key(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.query.get("api_key", "")
-        return hmac.compare_digest(given.encode(), self._api_key.encode())
+        return header[7:] if header.startswith("Bearer ") else request.query.get("api_key", "")
+
+    def _authorized(self, request: web.Request) -> bool:
+        return hmac.compare_digest(self._given_key(request).encode(), self._api_key.encode())
+
+    def _key_scope(self, request: web.Request) -> str | None:
+        """The pod whose own key the request carries, or None (the account's key, or none)."""
+        given = self._given_key(request).encode()
+        for pod in self.pods.values():
+            if hmac.compare_digest(given, pod.api_key.encode()):
+                return pod.id
+        return None
 
     async def _handle_graphql(self, request: web.Request) -> web.Response:
         self.requests += 1
         delay = self.faults.take_slow()
         if delay:
             await asyncio.sleep(delay)
-        if not self._authorized(request):
+        scope = None if self._authorized(request) else self._key_scope(request)
+        if scope is None and not self._authorized(request):
             return web.json_response({"errors": [{"message": "Unauthorized"}]}, status=401)
         fault = self.faults.take_http()
         if fault is not None:
@@ -129,6 +141,7 @@ class SimRunPod(SimLifecycle):
             SCHEMA,
             query,
             root_value=self._root_value,
+            context_value={"pod_scope": scope},
             variable_values=variables if isinstance(variables, dict) else None,
         )
         payload: dict[str, Any] = {"data": result.data}
