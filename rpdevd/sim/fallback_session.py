@@ -124,7 +124,6 @@ class Session:
         self.peer = peer
         self.set_env = set_env
         self.user = pwd.getpwuid(os.getuid())
-        self.proc: subprocess.Popen[bytes] | None = None
         self.master: int | None = None  # the terminal's master side, with one
 
     async def run(self) -> None:
@@ -153,7 +152,7 @@ class Session:
 
     async def _run_on_pipes(self) -> None:
         env = session_env(self.user, self.peer, self.set_env)
-        proc = self.proc = self._spawn(
+        proc = self._spawn(
             env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -197,7 +196,7 @@ class Session:
         self._resize(*self.process.term_size)
         env = session_env(self.user, self.peer, self.set_env, term=self.process.term_type, tty=tty)
         try:
-            proc = self.proc = self._spawn(
+            proc = self._spawn(
                 env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_take_terminal
             )
         finally:
