@@ -15,8 +15,21 @@ protocol version.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import math
+from types import UnionType
+from typing import (
+    Any,
+    TypedDict,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 
+V = TypeVar("V")
 
 # An activity sample: its fields are documented in docs/idle.md ("the sample"); they grow with
 # the probe, so the view keeps them as an open mapping.
@@ -174,3 +187,69 @@ VIEWS: tuple[type, ...] = (
     PodsView,
     EventView,
 )
+
+
+def read(view: type[V], raw: object) -> V:
+    """`raw` (JSON from the socket) as `view`: every declared key present and of its declared
+    type. A key that is missing or of another type reads as None where the view allows None,
+    else as the type's empty value ("", 0, False, [], an empty view); unknown keys are dropped.
+
+    Clients call this once where an answer arrives and then index the view without re-checking
+    it: a daemon's answer is never trusted to be well formed (pod names and numbers come from
+    RunPod), and a newer daemon's extra keys are ignored."""
+    return cast(V, _conform(view, raw))
+
+
+def _conform(tp: Any, value: object) -> Any:
+    if tp is Any:
+        return value
+    if tp is str:
+        return value if isinstance(value, str) else ""
+    if tp is bool:
+        return value if isinstance(value, bool) else False
+    if tp is int or tp is float:
+        return tp(cast(float, value)) if _fits(tp, value) else tp(0)
+    if is_typeddict(tp):
+        fields = _hints(tp)
+        obj = value if isinstance(value, dict) else {}
+        return {key: _conform(sub, obj.get(key)) for key, sub in fields.items()}
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is list:
+        return [_conform(args[0], v) for v in value] if isinstance(value, list) else []
+    if origin is dict:
+        return dict(value) if isinstance(value, dict) else {}
+    if origin in (Union, UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is not type(None) and _fits(arg, value):
+                return _conform(arg, value)
+        return None if type(None) in args else _conform(args[0], None)
+    raise TypeError(f"views.read cannot check {tp!r}")
+
+
+def _fits(tp: Any, value: object) -> bool:
+    """Is `value` of the kind `tp` reads (its inner keys are checked by _conform)?"""
+    if tp is str:
+        return isinstance(value, str)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int or tp is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    origin = get_origin(tp)
+    if is_typeddict(tp) or origin is dict:
+        return isinstance(value, dict)
+    if origin is list:
+        return isinstance(value, list)
+    return False
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(view: type) -> dict[str, Any]:
+    if view not in _HINTS:
+        _HINTS[view] = get_type_hints(view)
+    return _HINTS[view]

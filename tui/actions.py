@@ -16,6 +16,7 @@ from textual.screen import Screen
 
 from rpdevd.durations import format_duration
 from rpdevd.protocol import ProtocolError, RemoteError
+from rpdevd.views import PodView, SyncRootView
 from tui import format as fmt
 from tui.connection import Link
 from tui.screens.dialogs import (
@@ -45,20 +46,20 @@ class PodActions(App[int]):
     link: Link
     unsupported: set[str]
     warned: tuple[str, float | None] | None
-    by_id: dict[str, dict[str, Any]]
+    by_id: dict[str, PodView]
     start_daemon_fn: Callable[[], tuple[bool, str]] | None
     cwd: Path | None
     # Editors started from here: `code` returns at once, but its process is reaped (polled)
     # rather than left a zombie.
     editor_procs: list[subprocess.Popen[bytes]]
 
-    def selected_view(self) -> dict[str, Any] | None:
+    def selected_view(self) -> PodView | None:
         raise NotImplementedError
 
     def request_refresh(self) -> None:
         raise NotImplementedError
 
-    def roots_of(self, pod_id: str) -> list[dict[str, Any]]:
+    def roots_of(self, pod_id: str) -> list[SyncRootView]:
         raise NotImplementedError
 
     # talking to the daemon ---------------------------------------------------------------
@@ -94,15 +95,15 @@ class PodActions(App[int]):
                 self.notify("Not connected to rpdevd: reconnecting…", severity="error")
         return False, None
 
-    def target(self) -> dict[str, Any] | None:
+    def target(self) -> PodView | None:
         view = self.selected_view()
         if view is None:
             self.notify("No pod selected.", severity="warning")
         return view
 
     @staticmethod
-    def name_of(view: dict[str, Any]) -> str:
-        return fmt.safe(view.get("name") or view.get("id"), 30)
+    def name_of(view: PodView) -> str:
+        return fmt.safe(view["name"] or view["id"], 30)
 
     # power -------------------------------------------------------------------------------
     @work(group="action")
@@ -126,7 +127,7 @@ class PodActions(App[int]):
         view = self.target()
         if view is None:
             return
-        rate = fmt.money(view.get("cost_per_hr"), True)
+        rate = fmt.money(view["cost_per_hr"], True)
         if await self.push_screen_wait(
             ConfirmScreen(
                 f"Resume {self.name_of(view)}?", f"It bills {rate} while running.", yes="Resume"
@@ -155,7 +156,7 @@ class PodActions(App[int]):
             )
             self.notify(f"{self.name_of(view)}: {said}")
 
-    async def hold(self, view: dict[str, Any], duration: float | str | None) -> None:
+    async def hold(self, view: PodView, duration: float | str | None) -> None:
         ok, _ = await self.rpc("pod.hold", {"pod": view["id"], "duration": duration})
         if ok:
             what = (
@@ -178,18 +179,17 @@ class PodActions(App[int]):
         if choice is not None:
             await self.hold(view, choice[0])
 
-    def warned_view(self) -> dict[str, Any] | None:
+    def warned_view(self) -> PodView | None:
         """The pod an idle-stop warning is out for: the one just warned about while its warning
         stands, else the daemon's own view of warnings (the TUI may have opened, or reconnected,
         after the warning), the soonest stop first. Never simply the selected pod."""
-        warned = [v for v in self.by_id.values() if isinstance(v.get("warning"), dict)]
+        warned = [v for v in self.by_id.values() if v["warning"] is not None]
         just = self.by_id.get(self.warned[0]) if self.warned else None
         if just is not None and (just in warned or not warned):
             return just  # (the views may lag the event by a refresh)
 
-        def stop_at(v: dict[str, Any]) -> float:
-            t = v["warning"].get("stop_at")
-            return float(t) if isinstance(t, int | float) else float("inf")
+        def stop_at(v: PodView) -> float:
+            return v["warning"]["stop_at"] if v["warning"] else float("inf")
 
         return min(warned, key=stop_at) if warned else None
 
@@ -208,7 +208,7 @@ class PodActions(App[int]):
         view = self.target()
         if view is None:
             return
-        managed = not view.get("managed")
+        managed = not view["managed"]
         ok, _ = await self.rpc("pod.manage", {"pod": view["id"], "managed": managed})
         if ok:
             self.notify(
@@ -221,7 +221,7 @@ class PodActions(App[int]):
         view = self.target()
         if view is None:
             return
-        alias = view.get("ssh_alias")
+        alias = view["ssh_alias"]
         if not alias:
             self.notify(
                 f"{self.name_of(view)} has no SSH alias yet: wait for its endpoint.",
@@ -238,7 +238,7 @@ class PodActions(App[int]):
                 timeout=10,
             )
             return
-        folder = str(view.get("volume_mount_path") or "/workspace")
+        folder = str(view["volume_mount_path"] or "/workspace")
         self.editor_procs = [p for p in self.editor_procs if p.poll() is None]
         try:
             proc = subprocess.Popen(
@@ -258,7 +258,7 @@ class PodActions(App[int]):
         view = self.target()
         if view is None:
             return
-        alias = view.get("ssh_alias")
+        alias = view["ssh_alias"]
         if not alias:
             self.notify(f"{self.name_of(view)} has no SSH alias yet.", severity="warning")
             return
@@ -284,7 +284,7 @@ class PodActions(App[int]):
             self.notify(f"Syncing {local} → {self.name_of(view)}:{remote}")
             self.request_refresh()
 
-    async def pick_root(self, view: dict[str, Any], verb: str) -> dict[str, Any] | None:
+    async def pick_root(self, view: PodView, verb: str) -> SyncRootView | None:
         roots = self.roots_of(view["id"])
         if not roots:
             self.notify(f"{self.name_of(view)} has no sync roots.", severity="warning")
@@ -292,7 +292,7 @@ class PodActions(App[int]):
         if len(roots) == 1:
             return roots[0]
         root_id = await self.push_screen_wait(PickRootScreen(f"{verb} which sync root?", roots))
-        return next((r for r in roots if str(r.get("id")) == root_id), None)
+        return next((r for r in roots if r["id"] == root_id), None)
 
     @work(group="action")
     async def action_sync_remove(self) -> None:
@@ -302,14 +302,14 @@ class PodActions(App[int]):
             return
         if await self.push_screen_wait(
             ConfirmScreen(
-                f"Stop syncing {fmt.safe(root.get('local'), 40)}?",
+                f"Stop syncing {fmt.safe(root['local'], 40)}?",
                 "Files already on the pod stay there.",
                 yes="Remove",
             )
         ):
-            ok, _ = await self.rpc("sync.remove", {"id": root.get("id")})
+            ok, _ = await self.rpc("sync.remove", {"id": root["id"]})
             if ok:
-                self.notify(f"Sync root {fmt.safe(root.get('local'), 40)} removed")
+                self.notify(f"Sync root {fmt.safe(root['local'], 40)} removed")
                 self.request_refresh()
 
     @work(group="action")
@@ -318,11 +318,11 @@ class PodActions(App[int]):
         root = await self.pick_root(view, "Pause or resume") if view else None
         if view is None or root is None:
             return
-        paused = not root.get("paused")
-        ok, _ = await self.rpc("sync.pause", {"id": root.get("id"), "paused": paused})
+        paused = not root["paused"]
+        ok, _ = await self.rpc("sync.pause", {"id": root["id"], "paused": paused})
         if ok:
             self.notify(
-                f"Sync {fmt.safe(root.get('local'), 40)} " + ("paused" if paused else "resumed")
+                f"Sync {fmt.safe(root['local'], 40)} " + ("paused" if paused else "resumed")
             )
             self.request_refresh()
 
@@ -332,7 +332,7 @@ class PodActions(App[int]):
         view = self.target()
         if view is None:
             return
-        held = [r for r in self.roots_of(view["id"]) if (fmt.num(r.get("held")) or 0) > 0]
+        held = [r for r in self.roots_of(view["id"]) if r["held"] > 0]
         if not held:
             self.notify(f"{self.name_of(view)} has no held deletions.")
             return
@@ -341,25 +341,23 @@ class PodActions(App[int]):
             root_id = await self.push_screen_wait(
                 PickRootScreen("Confirm the deletions of which sync root?", held)
             )
-            picked = next((r for r in held if str(r.get("id")) == root_id), None)
+            picked = next((r for r in held if r["id"] == root_id), None)
             if picked is None:
                 return
             root = picked
-        count = int(fmt.num(root.get("held")) or 0)
+        count = root["held"]
         if await self.push_screen_wait(
             ConfirmScreen(
                 f"Delete {count} files on {self.name_of(view)}?",
-                f"rpdev wrote them from {fmt.safe(root.get('local'), 60)} and they were deleted "
+                f"rpdev wrote them from {fmt.safe(root['local'], 60)} and they were deleted "
                 "there, more in one go than the cap allows. Files rpdev did not write, or that "
                 "changed on the pod, are kept whatever you answer.",
                 yes="Delete",
             )
         ):
-            ok, _ = await self.rpc("sync.confirm", {"id": root.get("id")})
+            ok, _ = await self.rpc("sync.confirm", {"id": root["id"]})
             if ok:
-                self.notify(
-                    f"{count} held deletions confirmed for {fmt.safe(root.get('local'), 40)}"
-                )
+                self.notify(f"{count} held deletions confirmed for {fmt.safe(root['local'], 40)}")
                 self.request_refresh()
 
     # the daemon --------------------------------------------------------------------------

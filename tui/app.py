@@ -21,6 +21,19 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import DataTable, Footer, Header
 
+from rpdevd import views
+from rpdevd.protocol import EventKind, Method
+from rpdevd.views import (
+    ApiView,
+    EventsView,
+    EventView,
+    PodsView,
+    PodView,
+    SampleView,
+    StatusView,
+    SyncListView,
+    SyncRootView,
+)
 from tui import format as fmt
 from tui.actions import PodActions
 from tui.connection import Connected, Connection, DaemonEvent, Disconnected, Link, StaticLink
@@ -35,12 +48,12 @@ EVENTS_PER_POD = 50
 HOUR = 3600.0
 # Events that need the user's attention even when the pod is not selected.
 ALERT_KINDS = (
-    "pod.error",
-    "sync.conflict",
-    "sync.error",
-    "sync.held",
-    "hostkey.changed",
-    "api.error",
+    EventKind.POD_ERROR,
+    EventKind.SYNC_CONFLICT,
+    EventKind.SYNC_ERROR,
+    EventKind.SYNC_HELD,
+    EventKind.HOSTKEY_CHANGED,
+    EventKind.API_ERROR,
 )
 StartDaemon = Callable[[], tuple[bool, str]]
 
@@ -152,12 +165,13 @@ class RpdevApp(PodActions, App[int]):
         if theme:
             self.theme = theme
         self.server: dict[str, Any] | None = None
-        self.api: dict[str, Any] | None = None
-        self.pods: list[dict[str, Any]] = []
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.roots: list[dict[str, Any]] = []
-        self.events: dict[str, deque[dict[str, Any]]] = {}
-        self.samples: dict[str, list[dict[str, Any]]] = {}
+        # The daemon's answers, read once through rpdevd.views.read: typed from here on.
+        self.api: ApiView | None = None
+        self.pods: list[PodView] = []
+        self.by_id: dict[str, PodView] = {}
+        self.roots: list[SyncRootView] = []
+        self.events: dict[str, deque[EventView]] = {}
+        self.samples: dict[str, list[SampleView]] = {}
         self.unsupported: set[str] = set()
         self.warned: tuple[str, float | None] | None = None
         self.notices: list[tuple[str, str]] = []
@@ -249,10 +263,10 @@ class RpdevApp(PodActions, App[int]):
         if message.event.pod_id:
             self.events.setdefault(message.event.pod_id, deque(maxlen=EVENTS_PER_POD)).append(ev)
         kind = message.event.kind
-        if kind == "idle.warn":
+        if kind == EventKind.IDLE_WARN:
             self.idle_warning(ev)
         elif (
-            kind in ("idle.cancel", "idle.stop")
+            kind in (EventKind.IDLE_CANCEL, EventKind.IDLE_STOP)
             and self.warned
             and self.warned[0] == message.event.pod_id
         ):
@@ -266,15 +280,15 @@ class RpdevApp(PodActions, App[int]):
             )
         self.request_refresh()
 
-    def idle_warning(self, ev: dict[str, Any]) -> None:
-        pod_id = ev.get("pod_id")
-        if not isinstance(pod_id, str):
+    def idle_warning(self, ev: EventView) -> None:
+        pod_id = ev["pod_id"]
+        if pod_id is None:
             return
-        data = ev.get("data") or {}
+        data = ev["data"]  # idle.warn's: stop_at, reason
         stop_at = fmt.num(data.get("stop_at"))
         self.warned = (pod_id, stop_at)
         when = f"in {fmt.clock(stop_at - self.clock())}" if stop_at else "soon"
-        reason = fmt.safe(data.get("reason") or ev.get("message") or "idle", 120)
+        reason = fmt.safe(data.get("reason") or ev["message"] or "idle", 120)
         self.notify(
             f"{self.pod_label(pod_id)}stops {when}: {reason}.\nPress H to hold it 30 minutes.",
             title="Idle stop coming",
@@ -286,7 +300,7 @@ class RpdevApp(PodActions, App[int]):
         if not pod_id:
             return ""
         view = self.by_id.get(pod_id)
-        return f"{fmt.safe(view.get('name') if view else pod_id, 30)}: "
+        return f"{fmt.safe(view['name'] if view else pod_id, 30)}: "
 
     # loading -----------------------------------------------------------------------------
     def request_refresh(self) -> None:
@@ -305,24 +319,27 @@ class RpdevApp(PodActions, App[int]):
             self._refreshing = False
 
     async def load_state(self) -> None:
-        ok, status = await self.rpc("status", quiet=True)
-        if not ok or not isinstance(status, dict):
+        ok, raw = await self.rpc(Method.STATUS, quiet=True)
+        if not ok or not isinstance(raw, dict):
             return
-        ok_pods, pods = await self.rpc("pods", quiet=True)
-        views = pods.get("pods") if ok_pods and isinstance(pods, dict) else status.get("pods")
-        self.api = status.get("api") if isinstance(status.get("api"), dict) else None
-        clean = [v for v in views or [] if isinstance(v, dict) and isinstance(v.get("id"), str)]
-        self.pods = sorted(clean, key=fmt.pod_sort_key)
+        status = views.read(StatusView, raw)
+        self.api = status["api"] if isinstance(raw.get("api"), dict) else None
+        ok_pods, answer = await self.rpc(Method.PODS, quiet=True)
+        if ok_pods and isinstance(answer, dict):
+            listed = views.read(PodsView, answer)["pods"]
+        else:
+            listed = status["pods"]
+        self.pods = sorted((v for v in listed if v["id"]), key=fmt.pod_sort_key)
         self.by_id = {v["id"]: v for v in self.pods}
-        if "sync.list" not in self.unsupported:
-            ok_sync, sync = await self.rpc("sync.list", quiet=True)
-            if ok_sync and isinstance(sync, dict):
-                self.roots = [r for r in sync.get("roots") or [] if isinstance(r, dict)]
+        if Method.SYNC_LIST not in self.unsupported:
+            ok_sync, answer = await self.rpc(Method.SYNC_LIST, quiet=True)
+            if ok_sync:
+                self.roots = views.read(SyncListView, answer)["roots"]
         for view in self.pods:  # the newest sample moves the sparkline without a fetch
-            sample = view.get("last_sample")
+            sample = view["last_sample"]
             known = self.samples.get(view["id"])
             if (
-                isinstance(sample, dict)
+                sample is not None
                 and known is not None
                 and (
                     not known
@@ -335,25 +352,26 @@ class RpdevApp(PodActions, App[int]):
 
     @work(group="history", exclusive=True)
     async def load_history(self) -> None:
-        ok, result = await self.rpc("events", {"limit": 300}, quiet=True)
-        if ok and isinstance(result, dict):
-            for ev in result.get("events") or []:
-                if isinstance(ev, dict) and isinstance(ev.get("pod_id"), str):
-                    self.events.setdefault(ev["pod_id"], deque(maxlen=EVENTS_PER_POD))
-                    if ev not in self.events[ev["pod_id"]]:
-                        self.events[ev["pod_id"]].append(ev)
+        ok, result = await self.rpc(Method.EVENTS, {"limit": 300}, quiet=True)
+        if ok:
+            for ev in views.read(EventsView, result)["events"]:
+                pod_id = ev["pod_id"]
+                if pod_id is not None:
+                    self.events.setdefault(pod_id, deque(maxlen=EVENTS_PER_POD))
+                    if ev not in self.events[pod_id]:
+                        self.events[pod_id].append(ev)
             for q in self.events.values():
-                ordered = sorted(q, key=lambda e: fmt.num(e.get("seq")) or 0)
+                ordered = sorted(q, key=lambda e: e["seq"])
                 q.clear()
                 q.extend(ordered)
         self.render_detail()
 
     @work(group="samples", exclusive=True)
     async def load_samples(self, pod_id: str) -> None:
-        if "idle.samples" in self.unsupported:
+        if Method.IDLE_SAMPLES in self.unsupported:
             return
         ok, result = await self.rpc(
-            "idle.samples", {"pod": pod_id, "since": self.clock() - HOUR}, quiet=True
+            Method.IDLE_SAMPLES, {"pod": pod_id, "since": self.clock() - HOUR}, quiet=True
         )
         if ok and isinstance(result, dict):
             self.samples[pod_id] = [s for s in result.get("samples") or [] if isinstance(s, dict)][
@@ -362,15 +380,12 @@ class RpdevApp(PodActions, App[int]):
             self.render_detail()
 
     # rendering ---------------------------------------------------------------------------
-    def roots_of(self, pod_id: str) -> list[dict[str, Any]]:
-        if self.roots or "sync.list" not in self.unsupported:
-            return [
-                r
-                for r in self.roots
-                if r.get("pod") in (pod_id, self.by_id.get(pod_id, {}).get("name"))
-            ]
-        view = self.by_id.get(pod_id) or {}
-        return [r for r in view.get("sync") or [] if isinstance(r, dict)]
+    def roots_of(self, pod_id: str) -> list[SyncRootView]:
+        view = self.by_id.get(pod_id)
+        if self.roots or Method.SYNC_LIST not in self.unsupported:
+            names = (pod_id, view["name"] if view else None)
+            return [r for r in self.roots if r["pod_id"] == pod_id or r["pod"] in names]
+        return view["sync"] if view else []
 
     def render_all(self) -> None:
         try:
@@ -378,7 +393,7 @@ class RpdevApp(PodActions, App[int]):
         except NoMatches:  # a resize before the first compose
             return
         if self.connected and self.server is not None:
-            managed = sum(1 for p in self.pods if p.get("managed"))
+            managed = sum(1 for p in self.pods if p["managed"])
             self.query_one(StatusLine).connected(
                 self.server, self.api, (managed, len(self.pods) - managed), self.clock()
             )
@@ -399,7 +414,7 @@ class RpdevApp(PodActions, App[int]):
     def clock_text(self, t: float) -> str:
         return time.strftime("%H:%M:%S", self.localtime(t)) if t else "--:--:--"
 
-    def selected_view(self) -> dict[str, Any] | None:
+    def selected_view(self) -> PodView | None:
         pod_id = self.query_one(PodTable).selected_id
         return self.by_id.get(pod_id) if pod_id else None
 
@@ -416,7 +431,5 @@ class RpdevApp(PodActions, App[int]):
         if self.pods:
             self.query_one(PodTable).tick(self.pods, self.clock())
             view = self.selected_view()
-            if view and (
-                view.get("idle_deadline") or view.get("hold_until") or view.get("warning")
-            ):
+            if view and (view["idle_deadline"] or view["hold_until"] or view["warning"]):
                 self.render_detail()

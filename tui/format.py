@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 
 from rpdevd import labels
 from rpdevd.durations import format_duration
 from rpdevd.text import clean
+from rpdevd.views import EventView, PodView, SampleView, SyncProgressView, SyncRootView
 
 STATUS_STYLES = {
     "RUNNING": "bold green",
@@ -50,7 +50,7 @@ def status_text(status: object, problem: bool = False) -> Text:
     return text
 
 
-def gpu_label(view: dict[str, Any], limit: int = 20) -> str:
+def gpu_label(view: PodView, limit: int = 20) -> str:
     return safe(labels.view_gpu_label(view), limit)
 
 
@@ -89,15 +89,15 @@ def hold_label(hold: object, now: float) -> str | None:
     return f"held {short_duration(t - now)}"
 
 
-def idle_label(view: dict[str, Any], now: float, limit: int = 40) -> Text:
+def idle_label(view: PodView, now: float, limit: int = 40) -> Text:
     """What the idle logic thinks now. Countdowns are recomputed locally each second from the
     daemon's deadline, so the column ticks without asking the daemon."""
-    state = safe(view.get("idle_state") or "", limit)
-    held = hold_label(view.get("hold_until"), now)
+    state = safe(view["idle_state"], limit)
+    held = hold_label(view["hold_until"], now)
     if held:
         return Text(held, style="cyan")
-    deadline = num(view.get("idle_deadline"))
-    warning = view.get("warning")
+    deadline = view["idle_deadline"]
+    warning = view["warning"]
     if deadline is not None and (not state or state.startswith("idle")):
         style = "bold yellow" if warning else "yellow"
         return Text(f"idle, stops in {clock(deadline - now)}", style=style)
@@ -105,29 +105,42 @@ def idle_label(view: dict[str, Any], now: float, limit: int = 40) -> Text:
         return Text(state, style="green")
     if state:
         return Text(state)
-    if view.get("status") == "RUNNING" and view.get("policy") == "idle-stop":
+    if view["status"] == "RUNNING" and view["policy"] == "idle-stop":
         return Text("watching", style="bright_black")
     return Text("-", style="bright_black")
 
 
-def sync_label(roots: Sequence[dict[str, Any]]) -> Text:
+def progress_fraction(progress: SyncProgressView | None) -> float | None:
+    """How far a running pass is (0..1, by bytes, else by files); None when none runs."""
+    if progress is None:
+        return None
+    for done, total in (
+        (progress["bytes_done"], progress["bytes_total"]),
+        (progress["files_done"], progress["files_total"]),
+    ):
+        if total > 0:
+            return min(max(done / total, 0.0), 1.0)
+    return None
+
+
+def sync_label(roots: Sequence[SyncRootView]) -> Text:
     if not roots:
         return Text("-", style="bright_black")
-    states = [str(r.get("state") or "") for r in roots]
+    states = [r["state"] for r in roots]
     if any(s == "conflict" for s in states):
         return Text("conflict", style="bold red")
-    if any(r.get("last_error") or s == "error" for r, s in zip(roots, states, strict=True)):
+    if any(r["last_error"] or s == "error" for r, s in zip(roots, states, strict=True)):
         return Text("error", style="red")
-    held = sum(int(num(r.get("held")) or 0) for r in roots)
+    held = sum(max(r["held"], 0) for r in roots)
     if held:
         return Text(f"{held} held", style="bold yellow")
-    progress = [p for r in roots if (p := num(r.get("progress"))) is not None and p < 1]
+    progress = [p for r in roots if (p := progress_fraction(r["progress"])) is not None and p < 1]
     if progress:
         return Text(f"⟳ {int(min(progress) * 100)}%", style="yellow")
     stalled = [s for s in states if s in labels.STALLED_STATES]
     if stalled:
         return Text(labels.sync_state_label(stalled[0]), style="yellow")
-    if all(r.get("paused") for r in roots):
+    if all(r["paused"] for r in roots):
         return Text("paused", style="bright_black")
     live = labels.LIVE
     label = live if len(roots) == 1 else f"{len(roots)} {live}"
@@ -144,9 +157,9 @@ class Problem:
     level: str = "error"
 
 
-def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) -> list[Problem]:
+def problems(view: PodView, roots: Sequence[SyncRootView], now: float) -> list[Problem]:
     out: list[Problem] = []
-    err = view.get("last_error")
+    err = view["last_error"]
     if err:
         text = safe(err, 300)
         if "free GPU" in text or "not enough free" in text.lower():
@@ -165,7 +178,7 @@ def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) 
                     "Last action failed", text, "Check the daemon log (l); the next poll retries."
                 )
             )
-    if view.get("endpoint_state") == "unreachable":
+    if view["endpoint_state"] == "unreachable":
         out.append(
             Problem(
                 "Pod unreachable over SSH",
@@ -175,43 +188,43 @@ def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) 
             )
         )
     for root in roots:
-        where = safe(root.get("local"), 40)
-        if root.get("state") == "conflict":
+        where = safe(root["local"], 40)
+        if root["state"] == "conflict":
             out.append(
                 Problem(
                     "Sync conflict",
-                    f"{where}: {safe(root.get('last_error'), 200)}",
+                    f"{where}: {safe(root['last_error'], 200)}",
                     "A file changed on both sides; rpdev kept both. Resolve it on the "
                     "pod, then resume the root (u).",
                 )
             )
-        elif (num(root.get("held")) or 0) > 0:
+        elif root["held"] > 0:
             out.append(
                 Problem(
                     "Deletions held",
-                    f"{where}: {int(num(root.get('held')) or 0)} files rpdev wrote were deleted "
+                    f"{where}: {root['held']} files rpdev wrote were deleted "
                     "here, more in one go than the cap allows; nothing was deleted on the pod.",
                     "If that was meant (a branch switch, a moved folder), press d to let them "
                     "go through.",
                     "warning",
                 )
             )
-        elif root.get("last_error"):
+        elif root["last_error"]:
             out.append(
                 Problem(
                     "Sync error",
-                    f"{where}: {safe(root.get('last_error'), 200)}",
+                    f"{where}: {safe(root['last_error'], 200)}",
                     "Sync retries by itself; pause the root (u) to stop it trying.",
                 )
             )
-    warning = view.get("warning")
-    if isinstance(warning, dict):
-        stop_at = num(warning.get("stop_at"))
+    warning = view["warning"]
+    if warning is not None:
+        stop_at = warning["stop_at"]
         when = f" in {clock(stop_at - now)}" if stop_at else " soon"
         out.append(
             Problem(
                 f"Idle stop{when}",
-                safe(warning.get("reason") or "idle", 200),
+                safe(warning["reason"] or "idle", 200),
                 "Press H to hold it 30 minutes, or h for more choices.",
                 "warning",
             )
@@ -219,12 +232,12 @@ def problems(view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float) 
     return out
 
 
-def pod_sort_key(view: dict[str, Any]) -> tuple[int, str, str]:
+def pod_sort_key(view: PodView) -> tuple[int, str, str]:
     """Managed pods first, then by name: unmanaged pods are there to be taken over."""
-    return (0 if view.get("managed") else 1, str(view.get("name") or ""), str(view.get("id")))
+    return (0 if view["managed"] else 1, view["name"], view["id"])
 
 
-def busiest_gpu(sample: dict[str, Any]) -> float | None:
+def busiest_gpu(sample: SampleView) -> float | None:
     """The busiest GPU counts, not the mean; null readings (MIG) are unknown, not zero."""
     utils = [
         u
@@ -236,7 +249,7 @@ def busiest_gpu(sample: dict[str, Any]) -> float | None:
     return max(utils) if utils else None
 
 
-def series(samples: Iterable[dict[str, Any]], since: float) -> tuple[list[float], list[float]]:
+def series(samples: Iterable[SampleView], since: float) -> tuple[list[float], list[float]]:
     """GPU and CPU series for the sparklines, oldest first, from samples newer than `since`."""
     gpu: list[float] = []
     cpu: list[float] = []
@@ -253,7 +266,7 @@ def series(samples: Iterable[dict[str, Any]], since: float) -> tuple[list[float]
     return gpu, cpu
 
 
-def sample_summary(sample: dict[str, Any] | None, now: float) -> str:
+def sample_summary(sample: SampleView | None, now: float) -> str:
     if not isinstance(sample, dict):
         return "no activity sample yet"
     t = num(sample.get("t"))
@@ -287,10 +300,9 @@ def duration_text(seconds: object) -> str:
     return "-" if v is None else format_duration(v)
 
 
-def event_line(ev: dict[str, Any], clock_text: str) -> Text:
-    level = str(ev.get("level") or "info")
-    style = {"error": "red", "warning": "yellow"}.get(level, "")
+def event_line(ev: EventView, clock_text: str) -> Text:
+    style = {"error": "red", "warning": "yellow"}.get(ev["level"], "")
     line = Text(f"{clock_text} ", style="bright_black")
-    line.append(safe(ev.get("kind"), 20) + " ", style="bold " + style if style else "bold")
-    line.append(safe(ev.get("message"), 200), style=style)
+    line.append(safe(ev["kind"], 20) + " ", style="bold " + style if style else "bold")
+    line.append(safe(ev["message"], 200), style=style)
     return line

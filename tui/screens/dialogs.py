@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, OptionList, RadioButton, Radio
 from textual.widgets.option_list import Option
 
 from rpdevd.durations import format_duration, parse_duration
+from rpdevd.views import PodView, SyncRootView
 from tui import format as fmt
 
 POLICIES = ("manual", "keep-alive", "idle-stop")
@@ -104,25 +105,25 @@ class PolicyScreen(ModalScreen[dict[str, Any] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, view: dict[str, Any]) -> None:
+    def __init__(self, view: PodView) -> None:
         super().__init__(classes="dialog-screen")
         self.view = view
 
     def compose(self) -> ComposeResult:
-        current = self.view.get("policy") if self.view.get("managed") else None
+        current = self.view["policy"] if self.view["managed"] else None
         with Vertical(classes="dialog"):
-            yield Label(f"Policy for {fmt.safe(self.view.get('name'), 30)}", classes="dialog-title")
+            yield Label(f"Policy for {fmt.safe(self.view['name'], 30)}", classes="dialog-title")
             with RadioSet(id="policy"):
                 for p in POLICIES:
                     yield RadioButton(p, value=p == current, id=f"policy-{p}")
             yield Label("Idle timeout (e.g. 30m, 1h30m)")
             yield Input(
-                value=fmt.duration_text(self.view.get("idle_timeout")).replace("-", ""),
+                value=fmt.duration_text(self.view["idle_timeout"]).replace("-", ""),
                 id="idle-timeout",
             )
             yield Label("Warn before the stop")
             yield Input(
-                value=fmt.duration_text(self.view.get("warn_before")).replace("-", ""),
+                value=fmt.duration_text(self.view["warn_before"]).replace("-", ""),
                 id="warn-before",
             )
             yield Label("", id="policy-error", classes="dialog-error")
@@ -149,7 +150,7 @@ class PolicyScreen(ModalScreen[dict[str, Any] | None]):
         pressed = self.query_one("#policy", RadioSet).pressed_button
         if pressed is not None and pressed.id:
             policy = pressed.id.removeprefix("policy-")
-            if policy != self.view.get("policy") or not self.view.get("managed"):
+            if policy != self.view["policy"] or not self.view["managed"]:
                 changes["policy"] = policy
         for key, wid in (("idle_timeout", "#idle-timeout"), ("warn_before", "#warn-before")):
             text = self.query_one(wid, Input).value.strip()
@@ -220,7 +221,7 @@ class PickRootScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, roots: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, title: str, roots: Sequence[SyncRootView]) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.roots = list(roots)
@@ -231,8 +232,8 @@ class PickRootScreen(ModalScreen[str | None]):
             yield OptionList(
                 *(
                     Option(
-                        f"{fmt.safe(r.get('local'), 36)} → {fmt.safe(r.get('remote'), 30)}"
-                        + ("  (paused)" if r.get("paused") else ""),
+                        f"{fmt.safe(r['local'], 36)} → {fmt.safe(r['remote'], 30)}"
+                        + ("  (paused)" if r["paused"] else ""),
                         id=str(i),
                     )
                     for i, r in enumerate(self.roots)
@@ -244,4 +245,4 @@ class PickRootScreen(ModalScreen[str | None]):
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(str(self.roots[int(event.option.id or 0)].get("id")))
+        self.dismiss(self.roots[int(event.option.id or 0)]["id"])

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
+from rpdevd.views import EventView, PodView, SampleView, SyncRootView
 from tui import format as fmt
 
 HOUR = 3600.0
@@ -70,10 +71,10 @@ class DetailPane(VerticalScroll):
 
     def show(
         self,
-        view: dict[str, Any] | None,
-        roots: Sequence[dict[str, Any]],
-        events: Sequence[dict[str, Any]],
-        samples: Sequence[dict[str, Any]],
+        view: PodView | None,
+        roots: Sequence[SyncRootView],
+        events: Sequence[EventView],
+        samples: Sequence[SampleView],
         clock_text: Callable[[float], str],
     ) -> None:
         now = self.clock()
@@ -96,7 +97,7 @@ class DetailPane(VerticalScroll):
         box.set_class(bool(probs), "-has-problems")
         self.query_one("#detail-endpoint", Static).update(self._endpoint(view))
         activity = Text("Activity  ", style="bold")
-        activity.append(fmt.sample_summary(view.get("last_sample"), now))
+        activity.append(fmt.sample_summary(view["last_sample"], now))
         self.query_one("#detail-activity", Static).update(activity)
         gpu, cpu = fmt.series(samples, now - HOUR)
         self._sparks(gpu, cpu)
@@ -104,7 +105,7 @@ class DetailPane(VerticalScroll):
         ev_text = Text("Recent events", style="bold")
         for ev in list(events)[-8:]:
             ev_text.append("\n")
-            ev_text.append_text(fmt.event_line(ev, clock_text(fmt.num(ev.get("t")) or 0.0)))
+            ev_text.append_text(fmt.event_line(ev, clock_text(ev["t"])))
         if not events:
             ev_text.append("\n  none yet", style="bright_black")
         self.query_one("#detail-events", Static).update(ev_text)
@@ -116,23 +117,23 @@ class DetailPane(VerticalScroll):
         self.query_one("#spark-cpu", Sparkline).data = cpu
 
     @staticmethod
-    def _head(view: dict[str, Any]) -> Text:
-        t = Text(fmt.safe(view.get("name"), 40), style="bold")
-        t.append(f"  {fmt.safe(view.get('id'), 20)}  ", style="bright_black")
-        t.append_text(fmt.status_text(view.get("status")))
+    def _head(view: PodView) -> Text:
+        t = Text(fmt.safe(view["name"], 40), style="bold")
+        t.append(f"  {fmt.safe(view['id'], 20)}  ", style="bright_black")
+        t.append_text(fmt.status_text(view["status"]))
         t.append(
-            f"\n{fmt.gpu_label(view, 40)}  {fmt.money(view.get('cost_per_hr'), True)}  "
-            f"today {fmt.money(view.get('spend_today'))}  "
-            f"month {fmt.money(view.get('spend_month'))}"
+            f"\n{fmt.gpu_label(view, 40)}  {fmt.money(view['cost_per_hr'], True)}  "
+            f"today {fmt.money(view['spend_today'])}  "
+            f"month {fmt.money(view['spend_month'])}"
         )
-        if view.get("is_spot"):
+        if view["is_spot"]:
             t.append("  spot", style="magenta")
-        if view.get("managed"):
+        if view["managed"]:
             t.append(
-                f"\npolicy {fmt.safe(view.get('policy'), 12)}  "
-                f"idle timeout {fmt.duration_text(view.get('idle_timeout'))}  "
-                f"warn {fmt.duration_text(view.get('warn_before'))}"
-                + ("  wake on connect" if view.get("wake_on_connect") else "")
+                f"\npolicy {fmt.safe(view['policy'], 12)}  "
+                f"idle timeout {fmt.duration_text(view['idle_timeout'])}  "
+                f"warn {fmt.duration_text(view['warn_before'])}"
+                + ("  wake on connect" if view["wake_on_connect"] else "")
             )
         else:
             t.append(
@@ -149,34 +150,34 @@ class DetailPane(VerticalScroll):
         return t
 
     @staticmethod
-    def _endpoint(view: dict[str, Any]) -> Text:
+    def _endpoint(view: PodView) -> Text:
         t = Text("SSH  ", style="bold")
-        alias = view.get("ssh_alias")
+        alias = view["ssh_alias"]
         t.append(f"ssh {fmt.safe(alias, 40)}" if alias else "no alias yet")
-        host, port = view.get("ssh_host"), view.get("ssh_port")
-        state = fmt.safe(view.get("endpoint_state") or "none", 16)
+        host, port = view["ssh_host"], view["ssh_port"]
+        state = fmt.safe(view["endpoint_state"] or "none", 16)
         if host and port:
             t.append(f"  {fmt.safe(host, 40)}:{fmt.safe(port, 6)}")
-        elif view.get("api_endpoint"):
-            t.append(f"  API says {fmt.safe(view.get('api_endpoint'), 48)}", style="yellow")
-        if state == "none" and view.get("status") != "RUNNING":
+        elif view["api_endpoint"]:
+            t.append(f"  API says {fmt.safe(view['api_endpoint'], 48)}", style="yellow")
+        if state == "none" and view["status"] != "RUNNING":
             t.append("  (no endpoint while stopped)", style="bright_black")
         else:
             t.append(f"  ({state})", style="green" if state == "confirmed" else "yellow")
-        fp = view.get("host_key_fingerprint")
+        fp = view["host_key_fingerprint"]
         t.append("\nHost key  ", style="bold")
         t.append(fmt.safe(fp, 80) if fp else "not learned yet", style="" if fp else "bright_black")
         return t
 
     @staticmethod
-    def _sync(roots: Sequence[dict[str, Any]]) -> Text:
+    def _sync(roots: Sequence[SyncRootView]) -> Text:
         t = Text("Sync", style="bold")
         if not roots:
             t.append("\n  no sync roots: press a to add one", style="bright_black")
         for r in roots:
             t.append("\n  ")
-            t.append(f"{fmt.safe(r.get('local'), 36)} → {fmt.safe(r.get('remote'), 36)}  ")
+            t.append(f"{fmt.safe(r['local'], 36)} → {fmt.safe(r['remote'], 36)}  ")
             t.append_text(fmt.sync_label([r]))
-            if r.get("last_error"):
-                t.append(f"\n    last error: {fmt.safe(r.get('last_error'), 120)}", style="red")
+            if r["last_error"]:
+                t.append(f"\n    last error: {fmt.safe(r['last_error'], 120)}", style="red")
         return t

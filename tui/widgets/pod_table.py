@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from rpdevd.views import PodView, SyncRootView
 from tui import format as fmt
 
 # (key, label, narrowest mode that shows it). Narrow modes drop what the detail pane shows.
@@ -46,39 +47,39 @@ class PodTable(DataTable[Text | str]):
         return True
 
     def row_cells(
-        self, view: dict[str, Any], roots: Sequence[dict[str, Any]], now: float
+        self, view: PodView, roots: Sequence[SyncRootView], now: float
     ) -> dict[str, Text | str]:
-        managed = bool(view.get("managed"))
+        managed = view["managed"]
         name_limit = 24 if self.mode == FULL else 14
         name = Text(
-            fmt.safe(view.get("name") or view.get("id"), name_limit),
+            fmt.safe(view["name"] or view["id"], name_limit),
             style="bold" if managed else "bright_black",
         )
         has_problem = any(p.level == "error" for p in fmt.problems(view, roots, now))
-        policy = fmt.safe(view.get("policy"), 10) if managed else "unmanaged"
+        policy = fmt.safe(view["policy"], 10) if managed else "unmanaged"
         return {
             "name": name,
-            "status": fmt.status_text(view.get("status"), has_problem),
+            "status": fmt.status_text(view["status"], has_problem),
             "gpu": fmt.gpu_label(view, 22 if self.mode == FULL else 14),
-            "rate": fmt.money(view.get("cost_per_hr")),
-            "today": fmt.money(view.get("spend_today")),
+            "rate": fmt.money(view["cost_per_hr"]),
+            "today": fmt.money(view["spend_today"]),
             "policy": Text(policy, style="" if managed else "bright_black"),
             "idle": fmt.idle_label(view, now, self.idle_limit)
             if managed
             else Text("-", style="bright_black"),
-            "alias": fmt.safe(view.get("ssh_alias") or "-", 24),
+            "alias": fmt.safe(view["ssh_alias"] or "-", 24),
             "sync": fmt.sync_label(roots),
         }
 
     def show(
         self,
-        pods: Sequence[dict[str, Any]],
-        roots_by_pod: dict[str, list[dict[str, Any]]],
+        pods: Sequence[PodView],
+        roots_by_pod: dict[str, list[SyncRootView]],
         now: float,
     ) -> None:
         """Make the table match `pods` (already in display order)."""
         wanted = tuple(k for k, _, least in COLUMNS if least <= self.mode)
-        order = [str(p.get("id")) for p in pods]
+        order = [p["id"] for p in pods]
         selected = self.selected_id
         if wanted != self._columns or order != self._order:
             self.clear(columns=wanted != self._columns)
@@ -88,26 +89,26 @@ class PodTable(DataTable[Text | str]):
                         self.add_column(label, key=key)
                 self._columns = wanted
             for view in pods:
-                cells = self.row_cells(view, roots_by_pod.get(str(view.get("id")), []), now)
-                self.add_row(*(cells[k] for k in wanted), key=str(view.get("id")))
+                cells = self.row_cells(view, roots_by_pod.get(view["id"], []), now)
+                self.add_row(*(cells[k] for k in wanted), key=view["id"])
             self._order = order
             if selected in order:
                 self.move_cursor(row=order.index(selected))
             return
         for view in pods:
-            pod_id = str(view.get("id"))
+            pod_id = view["id"]
             cells = self.row_cells(view, roots_by_pod.get(pod_id, []), now)
             for key in wanted:
                 self.update_cell(pod_id, key, cells[key], update_width=True)
 
-    def tick(self, pods: Sequence[dict[str, Any]], now: float) -> None:
+    def tick(self, pods: Sequence[PodView], now: float) -> None:
         """Once a second: only the countdowns move."""
         for view in pods:
-            pod_id = str(view.get("id"))
+            pod_id = view["id"]
             if (
                 pod_id in self._order
-                and view.get("managed")
-                and (view.get("idle_deadline") or view.get("hold_until"))
+                and view["managed"]
+                and (view["idle_deadline"] or view["hold_until"])
             ):
                 self.update_cell(
                     pod_id, "idle", fmt.idle_label(view, now, self.idle_limit), update_width=True

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from rpdevd.views import ApiView
 from tui import format as fmt
 
 
@@ -20,7 +21,7 @@ class StatusLine(Static):
     def connected(
         self,
         server: dict[str, Any],
-        api: dict[str, Any] | None,
+        api: ApiView | None,
         counts: tuple[int, int],
         now: float | None = None,
     ) -> None:
@@ -29,18 +30,18 @@ class StatusLine(Static):
         managed, unmanaged = counts
         t.append(f"  ·  {managed} managed, {unmanaged} other pods")
         if api is not None:
-            if api.get("ok"):
+            if api["ok"]:
                 t.append("  ·  RunPod API ok", style="green")
             else:
                 t.append("  ·  RunPod API: ", style="bold red")
-                t.append(fmt.safe(api.get("error") or "failing", 60), style="red")
-                if api.get("hint"):
-                    t.append(f" → {fmt.safe(api.get('hint'), 80)}", style="italic")
-                known_at = fmt.num(api.get("known_at"))
-                if api.get("last_known") and known_at is not None and now is not None:
+                t.append(fmt.safe(api["error"] or "failing", 60), style="red")
+                if api["hint"]:
+                    t.append(f" → {fmt.safe(api['hint'], 80)}", style="italic")
+                known_at = api["known_at"]
+                if api["last_known"] and known_at is not None and now is not None:
                     age = fmt.short_duration(now - known_at)
                     t.append(f"  ·  pods as last known, {age} ago", style="yellow")
-        self.set_class(bool(api is not None and not api.get("ok")), "-warn")
+        self.set_class(bool(api is not None and not api["ok"]), "-warn")
         self.set_class(False, "-down")
         self.say(t)
 
