@@ -139,3 +139,25 @@ def test_the_typescript_interfaces_follow_the_views() -> None:
     assert "  hold_until: number | string | null;" in text
     assert "  sync: SyncRootView[];" in text
     assert "  last_sample: Record<string, unknown> | null;" in text
+
+
+def test_read_gives_every_declared_key_of_its_declared_type() -> None:
+    from rpdevd import views
+
+    hostile = {
+        "id": "p1",
+        "name": 7,
+        "cost_per_hr": float("nan"),
+        "gpu_count": True,
+        "sync": [{"held": "3", "progress": {"bytes_done": 5}}, "junk"],
+        "hold_until": "forever",
+        "warning": "x",
+        "future_key": 1,
+    }
+    view = views.read(views.PodView, hostile)
+    assert set(view) == set(views.PodView.__annotations__)
+    assert (view["id"], view["name"], view["cost_per_hr"], view["gpu_count"]) == ("p1", "", None, 0)
+    assert view["hold_until"] == "forever" and view["warning"] is None
+    assert view["sync"][0]["held"] == 0 and view["sync"][0]["progress"] is not None
+    assert view["sync"][0]["progress"]["bytes_done"] == 5 and view["sync"][1]["id"] == ""
+    assert views.read(views.StatusView, "not an object")["pods"] == []
