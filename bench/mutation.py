@@ -34,7 +34,7 @@ class Target:
     name: str
     source: str  # the file mutated
     tests: tuple[str, ...]  # the fast unit tests that hold it
-    only: str = ""  # a mutant-name glob: a part of the file (endpoint's judge)
+    only: tuple[str, ...] = ()  # mutant-name globs: a part of the file (endpoint's pure core)
     slow: tuple[str, ...] = ()  # tests left out: each runs for seconds (real ssh), not ms
 
 
@@ -79,8 +79,12 @@ TARGETS = (
     Target(
         "endpoint.judge",
         "rpdevd/endpoint.py",
-        ("tests/unit/test_endpoint_judge.py",),
-        only="rpdevd.endpoint.x_*judge*",
+        ("tests/unit/test_endpoint_judge.py", "tests/unit/test_endpoint_transition.py"),
+        # judge and the address comparison it uses; the state machine's pure steps beside it.
+        only=tuple(
+            f"rpdevd.endpoint.x_{name}__mutmut_*"
+            for name in ("judge", "_same_address", "after_poll", "after_check", "_to")
+        ),
     ),
 )
 
@@ -143,8 +147,7 @@ def run_one(target: Target, max_children: int, show: bool) -> Score:
         _scratch(target, root)
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         cmd = [str(MUTMUT), "run", "--max-children", str(max_children)]
-        if target.only:
-            cmd.append(target.only)
+        cmd += target.only
         run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if run.returncode != 0:
             sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
@@ -181,7 +184,7 @@ def _wanted(mutant: str, target: Target) -> bool:
         return True
     import fnmatch
 
-    return fnmatch.fnmatchcase(mutant, target.only)
+    return any(fnmatch.fnmatchcase(mutant, glob) for glob in target.only)
 
 
 def _row(s: Score) -> str:
