@@ -60,6 +60,7 @@ class Method(StrEnum):
     IDLE_EXPORT = "idle.export"
     IDLE_SAMPLES = "idle.samples"
     LEDGER = "ledger"
+    COST = "cost"
     SYNC_LIST = "sync.list"
     SYNC_STATUS = "sync.status"
     SYNC_ADD = "sync.add"
@@ -100,6 +101,9 @@ class EventKind(StrEnum):
     IDLE_UNKNOWN = "idle.unknown"
     IDLE_HOLD = "idle.hold"
     KEEPALIVE_RETRY = "keepalive.retry"
+    KEEPALIVE_BID_CAP = "keepalive.bid_cap"  # a spot pod's price is above its max_bid
+    BUDGET_WARNING = "budget.warning"  # 80 % of [budget] monthly spent
+    BUDGET_EXCEEDED = "budget.exceeded"  # 100 %
     LIVE_SAMPLE = "live.sample"
     LIVE_SYNC = "live.sync"  # a sync.progress, passed on as a refresh
     SYNC_ADDED = "sync.added"

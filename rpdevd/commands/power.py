@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rpdevd.commands._common import JSON_HELP, POD_HELP, run_call, say
+from rpdevd.commands._common import JSON_HELP, POD_HELP, fail, run_call, say
 
 
 def _done(verb: str, already: str, unchanged: str) -> Any:
@@ -61,6 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--idle-timeout", help="stop after this long idle, e.g. 30m")
     p.add_argument("--warn-before", help="warn this long before an idle-stop, e.g. 5m")
     p.add_argument("--wake-on-connect", choices=["on", "off"], help="resume the pod on `ssh`")
+    p.add_argument(
+        "--max-bid",
+        metavar="DOLLARS",
+        help="spot pods: keep-alive resumes the pod only at or below this price per GPU per hour "
+        "(e.g. 0.40; off removes the cap)",
+    )
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=_policy)
 
@@ -77,6 +83,11 @@ def _policy(a: argparse.Namespace) -> int:
         params["warn_before"] = a.warn_before
     if a.wake_on_connect:
         params["wake_on_connect"] = a.wake_on_connect == "on"
+    if a.max_bid is not None:
+        try:
+            params["max_bid"] = None if a.max_bid == "off" else float(a.max_bid.lstrip("$"))
+        except ValueError:
+            return fail(f"--max-bid {a.max_bid!r} is not a price", "e.g. --max-bid 0.40, or off")
     return run_call(
         "pod.set",
         params,
@@ -86,5 +97,6 @@ def _policy(a: argparse.Namespace) -> int:
             f"idle_timeout {format_duration(r['idle_timeout'])}, "
             f"warn_before {format_duration(r['warn_before'])}, "
             f"wake_on_connect {'on' if r['wake_on_connect'] else 'off'}"
+            + ("" if a.max_bid is None else f", max_bid {a.max_bid}")
         ),
     )

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rpdevd import bidcap
 from rpdevd import ledger as ledger_mod
 from rpdevd.activity.decide import Decision, IdleState, Policy, step
 from rpdevd.activity.history import SampleHistory
 from rpdevd.activity.probe import ActivityProbe
 from rpdevd.activity.samples import FOREVER, Sample
+from rpdevd.daemon.budget import BudgetWatch
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.core import DaemonCore
 from rpdevd.daemon.notify import busy_text, clock, notify_desktop
@@ -60,6 +62,7 @@ class _PodRun:
     resuming: bool = False
     ledger: ledger_mod.PodLedger = field(default_factory=ledger_mod.PodLedger)
     unknown_reported: bool = False
+    bid_note: str = ""  # why keep-alive last held a spot pod back (told once per reason)
 
 
 def runtime_dict(pod: Pod) -> dict[str, Any] | None:
@@ -96,6 +99,7 @@ class LifecycleService:
         self.edit_counter = edits  # the sync's: pod_id -> files pushed since the last call
         # Every resume rpdev asks for (CLI/TUI, wake on connect, keep-alive) is a fresh start.
         self.resumes = daemon.bus.subscribe(("pod.resume",))
+        self.budget = BudgetWatch(daemon.store, daemon.bus)
 
     def run_of(self, pod_id: str) -> _PodRun:
         run = self.runs.get(pod_id)
@@ -131,6 +135,8 @@ class LifecycleService:
             s = ledger_mod.summary(run.ledger, state.pod.cost_per_hr, now)
             state.spend_today, state.spend_month = s["spend_today"], s["spend_month"]
             state.saved = s
+        spent = sum(state.spend_month for state in self.d.pods.values())
+        self.budget.check(self.d.config.budget_monthly, spent, now)
 
     # the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -448,10 +454,32 @@ class LifecycleService:
     def keep_alive(self, state: PodState, run: _PodRun, now: float) -> None:
         if state.pod.desired_status != "EXITED" or state.stopped_by_rpdev or run.resuming:
             return
+        if not self.bid_allowed(state, run):
+            return
         if now < run.resume_at:
             return
         run.resuming = True
         asyncio.create_task(self._resume(state, run))
+
+    def bid_allowed(self, state: PodState, run: _PodRun) -> bool:
+        """A spot pod priced above its max_bid stays stopped (rpdevd.bidcap decides): told once
+        per reason as an event, and shown as the pod's state until the price comes down."""
+        verdict = bidcap.check(state.pod, state.max_bid)
+        if verdict.allowed:
+            run.bid_note = ""
+            return True
+        state.idle_state = f"not resumed: {verdict.reason}"
+        if verdict.reason != run.bid_note:
+            run.bid_note = verdict.reason
+            self.d.bus.emit(
+                "keepalive.bid_cap",
+                f"{state.name}: keep-alive does not resume it: {verdict.reason}",
+                state.id,
+                level="warning",
+                price=verdict.price,
+                max_bid=state.max_bid,
+            )
+        return False
 
     async def _resume(self, state: PodState, run: _PodRun) -> None:
         try:

@@ -22,6 +22,7 @@ def register_lifecycle_methods(
         ("idle.export", m.export),
         ("idle.samples", m.export),
         ("ledger", m.ledger),
+        ("cost", m.cost),
     ):
         register(name, fn)
 
@@ -80,6 +81,22 @@ class LifecycleMethods:
             start = time.time() - float(since_s)
         samples = [s.to_json() for s in self.svc.history.samples(state.id, since=start)]
         return {"pod": state.id, "samples": samples[-20000:]}
+
+    async def cost(self, params: dict[str, Any]) -> Any:
+        """`rpdev cost`: a month's hours, spend and savings per pod (ledger.month_report)."""
+        now = time.time()
+        month = params.get("month", ledger_mod.month_of(now))
+        try:
+            month = ledger_mod.parse_month(month if isinstance(month, str) else "")
+        except ValueError as exc:
+            raise RequestError("bad_params", str(exc)) from None
+        pods = [
+            ledger_mod.PodCostInput(
+                s.id, s.name, self.svc.run_of(s.id).ledger, s.pod.cost_per_hr, s.managed
+            )
+            for s in self.d.pods.values()
+        ]
+        return ledger_mod.month_report(pods, month, now, self.d.config.budget_monthly)
 
     async def ledger(self, params: dict[str, Any]) -> Any:
         now = time.time()

@@ -115,6 +115,13 @@ class CoreMethods:
             if not isinstance(params["wake_on_connect"], bool):
                 raise RequestError("bad_params", "wake_on_connect must be true or false")
             changes["wake_on_connect"] = params["wake_on_connect"]
+        if "max_bid" in params:  # a spot pod's cap for keep-alive, $/GPU/h; null removes it
+            bid = params["max_bid"]
+            if bid is not None and (
+                isinstance(bid, bool) or not isinstance(bid, int | float) or not 0 < bid < 1000
+            ):
+                raise RequestError("bad_params", "max_bid must be dollars per GPU per hour, > 0")
+            changes["max_bid"] = bid
         if not changes:  # a question, not a change: the current settings
             return state.view()
         timeout = changes.get("idle_timeout", state.idle_timeout)

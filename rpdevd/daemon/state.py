@@ -25,6 +25,7 @@ class PodState:
     idle_timeout: float = 1800.0
     warn_before: float = 300.0
     wake_on_connect: bool = False
+    max_bid: float | None = None  # spot pods: keep-alive resumes only at or below ($/GPU/h)
     ssh_alias: str | None = None
     endpoint_state: EndpointState = "none"  # rpdevd.endpoint.after_poll / after_check
     ssh_host: str | None = None  # confirmed endpoint only
@@ -72,6 +73,8 @@ class PodState:
         self.wake_on_connect = bool(
             settings.get("wake_on_connect", pc.wake_on_connect if pc else False)
         )
+        bid = settings.get("max_bid", pc.max_bid if pc else None)
+        self.max_bid = float(bid) if isinstance(bid, int | float) and bid > 0 else None
         self.stopped_by_rpdev = bool(settings.get("stopped_by_rpdev", False))
         stopped_at = settings.get("idle_stopped_at")
         self.idle_stopped_at = float(stopped_at) if isinstance(stopped_at, int | float) else None
