@@ -7,6 +7,8 @@ import contextlib
 import shutil
 from typing import Any
 
+from rpdevd.activity.signals import format_rate
+
 
 def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
     """Short words for what the idle logic thinks: "busy: GPU 97 %", "busy: CPU 55 %"."""
@@ -18,6 +20,11 @@ def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
     if signal in ("cpu", "api_cpu"):
         cpu = sample.get("cpu_pct") if signal == "cpu" else sample.get("api_cpu_pct")
         return f"busy: CPU {cpu:.0f} %" if isinstance(cpu, int | float) else "busy: CPU"
+    if signal in ("net", "disk"):
+        keys = ("net_rx_bps", "net_tx_bps") if signal == "net" else ("disk_bps",)
+        rates = [v for k in keys if isinstance(v := sample.get(k), int | float)]
+        what = "network" if signal == "net" else "disk"
+        return f"busy: {what} {format_rate(sum(rates))}" if rates else f"busy: {what}"
     return {
         "local_edits": "busy: live edits",
         "ssh_input": "busy: typing over SSH",

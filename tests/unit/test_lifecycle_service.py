@@ -261,3 +261,12 @@ async def test_a_stopped_pod_is_fed_to_the_decision_once(rig: Any) -> None:
         rig.service.tick(rig.state, T0 + 180 + second)
     statuses = [s.status for s in rig.service.history.samples(rig.state.id)]
     assert statuses == ["RUNNING"] * 3 + ["EXITED"]
+
+
+def test_the_pod_view_says_a_transfer_keeps_it_busy() -> None:
+    from rpdevd.daemon.notify import busy_text
+
+    sample = {"net_rx_bps": 58_000_000, "net_tx_bps": 400_000, "disk_bps": 2_500_000}
+    assert busy_text("net", sample, "moving data: ...") == "busy: network 58.4 MB/s"
+    assert busy_text("disk", sample, "moving data: ...") == "busy: disk 2.5 MB/s"
+    assert busy_text("net", {}, "moving data") == "busy: network"
