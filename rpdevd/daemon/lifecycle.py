@@ -202,7 +202,7 @@ class LifecycleService:
         self.history.add(state.id, sample)
         self.d.store.put(f"idle:{state.id}", run.idle.to_json())
         run.next_probe = 0.0
-        if decision.action == "cancel" and state.warning is not None:
+        if state.warning is not None:  # whatever the decision's state said: that stop is off
             state.warning = None
             self.d.bus.emit(
                 "idle.cancel",
@@ -285,6 +285,7 @@ class LifecycleService:
 
     async def confirm_stop(self, state: PodState, run: _PodRun, before: IdleState) -> Decision:
         """At the deadline: a fresh status check and a fresh probe; stop only if still idle."""
+        decided = run.idle
         with contextlib.suppress(asyncio.TimeoutError):
             await self.d.wait_for_poll(20)
         if run.probe is not None:
@@ -294,6 +295,9 @@ class LifecycleService:
         fresh = await self.take_sample(state, run)
         self.history.add(state.id, fresh)
         state.last_sample = fresh.to_json()
+        if run.idle is not decided:
+            # Seen stopped, or resumed by rpdev, meanwhile (status_seen): decide from that.
+            before = run.idle
         decision, run.idle = step(fresh, self.policy(state), before)
         return decision
 

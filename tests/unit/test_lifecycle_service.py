@@ -270,3 +270,17 @@ def test_the_pod_view_says_a_transfer_keeps_it_busy() -> None:
     assert busy_text("net", sample, "moving data: ...") == "busy: network 58.4 MB/s"
     assert busy_text("disk", sample, "moving data: ...") == "busy: disk 2.5 MB/s"
     assert busy_text("net", {}, "moving data") == "busy: network"
+
+
+async def test_a_resume_during_the_last_look_before_a_stop_wins(rig: Any) -> None:
+    """The deadline's fresh poll and probe take a while; a resume rpdev asked for meanwhile
+    (wake on connect of a pod RunPod still shows running, say) starts the countdown over."""
+
+    async def resumed() -> None:
+        rig.daemon.bus.emit("pod.resume", "p: resume requested", rig.state.id, reason="wake")
+        rig.service.take_resumes(lifecycle_mod.time.time())
+
+    rig.during_confirm.append(resumed)
+    await rig.minutes(31)
+    assert rig.daemon.stops == 0
+    assert rig.daemon.kinds() == ["idle.warn", "idle.cancel"]
