@@ -65,8 +65,7 @@ async def test_sync_process_killed_mid_sync_converges(rig: Rig) -> None:
         rig.dest,
         "-i",
         str(rig.key.private),
-        "-o",
-        "StrictHostKeyChecking=no",
+        *rig.ssh_options(),
         "--db",
         str(rig.db),
     ]

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from rpdevd.protocol import Event
-from rpdevd.sim.sshd import KeyPair, PodSSHD
+from rpdevd.sim.sshd import KeyPair, PodSSHD, generate_keypair
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.destination import ConnectOptions, cli_pair_id, connect, parse_destination
 from rpdevd.sync.engine import SyncEngine, SyncSpec
 
 UNICODE = "данные ü 名前"
+PIN_ALIAS = "rpdev-test-pod"
 
 
 def make_tree(root: Path, files: int = 40, seed: int = 1, big: int = 0) -> None:
@@ -78,10 +79,28 @@ class Rig:
     def dest(self) -> str:
         return f"{self.pod.user}@127.0.0.1:{self.pod.port}:{self.remote}"
 
+    def pin(self) -> dict[str, str]:
+        """Strict host-key checking against the test pod's own key, pinned under an alias in a
+        known_hosts file of the rig's (rewritten on each call: a restarted pod has a new key)."""
+        known = self.db.parent / "known_hosts"
+        known.write_text(f"{PIN_ALIAS} {self.pod.host_public_key}\n")
+        return {
+            "stricthostkeychecking": "yes",
+            "userknownhostsfile": str(known),
+            "hostkeyalias": PIN_ALIAS,
+        }
+
+    def ssh_options(self) -> list[str]:
+        """The same pin as `-o` arguments for the CLI."""
+        names = {
+            "stricthostkeychecking": "StrictHostKeyChecking",
+            "userknownhostsfile": "UserKnownHostsFile",
+            "hostkeyalias": "HostKeyAlias",
+        }
+        return [arg for k, v in self.pin().items() for arg in ("-o", f"{names[k]}={v}")]
+
     def opts(self) -> ConnectOptions:
-        return ConnectOptions(
-            identities=[self.key.private], options={"stricthostkeychecking": "no"}
-        )
+        return ConnectOptions(identities=[self.key.private], options=self.pin())
 
     def engine(self, **spec: Any) -> SyncEngine:
         async def factory() -> Any:
@@ -110,7 +129,9 @@ class Rig:
             await eng.close()
             eng.baseline.close()
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, pin: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [
             sys.executable,
             "-m",
@@ -121,8 +142,7 @@ class Rig:
             self.dest,
             "-i",
             str(self.key.private),
-            "-o",
-            "StrictHostKeyChecking=no",
+            *(self.ssh_options() if pin else ()),
             "--db",
             str(self.db),
             *args[1:],
@@ -285,10 +305,39 @@ async def test_cli_over_ssh_binary_refuses_untrusted_host(rig: Rig, tmp_path: Pa
     known = tmp_path / "empty_known_hosts"
     known.write_text("")
     res = rig.cli(
-        "once", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", check=False
+        "once",
+        *("-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}"),
+        check=False,
+        pin=False,
     )
     assert res.returncode == 1
     assert not (rig.remote / "a").exists()
+
+
+async def test_the_rigs_pin_is_checked(rig: Rig, client_key: KeyPair, tmp_path: Path) -> None:
+    """The rig's connections check the pod's key: another key pinned under its alias is refused,
+    by the CLI (the ssh binary) and by asyncssh (watch, the daemon)."""
+    (rig.local / "a").write_text("a")
+    assert rig.cli("once", check=False).returncode == 0
+    other = generate_keypair(tmp_path / "other_host_key")
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"{PIN_ALIAS} {other.public}\n")
+    (rig.local / "b").write_text("b")
+    res = rig.cli(
+        "once",
+        *("-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={wrong}"),
+        *("-o", f"HostKeyAlias={PIN_ALIAS}"),
+        check=False,
+        pin=False,
+    )
+    assert res.returncode == 1
+    assert not (rig.remote / "b").exists()
+    opts = ConnectOptions(
+        identities=[client_key.private],
+        options={**rig.pin(), "userknownhostsfile": str(wrong)},
+    )
+    with pytest.raises(ConnectionError):
+        await connect(parse_destination(rig.dest), opts)
 
 
 async def test_cli_small_batches_keep_conflicts_and_delete_only_ours(rig: Rig) -> None:
