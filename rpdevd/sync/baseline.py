@@ -70,17 +70,59 @@ class Baseline:
             " r_kind, r_size, r_mtime, r_mode, r_target FROM sync_baseline WHERE pair = ?",
             (pair,),
         )
+        # Built with tuple.__new__ (a named tuple's own __new__ runs Python code), one kind
+        # string per kind and one empty target: 100,000 rows load in a third of the time.
+        new = tuple.__new__
+        kinds: dict[str, str] = {}
         out = {}
-        for r in rows:
-            out[self._path(r[0])] = BaseRecord(
-                LocalEntry(
-                    r[1], r[2], r[3], r[4], r[5], (r[6] or b"").decode("utf-8", "surrogateescape")
-                ),
-                RemoteEntry(
-                    r[7], r[8], r[9], r[10], (r[11] or b"").decode("utf-8", "surrogateescape")
+        for path, lk, ls, lm, lmode, ino, lt, rk, rs, rm, rmode, rt in rows:
+            lk = kinds.setdefault(lk, lk)
+            rk = kinds.setdefault(rk, rk)
+            ltarget = lt.decode("utf-8", "surrogateescape") if lt else ""
+            rtarget = rt.decode("utf-8", "surrogateescape") if rt else ""
+            out[path.decode("utf-8", "surrogateescape")] = new(
+                BaseRecord,
+                (
+                    new(LocalEntry, (lk, ls, lm, lmode, ino, ltarget)),
+                    new(RemoteEntry, (rk, rs, rm, rmode, rtarget)),
                 ),
             )
         return out
+
+    def count(self, pair: str) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM sync_baseline WHERE pair = ?", (pair,))
+        return int(row.fetchone()[0])
+
+    def local_records(self, pair: str) -> set[bytes | None]:
+        """Every path's local record (`model.local_record`), built by SQLite: for telling at C
+        speed whether a scan still equals the baseline, without loading it (a row that cannot
+        be built gives None, which no scan holds)."""
+        return self._bytes_set(
+            "SELECT path || x'00' || l_kind || x'00' || l_size || x'00' || l_mtime_ns"
+            " || x'00' || l_mode || x'00' || l_ino || x'00' || ifnull(l_target, x'')"
+            " FROM sync_baseline WHERE pair = ?",
+            pair,
+        )
+
+    def pod_records(self, pair: str) -> set[bytes | None]:
+        """Every path's listing record as the pod prints it while it holds what rpdev wrote
+        there (`remote.expected_record`), built by SQLite."""
+        return self._bytes_set(
+            "SELECT CASE r_kind WHEN 'file' THEN 'f' WHEN 'dir' THEN 'd' WHEN 'symlink' THEN 'l'"
+            " ELSE '' END || x'00' || CASE r_kind WHEN 'dir' THEN '0' ELSE r_size END"
+            " || x'00' || printf('%o', r_mode) || x'00' || CASE r_kind WHEN 'dir' THEN '0'"
+            " ELSE r_mtime END || x'00' || ifnull(r_target, x'') || x'00' || path || x'00'"
+            " FROM sync_baseline WHERE pair = ?",
+            pair,
+        )
+
+    def _bytes_set(self, sql: str, pair: str) -> set[bytes | None]:
+        # Concatenations are TEXT to SQLite; read as bytes, names that are not UTF-8 survive.
+        self._db.text_factory = bytes
+        try:
+            return {row[0] for row in self._db.execute(sql, (pair,))}
+        finally:
+            self._db.text_factory = str
 
     def load_intents(self, pair: str) -> dict[str, RemoteEntry]:
         """What unfinished batches were about to write (see `podops.manifest_intents`)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp, local_record
 from rpdevd.sync.plan import Op, Plan, plan, release_held
 from rpdevd.sync.podops import encode_manifest
 from rpdevd.sync.scan import ScanResult, scan_tree
@@ -58,26 +57,18 @@ async def _settle(task: asyncio.Future[tuple[PodSession, bytes]]) -> None:
         await session.finish()
 
 
-def _expected_if_unchanged(
-    local: dict[str, LocalEntry], base: dict[str, BaseRecord]
-) -> set[remote_mod.Record] | None:
-    """When nothing changed here since the baseline: the records the pod's listing must hold
-    for nothing to be done there either. Built while the pod is still listing."""
-    if len(local) != len(base) or any(local.get(p) != b.local for p, b in base.items()):
-        return None
-    return {remote_mod.expected_record(p, b.remote) for p, b in base.items()}
-
-
-def _pod_unchanged(raw: bytes, expected: set[remote_mod.Record]) -> bool:
+def _pod_unchanged(raw: bytes, expected: set[bytes | None]) -> bool:
     """Every path rpdev wrote is still as it left it, and no leftover of its own lies around
     (paths only on the pod are the user's: no business of the sync's). Compared as raw
     records: an unchanged tree costs no parsing and no plan."""
-    records = remote_mod.record_set(raw)
+    records: set[bytes | None] = set(remote_mod.record_set(raw))
     if not expected <= records:
         return False
     if len(records) == len(expected):
         return True
-    return not any(is_rpdev_temp(os.fsdecode(r[5])) for r in records - expected)
+    return not any(
+        is_rpdev_temp(remote_mod.record_path(r)) for r in records - expected if r is not None
+    )
 
 
 def unreadable_message(path: str, why: str) -> str:
@@ -171,7 +162,9 @@ class SyncEngine:
         self._held: list[Op] = []
         self._torn: set[str] = set()  # read while they changed: to be looked at again
         self._last_progress = 0.0
-        self._base: dict[str, BaseRecord] = {}
+        # What rpdev last wrote, loaded from the baseline when a plan first needs it (a pass
+        # that finds nothing changed does not), then kept in step with each commit.
+        self._loaded: dict[str, BaseRecord] | None = None
         self.state = "idle"
         self.last_error: str | None = None
         self._unreadable_error: str | None = None
@@ -198,6 +191,27 @@ class SyncEngine:
     def known(self) -> Mapping[str, BaseRecord]:
         """What rpdev last wrote, path by path (the baseline as of the last pass or batch)."""
         return self._base
+
+    @property
+    def _base(self) -> dict[str, BaseRecord]:
+        if self._loaded is None:
+            self._loaded = self.baseline.load(self.spec.pair_id)
+        return self._loaded
+
+    def _expected_if_unchanged(self, local: dict[str, LocalEntry]) -> set[bytes | None] | None:
+        """When nothing changed here since the baseline: the records the pod's listing must
+        hold for nothing to be done there either. Compared as sets of bytes built by SQLite
+        and by one pass over the scan (about 100 bytes a path), without loading the baseline.
+        Run while the pod is still listing."""
+        pair = self.spec.pair_id
+        recs = self.baseline.local_records(pair)
+        if len(recs) != len(local):
+            return None
+        mine = {local_record(p, e) for p, e in local.items()}
+        if mine != recs:
+            return None
+        del mine, recs
+        return self.baseline.pod_records(pair)
 
     def take_torn(self) -> set[str]:
         """Paths read while they changed since the last call: to be looked at again."""
@@ -345,12 +359,11 @@ class SyncEngine:
         listing = asyncio.ensure_future(self._list_remote())
         try:
             await asyncio.sleep(0)  # the listing's request goes out first
-            base = self.baseline.load(self.spec.pair_id)
             intents = self.baseline.load_intents(self.spec.pair_id)
             scanned = await scanning
             local = scanned.entries
             unknown = scanned.unreadable
-            expected = None if intents or unknown else _expected_if_unchanged(local, base)
+            expected = None if intents or unknown else self._expected_if_unchanged(local)
             session, raw = await listing
         except BaseException:
             await _settle(listing)
@@ -360,15 +373,18 @@ class SyncEngine:
         try:
             self._emit_warnings(scanned.warnings, report)
             self.report_unreadable(unknown, report)
-            if not local and base:
+            synced = 0 if local else self.baseline.count(self.spec.pair_id)
+            if synced:
                 raise SyncStopped(
-                    f"local root {self.spec.local_root} is empty but {len(base)} paths were "
+                    f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
-            self._base = base
             if expected is not None and _pod_unchanged(raw, expected):
                 p = Plan()
             else:
+                # Re-read: another process (a `sync once` beside the daemon) may have written.
+                self._loaded = None
+                base = self._base
                 p = plan(
                     local,
                     remote_mod.parse_listing(raw).entries,
@@ -480,10 +496,11 @@ class SyncEngine:
         # is held.
         done = (bool(ops) or full) and len(report.failed) == failed and not self._held
         self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=done)
-        self._base.update(upserts)
-        for path in removals:
-            if path not in upserts:
-                self._base.pop(path, None)
+        if self._loaded is not None:  # else loaded, with this batch, when first needed
+            self._loaded.update(upserts)
+            for path in removals:
+                if path not in upserts:
+                    self._loaded.pop(path, None)
 
     async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
         """Record the batch's intents, then run it: many ops (files or not) as one bulk stream

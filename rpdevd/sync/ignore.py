@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,6 +211,26 @@ class IgnoreRules:
                 verdict = found
         return bool(verdict)
 
+    def dir_matcher(self, rel_dir: str) -> Callable[[str, bool], bool]:
+        """`ignored` for the entries of directory `rel_dir` ('' for the root), its levels found
+        once rather than per entry (a scan asks for every entry)."""
+        levels = self._levels(f"{rel_dir}/x" if rel_dir else "x")
+        if self.tail is not None:
+            levels.append(self.tail)
+        if not levels:
+            return _never
+
+        def ignored(rel: str, is_dir: bool) -> bool:
+            verdict: bool | None = None
+            probe = rel + "/" if is_dir else rel
+            for lvl in levels:
+                found = lvl.verdict(probe[len(lvl.prefix) :])
+                if found is not None:
+                    verdict = found
+            return bool(verdict)
+
+        return ignored
+
     def ignored_path(self, rel: str, is_dir: bool) -> bool:
         """Whether `rel` or any of its parent directories is ignored."""
         parts = rel.split("/")
@@ -229,6 +249,10 @@ class IgnoreRules:
                 if self.ignored(name, True) and self.ignored(f"x/{name}", True):
                     names.append(name)
         return names
+
+
+def _never(rel: str, is_dir: bool) -> bool:
+    return False
 
 
 def compile_patterns(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:

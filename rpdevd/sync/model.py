@@ -81,6 +81,20 @@ def expected_remote(entry: LocalEntry) -> RemoteEntry:
     return RemoteEntry(entry.kind, 0, 0, entry.mode)
 
 
+def local_record(path: str, entry: LocalEntry) -> bytes:
+    """`path` and `entry` as one bytes object (about 100 bytes), for comparing a whole scan with
+    the baseline as sets. `Baseline.local_records` builds the same bytes in SQL."""
+    return b"%s\0%s\0%d\0%d\0%d\0%d\0%s" % (
+        path.encode("utf-8", "surrogateescape"),
+        entry.kind.encode(),
+        entry.size,
+        entry.mtime_ns,
+        entry.mode,
+        entry.ino,
+        entry.target.encode("utf-8", "surrogateescape"),
+    )
+
+
 def local_unchanged(now: LocalEntry, then: LocalEntry) -> bool:
     """Whether a local path still holds what rpdev copied (a false 'changed' only re-sends)."""
     return now == then

@@ -14,6 +14,7 @@ picks how files land.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from importlib import resources
@@ -113,7 +114,8 @@ class Listing:
     malformed: int = 0
 
 
-Record = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+# One record as the listers print it, its six NUL-terminated fields kept as one bytes object.
+_RECORD = re.compile(rb"[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0")
 _LETTERS: dict[str, bytes] = {"file": b"f", "dir": b"d", "symlink": b"l"}
 
 
@@ -134,22 +136,27 @@ def has_python3(data: bytes) -> bool:
     return b" python3=1" in _split(data)[0]
 
 
-def record_set(data: bytes) -> set[Record]:
-    """The listing's records as raw 6-tuples (no parsing, no checks): for comparing a whole
-    listing against `expected_record`s at C speed."""
-    fields = iter(_split(data)[1].split(b"\0"))
-    return set(zip(fields, fields, fields, fields, fields, fields, strict=False))
+def record_set(data: bytes) -> set[bytes]:
+    """The listing's records, each as the raw bytes the lister printed (no parsing, no checks):
+    for comparing a whole listing against `expected_record`s at C speed (about 0.3 us and
+    100 bytes a record). A malformed record shifts the ones after it, which then match nothing."""
+    return set(_RECORD.findall(_split(data)[1]))
 
 
-def expected_record(path: str, entry: RemoteEntry) -> Record:
-    """The record the listers print for `path` holding `entry` (b"" kind: never printed)."""
-    return (
+def record_path(record: bytes) -> str:
+    """The path a raw record names."""
+    return record[:-1].rsplit(b"\0", 1)[-1].decode("utf-8", "surrogateescape")
+
+
+def expected_record(path: str, entry: RemoteEntry) -> bytes:
+    """The record the listers print for `path` holding `entry` (an `other` kind: a record no
+    lister prints). `Baseline.pod_records` builds the same bytes in SQL."""
+    return b"%s\0%s\0%s\0%s\0%s\0" % (
         _LETTERS.get(entry.kind, b""),
         b"0" if entry.kind == "dir" else b"%d" % entry.size,
         b"%o" % entry.mode,
         b"0" if entry.kind == "dir" else b"%d" % entry.mtime_s,
-        os.fsencode(entry.target),
-        os.fsencode(path),
+        os.fsencode(entry.target) + b"\0" + os.fsencode(path),
     )
 
 

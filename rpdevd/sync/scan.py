@@ -17,6 +17,7 @@ import posixpath
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
 from rpdevd.sync.ignore import IgnoreRules
 from rpdevd.sync.model import LocalEntry
@@ -138,23 +139,44 @@ def _list_dir(
     root: Path, rel_dir: str, rules: IgnoreRules, warnings: list[str]
 ) -> list[tuple[str, LocalEntry]]:
     """The syncable, non-ignored entries of one directory, all or nothing: any entry that
-    cannot be examined makes the whole directory Unreadable (its listing would be partial)."""
+    cannot be examined makes the whole directory Unreadable (its listing would be partial).
+    The hot loop of a scan (every entry of the tree): the entry's own `lstat` through its
+    DirEntry, its record built with tuple.__new__ (a named tuple's __new__ runs Python code)."""
     full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
+    prefix = rel_dir + "/" if rel_dir else ""
+    ignored = rules.dir_matcher(rel_dir)
+    new = tuple.__new__
     out: list[tuple[str, LocalEntry]] = []
     try:
         with os.scandir(full_dir) as it:
             for de in it:
-                rel = f"{rel_dir}/{de.name}" if rel_dir else de.name
-                is_dir = de.is_dir(follow_symlinks=False)
-                if rules.ignored(rel, is_dir):
+                rel = prefix + de.name
+                if ignored(rel, de.is_dir(follow_symlinks=False)):
                     continue
-                entry = stat_one(root, rel, warnings)
-                if entry is not None:
-                    out.append((rel, entry))
+                try:
+                    st = de.stat(follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # gone since the directory was listed: a deletion
+                mode = st.st_mode
+                if S_ISREG(mode):
+                    entry = new(
+                        LocalEntry,
+                        ("file", st.st_size, st.st_mtime_ns, mode & 0o777, st.st_ino, ""),
+                    )
+                elif S_ISDIR(mode):
+                    entry = new(LocalEntry, ("dir", 0, 0, mode & 0o777, st.st_ino, ""))
+                else:
+                    found = stat_one(root, rel, warnings)  # symlinks and the rest: rare
+                    if found is None:
+                        continue
+                    entry = found
+                out.append((rel, entry))
     except FileNotFoundError:
         raise
     except NotADirectoryError:
         raise FileNotFoundError(rel_dir) from None  # replaced by a file since: not this dir
+    except Unreadable:
+        raise
     except OSError as exc:
         raise Unreadable(reason(exc)) from None
     return out
@@ -162,9 +184,18 @@ def _list_dir(
 
 def case_collisions(entries: dict[str, LocalEntry]) -> list[str]:
     """Paths that differ only in case: they collide on a case-insensitive filesystem."""
+    first: dict[str, str] = {}
+    clash = set()
+    for rel in entries:  # one pass without sorting: a clash is rare
+        key = rel.casefold()
+        if first.setdefault(key, rel) is not rel:
+            clash.add(key)
+    if not clash:
+        return []
+    del first
     seen: dict[str, str] = {}
     out = []
-    for rel in sorted(entries):
+    for rel in sorted(p for p in entries if p.casefold() in clash):
         key = rel.casefold()
         if key in seen:
             out.append(f"{seen[key]!r} and {rel!r} differ only in case")

@@ -83,9 +83,10 @@ def test_parser_rejects_escapes_and_garbage() -> None:
 def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) -> None:
     """What makes the no-change check possible: a tree rpdev wrote lists, byte for byte, as
     the baseline expects, whichever lister the pod has."""
-    from rpdevd.sync.engine import _expected_if_unchanged, _pod_unchanged
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.engine import _pod_unchanged
     from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-    from rpdevd.sync.model import BaseRecord, expected_remote
+    from rpdevd.sync.model import BaseRecord, expected_remote, local_record
     from rpdevd.sync.scan import scan_tree
 
     if mode == "sh" and not shutil.which("stat"):
@@ -100,8 +101,10 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
         os.utime(root / path, (1_650_000_000, 1_650_000_000))
     local = scan_tree(root, rules).entries
     base = {p: BaseRecord(e, expected_remote(e)) for p, e in local.items()}
-    expected = _expected_if_unchanged(local, base)
-    assert expected is not None
+    db = Baseline(tmp_path / "db.sqlite")
+    db.commit("pair", base, [])
+    assert db.local_records("pair") == {local_record(p, e) for p, e in local.items()}
+    expected = db.pod_records("pair")
 
     def unchanged() -> bool:
         assert expected is not None
@@ -115,6 +118,38 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     (root / ".rpdev-stage-0123").rmdir()
     os.utime(root / "exe", (1_700_000_001, 1_700_000_001))  # edited on the pod
     assert not unchanged()
-    local2 = dict(local)
-    del local2["exe"]  # deleted here
-    assert _expected_if_unchanged(local2, base) is None
+    del local["exe"]  # deleted here
+    assert db.local_records("pair") != {local_record(p, e) for p, e in local.items()}
+    db.close()
+
+
+def test_the_baseline_builds_the_records_python_builds(tmp_path: Path) -> None:
+    """The no-change check compares records SQLite builds from the baseline with records built
+    here from a scan and a listing: the same bytes for every kind of entry and name."""
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
+    from rpdevd.sync.remote import expected_record
+
+    odd = os.fsdecode(b"bad-\xff-\n-name")
+    base = {
+        "f.txt": BaseRecord(
+            LocalEntry("file", 12, 1_700_000_000_123_456_789, 0o644, 42),
+            RemoteEntry("file", 12, 1_700_000_000, 0o644),
+        ),
+        f"d/{odd}": BaseRecord(
+            LocalEntry("file", -1, -1, 0o755, 7), RemoteEntry("file", 3, 5, 0o700)
+        ),
+        "d": BaseRecord(LocalEntry("dir", 0, 0, 0o755, 9), RemoteEntry("dir", 0, 0, 0o2775)),
+        "ln": BaseRecord(
+            LocalEntry("symlink", 3, 10**18, 0o777, 11, f"d/{odd}"),
+            RemoteEntry("symlink", 3, 10**9, 0o777, f"d/{odd}"),
+        ),
+        "fifo": BaseRecord(LocalEntry("other"), RemoteEntry("other", 0, 0, 0o600)),
+    }
+    db = Baseline(tmp_path / "db.sqlite")
+    db.commit("pair", base, [])
+    db.commit("other pair", {"f.txt": base["d"]}, [])
+    assert db.local_records("pair") == {local_record(p, b.local) for p, b in base.items()}
+    assert db.pod_records("pair") == {expected_record(p, b.remote) for p, b in base.items()}
+    assert db.count("pair") == 5
+    db.close()
