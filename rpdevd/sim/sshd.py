@@ -113,12 +113,15 @@ def descendants(pid: int) -> list[int]:
 
 
 CGROUP_PARENT = "rpdev-sim"
+# Set to 1 to run pods without a cgroup even where one could be made (as without root).
+NO_CGROUP_ENV = "RPDEV_SIM_NO_CGROUP"
 
 
 def join_cgroup(pid: int, name: str) -> Path | None:
     """Put `pid` (and so every session it forks) in a CPU-accounting cgroup of its own, as a
     container is: the activity probe then reads this pod's CPU time, not the whole machine's.
-    Needs a writable cgroup filesystem (root); elsewhere the pod shares the machine's CPU view."""
+    Needs a writable cgroup filesystem (root); elsewhere the pod names its sshd in a file and the
+    probe sums the CPU time of that process tree (`RPDEV_SIM_POD_PIDFILE`)."""
     for base, procs in (
         (Path("/sys/fs/cgroup"), "cgroup.procs"),
         (Path("/sys/fs/cgroup/cpuacct"), "cgroup.procs"),
@@ -178,6 +181,10 @@ class PodSSHD:
         return self._proc is not None and self._proc.returncode is None
 
     @property
+    def _tree_file(self) -> Path:
+        return self.root / "cpu_tree.pid"
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
@@ -203,6 +210,9 @@ class PodSSHD:
         env.setdefault("HOME", str(home))
         env.setdefault("RUNPOD_TCP_PORT_22", str(port))
         env.setdefault("RUNPOD_PUBLIC_IP", self.host)
+        # Where a pod without a cgroup of its own names its sshd (see start): the probe then
+        # reads the CPU time of that process tree, not the machine's.
+        env["RPDEV_SIM_POD_PIDFILE"] = str(self._tree_file)
         (self.root / "environment").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         lines = [
             f"ListenAddress {self.host}",
@@ -254,7 +264,15 @@ class PodSSHD:
         finally:
             log.close()
         self.port = port
-        self.cgroup = join_cgroup(self._proc.pid, f"{self.root.name}-{os.getpid()}-{id(self):x}")
+        self.cgroup = (
+            join_cgroup(self._proc.pid, f"{self.root.name}-{os.getpid()}-{id(self):x}")
+            if os.environ.get(NO_CGROUP_ENV) != "1"
+            else None
+        )
+        if self.cgroup is None:
+            self._tree_file.write_text(f"{self._proc.pid}\n")
+        else:
+            self._tree_file.unlink(missing_ok=True)
         await self._wait_ready()
         return port
 
