@@ -1,24 +1,24 @@
 """A pod restarted with a new port and a new host key stays reachable as `ssh <alias>`, with
-strict host-key checking on, and a stale or foreign endpoint never reaches the config."""
+strict host-key checking on, and a stale or foreign endpoint never reaches the config or the
+pinned keys. A real daemon does the confirming, pinning and rewriting; the simulated RunPod
+reports the old port for a while after the restart, where another pod's sshd answers."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import subprocess
+import time
 from pathlib import Path
 
-from rpdevd.endpoint import EndpointFailure, Rediscovered, confirm_and_pin
-from rpdevd.sim.sshd import KeyPair, PodSSHD
-from rpdevd.sshconfig import (
-    HostEntry,
-    generated_path,
-    install_include,
-    known_hosts_path,
-    pinned_keys,
-    update_generated,
-)
+import pytest
 
-POD_ID = "p1abc"
+from rpdevd.sim.sshd import KeyPair
+from rpdevd.sshconfig import generated_path, known_hosts_path, pinned_keys
+from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+
+pytestmark = pytest.mark.timeout(150)
+
+NAME = "Trainer One"
 ALIAS = "trainer-one.runpod"
 USER_CONFIG = (
     "# my own settings: rpdev must win for its hosts even with these\n"
@@ -29,112 +29,87 @@ USER_CONFIG = (
 )
 
 
-async def ssh(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = await asyncio.create_subprocess_exec(
-        "ssh",
-        "-F",
-        str(config),
-        "-o",
-        "BatchMode=yes",
-        *args,
+def ssh(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
-def snapshot(*paths: Path) -> list[bytes | None]:
-    return [p.read_bytes() if p.exists() else None for p in paths]
+def view() -> dict:
+    pods = json.loads(cli("status", "--json").stdout)["pods"]
+    return {p["name"]: p for p in pods}.get(NAME, {})
 
 
-async def test_restart_then_strict_ssh_works_again(
-    home: Path, tmp_path: Path, client_key: KeyPair
+def confirmed_port() -> int | None:
+    v = view()
+    return v.get("ssh_port") if v.get("endpoint_state") == "confirmed" else None
+
+
+def written_ports() -> set[int]:
+    text = generated_path().read_text() if generated_path().exists() else ""
+    return {int(ln.split()[1]) for ln in text.splitlines() if ln.strip().startswith("Port ")}
+
+
+def test_restart_then_strict_ssh_works_again(
+    sim: SimThread, home: Path, tmp_path: Path, client_key: KeyPair, user: str, start_daemon
 ) -> None:
-    pod = PodSSHD(
-        tmp_path / "pod", authorized_keys=client_key.public, env={"RUNPOD_POD_ID": POD_ID}
-    )
-    other = PodSSHD(
-        tmp_path / "other", authorized_keys=client_key.public, env={"RUNPOD_POD_ID": "p2other"}
-    )
     user_config = home / ".ssh" / "config"
     user_config.parent.mkdir(mode=0o700)
     user_config.write_text(USER_CONFIG)
-    install_include(user_config)
+    pod = sim.run(sim.sim.add_pod(name=NAME))
+    decoy = sim.run(sim.sim.add_pod(name="decoy"))  # not managed: another pod's sshd
+    write_config(
+        home,
+        f'poll_interval = "1s"\n[[pod]]\nname = "{NAME}"\n'
+        + ssh_config_lines(client_key.private, user),
+    )
+    start_daemon()
+    old_port = wait_until(confirmed_port, timeout=60, what="confirmed endpoint")
+    alias_key = f"rpdev-{pod.id}"
 
-    async def refresh(host: str, port: int) -> Rediscovered | EndpointFailure:
-        """What the daemon does when the API reports an endpoint: confirm, pin, rewrite."""
-        result = await confirm_and_pin(
-            POD_ID, host, port, pod.user, [client_key.private], known_hosts_path(), timeout=10
-        )
-        if isinstance(result, Rediscovered):
-            update_generated(
-                [
-                    HostEntry(
-                        POD_ID,
-                        "Trainer One",
-                        result.endpoint.host,
-                        result.endpoint.port,
-                        pod.user,
-                        client_key.private,
-                    )
-                ]
-            )
-        return result
+    ok = ssh(user_config, ALIAS, "echo $RUNPOD_POD_ID")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == pod.id
+    settings = ssh(user_config, "-G", ALIAS).stdout.splitlines()
+    assert "stricthostkeychecking true" in settings
+    assert f"userknownhostsfile {known_hosts_path()}" in settings
+    assert f"port {old_port}" in settings
+    old_key = sim.sim.pods[pod.id].sshd.host_public_key
+    assert [k.line for k in pinned_keys(known_hosts_path())[alias_key]] == [old_key]
+    old_pins = tmp_path / "old_known_hosts"
+    old_pins.write_bytes(known_hosts_path().read_bytes())
 
-    await pod.start()
-    try:
-        first = await refresh(pod.host, pod.port or 0)
-        assert isinstance(first, Rediscovered), first
-        assert first.pinned.previous is None
-        ok = await ssh(user_config, ALIAS, "true")
-        assert ok.returncode == 0, ok.stderr
-        settings = (await ssh(user_config, "-G", ALIAS)).stdout.splitlines()
-        assert "stricthostkeychecking true" in settings
-        assert f"userknownhostsfile {known_hosts_path()}" in settings
-        assert f"port {pod.port}" in settings
+    # After the restart the API reports the old port for 4 s, answered by the decoy's sshd.
+    sim.call(sim.sim.stale_ports_for, 4.0, "other")
+    sim.run(sim.sim.restart(pod.id))
+    new_key = sim.sim.pods[pod.id].sshd.host_public_key
+    real = sim.sim.pods[pod.id].sshd.port
+    assert real != old_port and new_key != old_key
+    decoy_key = sim.sim.pods[decoy.id].sshd.host_public_key
+    ports, pins = set(), set()
+    deadline = time.monotonic() + 60
+    while confirmed_port() != real and time.monotonic() < deadline:
+        ports |= written_ports()
+        pins |= {k.line for k in pinned_keys(known_hosts_path()).get(alias_key, [])}
+        time.sleep(0.05)
+    assert confirmed_port() == real
+    # Neither the stale port nor the decoy's key ever reached the config or the pins.
+    assert ports <= {old_port, real}, ports
+    assert decoy_key not in pins and pins <= {old_key, new_key}
+    assert [k.line for k in pinned_keys(known_hosts_path())[alias_key]] == [new_key]
 
-        old_port, old_key = pod.port or 0, pod.host_public_key
-        await pod.stop()
-        await pod.start()  # a new port and a new host key, as after a stop/resume
-        assert pod.port != old_port and pod.host_public_key != old_key
-        files = (generated_path(), known_hosts_path(), user_config)
-        before = snapshot(*files)
+    again = ssh(user_config, ALIAS, "echo $RUNPOD_POD_ID")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == pod.id
+    # Strict checking is real: the new endpoint with the old pinned key fails, without a prompt.
+    refused = ssh(user_config, "-o", f"UserKnownHostsFile={old_pins}", ALIAS, "true")
+    assert refused.returncode == 255
+    assert "host key" in refused.stderr.lower()
 
-        # The API still reports the old port: nothing answers there. Refused, nothing written.
-        stale = await refresh(pod.host, old_port)
-        assert isinstance(stale, EndpointFailure) and stale.kind == "unreachable"
-        assert snapshot(*files) == before
-
-        # Another pod now answers at the address the API gives: refused, nothing written.
-        await other.start()
-        foreign = await refresh(other.host, other.port or 0)
-        assert isinstance(foreign, EndpointFailure) and foreign.kind == "wrong_pod"
-        assert snapshot(*files) == before
-
-        # Strict checking is real: the new port with the old pinned key fails, without a prompt.
-        update_generated(
-            [HostEntry(POD_ID, "Trainer One", pod.host, pod.port, pod.user, client_key.private)]
-        )
-        refused = await ssh(user_config, ALIAS, "true")
-        assert refused.returncode == 255
-        assert "host key" in refused.stderr.lower()
-
-        # The daemon's rediscovery: confirmed in the pod, the new key replaces the old one.
-        second = await refresh(pod.host, pod.port or 0)
-        assert isinstance(second, Rediscovered), second
-        assert second.pinned.changed
-        assert second.pinned.previous == first.pinned.fingerprint
-        again = await ssh(user_config, ALIAS, "true")
-        assert again.returncode == 0, again.stderr
-        assert [k.line for k in pinned_keys(known_hosts_path())["rpdev-p1abc"]] == [
-            pod.host_public_key
-        ]
-    finally:
-        await pod.stop()
-        await other.stop()
     # The user's own known_hosts was never created or touched; their config kept its lines.
     assert not (home / ".ssh" / "known_hosts").exists()
     assert user_config.read_text().endswith(USER_CONFIG)
