@@ -10,24 +10,24 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rpdevd.sim.server import SimRunPod
+    from rpdevd.sim.lifecycle import SimLifecycle
 
-Action = Callable[["SimRunPod", dict[str, Any]], Awaitable[Any]]
+Action = Callable[["SimLifecycle", dict[str, Any]], Awaitable[Any]]
 
 
-async def _add_pod(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+async def _add_pod(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
     return (await sim.add_pod(**kw)).state()
 
 
 def _pod_action(name: str) -> Action:
-    async def run(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+    async def run(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
         return (await getattr(sim, name)(**kw)).state()
 
     return run
 
 
 def _awaited(name: str) -> Action:
-    async def run(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+    async def run(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
         await getattr(sim, name)(**kw)
         return None
 
@@ -35,18 +35,18 @@ def _awaited(name: str) -> Action:
 
 
 def _plain(name: str) -> Action:
-    async def run(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+    async def run(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
         getattr(sim, name)(**kw)
         return None
 
     return run
 
 
-async def _state(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+async def _state(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
     return sim.state()
 
 
-async def _calls(sim: SimRunPod, kw: dict[str, Any]) -> Any:
+async def _calls(sim: SimLifecycle, kw: dict[str, Any]) -> Any:
     return {
         "requests": sim.requests,
         "calls": [[op, args] for op, args in sim.calls],
@@ -77,5 +77,5 @@ CONTROL_ACTIONS: dict[str, Action] = {
 }
 
 
-async def call_control(sim: SimRunPod, action: str, kwargs: dict[str, Any]) -> Any:
+async def call_control(sim: SimLifecycle, action: str, kwargs: dict[str, Any]) -> Any:
     return await CONTROL_ACTIONS[action](sim, kwargs)

@@ -33,6 +33,7 @@ class SimLifecycle:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         # (operation, "account" or "pod:<id>"): which key each API call came with.
         self.key_uses: list[tuple[str, str]] = []
+        self.requests = 0  # GraphQL HTTP requests received, faults included
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ---- bookkeeping ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from graphql import build_schema
 from rpdevd.sim.lifecycle import SimAPIError
 
 if TYPE_CHECKING:
-    from rpdevd.sim.server import SimRunPod
+    from rpdevd.sim.lifecycle import SimLifecycle
 
 SDL = """
 type Query {
@@ -105,7 +105,7 @@ Info = Any  # graphql-core's GraphQLResolveInfo; unused by these resolvers
 POD_KEY_REFUSED = "This API key is scoped to pod {scope}: it cannot {what}"
 
 
-def root_value(sim: SimRunPod) -> dict[str, Any]:
+def root_value(sim: SimLifecycle) -> dict[str, Any]:
     """Top-level resolvers (graphql-core calls a callable root entry with (info, **args))."""
 
     def key(info: Info, operation: str, pod_id: object = None, *, pod_key_ok: bool = False) -> None:

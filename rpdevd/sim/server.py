@@ -46,7 +46,6 @@ class SimRunPod(SimLifecycle):
         self._api_key = api_key
         self.host = host
         self.base_url: str | None = None
-        self.requests = 0  # GraphQL HTTP requests received, faults included
         self._runner: web.AppRunner | None = None
         self._root_value = root_value(self)
 
