@@ -7,6 +7,7 @@ The API key never lives here (see `rpdevd.secrets`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ POD_KEYS = {
     "max_bid",
 }
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
+FORWARD_KEYS = {"pod", "local", "remote", "bind"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
 BUDGET_KEYS = {"monthly"}
 # A user name as ssh_config can carry it unquoted (and as RunPod images name their users).
@@ -45,6 +47,7 @@ TOP_KEYS = {
     "sync",
     "ssh",
     "budget",
+    "forward",
 }
 
 
@@ -89,6 +92,16 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class ForwardConfig:
+    """A `[[forward]]`: local port `local` (on `bind`) to port `remote` on the pod."""
+
+    pod: str
+    local: int
+    remote: int
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class SSHSettings:
     identity_file: str = "~/.ssh/id_ed25519"
     user: str = "root"
@@ -107,6 +120,7 @@ class Config:
     disk_threshold: float = 1_000_000.0  # bytes/s of block I/O
     pods: tuple[PodConfig, ...] = ()
     syncs: tuple[SyncConfig, ...] = ()
+    forwards: tuple[ForwardConfig, ...] = ()
     ssh: SSHSettings = field(default_factory=SSHSettings)
     budget_monthly: float | None = None  # [budget] monthly, in dollars
     source: Path | None = None
@@ -278,6 +292,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     )
     _check_unique_pods(r, pods)
     syncs = tuple(_parse_sync(r, i, s) for i, s in enumerate(_table_list(r, data, "sync")))
+    forwards = _parse_forwards(r, _table_list(r, data, "forward"))
     concurrency = r.typed(
         data, "probe_concurrency", int, defaults.probe_concurrency, label="probe_concurrency"
     )
@@ -297,6 +312,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         disk_threshold=_rate(r, data, "disk_threshold", defaults.disk_threshold),
         pods=pods,
         syncs=syncs,
+        forwards=forwards,
         ssh=ssh,
         budget_monthly=_parse_budget(r, data.get("budget", {})),
         source=path,
@@ -548,6 +564,65 @@ def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
         enabled=r.typed(s, "enabled", bool, True, label=label + "enabled", table="sync", index=i),
         delete=r.typed(s, "delete", bool, True, label=label + "delete", table="sync", index=i),
     )
+
+
+def check_bind(bind: str) -> str | None:
+    """What is wrong with `bind` as a forward's local address (None: nothing): an IP address
+    or `localhost`, never a host name that could resolve elsewhere."""
+    if bind == "localhost":
+        return None
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        return (
+            f"{bind!r} is not an IP address (e.g. 127.0.0.1, ::1, or 0.0.0.0 for every interface)"
+        )
+    return None
+
+
+def is_loopback(bind: str) -> bool:
+    return bind == "localhost" or ipaddress.ip_address(bind).is_loopback
+
+
+def _port(r: _Reader, f: dict[str, Any], key: str, i: int) -> int:
+    label = f"forward[{i}].{key}"
+    if key not in f:
+        raise r.fail(label, "is required (a TCP port, 1-65535)", "forward", i, "")
+    port = r.typed(f, key, int, None, label=label, table="forward", index=i)
+    if not 1 <= port <= 65535:
+        raise r.fail(label, f"{port} is not a TCP port (1-65535)", "forward", i, key)
+    return int(port)
+
+
+def _parse_forwards(r: _Reader, tables: list[dict[str, Any]]) -> tuple[ForwardConfig, ...]:
+    out: list[ForwardConfig] = []
+    seen: dict[int, int] = {}  # local port -> the forward that has it
+    for i, f in enumerate(tables):
+        label = f"forward[{i}]."
+        r.unknown(f, FORWARD_KEYS, label, "forward", i)
+        if "pod" not in f:
+            raise r.fail(label + "pod", "is required (the pod's id or name)", "forward", i, "")
+        pod = r.typed(f, "pod", str, None, label=label + "pod", table="forward", index=i)
+        if not pod.strip():
+            raise r.fail(label + "pod", "must name a pod", "forward", i, "pod")
+        local, remote = _port(r, f, "local", i), _port(r, f, "remote", i)
+        bind = r.typed(f, "bind", str, "127.0.0.1", label=label + "bind", table="forward", index=i)
+        problem = check_bind(bind)
+        if problem:
+            raise r.fail(label + "bind", problem, "forward", i, "bind")
+        # The same port on two addresses overlaps (0.0.0.0 covers 127.0.0.1): two forwards
+        # never share a local port, whatever their addresses.
+        if local in seen:
+            raise r.fail(
+                label + "local",
+                f"port {local} is already forwarded by forward[{seen[local]}]",
+                "forward",
+                i,
+                "local",
+            )
+        seen[local] = i
+        out.append(ForwardConfig(pod=pod, local=local, remote=remote, bind=bind))
+    return tuple(out)
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -67,6 +67,9 @@ class Method(StrEnum):
     SYNC_REMOVE = "sync.remove"
     SYNC_PAUSE = "sync.pause"
     SYNC_CONFIRM = "sync.confirm"
+    FORWARD_LIST = "forward.list"
+    FORWARD_ADD = "forward.add"
+    FORWARD_REMOVE = "forward.remove"
 
 
 class EventKind(StrEnum):
@@ -123,6 +126,10 @@ class EventKind(StrEnum):
     SYNC_DISCONNECTED = "sync.disconnected"
     SYNC_RETRY = "sync.retry"
     SYNC_RECONNECTED = "sync.reconnected"
+    FORWARD_ADDED = "forward.added"
+    FORWARD_REMOVED = "forward.removed"
+    FORWARD_UP = "forward.up"  # the pod's connection carries the forward (again)
+    FORWARD_ERROR = "forward.error"  # the local port could not be bound
 
 
 METHODS = frozenset(Method)

@@ -19,6 +19,7 @@ import math
 from types import UnionType
 from typing import (
     Any,
+    NotRequired,
     TypedDict,
     TypeVar,
     Union,
@@ -74,6 +75,26 @@ class SyncRootView(TypedDict):
     progress: SyncProgressView | None
 
 
+class ForwardView(TypedDict):
+    """A port forward (`forward.list`, and each pod view's `forwards`)."""
+
+    pod: str  # as configured or given: a name or an id
+    pod_id: str | None  # once the pod is known
+    name: str | None  # the pod's name, once it is known
+    local: int  # the port here
+    bind: str  # the address it listens on here
+    remote: int  # the port on the pod (its 127.0.0.1)
+    source: str  # config | runtime
+    # up | connecting | waiting | pod stopped | not managed | pod gone | error (| removed)
+    state: str
+    error: str | None  # why the local port is not listening, or the last connection's failure
+    connections: int  # open through it now
+
+
+class ForwardListView(TypedDict):
+    forwards: list[ForwardView]
+
+
 class PodView(TypedDict):
     """A pod as `status` and `pods` show it."""
 
@@ -107,6 +128,7 @@ class PodView(TypedDict):
     warning: WarningView | None
     last_sample: SampleView | None
     sync: list[SyncRootView]
+    forwards: NotRequired[list[ForwardView]]
     last_error: str | None
     status_since: float
     volume_mount_path: str | None
@@ -180,6 +202,7 @@ VIEWS: tuple[type, ...] = (
     WarningView,
     SyncProgressView,
     SyncRootView,
+    ForwardView,
     PodView,
     ApiView,
     DaemonView,

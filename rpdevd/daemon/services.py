@@ -4,6 +4,7 @@
       │  get(pod) · subscribe(on confirmed)
       ├──► LifecycleService (probe, `wall`)      ◄── edits ── SyncService
       ├──► SyncService (its roots reconnect on each confirmation)
+      ├──► ForwardService (port forwards: channels on each pod's connection)
       └──► Waker (`pod.wake` waits for a confirmed endpoint)
 
 Every part gets the daemon as a `DaemonCore` (core.py) and `register` for its socket methods;
@@ -15,6 +16,7 @@ from __future__ import annotations
 from rpdevd.daemon.app import Daemon
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.endpoints import EndpointService
+from rpdevd.daemon.forwards import ForwardService
 from rpdevd.daemon.lifecycle import LifecycleService
 from rpdevd.daemon.lifecycle_methods import register_lifecycle_methods
 from rpdevd.daemon.methods import register_core_methods
@@ -36,5 +38,7 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     lifecycle = LifecycleService(daemon, pool, edits=syncs.edits)
     register_lifecycle_methods(register, daemon, lifecycle)
     pool.subscribe(syncs.endpoint_confirmed)
-    daemon.services += [pool, endpoints, lifecycle, syncs]
+    forwards = ForwardService(daemon, pool, register)
+    pool.subscribe(forwards.endpoint_confirmed)
+    daemon.services += [pool, endpoints, lifecycle, syncs, forwards]
     return pool

@@ -1,7 +1,7 @@
 """What the daemon knows about each pod, and how a pod is shown to clients.
 
 `PodState` is the one place where the parts meet: the poller sets `pod`, the endpoint part sets
-`endpoint*`/`ssh_alias`, the lifecycle part sets `idle*`/`warning`, the sync part sets `sync`.
+`endpoint*`/`ssh_alias`, the lifecycle part sets `idle*`/`warning`, the sync part sets `sync`, the forward part `forwards`.
 `view()` is what `rpdev status --json`, the TUI and the VS Code extension read.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, cast
 from rpdevd.config import Config, PodConfig
 from rpdevd.endpoint import EndpointState
 from rpdevd.models import Pod
-from rpdevd.views import PodView, SampleView, SyncRootView, WarningView
+from rpdevd.views import ForwardView, PodView, SampleView, SyncRootView, WarningView
 
 
 @dataclass
@@ -41,6 +41,7 @@ class PodState:
     saved: dict[str, float] = field(default_factory=dict)
     # Each root's view, as the sync part builds it (`Root.to_json`, not yet typed there).
     sync: list[dict[str, Any]] = field(default_factory=list)
+    forwards: list[ForwardView] = field(default_factory=list)  # set by the forward part
     last_error: str | None = None
     stopped_by_rpdev: bool = False
     idle_stopped_at: float | None = None  # when rpdev last stopped it for being idle
@@ -121,6 +122,7 @@ class PodState:
             "warning": self.warning,
             "last_sample": self.last_sample,
             "sync": cast("list[SyncRootView]", self.sync),
+            "forwards": self.forwards,
             "last_error": self.last_error,
             "status_since": self.status_since,
             "volume_mount_path": p.volume_mount_path,

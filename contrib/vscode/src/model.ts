@@ -38,6 +38,18 @@ export interface SyncRootView {
   last_error: string | null;
   progress: SyncProgressView | null;
 }
+export interface ForwardView {
+  pod: string;
+  pod_id: string | null;
+  name: string | null;
+  local: number;
+  bind: string;
+  remote: number;
+  source: string;
+  state: string;
+  error: string | null;
+  connections: number;
+}
 export interface PodView {
   id: string;
   name: string;
@@ -69,6 +81,7 @@ export interface PodView {
   warning: WarningView | null;
   last_sample: Record<string, unknown> | null;
   sync: SyncRootView[];
+  forwards: ForwardView[];
   last_error: string | null;
   status_since: number;
   volume_mount_path: string | null;
