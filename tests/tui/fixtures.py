@@ -41,6 +41,10 @@ def _pod(**kw: Any) -> dict[str, Any]:
         "last_error": None,
         "status_since": NOW - 7200,
         "volume_mount_path": "/workspace",
+        "saved_month": 0.0,
+        "saved_hours_month": 0.0,
+        "as_of": None,
+        "last_known": False,
     }
     base.update(kw)
     return base
@@ -99,7 +103,13 @@ PODS = [
         host_key_fingerprint="SHA256:Qm1vb3Rh0k2n",
         idle_state="idle, stops in 4:00",
         idle_deadline=NOW + 240,
-        warning={"stop_at": NOW + 240, "reason": "no GPU, CPU or SSH activity for 25m"},
+        warning={
+            "kind": "idle.warn",
+            "message": "rpdev: pod notebook is idle (no GPU, CPU or SSH activity for 25m) "
+            "and will be STOPPED at 08:04. To keep it: rpdev hold n0tebook000002 2h",
+            "stop_at": NOW + 240,
+            "reason": "no GPU, CPU or SSH activity for 25m",
+        },
         wake_on_connect=True,
     ),
     _pod(
@@ -136,7 +146,7 @@ PODS = [
         status="EXITED",
         managed=False,
         policy="manual",
-        gpu_type=None,
+        gpu_type="",
         gpu_count=0,
         gpu="CPU",
         cost_per_hr=0.06,
@@ -147,6 +157,12 @@ ROOTS = [
     {
         "id": "r1",
         "pod": "k7trainer00001",
+        "pod_id": "k7trainer00001",
+        "source": "config",
+        "held": 0,
+        "max_delete": 0,
+        "pending": 0,
+        "last_sync": None,
         "local": "/home/me/src/llm",
         "remote": "/workspace/llm",
         "state": "live",
@@ -157,6 +173,12 @@ ROOTS = [
     {
         "id": "r2",
         "pod": "k7trainer00001",
+        "pod_id": "k7trainer00001",
+        "source": "config",
+        "held": 0,
+        "max_delete": 0,
+        "pending": 0,
+        "last_sync": None,
         "local": "/home/me/data/cfg",
         "remote": "/workspace/cfg",
         "state": "syncing",
@@ -174,6 +196,12 @@ ROOTS = [
     {
         "id": "r3",
         "pod": "held0000000004",
+        "pod_id": "held0000000004",
+        "source": "config",
+        "held": 0,
+        "max_delete": 0,
+        "pending": 0,
+        "last_sync": None,
         "local": "/home/me/src/ft",
         "remote": "/workspace/ft",
         "state": "conflict",
@@ -232,10 +260,22 @@ def answers(pods: list[dict[str, Any]] | None = None, with_sync: bool = True) ->
         "last_poll": NOW - 3,
         "key_source": "env",
         "failures": 0,
+        "known_at": None,
+        "last_known": False,
+        "state_error": None,
     }
     out: dict[str, Any] = {
         "status": {
-            "daemon": {"version": "0.1.0", "pid": 1},
+            "daemon": {
+                "version": "0.1.0",
+                "pid": 1,
+                "uptime_s": 0.0,
+                "socket": "",
+                "log": "",
+                "config": None,
+                "poll_interval": 0.0,
+                "ssh_include": None,
+            },
             "api": api,
             "pods": [p for p in pods if isinstance(p, dict) and p.get("managed")],
             "unmanaged": sum(1 for p in pods if isinstance(p, dict) and not p.get("managed")),
