@@ -21,13 +21,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rpdevd.activity.samples import FOREVER, HoldUntil, Sample, hold_value, later_hold, num
-from rpdevd.activity.signals import DISK_BPS, NET_BPS, Assessment, Level, Thresholds, assess
+from rpdevd.activity.signals import (
+    DISK_BPS,
+    NET_BPS,
+    Assessment,
+    Level,
+    Signal,
+    Thresholds,
+    assess,
+)
 from rpdevd.durations import format_duration
 
-ACTIONS = ("warn", "stop", "cancel", "unknown", "keep")
+Action = Literal["warn", "stop", "cancel", "unknown", "keep"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+# What drove a decision: an assessment's signal, or one of the decision's own reasons.
+DecisionSignal = Signal | Literal["hold", "start", "status", "clock"]
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,9 @@ class Policy:
 @dataclass(frozen=True)
 class Decision:
     t: float  # the sample's time
-    action: str  # one of ACTIONS
+    action: Action
     reason: str
-    signal: str  # what drove it: gpu, cpu, local_edits, ssh_input, hold, idle, unknown, start, ...
+    signal: DecisionSignal
     idle_s: float = 0.0  # idle time accrued so far
     stop_at: float | None = None  # when the pod would be stopped if nothing changes
 
@@ -141,7 +152,7 @@ def step(
         # catches up would hide work for that long. Start the count over, as after a gap;
         # a warning already given is withdrawn (a new one comes before any stop).
         fresh = IdleState(last_t=t, last_status=prev.last_status, hold=prev.hold)
-        action = "cancel" if prev.warned_at is not None else "keep"
+        action: Action = "cancel" if prev.warned_at is not None else "keep"
         return Decision(t, action, "the clock went back: idle time counted afresh", "clock"), fresh
     if prev.last_t is not None and t <= prev.last_t:
         return Decision(
@@ -231,7 +242,7 @@ def _idle(
     # changes, later when the idle timeout grows.
     deadline = t + policy.idle_timeout - st.idle_s
     stop_at = max(t, deadline)
-    signal = "idle"
+    signal: DecisionSignal = "idle"
     if isinstance(hold, float) and hold > stop_at:
         stop_at, deadline, signal = hold, hold, "hold"
     if warned:
@@ -286,6 +297,7 @@ def _unknown(
     st.prev_idle = False
     st.warned_at = st.warned_stop_at = None
     reason = _join(f"activity unknown ({a.detail}): not stopping", notes)
+    action: Action
     if warned:
         action = "cancel"
     elif not st.unknown:

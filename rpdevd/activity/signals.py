@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rpdevd.activity.samples import Sample
 from rpdevd.durations import format_duration
@@ -25,6 +26,11 @@ from rpdevd.durations import format_duration
 # One entry of the smoothing window: (t, busiest GPU %, CPU %, CPU cores busy, network bytes/s
 # in+out, block I/O bytes/s). Entries stored by older versions have only the first four.
 Level = tuple[float, float | None, float | None, float | None, float | None, float | None]
+
+# What drove an assessment: a reading that shows work, a stretch of idleness, or nothing known.
+Signal = Literal[
+    "gpu", "api_gpu", "cpu", "api_cpu", "net", "disk", "local_edits", "ssh_input", "idle", "unknown"
+]
 
 NET_BPS = 250_000.0  # network in+out that is work: see docs/idle.md "Moving data"
 DISK_BPS = 1_000_000.0  # block I/O that is work
@@ -44,16 +50,16 @@ class Thresholds:
 class Assessment:
     known: bool  # False: nothing tells us whether the pod works (probe failed, no telemetry)
     active: bool
-    signal: str  # gpu, api_gpu, cpu, api_cpu, net, disk, local_edits, ssh_input, idle, unknown
+    signal: Signal
     detail: str  # human words for the log and the warning
     quiet: bool  # no single reading over a threshold: safe to act on a stop now
     level: Level
 
 
-def busiest_gpu(sample: Sample) -> tuple[float | None, str]:
+def busiest_gpu(sample: Sample) -> tuple[float | None, Literal["gpu", "api_gpu"]]:
     """The busiest known GPU utilization and where it came from (gpu | api_gpu)."""
     best: float | None = None
-    source = "gpu"
+    source: Literal["gpu", "api_gpu"] = "gpu"
     if sample.probed:
         for g in sample.gpus:
             if g.util is not None and (best is None or g.util > best):
@@ -64,7 +70,7 @@ def busiest_gpu(sample: Sample) -> tuple[float | None, str]:
     return best, source
 
 
-def cpu_levels(sample: Sample) -> tuple[float | None, float | None, str]:
+def cpu_levels(sample: Sample) -> tuple[float | None, float | None, Literal["cpu", "api_cpu"]]:
     if sample.probed and sample.cpu_pct is not None:
         return sample.cpu_pct, sample.cpu_cores, "cpu"
     if sample.api_cpu_pct is not None:
@@ -119,7 +125,7 @@ def assess(sample: Sample, th: Thresholds, recent: Sequence[Level], dt: float | 
         or (disk is not None and disk >= th.disk_bps)
     )
 
-    def verdict(active: bool, signal: str, detail: str, known: bool = True) -> Assessment:
+    def verdict(active: bool, signal: Signal, detail: str, known: bool = True) -> Assessment:
         return Assessment(known, active, signal, detail, quiet, level)
 
     if sample.local_edits > 0:
