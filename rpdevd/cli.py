@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "demo": "demo",
     "doctor": "doctor",
     "events": "status",
+    "forward": "forward",
     "hold": "hold",
     "idle": "idle",
     "login": "login",

@@ -71,3 +71,11 @@ def root_pod_label(root: Mapping[str, Any], views: Iterable[Mapping[str, Any]]) 
         return labels[configured]
     named = [labels[pid] for pid, name in pods if name == configured]
     return named[0] if len(named) == 1 else configured
+
+
+def forward_label(forward: Mapping[str, Any]) -> str:
+    """A port forward as `8888->8888 up`; the local address first where it is not 127.0.0.1
+    (`0.0.0.0:8888->8888 up`)."""
+    bind = forward.get("bind") or "127.0.0.1"
+    where = "" if bind == "127.0.0.1" else f"{bind}:"
+    return f"{where}{forward.get('local')}->{forward.get('remote')} {forward.get('state') or '?'}"

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rpdevd.commands._common import JSON_HELP, ago, countdown, money, run_call, safe_text, table
-from rpdevd.labels import sync_state_label, view_gpu_label
+from rpdevd.labels import forward_label, sync_state_label, view_gpu_label
 from rpdevd.text import clean
 
 
@@ -77,6 +77,10 @@ def render_status(result: dict[str, Any]) -> None:
             rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TODAY", "POLICY", "IDLE", "SYNC", "SSH"]
         )
     )
+    for p in pods:
+        if p.get("forwards"):
+            line = ", ".join(forward_label(f) for f in p["forwards"])
+            print(f"{safe_text(p['name'], 24)} forwards: {safe_text(line, 300)}")
     for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
