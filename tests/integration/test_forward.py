@@ -141,6 +141,8 @@ def test_forward_comes_back_after_the_pod_restarts_and_a_taken_port_is_named(
         ]
         up = [e["seq"] for e in after if e["kind"] == "forward.up" and e["data"]["local"] == local]
         assert confirmed and up and min(up) > min(confirmed), after
+        t = {e["seq"]: e["t"] for e in after}
+        print(f"forward up {t[min(up)] - t[min(confirmed)]:.3f}s after endpoint.confirmed")
         assert forwards()[local]["state"] == "up"
 
         # The program holding the other port goes: that forward comes up too.
