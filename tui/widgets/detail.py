@@ -1,5 +1,5 @@
-"""The detail pane for the selected pod: endpoint, host key, activity with sparklines, sync
-roots, problems with what to do, and the pod's recent events."""
+"""The detail pane for the selected pod: endpoint, host key, port forwards, activity with
+sparklines, sync roots, problems with what to do, and the pod's recent events."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
+from rpdevd.labels import forward_label
 from rpdevd.views import EventView, PodView, SampleView, SyncRootView
 from tui import format as fmt
 
@@ -167,6 +168,17 @@ class DetailPane(VerticalScroll):
         fp = view["host_key_fingerprint"]
         t.append("\nHost key  ", style="bold")
         t.append(fmt.safe(fp, 80) if fp else "not learned yet", style="" if fp else "bright_black")
+        forwards = view.get("forwards") or []
+        if forwards:
+            t.append("\nForwards  ", style="bold")
+        for i, f in enumerate(forwards):
+            t.append("  " if i else "")
+            t.append(
+                fmt.safe(forward_label(f), 60), style="green" if f["state"] == "up" else "yellow"
+            )
+        for f in forwards:
+            if f["error"]:
+                t.append(f"\n  {f['local']}: {fmt.safe(f['error'], 160)}", style="red")
         return t
 
     @staticmethod
