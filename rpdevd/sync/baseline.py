@@ -11,13 +11,13 @@ The database file is shared with the daemon, so it runs in WAL mode with a busy 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
+from rpdevd.sync.remote import expected_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_baseline (
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS sync_baseline (
     l_kind TEXT NOT NULL, l_size INTEGER, l_mtime_ns INTEGER, l_mode INTEGER, l_ino INTEGER,
     l_target BLOB,
     r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER, r_mode INTEGER, r_target BLOB,
+    l_rec BLOB, r_rec BLOB,
     PRIMARY KEY (pair, path)
 ) WITHOUT ROWID;
 DROP TABLE IF EXISTS sync_intent;
@@ -51,6 +52,10 @@ class Baseline:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sync_baseline)")}
+        if "l_rec" not in columns:  # a database from before the records were kept
+            self._db.execute("ALTER TABLE sync_baseline ADD COLUMN l_rec BLOB")
+            self._db.execute("ALTER TABLE sync_baseline ADD COLUMN r_rec BLOB")
 
     def close(self) -> None:
         self._db.close()
@@ -58,7 +63,7 @@ class Baseline:
     @staticmethod
     def _key(path: str) -> bytes:
         # Paths are stored as their raw bytes, so names that are not UTF-8 round-trip exactly.
-        return os.fsencode(path)
+        return path.encode("utf-8", "surrogateescape")
 
     @staticmethod
     def _path(key: bytes) -> str:
@@ -93,34 +98,38 @@ class Baseline:
         row = self._db.execute("SELECT COUNT(*) FROM sync_baseline WHERE pair = ?", (pair,))
         return int(row.fetchone()[0])
 
-    def local_records(self, pair: str) -> set[bytes | None]:
-        """Every path's local record (`model.local_record`), built by SQLite: for telling at C
-        speed whether a scan still equals the baseline, without loading it (a row that cannot
-        be built gives None, which no scan holds)."""
-        return self._bytes_set(
-            "SELECT path || x'00' || l_kind || x'00' || l_size || x'00' || l_mtime_ns"
-            " || x'00' || l_mode || x'00' || l_ino || x'00' || ifnull(l_target, x'')"
+    def local_records(self, pair: str) -> Iterator[bytes | None]:
+        """Every path's local record (`model.local_record`, kept with each row; built by SQLite
+        for rows written before), one at a time: for telling at C speed whether a scan still
+        equals the baseline, without loading it (a row that cannot be built gives None, which
+        no scan holds)."""
+        return self._bytes_rows(
+            "SELECT ifnull(l_rec, path || x'00' || l_kind || x'00' || l_size || x'00' ||"
+            " l_mtime_ns || x'00' || l_mode || x'00' || l_ino || x'00' || ifnull(l_target, x''))"
             " FROM sync_baseline WHERE pair = ?",
             pair,
         )
 
-    def pod_records(self, pair: str) -> set[bytes | None]:
+    def pod_records(self, pair: str) -> Iterator[bytes | None]:
         """Every path's listing record as the pod prints it while it holds what rpdev wrote
-        there (`remote.expected_record`), built by SQLite."""
-        return self._bytes_set(
-            "SELECT CASE r_kind WHEN 'file' THEN 'f' WHEN 'dir' THEN 'd' WHEN 'symlink' THEN 'l'"
-            " ELSE '' END || x'00' || CASE r_kind WHEN 'dir' THEN '0' ELSE r_size END"
-            " || x'00' || printf('%o', r_mode) || x'00' || CASE r_kind WHEN 'dir' THEN '0'"
-            " ELSE r_mtime END || x'00' || ifnull(r_target, x'') || x'00' || path || x'00'"
-            " FROM sync_baseline WHERE pair = ?",
+        there (`remote.expected_record`, kept with each row; built by SQLite for rows written
+        before), one at a time."""
+        return self._bytes_rows(
+            "SELECT ifnull(r_rec, CASE r_kind WHEN 'file' THEN 'f' WHEN 'dir' THEN 'd'"
+            " WHEN 'symlink' THEN 'l' ELSE '' END || x'00' || CASE r_kind WHEN 'dir' THEN '0'"
+            " ELSE r_size END || x'00' || printf('%o', r_mode) || x'00' || CASE r_kind"
+            " WHEN 'dir' THEN '0' ELSE r_mtime END || x'00' || ifnull(r_target, x'') || x'00'"
+            " || path || x'00') FROM sync_baseline WHERE pair = ?",
             pair,
         )
 
-    def _bytes_set(self, sql: str, pair: str) -> set[bytes | None]:
-        # Concatenations are TEXT to SQLite; read as bytes, names that are not UTF-8 survive.
+    def _bytes_rows(self, sql: str, pair: str) -> Iterator[bytes | None]:
+        # Concatenations are TEXT to SQLite; read as bytes (rows are converted as they are
+        # fetched), names that are not UTF-8 survive. Read to the end before other queries.
         self._db.text_factory = bytes
         try:
-            return {row[0] for row in self._db.execute(sql, (pair,))}
+            for (rec,) in self._db.execute(sql, (pair,)):
+                yield rec
         finally:
             self._db.text_factory = str
 
@@ -149,8 +158,8 @@ class Baseline:
         """Record a finished batch in one transaction."""
         with self._tx():
             self._db.executemany(
-                "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
+                "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (  # a generator, not a list: rows are made as SQLite takes them
                     (
                         pair,
                         self._key(p),
@@ -159,15 +168,17 @@ class Baseline:
                         b.local.mtime_ns,
                         b.local.mode,
                         b.local.ino,
-                        os.fsencode(b.local.target),
+                        b.local.target.encode("utf-8", "surrogateescape"),
                         b.remote.kind,
                         b.remote.size,
                         b.remote.mtime_s,
                         b.remote.mode,
-                        os.fsencode(b.remote.target),
+                        b.remote.target.encode("utf-8", "surrogateescape"),
+                        local_record(p, b.local),
+                        expected_record(p, b.remote),
                     )
                     for p, b in upserts.items()
-                ],
+                ),
             )
             self._db.executemany(
                 "DELETE FROM sync_baseline WHERE pair = ? AND path = ?",

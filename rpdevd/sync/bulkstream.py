@@ -52,6 +52,7 @@ class BulkJob:
     stage: str  # the receiver's staging directory, relative to the remote root
     files: list[str]  # relative paths, in the order of the manifest's file puts
     manifest: bytes
+    planned: list[LocalEntry | None] = field(default_factory=list)  # per file: as scanned
     sent: dict[str, LocalEntry] = field(default_factory=dict)  # the state actually read
     torn: set[str] = field(default_factory=set)  # changed while read: send again
     missing: set[str] = field(default_factory=set)  # not landed: gone, or unreadable
@@ -62,13 +63,15 @@ class BulkJob:
 
 def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
     """The job for a batch: file puts staged by number, symlinks by a per-op suffix."""
-    files = [op.path for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
+    puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
+    files = [op.path for op in puts]
     names = {path: str(i) for i, path in enumerate(files)}
     for i, op in enumerate(ops):
         if op.kind == "put" and op.local and op.local.kind == "symlink":
             names[op.path] = f"s{i}"
     stage = STAGE_PREFIX + secrets.token_hex(6)
-    return BulkJob(local_root, stage, files, podops.encode_manifest(ops, names))
+    manifest = podops.encode_manifest(ops, names)
+    return BulkJob(local_root, stage, files, manifest, [op.local for op in puts])
 
 
 _GONE = (errno.ENOENT, errno.ENOTDIR)
@@ -138,7 +141,9 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
             after = os.fstat(fd)
             if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                 job.torn.add(rel)
-            job.sent[rel] = entry
+            planned = job.planned[n] if n < len(job.planned) else None
+            # As scanned (the usual case): the scan's record is kept, not a copy of it.
+            job.sent[rel] = planned if entry == planned and planned is not None else entry
             job.files_done += 1
         finally:
             os.close(fd)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,18 +57,30 @@ async def _settle(task: asyncio.Future[tuple[PodSession, bytes]]) -> None:
         await session.finish()
 
 
-def _pod_unchanged(raw: bytes, expected: set[bytes | None]) -> bool:
+def _pod_unchanged(raw: bytes, expected: Iterable[bytes | None]) -> bool:
     """Every path rpdev wrote is still as it left it, and no leftover of its own lies around
     (paths only on the pod are the user's: no business of the sync's). Compared as raw
-    records: an unchanged tree costs no parsing and no plan."""
-    records: set[bytes | None] = set(remote_mod.record_set(raw))
-    if not expected <= records:
-        return False
-    if len(records) == len(expected):
+    records, the expected ones streamed from the baseline: an unchanged tree costs no parsing
+    and no plan."""
+    records = remote_mod.record_set(raw)
+    mine = 0
+    rpdev_named = set()  # expected records that look like rpdev's own leftovers: rare
+    for rec in expected:
+        if rec not in records:
+            return False
+        mine += 1
+        if rec is not None and _RPDEV_MARK in rec:
+            rpdev_named.add(rec)
+    if len(records) == mine:
         return True
     return not any(
-        is_rpdev_temp(remote_mod.record_path(r)) for r in records - expected if r is not None
+        is_rpdev_temp(remote_mod.record_path(r))
+        for r in records
+        if r is not None and _RPDEV_MARK in r and r not in rpdev_named
     )
+
+
+_RPDEV_MARK = b".rpdev-"  # in every name `is_rpdev_temp` matches
 
 
 def unreadable_message(path: str, why: str) -> str:
@@ -198,20 +210,17 @@ class SyncEngine:
             self._loaded = self.baseline.load(self.spec.pair_id)
         return self._loaded
 
-    def _expected_if_unchanged(self, local: dict[str, LocalEntry]) -> set[bytes | None] | None:
-        """When nothing changed here since the baseline: the records the pod's listing must
-        hold for nothing to be done there either. Compared as sets of bytes built by SQLite
-        and by one pass over the scan (about 100 bytes a path), without loading the baseline.
+    def _local_unchanged(self, local: dict[str, LocalEntry]) -> bool:
+        """Whether the scan still equals the baseline, compared as sets of bytes records (about
+        100 bytes a path; the baseline's streamed from SQLite), without loading the baseline.
         Run while the pod is still listing."""
-        pair = self.spec.pair_id
-        recs = self.baseline.local_records(pair)
-        if len(recs) != len(local):
-            return None
         mine = {local_record(p, e) for p, e in local.items()}
-        if mine != recs:
-            return None
-        del mine, recs
-        return self.baseline.pod_records(pair)
+        n = 0
+        for rec in self.baseline.local_records(self.spec.pair_id):
+            if rec not in mine:
+                return False
+            n += 1
+        return n == len(mine)
 
     def take_torn(self) -> set[str]:
         """Paths read while they changed since the last call: to be looked at again."""
@@ -363,7 +372,7 @@ class SyncEngine:
             scanned = await scanning
             local = scanned.entries
             unknown = scanned.unreadable
-            expected = None if intents or unknown else self._expected_if_unchanged(local)
+            unchanged_here = not intents and not unknown and self._local_unchanged(local)
             session, raw = await listing
         except BaseException:
             await _settle(listing)
@@ -379,7 +388,8 @@ class SyncEngine:
                     f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
-            if expected is not None and _pod_unchanged(raw, expected):
+            pair = self.spec.pair_id
+            if unchanged_here and _pod_unchanged(raw, self.baseline.pod_records(pair)):
                 p = Plan()
             else:
                 # Re-read: another process (a `sync once` beside the daemon) may have written.

@@ -13,7 +13,6 @@ picks how files land.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -156,7 +155,7 @@ def expected_record(path: str, entry: RemoteEntry) -> bytes:
         b"0" if entry.kind == "dir" else b"%d" % entry.size,
         b"%o" % entry.mode,
         b"0" if entry.kind == "dir" else b"%d" % entry.mtime_s,
-        os.fsencode(entry.target) + b"\0" + os.fsencode(path),
+        (entry.target + "\0" + path).encode("utf-8", "surrogateescape"),
     )
 
 

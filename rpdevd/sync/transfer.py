@@ -44,7 +44,7 @@ def stream_errors() -> tuple[type[BaseException], ...]:
 Status = Literal["ok", "kept", "failed", "unreadable"]
 
 
-@dataclass
+@dataclass(slots=True)
 class OpResult:
     """`unreadable`: the local file could not be read; nothing was done on the pod."""
 

@@ -200,7 +200,7 @@ def test_receiver_notices_a_pod_edit_after_the_listing(tmp_path: Path) -> None:
     root.mkdir()
     (root / "f").write_bytes(b"edited after the listing")
     job = bulk_job(src, [Op("put", "f", entry(src / "f"), RemoteEntry("file", 3, 1000, 0o644))])
-    results = podops.parse_results(receive(root, job, b"".join(chunks(job))).stdout)
+    results = list(podops.parse_results(receive(root, job, b"".join(chunks(job))).stdout))
     copy = results[0][3]
     assert copy and (root / copy).read_bytes() == b"edited after the listing"
     assert (root / "f").read_bytes() == b"local"
@@ -277,7 +277,7 @@ def test_a_stream_out_of_step_stops_before_anything_more_lands(tmp_path: Path) -
     res = receive(tmp_path / "pod", job, data[:at] + b"done\n" + data[at:])
     assert res.returncode == 5
     assert not (tmp_path / "pod" / "a").exists() and not (tmp_path / "pod" / "b").exists()
-    assert podops.parse_results(res.stdout) == []
+    assert list(podops.parse_results(res.stdout)) == []
 
 
 def test_a_file_that_cannot_be_written_is_dropped_and_the_rest_lands(tmp_path: Path) -> None:

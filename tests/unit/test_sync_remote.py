@@ -103,12 +103,10 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     base = {p: BaseRecord(e, expected_remote(e)) for p, e in local.items()}
     db = Baseline(tmp_path / "db.sqlite")
     db.commit("pair", base, [])
-    assert db.local_records("pair") == {local_record(p, e) for p, e in local.items()}
-    expected = db.pod_records("pair")
+    assert set(db.local_records("pair")) == {local_record(p, e) for p, e in local.items()}
 
     def unchanged() -> bool:
-        assert expected is not None
-        return _pod_unchanged(run(listing_script(str(root), [], mode)), expected)
+        return _pod_unchanged(run(listing_script(str(root), [], mode)), db.pod_records("pair"))
 
     assert unchanged()
     (root / "d/checkpoint.pt").write_bytes(b"the user's")  # only on the pod: not rpdev's business
@@ -119,7 +117,7 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     os.utime(root / "exe", (1_700_000_001, 1_700_000_001))  # edited on the pod
     assert not unchanged()
     del local["exe"]  # deleted here
-    assert db.local_records("pair") != {local_record(p, e) for p, e in local.items()}
+    assert set(db.local_records("pair")) != {local_record(p, e) for p, e in local.items()}
     db.close()
 
 
@@ -149,7 +147,41 @@ def test_the_baseline_builds_the_records_python_builds(tmp_path: Path) -> None:
     db = Baseline(tmp_path / "db.sqlite")
     db.commit("pair", base, [])
     db.commit("other pair", {"f.txt": base["d"]}, [])
-    assert db.local_records("pair") == {local_record(p, b.local) for p, b in base.items()}
-    assert db.pod_records("pair") == {expected_record(p, b.remote) for p, b in base.items()}
+    local = {local_record(p, b.local) for p, b in base.items()}
+    pod = {expected_record(p, b.remote) for p, b in base.items()}
+    assert set(db.local_records("pair")) == local and set(db.pod_records("pair")) == pod
     assert db.count("pair") == 5
+    # Rows written before the records were kept with them: SQLite builds the same bytes.
+    db._db.execute("UPDATE sync_baseline SET l_rec = NULL, r_rec = NULL")
+    assert set(db.local_records("pair")) == local and set(db.pod_records("pair")) == pod
+    db.close()
+
+
+def test_a_baseline_from_before_the_records_opens_and_keeps_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
+
+    old = sqlite3.connect(tmp_path / "db.sqlite")
+    old.execute(
+        "CREATE TABLE sync_baseline (pair TEXT NOT NULL, path BLOB NOT NULL,"
+        " l_kind TEXT NOT NULL, l_size INTEGER, l_mtime_ns INTEGER, l_mode INTEGER,"
+        " l_ino INTEGER, l_target BLOB, r_kind TEXT NOT NULL, r_size INTEGER, r_mtime INTEGER,"
+        " r_mode INTEGER, r_target BLOB, PRIMARY KEY (pair, path)) WITHOUT ROWID"
+    )
+    old.execute(
+        "INSERT INTO sync_baseline VALUES ('p', x'61', 'dir', 0, 0, 493, 3, x'',"
+        " 'dir', 0, 0, 493, x'')"
+    )
+    old.commit()
+    old.close()
+    db = Baseline(tmp_path / "db.sqlite")
+    entry = LocalEntry("file", 1, 2, 0o644, 4)
+    db.commit("p", {"b": BaseRecord(entry, RemoteEntry("file", 1, 0, 0o644))}, [])
+    assert set(db.local_records("p")) == {
+        local_record("a", LocalEntry("dir", 0, 0, 0o755, 3)),
+        local_record("b", entry),
+    }
+    assert set(db.load("p")) == {"a", "b"}
     db.close()
