@@ -104,8 +104,13 @@ def lines(*items: bytes) -> bytes:
             "rpdev's end marker (line 2) comes before its begin marker (line 4); "
             "fix or remove them by hand, then retry",
         ),
+        (
+            lines(END, BEGIN),
+            "rpdev's end marker (line 1) comes before its begin marker (line 2); "
+            "fix or remove them by hand, then retry",
+        ),
     ],
-    ids=["duplicated", "no-end", "no-begin", "reversed"],
+    ids=["duplicated", "no-end", "no-begin", "reversed", "reversed-adjacent"],
 )
 def test_each_refusal_names_the_lines_by_number(data: bytes, message: str) -> None:
     with pytest.raises(MarkerError) as caught:
