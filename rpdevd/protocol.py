@@ -50,6 +50,7 @@ class Method(StrEnum):
     POLL = "poll"
     SHUTDOWN = "shutdown"
     DAEMON_LOG = "daemon.log"
+    DAEMON_RELOAD = "daemon.reload"
     POD_STOP = "pod.stop"
     POD_RESUME = "pod.resume"
     POD_MANAGE = "pod.manage"
@@ -80,6 +81,8 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     DAEMON_ERROR = "daemon.error"  # a service crashed and is restarted
     DAEMON_STATE = "daemon.state"  # the stored last-known state was not used
+    CONFIG_RELOADED = "config.reloaded"  # config.toml read again and applied
+    CONFIG_REJECTED = "config.rejected"  # config.toml has an error: the running config stays
     API_OK = "api.ok"
     API_ERROR = "api.error"
     POD_ADDED = "pod.added"

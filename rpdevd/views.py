@@ -197,6 +197,15 @@ class SyncListView(TypedDict):
     roots: list[SyncRootView]
 
 
+class ReloadView(TypedDict):
+    """`daemon.reload`: config.toml read again and applied (a config with an error is an error
+    answer, `config_error`, and changes nothing)."""
+
+    config: str | None  # the file read; None when there is none (the defaults)
+    changes: list[str]  # what changed, one line each; empty when nothing did
+    restart_needed: list[str]  # settings that changed but apply at the next start only
+
+
 # The views a client reads, by name: what scripts/views_ts.py renders and the tests compare.
 VIEWS: tuple[type, ...] = (
     WarningView,

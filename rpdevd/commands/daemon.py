@@ -1,4 +1,4 @@
-"""`rpdev daemon run|start|stop|status|install-service|uninstall-service`."""
+"""`rpdev daemon run|start|stop|status|reload|install-service|uninstall-service`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = dsub.add_parser("status", help="is the daemon running, and how is it")
     s.add_argument("--json", action="store_true", help=JSON_HELP)
     s.set_defaults(func=_status)
+    s = dsub.add_parser(
+        "reload",
+        help="read config.toml again and apply the difference (as SIGHUP does)",
+        description="Read config.toml again and apply what changed: pods' policies, sync "
+        "roots, forwards, intervals and thresholds. A config with an error is refused "
+        "(exit 1) and the running config stays.",
+    )
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
+    s.set_defaults(func=_reload)
     s = dsub.add_parser("install-service", help="run rpdevd at login (systemd user unit / launchd)")
     s.set_defaults(func=_install_service)
     s = dsub.add_parser("uninstall-service", help="remove the login service")
@@ -165,6 +174,23 @@ def _status(a: argparse.Namespace) -> int:
     )
     if api.get("hint") and not api["ok"]:
         say(f"  hint: {api['hint']}")
+    return 0
+
+
+def _reload(a: argparse.Namespace) -> int:
+    from rpdevd.commands._common import daemon_call
+    from rpdevd.views import ReloadView, read
+
+    result, code = daemon_call("daemon.reload")
+    if code:
+        return code
+    if a.json:
+        print_json(result)
+        return 0
+    view = read(ReloadView, result)
+    say(f"config reloaded from {view['config'] or 'defaults (no config.toml)'}")
+    for line in view["changes"] or ["no changes"]:
+        say(f"  {line}")
     return 0
 
 

@@ -3,9 +3,14 @@
     rpdev sync once  LOCAL DEST:REMOTE [--no-delete] [--max-delete N] [--yes] [--json]
     rpdev sync watch LOCAL DEST:REMOTE [...]
     rpdev sync status [--json]
+    rpdev sync add LOCAL POD:REMOTE [--ignore PATTERN ...] [--no-delete] [--max-delete N]
+    rpdev sync remove|pause|resume|confirm ID
 
 DEST is an alias from ~/.ssh/config or [user@]host[:port]. `-i`, `-o Key=Value` and `-F` work as
 for ssh. Exit codes: 0 done, 1 error, 2 bad arguments, 3 deletions held at the cap.
+
+`add`, `remove`, `pause`, `resume` and `confirm` steer the daemon's live syncs (its `[[sync]]`
+roots and those added here, which it keeps across restarts).
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ def register(sub: Any) -> None:
     cf.add_argument("id", help="the root's id (rpdev sync status)")
     cf.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     cf.set_defaults(func=_confirm)
+    _register_roots(ss)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -120,7 +126,7 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     roots = result.get("roots", [])
     if not roots:
-        print("no sync roots: add [[sync]] to config.toml, or use the TUI")
+        print("no sync roots: `rpdev sync add LOCAL POD:REMOTE`, or [[sync]] in config.toml")
         return 0
     # Each root's pod by its name, before RunPod's first answer and after it alike.
     pods, failed = daemon_call("pods")
@@ -133,12 +139,110 @@ def _status(args: argparse.Namespace) -> int:
             safe_text(r["remote"], 30),
             sync_state_label(r["state"]),
             str(r.get("held") or ""),
+            r.get("source") or "",
             safe_text(r.get("last_error") or "", 60),
         ]
         for r in roots
     ]
-    print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "LAST ERROR"]))
+    print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "FROM", "LAST ERROR"]))
     return 0
+
+
+def _register_roots(ss: Any) -> None:
+    """`add`, `remove`, `pause`, `resume`: the daemon's roots, at run time."""
+    ad = ss.add_parser(
+        "add",
+        help="live-sync a local folder to a pod from now on (kept across daemon restarts)",
+        description="Add a root to the daemon's live sync, as a [[sync]] of config.toml would. "
+        "The daemon keeps it across restarts until `rpdev sync remove`.",
+    )
+    ad.add_argument("local", help="local folder")
+    ad.add_argument("dest", metavar="POD:REMOTE", help="the pod (name or id) and its folder")
+    ad.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="extra gitignore-style pattern (repeatable; '!pat' re-includes)",
+    )
+    ad.add_argument(
+        "--no-delete", dest="delete", action="store_false", help="never delete on the pod"
+    )
+    ad.add_argument(
+        "--max-delete",
+        type=int,
+        default=100,
+        metavar="N",
+        help="hold a batch with more than N deletions until confirmed (default 100)",
+    )
+    ad.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
+    ad.set_defaults(func=_add)
+    for name, helptext, func in (
+        ("remove", "stop syncing a root added with `rpdev sync add`", _remove),
+        ("pause", "stop pushing a root's changes (what rpdev knows of it is kept)", _pause),
+        ("resume", "push a paused root's changes again", _resume),
+    ):
+        sp = ss.add_parser(name, help=helptext, description=helptext)
+        sp.add_argument("id", help="the root's id (rpdev sync status)")
+        sp.add_argument("--json", action="store_true", help="print the result as JSON")
+        sp.set_defaults(func=func)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from rpdevd.commands._common import fail, run_call, say
+
+    pod, sep, remote = args.dest.partition(":")
+    if not sep or not pod or not remote:
+        return fail(
+            f"{args.dest!r} is not POD:REMOTE", "e.g. rpdev sync add . trainer:/workspace/proj", 2
+        )
+    if args.max_delete < 0:
+        return fail("--max-delete must be zero or more", code=2)
+    local = Path(args.local).expanduser().resolve()
+    params = {
+        "pod": pod,
+        "local": str(local),
+        "remote": remote,
+        "ignore": list(args.ignore),
+        "max_delete": args.max_delete,
+        "delete": args.delete,
+    }
+    return run_call(
+        "sync.add",
+        params,
+        args.json,
+        lambda r: say(f"sync root {r['id']} added: {r['local']} -> {pod}:{r['remote']}"),
+    )
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from rpdevd.commands._common import run_call, say
+
+    return run_call(
+        "sync.remove",
+        {"id": args.id},
+        args.json,
+        lambda r: say(f"sync root {r['removed']} removed"),
+    )
+
+
+def _pause(args: argparse.Namespace) -> int:
+    return _set_paused(args, True)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _set_paused(args, False)
+
+
+def _set_paused(args: argparse.Namespace, paused: bool) -> int:
+    from rpdevd.commands._common import run_call, say
+
+    return run_call(
+        "sync.pause",
+        {"id": args.id, "paused": paused},
+        args.json,
+        lambda r: say(f"sync {'paused' if paused else 'resumed'}: {r['local']}"),
+    )
 
 
 def _confirm(args: argparse.Namespace) -> int:
@@ -232,11 +336,13 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
     local = Path(args.local).expanduser().resolve()
 
     from rpdevd.sync.ignore import IgnoreConfig
+    from rpdevd.sync.pullbase import push_excludes_for
 
     ignore = IgnoreConfig(
         use_defaults=not args.no_default_ignores,
         use_gitignore=not args.no_gitignore,
-        extra=tuple(args.ignore),
+        # Last, so nothing re-includes them: what `rpdev pull` brings into this folder.
+        extra=tuple(args.ignore) + push_excludes_for(local, Path(args.db) if args.db else None),
     )
 
     from rpdevd.sync.baseline import Baseline

@@ -84,6 +84,8 @@ async def _amain() -> int:
     daemon.on_shutdown = arm_watchdog
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.shutdown)
+    # SIGHUP reads config.toml again, as `rpdev daemon reload` does (a daemon's usual HUP).
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload_soon)
     await daemon.run()
     return 0
 

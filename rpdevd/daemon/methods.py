@@ -1,6 +1,6 @@
 """The daemon's own socket methods: its status, the pods, their settings, stop and resume, the
-log, shutdown. Registered by services.py with the services' own (ssh_config.py, wake.py,
-lifecycle_methods.py, syncs.py)."""
+log, reloading config.toml, shutdown. Registered by services.py with the services' own
+(ssh_config.py, wake.py, lifecycle_methods.py, syncs.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rpdevd import __version__, paths
 from rpdevd.daemon.app import Daemon
 from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import EventKind, Method, param_str
-from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, StatusView
+from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, ReloadView, StatusView
 
 
 def register_core_methods(daemon: Daemon) -> None:
@@ -29,6 +29,7 @@ def register_core_methods(daemon: Daemon) -> None:
     reg(Method.POLL, m.poll)
     reg(Method.SHUTDOWN, m.shutdown)
     reg(Method.DAEMON_LOG, m.log)
+    reg(Method.DAEMON_RELOAD, m.reload)
 
 
 class CoreMethods:
@@ -158,6 +159,24 @@ class CoreMethods:
         except FileNotFoundError:
             text = ""
         return {"path": str(path), "lines": text.splitlines()[-lines:]}
+
+    async def reload(self, params: dict[str, Any]) -> ReloadView:
+        from rpdevd.config import ConfigError
+
+        try:
+            change = await self.d.reload()
+        except ConfigError as exc:
+            raise RequestError(
+                "config_error",
+                str(exc),
+                "the running config stays: fix the file and run `rpdev daemon reload` again",
+            ) from None
+        source = self.d.config.source
+        return {
+            "config": str(source) if source else None,
+            "changes": change.lines(),
+            "restart_needed": list(change.restart_needed),
+        }
 
     async def shutdown(self, params: dict[str, Any]) -> Any:
         asyncio.get_running_loop().call_later(0.05, self.d.shutdown)

@@ -38,6 +38,7 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     lifecycle = LifecycleService(daemon, pool, edits=syncs.edits)
     register_lifecycle_methods(register, daemon, lifecycle)
     pool.subscribe(syncs.endpoint_confirmed)
+    daemon.on_reload.append(syncs.apply)  # config.toml read again: its roots
     forwards = ForwardService(daemon, pool, register)
     pool.subscribe(forwards.endpoint_confirmed)
     daemon.services += [pool, endpoints, lifecycle, syncs, forwards]

@@ -1,5 +1,9 @@
 """Live sync in the daemon: every `[[sync]]` root of config.toml, plus roots added at run time
-(`sync.add`, the TUI), each a `LiveSync` over a `SyncEngine` on the pod's shared SSH connection.
+(`sync.add`: `rpdev sync add`, the TUI), each a `LiveSync` over a `SyncEngine` on the pod's shared
+SSH connection. Roots added at run time are kept in the daemon's store and come back after a
+restart (`source` says `runtime`); a reload of config.toml (`apply`) starts, stops or restarts
+only the config roots that were added, removed or changed. A paused root's engine is stopped and
+its baseline kept: on resume, what changed meanwhile is pushed as by any pass.
 
 The engine never destroys work (docs/sync.md); this module only wires it: it maps `/workspace/...`
 to the pod's volume mount path, holds large deletions until `sync.confirm`, turns the sync's
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from rpdevd.config import Config, SyncConfig
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.core import DaemonCore, Register
 from rpdevd.daemon.server import RequestError
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpdevd.sync")
 
 RESTART_DELAY = 15.0
+STOP_WAIT = 10.0  # how long a pause waits for the root's engine to end
 GONE = "pod gone"
 ROOTS_KEY = "sync_roots"
 
@@ -58,6 +64,9 @@ class Root:
     progress: dict[str, Any] | None = None
     retry_at: float = 0.0
     gone: bool = False  # its pod has left the account (RunPod answered without it)
+
+    def settings(self) -> tuple[tuple[str, ...], int, bool]:
+        return (self.ignore, self.max_delete, self.delete)
 
     def to_json(self) -> dict[str, Any]:
         status = self.live.status() if self.live else {}
@@ -88,6 +97,47 @@ def root_id(pod: str, local: Path, remote: str) -> str:
     return hashlib.sha256(f"{pod}\0{local}\0{remote}".encode()).hexdigest()[:10]
 
 
+def config_root(cfg: SyncConfig) -> Root:
+    return Root(
+        root_id(cfg.pod, cfg.local, cfg.remote),
+        cfg.pod,
+        cfg.local,
+        cfg.remote,
+        cfg.ignore,
+        cfg.max_delete,
+        cfg.delete,
+    )
+
+
+def config_roots(config: Config) -> dict[str, Root]:
+    roots = (config_root(cfg) for cfg in config.syncs if cfg.enabled)
+    return {r.id: r for r in roots}
+
+
+def saved_root(saved: Any) -> Root | None:
+    """A root as `_save` stored it; None for an entry that is not one."""
+    try:
+        ignore = saved.get("ignore", [])
+        max_delete = saved.get("max_delete", 100)
+        if not isinstance(ignore, list) or not all(isinstance(x, str) for x in ignore):
+            ignore = []
+        if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
+            max_delete = 100
+        return Root(
+            str(saved["id"]),
+            str(saved["pod"]),
+            Path(saved["local"]),
+            str(saved["remote"]),
+            tuple(ignore),
+            max_delete,
+            saved.get("delete", True) is not False,
+            paused=bool(saved.get("paused")),
+            source=str(saved.get("source", "runtime")),
+        )
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
 def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
     """`/workspace/x` on the pod's volume (`volumeMountPath`; `/workspace` on RunPod); a relative
     path is relative to the volume too; other absolute paths are kept."""
@@ -111,30 +161,13 @@ class SyncService:
         self.roots: dict[str, Root] = {}
         self.wake = asyncio.Event()
         self._kicks: set[asyncio.Task[None]] = set()
-        for cfg in daemon.config.syncs:
-            if not cfg.enabled:
-                continue
-            r = Root(
-                root_id(cfg.pod, cfg.local, cfg.remote),
-                cfg.pod,
-                cfg.local,
-                cfg.remote,
-                cfg.ignore,
-                cfg.max_delete,
-                cfg.delete,
-            )
-            self.roots[r.id] = r
+        # Engines of roots removed or restarted, until they have ended: a root of the same id
+        # starts again only then (never two engines on one baseline).
+        self._retiring: dict[str, asyncio.Task[None]] = {}
+        self.roots.update(config_roots(daemon.config))
         for saved in daemon.store.get(ROOTS_KEY, []) or []:
-            try:
-                r = Root(
-                    str(saved["id"]),
-                    str(saved["pod"]),
-                    Path(saved["local"]),
-                    str(saved["remote"]),
-                    paused=bool(saved.get("paused")),
-                    source=str(saved.get("source", "runtime")),
-                )
-            except (KeyError, TypeError):
+            r = saved_root(saved)
+            if r is None:
                 continue
             if r.id in self.roots:
                 self.roots[r.id].paused = r.paused
@@ -184,10 +217,65 @@ class SyncService:
                     "remote": r.remote,
                     "paused": r.paused,
                     "source": r.source,
+                    "ignore": list(r.ignore),
+                    "max_delete": r.max_delete,
+                    "delete": r.delete,
                 }
                 for r in self.roots.values()
             ],
         )
+
+    # config.toml, reloaded ---------------------------------------------------------------
+    def apply(self, config: Config) -> None:
+        """The roots of a reloaded config.toml: new ones start, removed ones stop, changed ones
+        (ignore, max_delete, delete) restart; the others go on untouched. A root keeps its
+        pause across the change."""
+        wanted = config_roots(config)
+        for rid, root in list(self.roots.items()):
+            if root.source != "config":
+                continue
+            new = wanted.pop(rid, None)
+            if new is None:
+                self._retire(root)
+                del self.roots[rid]
+                self.d.bus.emit(
+                    "sync.removed",
+                    f"sync root removed from config.toml: {root.local}",
+                    root.pod_id,
+                    root=rid,
+                )
+            elif new.settings() != root.settings():
+                self._retire(root)
+                new.paused = root.paused
+                self.roots[rid] = new
+                self.d.bus.emit(
+                    "sync.added",
+                    f"sync root changed in config.toml, restarted: {root.local}",
+                    root.pod_id,
+                    root=rid,
+                )
+        for rid, new in wanted.items():
+            before = self.roots.get(rid)  # added at run time first: config.toml has it now
+            if before is not None:
+                self._retire(before)
+                new.paused = before.paused
+            self.roots[rid] = new
+            self.d.bus.emit(
+                "sync.added",
+                f"sync root added from config.toml: {new.local} -> {new.pod}:{new.remote}",
+                root=rid,
+            )
+        self._save()
+        self._publish_views()
+        self.wake.set()
+
+    def _retire(self, root: Root) -> None:
+        """Stop the root's engine; a root of the same id waits for it to end."""
+        root.stop.set()
+        task = root.task
+        if task is not None and not task.done():
+            self._retiring[root.id] = task
+            task.add_done_callback(lambda _: self.wake.set())
 
     # the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -203,13 +291,22 @@ class SyncService:
             for root in self.roots.values():
                 root.stop.set()
             tasks = [r.task for r in self.roots.values() if r.task]
+            tasks += self._retiring.values()
             for t in tasks:
                 t.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=3)
 
+    def _retiring_still(self, rid: str) -> bool:
+        """An engine of this id (removed or restarted) has not ended yet."""
+        task = self._retiring.get(rid)
+        if task is not None and task.done():
+            del self._retiring[rid]
+            task = None
+        return task is not None
+
     def _reconcile(self, root: Root) -> None:
-        if root.paused:
+        if root.paused or self._retiring_still(root.id):
             return
         running = root.task is not None and not root.task.done()
         try:
@@ -259,6 +356,7 @@ class SyncService:
         root.task = asyncio.create_task(
             self._run_root(root, state.pod.volume_mount_path), name=f"sync-{root.id}"
         )
+        root.task.add_done_callback(lambda _: self.wake.set())  # a stopped root restarts soon
 
     async def _run_root(self, root: Root, volume: str | None) -> None:
         from rpdevd.sync.baseline import Baseline
@@ -364,15 +462,45 @@ class SyncService:
         local = param_str(params, "local", max_len=4096)
         remote = param_str(params, "remote", max_len=4096)
         assert pod and local and remote
-        state = self.d.resolve(pod)
+        try:
+            state = self.d.resolve(pod)
+        except RequestError:
+            if self.d.api_ok:
+                raise
+            # Just started (RunPod not answered yet): the pod may well be there; ask first.
+            with contextlib.suppress(TimeoutError):
+                await self.d.wait_for_poll(15)
+            state = self.d.resolve(pod)
         path = Path(local).expanduser()
         if not path.is_absolute():
             raise RequestError("bad_params", "the local folder must be an absolute path")
         if not path.is_dir():
             raise RequestError("bad_params", f"{path} is not a folder")
-        if ".." in PurePosixPath(remote).parts or "\n" in remote:
+        if ".." in PurePosixPath(remote).parts or "\n" in remote or "\x00" in remote:
             raise RequestError("bad_params", "the remote path must not contain '..'")
-        root = Root(root_id(state.id, path, remote), state.id, path, remote, source="runtime")
+        ignore = params.get("ignore", [])
+        if (
+            not isinstance(ignore, list)
+            or len(ignore) > 1000
+            or not all(isinstance(x, str) and 0 < len(x) <= 4096 for x in ignore)
+        ):
+            raise RequestError("bad_params", "ignore must be a list of patterns")
+        max_delete = params.get("max_delete", 100)
+        if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
+            raise RequestError("bad_params", "max_delete must be an integer, zero or more")
+        delete = params.get("delete", True)
+        if not isinstance(delete, bool):
+            raise RequestError("bad_params", "delete must be true or false")
+        root = Root(
+            root_id(state.id, path, remote),
+            state.id,
+            path,
+            remote,
+            tuple(ignore),
+            max_delete,
+            delete,
+            source="runtime",
+        )
         if root.id in self.roots:
             raise RequestError("exists", "this folder already syncs there")
         self.roots[root.id] = root
@@ -394,7 +522,7 @@ class SyncService:
                 "this root comes from config.toml",
                 "remove its [[sync]] entry there, or pause it",
             )
-        root.stop.set()
+        self._retire(root)
         if root.task:
             root.task.cancel()
         del self.roots[root.id]
@@ -410,9 +538,12 @@ class SyncService:
         if not isinstance(paused, bool):
             raise RequestError("bad_params", "paused must be true or false")
         root.paused = paused
-        if paused:
-            root.stop.set()
         self._save()
+        task = root.task
+        if paused and task is not None and not task.done():
+            # Answered once the engine has ended (its pass finished): nothing is pushed after.
+            root.stop.set()
+            await asyncio.wait({task}, timeout=STOP_WAIT)
         self.wake.set()
         self.d.bus.emit(
             "sync.paused" if paused else "sync.resumed",
