@@ -15,9 +15,16 @@ def section_keys(text: str, heading: str) -> set[str]:
 
 def test_every_config_key_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
-    assert section_keys(text, "## Top level") == config.TOP_KEYS - {"pod", "sync", "ssh", "budget"}
+    assert section_keys(text, "## Top level") == config.TOP_KEYS - {
+        "pod",
+        "sync",
+        "ssh",
+        "budget",
+        "forward",
+    }
     assert section_keys(text, "## `[[pod]]`") == config.POD_KEYS
     assert section_keys(text, "## `[[sync]]`") == config.SYNC_KEYS
+    assert section_keys(text, "## `[[forward]]`") == config.FORWARD_KEYS
     assert section_keys(text, "## `[ssh]`") == config.SSH_KEYS
     assert section_keys(text, "## `[budget]`") == config.BUDGET_KEYS
 
