@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "pods": "status",
     "policy": "power",
     "proxy": "proxy",
+    "pull": "pull",
     "resume": "power",
     "ssh": "ssh",
     "ssh-config": "ssh_config",

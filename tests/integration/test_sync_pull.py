@@ -1,0 +1,180 @@
+"""`rpdev pull` against a real sshd pod: results come back, and never at the cost of your edits.
+
+The pod's remote directory is a local path here, so files are made "on the pod" by writing them
+there; everything else goes through the real CLI, the real sshd and SFTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sim.sshd import KeyPair, PodSSHD
+from tests.integration.test_sync_once import Rig, snapshot
+from tests.integration.test_sync_unreadable import _unprivileged_prefix
+
+pytestmark = pytest.mark.timeout(120)
+
+PATTERNS = ("--pattern", "outputs/**/*.png", "--pattern", "logs/")
+
+
+class PullRig(Rig):
+    def pull(
+        self, *args: str, check: bool = True, prefix: list[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            *(prefix or []),
+            sys.executable,
+            "-m",
+            "rpdevd.cli",
+            "pull",
+            self.dest,
+            str(self.local),
+            "-i",
+            str(self.key.private),
+            *self.ssh_options(),
+            "--db",
+            str(self.db),
+            *args,
+        ]
+        res = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        if check:
+            assert res.returncode == 0, res.stderr
+        return res
+
+    def pull_json(self, *args: str) -> dict:
+        return json.loads(self.pull(*PATTERNS, "--json", *args).stdout)
+
+    def on_pod(self, rel: str, data: bytes, mtime: int | None = None, mode: int = 0o644) -> Path:
+        path = self.remote / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, mode)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        return path
+
+
+@pytest.fixture
+def prig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> PullRig:
+    r = PullRig(tmp_path, pod_sshd, client_key)
+    r.remote.mkdir(parents=True)
+    return r
+
+
+def _pod_tree(prig: PullRig) -> None:
+    prig.on_pod("outputs/loss.png", b"png1", 1_700_000_000)
+    prig.on_pod("outputs/run1/acc.png", b"png2", 1_700_000_100, 0o600)
+    prig.on_pod("outputs/run1/notes.txt", b"not asked for")
+    prig.on_pod("logs/train.log", b"step 1\n", 1_700_000_200)
+    prig.on_pod("src/model.py", b"code")
+
+
+def test_matching_files_arrive_whole_with_mode_and_mtime(prig: PullRig) -> None:
+    _pod_tree(prig)
+    out = prig.pull_json()
+    assert out["ok"] and out["got"] == 3 and out["conflicts"] == []
+    want = snapshot(prig.remote, lambda rel: rel.startswith("src") or rel.endswith(".txt"))
+    assert snapshot(prig.local) == want  # bytes, modes, mtimes; nothing else came
+    assert prig.pull_json()["got"] == 0  # nothing new: nothing moves
+
+
+def test_a_local_edit_is_never_overwritten(prig: PullRig) -> None:
+    _pod_tree(prig)
+    prig.pull_json()
+    log = prig.local / "logs" / "train.log"
+    log.write_bytes(b"my notes\n")
+    out = prig.pull_json()  # the pod's file did not change: yours stays, said so
+    assert out["got"] == 0 and out["kept"] and log.read_bytes() == b"my notes\n"
+    prig.on_pod("logs/train.log", b"step 1\nstep 2\n", 1_700_000_300)
+    out = prig.pull_json()  # both changed: yours becomes a conflict copy, the pod's goes in
+    assert out["got"] == 1 and len(out["conflicts"]) == 1
+    copy = prig.local / out["conflicts"][0]
+    assert copy.name.startswith("train.log.rpdev-conflict-")
+    assert copy.read_bytes() == b"my notes\n"
+    assert log.read_bytes() == b"step 1\nstep 2\n"
+    # A file of yours that was there before the first pull is kept the same way.
+    (prig.local / "outputs").mkdir(exist_ok=True)
+    mine = prig.local / "outputs" / "new.png"
+    mine.write_bytes(b"mine")
+    prig.on_pod("outputs/new.png", b"theirs", 1_700_000_400)
+    out = prig.pull_json()
+    assert mine.read_bytes() == b"theirs"
+    assert [(prig.local / c).read_bytes() for c in out["conflicts"]] == [b"mine"]
+
+
+def test_a_pulled_file_deleted_here_stays_deleted_until_it_changes(prig: PullRig) -> None:
+    _pod_tree(prig)
+    prig.pull_json()
+    loss = prig.local / "outputs" / "loss.png"
+    loss.unlink()
+    assert prig.pull_json()["got"] == 0 and not loss.exists()
+    assert prig.pull_json()["got"] == 0 and not loss.exists()
+    prig.on_pod("outputs/loss.png", b"png1 retrained", 1_700_000_500)
+    assert prig.pull_json()["got"] == 1 and loss.read_bytes() == b"png1 retrained"
+
+
+def test_an_unreadable_local_folder_is_left_alone(prig: PullRig) -> None:
+    prefix = _unprivileged_prefix()  # as root: a CLI without the capabilities to ignore modes
+    _pod_tree(prig)
+    prig.pull_json()
+    prig.on_pod("logs/train.log", b"newer", 1_700_000_600)
+    os.chmod(prig.local / "logs", 0)
+    try:
+        res = prig.pull(*PATTERNS, "--json", check=False, prefix=prefix)
+    finally:
+        os.chmod(prig.local / "logs", 0o755)
+    out = json.loads(res.stdout)
+    assert res.returncode == 1 and not out["ok"] and out["unreadable"]
+    assert (prig.local / "logs" / "train.log").read_bytes() == b"step 1\n"
+
+
+def test_the_push_never_sends_or_deletes_pulled_paths(prig: PullRig) -> None:
+    (prig.local / "train.py").write_text("v1")
+    (prig.local / "logs").mkdir()
+    (prig.local / "logs" / "old.log").write_text("pushed before logs/ was pulled")
+    prig.cli("once")
+    assert (prig.remote / "logs" / "old.log").exists()
+    _pod_tree(prig)
+    prig.pull_json()
+    (prig.local / "logs" / "train.log").write_text("edited here")
+    (prig.local / "logs" / "old.log").unlink()
+    (prig.local / "outputs" / "loss.png").unlink()
+    (prig.local / "outputs" / "made-here.png").write_text("local plot")
+    (prig.local / "train.py").write_text("v2")
+    out = json.loads(prig.cli("once", "--json").stdout)
+    assert out["ok"] and out["deleted"] == 0
+    assert (prig.remote / "train.py").read_text() == "v2"  # the push still pushes
+    assert (prig.remote / "logs" / "train.log").read_bytes() == b"step 1\n"
+    assert (prig.remote / "logs" / "old.log").exists()
+    assert (prig.remote / "outputs" / "loss.png").read_bytes() == b"png1"
+    assert not (prig.remote / "outputs" / "made-here.png").exists()
+    # A conflict copy the pull made is not pushed either.
+    prig.on_pod("logs/train.log", b"step 3", 1_700_000_700)
+    assert prig.pull_json()["conflicts"]
+    prig.cli("once")
+    assert not [p for p in (prig.remote / "logs").iterdir() if "rpdev-conflict" in p.name]
+
+
+def test_a_large_file_shows_progress(prig: PullRig) -> None:
+    prig.on_pod("outputs/ckpt/model.bin", os.urandom(6 << 20))
+    res = prig.pull("--pattern", "*.bin")
+    assert "pulling outputs/ckpt/model.bin" in res.stderr
+    assert "(100%)" in res.stderr
+    assert (prig.local / "outputs" / "ckpt" / "model.bin").read_bytes() == (
+        prig.remote / "outputs" / "ckpt" / "model.bin"
+    ).read_bytes()
+    assert not [p for p in (prig.local / "outputs" / "ckpt").iterdir() if "rpdev-tmp" in p.name]
+
+
+def test_a_missing_remote_folder_is_an_error(prig: PullRig) -> None:
+    prig.remote.rmdir()
+    res = prig.pull(check=False)
+    assert res.returncode == 1 and "no such directory" in res.stderr
+    assert not prig.remote.exists()  # never made on the pod by a pull
