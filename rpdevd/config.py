@@ -28,6 +28,8 @@ POD_KEYS = {
     "user",
     "identity_file",
     "max_bid",
+    "guard",
+    "guard_after",
 }
 SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
 FORWARD_KEYS = {"pod", "local", "remote", "bind"}
@@ -43,6 +45,7 @@ TOP_KEYS = {
     "probe_concurrency",
     "net_threshold",
     "disk_threshold",
+    "guard_after",
     "pod",
     "sync",
     "ssh",
@@ -73,6 +76,10 @@ class PodConfig:
     user: str | None = None
     identity_file: str | None = None
     max_bid: float | None = None  # spot pods: keep-alive resumes only at or below this $/GPU/h
+    guard: bool = (
+        True  # idle-stop pods: the pod-side guard (docs/idle.md "When your laptop sleeps")
+    )
+    guard_after: float = 600.0  # how stale the daemon's heartbeat is before the guard decides
 
     def matches(self, pod_id: str, pod_name: str) -> bool:
         return (self.id is not None and self.id == pod_id) or (
@@ -118,6 +125,7 @@ class Config:
     probe_concurrency: int = 16
     net_threshold: float = 250_000.0  # bytes/s in+out that count as moving data (docs/idle.md)
     disk_threshold: float = 1_000_000.0  # bytes/s of block I/O
+    guard_after: float = 600.0  # the pod-side guard takes over after this much silence
     pods: tuple[PodConfig, ...] = ()
     syncs: tuple[SyncConfig, ...] = ()
     forwards: tuple[ForwardConfig, ...] = ()
@@ -285,9 +293,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     defaults = Config()
     idle_timeout = r.duration(data, "idle_timeout", defaults.idle_timeout, label="idle_timeout")
     warn_before = r.duration(data, "warn_before", defaults.warn_before, label="warn_before")
+    guard_after = r.duration(data, "guard_after", defaults.guard_after, label="guard_after")
     ssh = _parse_ssh(r, data.get("ssh", {}))
     pods = tuple(
-        _parse_pod(r, i, p, idle_timeout, warn_before)
+        _parse_pod(r, i, p, idle_timeout, warn_before, guard_after)
         for i, p in enumerate(_table_list(r, data, "pod"))
     )
     _check_unique_pods(r, pods)
@@ -310,6 +319,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         probe_concurrency=concurrency,
         net_threshold=_rate(r, data, "net_threshold", defaults.net_threshold),
         disk_threshold=_rate(r, data, "disk_threshold", defaults.disk_threshold),
+        guard_after=guard_after,
         pods=pods,
         syncs=syncs,
         forwards=forwards,
@@ -437,7 +447,12 @@ def _table_line(r: _Reader, key: str, table: str = "ssh") -> int | None:
 
 
 def _parse_pod(
-    r: _Reader, i: int, p: dict[str, Any], idle_timeout: float, warn_before: float
+    r: _Reader,
+    i: int,
+    p: dict[str, Any],
+    idle_timeout: float,
+    warn_before: float,
+    guard_after: float = 600.0,
 ) -> PodConfig:
     label = f"pod[{i}]."
     for key in p:
@@ -490,6 +505,10 @@ def _parse_pod(
             p, "identity_file", str, None, label=label + "identity_file", table="pod", index=i
         ),
         max_bid=_max_bid(r, p, label, i),
+        guard=r.typed(p, "guard", bool, True, label=label + "guard", table="pod", index=i),
+        guard_after=r.duration(
+            p, "guard_after", guard_after, label=label + "guard_after", table="pod", index=i
+        ),
     )
 
 

@@ -67,6 +67,16 @@ class PodLedger:
         self.idle_stops.append([t, cost_per_hr])
         del self.idle_stops[:-MAX_INTERVALS]
 
+    def stopped_earlier(self, t: float, cost_per_hr: float) -> None:
+        """A stop at `t` that rpdev learnt of later (the pod's guard stopped it while the daemon
+        was away): the running interval that `t` falls in ends there, and the saving counts from
+        there, as for a stop the daemon made."""
+        for interval in self.intervals:
+            start, end = interval
+            if start is not None and end is not None and start <= t < end:
+                interval[1] = t
+        self.idle_stopped(t, cost_per_hr)
+
 
 def overlap(intervals: Iterable[list[float | None]], start: float, end: float, now: float) -> float:
     """Seconds of the intervals inside [start, end]; open intervals run until `now`."""

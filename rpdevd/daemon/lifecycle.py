@@ -454,6 +454,13 @@ class LifecycleService:
             reason=decision.reason,
         )
 
+    def record_guard_stop(self, state: PodState, t: float) -> None:
+        """The pod's guard stopped it at `t` while the daemon was away (rpdevd/daemon/guard.py):
+        the ledger ends that running interval there and counts the saving from there."""
+        run = self.run_of(state.id)
+        run.ledger.stopped_earlier(t, state.pod.cost_per_hr or 0.0)
+        self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
+
     # keep-alive --------------------------------------------------------------------------
     def keep_alive(self, state: PodState, run: _PodRun, now: float) -> None:
         if state.pod.desired_status != "EXITED" or state.stopped_by_rpdev or run.resuming:

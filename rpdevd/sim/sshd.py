@@ -112,6 +112,24 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def pod_processes(tree_file: Path) -> set[int]:
+    """Processes whose environment names `tree_file` as their pod's (every session of a
+    simulated pod has it in RPDEV_SIM_POD_PIDFILE, and so has whatever they start)."""
+    marker = f"RPDEV_SIM_POD_PIDFILE={tree_file}".encode()
+    found = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            found.add(int(entry))
+    return found
+
+
 CGROUP_PARENT = "rpdev-sim"
 # Set to 1 to run pods without a cgroup even where one could be made (as without root).
 NO_CGROUP_ENV = "RPDEV_SIM_NO_CGROUP"
@@ -324,6 +342,9 @@ class PodSSHD:
         if self.cgroup is not None:
             with contextlib.suppress(OSError, ValueError):
                 pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
+        # A detached process (setsid, nohup: the pod-side guard) leaves the sshd's tree, and
+        # without a cgroup nothing else ties it to the pod: its environment still does.
+        pids |= pod_processes(self._tree_file)
         pids.discard(os.getpid())
         for pid in pids:
             if pid != root_pid:
