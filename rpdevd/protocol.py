@@ -110,6 +110,10 @@ class EventKind(StrEnum):
     KEEPALIVE_BID_CAP = "keepalive.bid_cap"  # a spot pod's price is above its max_bid
     BUDGET_WARNING = "budget.warning"  # 80 % of [budget] monthly spent
     BUDGET_EXCEEDED = "budget.exceeded"  # 100 %
+    GUARD_STARTED = "guard.started"  # the pod-side guard started on a pod
+    GUARD_REMOVED = "guard.removed"  # ... removed (policy, management, guard = false)
+    GUARD_FAILED = "guard.failed"  # ... could not be started
+    GUARD_STOPPED = "guard.stopped"  # the guard stopped its pod while the daemon was away
     LIVE_SAMPLE = "live.sample"
     LIVE_SYNC = "live.sync"  # a sync.progress, passed on as a refresh
     SYNC_ADDED = "sync.added"

@@ -5,6 +5,8 @@
       ├──► LifecycleService (probe, `wall`)      ◄── edits ── SyncService
       ├──► SyncService (its roots reconnect on each confirmation)
       ├──► ForwardService (port forwards: channels on each pod's connection)
+      ├──► GuardService (the pod-side guard: install, heartbeat, removal; the lifecycle's
+      │     policy and ledger)
       └──► Waker (`pod.wake` waits for a confirmed endpoint)
 
 Every part gets the daemon as a `DaemonCore` (core.py) and `register` for its socket methods;
@@ -17,6 +19,7 @@ from rpdevd.daemon.app import Daemon
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.endpoints import EndpointService
 from rpdevd.daemon.forwards import ForwardService
+from rpdevd.daemon.guard import GuardService
 from rpdevd.daemon.lifecycle import LifecycleService
 from rpdevd.daemon.lifecycle_methods import register_lifecycle_methods
 from rpdevd.daemon.methods import register_core_methods
@@ -37,9 +40,11 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     syncs = SyncService(daemon, pool, register)
     lifecycle = LifecycleService(daemon, pool, edits=syncs.edits)
     register_lifecycle_methods(register, daemon, lifecycle)
+    guard = GuardService(daemon, pool, lifecycle.policy, lifecycle.record_guard_stop)
+    pool.subscribe(guard.endpoint_confirmed)
     pool.subscribe(syncs.endpoint_confirmed)
     daemon.on_reload.append(syncs.apply)  # config.toml read again: its roots
     forwards = ForwardService(daemon, pool, register)
     pool.subscribe(forwards.endpoint_confirmed)
-    daemon.services += [pool, endpoints, lifecycle, syncs, forwards]
+    daemon.services += [pool, endpoints, lifecycle, syncs, forwards, guard]
     return pool
