@@ -31,7 +31,17 @@ POD_KEYS = {
     "guard",
     "guard_after",
 }
-SYNC_KEYS = {"pod", "local", "remote", "ignore", "max_delete", "enabled", "delete"}
+SYNC_KEYS = {
+    "pod",
+    "local",
+    "remote",
+    "ignore",
+    "max_delete",
+    "enabled",
+    "delete",
+    "pull",
+    "pull_interval",
+}
 FORWARD_KEYS = {"pod", "local", "remote", "bind"}
 SSH_KEYS = {"identity_file", "user", "server_alive_interval", "install_include"}
 BUDGET_KEYS = {"monthly"}
@@ -96,6 +106,8 @@ class SyncConfig:
     max_delete: int = 100
     enabled: bool = True
     delete: bool = True
+    pull: tuple[str, ...] = ()  # gitignore-style patterns of pod files brought back here
+    pull_interval: float = 30.0  # seconds between pull passes (also after each full push pass)
 
 
 @dataclass(frozen=True)
@@ -582,7 +594,36 @@ def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
         max_delete=max_delete,
         enabled=r.typed(s, "enabled", bool, True, label=label + "enabled", table="sync", index=i),
         delete=r.typed(s, "delete", bool, True, label=label + "delete", table="sync", index=i),
+        pull=_pull_patterns(r, s, label, i),
+        pull_interval=r.duration(
+            s, "pull_interval", 30.0, label=label + "pull_interval", table="sync", index=i
+        ),
     )
+
+
+def _pull_patterns(r: _Reader, s: dict[str, Any], label: str, i: int) -> tuple[str, ...]:
+    """`pull`: gitignore-style patterns (as in a `.gitignore` at the root of `remote`)."""
+    pull = r.typed(s, "pull", list, [], label=label + "pull", table="sync", index=i)
+    for pattern in pull:
+        wrong = None
+        if not isinstance(pattern, str):
+            wrong = f"must be a list of strings, not {pattern!r}"
+        elif not pattern.strip() or pattern.lstrip().startswith("#"):
+            wrong = "holds an empty pattern"
+        elif "\x00" in pattern or "\n" in pattern:
+            wrong = f"{pattern!r} holds a NUL or a newline"
+        elif ".." in pattern.strip("/!").split("/"):
+            wrong = f"{pattern!r} must not contain '..'"
+        else:
+            import pathspec
+
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except (ValueError, TypeError) as exc:
+                wrong = f"{pattern!r} is not a gitignore pattern ({exc})"
+        if wrong:
+            raise r.fail(label + "pull", wrong, "sync", i, "pull")
+    return tuple(pull)
 
 
 def check_bind(bind: str) -> str | None:
