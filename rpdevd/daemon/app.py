@@ -20,7 +20,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from rpdevd import __version__, paths
@@ -80,7 +80,7 @@ class Daemon:
         self.api_failures = 0
         self.services: list[Service] = []
         # Told the new config after a reload (self.config is already the new one then).
-        self.on_reload: list[Callable[[Config], None]] = []
+        self.on_reload: list[Callable[[Config], Awaitable[None]]] = []
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
         self.stop_event = asyncio.Event()
@@ -166,7 +166,7 @@ class Daemon:
             self._reapply_pod_settings(old, new)
             for hook in self.on_reload:
                 try:
-                    hook(new)
+                    await hook(new)
                 except Exception as exc:  # one part failing must not keep the others old
                     log.exception("applying the reloaded config failed")
                     self.bus.emit("daemon.error", f"reload: {exc}", level="error")

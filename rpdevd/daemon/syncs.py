@@ -226,10 +226,11 @@ class SyncService:
         )
 
     # config.toml, reloaded ---------------------------------------------------------------
-    def apply(self, config: Config) -> None:
+    async def apply(self, config: Config) -> None:
         """The roots of a reloaded config.toml: new ones start, removed ones stop, changed ones
         (ignore, max_delete, delete) restart; the others go on untouched. A root keeps its
-        pause across the change."""
+        pause across the change. Returns once the engines stopped have ended (their pass
+        finished), so that a reload's answer means nothing more is pushed by them."""
         wanted = config_roots(config)
         for rid, root in list(self.roots.items()):
             if root.source != "config":
@@ -268,6 +269,9 @@ class SyncService:
         self._save()
         self._publish_views()
         self.wake.set()
+        ending = [t for t in self._retiring.values() if not t.done()]
+        if ending:
+            await asyncio.wait(ending, timeout=STOP_WAIT)
 
     def _retire(self, root: Root) -> None:
         """Stop the root's engine; a root of the same id waits for it to end."""
