@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from rpdevd.config import check_bind, is_loopback
+from rpdevd.config import Config, check_bind, is_loopback
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.core import DaemonCore, Register
 from rpdevd.daemon.port_owner import who_holds
@@ -352,8 +352,8 @@ class ForwardService:
 
     async def m_add(self, params: dict[str, Any]) -> ForwardView:
         state = self.core.pod_param(params)
-        local = int(param_num(params, "local", minimum=1, maximum=65535) or 0)
-        remote = int(param_num(params, "remote", required=False, minimum=1, maximum=65535) or local)
+        local = _port(params, "local") or 0
+        remote = _port(params, "remote", required=False) or local
         bind = param_str(params, "bind", required=False, max_len=64) or "127.0.0.1"
         problem = check_bind(bind)
         if problem:
@@ -413,7 +413,7 @@ class ForwardService:
 
     async def m_remove(self, params: dict[str, Any]) -> ForwardView:
         ref = param_str(params, "pod", max_len=128) or ""
-        local = int(param_num(params, "local", minimum=1, maximum=65535) or 0)
+        local = _port(params, "local") or 0
         fwd = self.forwards.get(local)
         if fwd is None or ref not in (fwd.pod, fwd.pod_id, self._name(fwd)):
             raise RequestError(
@@ -441,6 +441,62 @@ class ForwardService:
     def _name(self, fwd: Forward) -> str | None:
         state = self.core.pods.get(fwd.pod_id) if fwd.pod_id else None
         return state.name if state else None
+
+    # config.toml, reloaded ---------------------------------------------------------------
+    async def apply(self, config: Config) -> None:
+        """A reloaded config.toml's forwards (the daemon's `on_reload`): new ones listen, removed
+        or changed ones close (a changed one listens again as it is now); the others, and those
+        added at run time, go on untouched with their connections."""
+        wanted = {cfg.local: cfg for cfg in config.forwards}
+        for local, fwd in list(self.forwards.items()):
+            cfg = wanted.get(local)
+            if fwd.source != "config":
+                continue
+            if cfg is not None and (cfg.pod, cfg.remote, cfg.bind) == (
+                fwd.pod,
+                fwd.remote,
+                fwd.bind,
+            ):
+                del wanted[local]
+                continue
+            self._close(fwd)
+            del self.forwards[local]
+            self.core.bus.emit(
+                EventKind.FORWARD_REMOVED,
+                f"{self._name(fwd) or fwd.pod}: forward {fwd.label} removed from config.toml",
+                fwd.pod_id,
+                local=fwd.local,
+                remote=fwd.remote,
+            )
+        for local, cfg in wanted.items():
+            if local in self.forwards:  # held by a forward added at run time: it stays
+                continue
+            fwd = Forward(cfg.pod, cfg.local, cfg.remote, cfg.bind)
+            self.forwards[local] = fwd
+            problem = await self._listen(fwd)
+            self._resolve(fwd)
+            self.core.bus.emit(
+                EventKind.FORWARD_ADDED,
+                f"{fwd.pod}: forward {fwd.label} added from config.toml"
+                + (f" ({problem})" if problem else ""),
+                fwd.pod_id,
+                level="warning" if problem or not is_loopback(fwd.bind) else "info",
+                local=fwd.local,
+                remote=fwd.remote,
+                bind=fwd.bind,
+            )
+            if problem is None:
+                self._say_up(fwd)
+        self._publish()
+
+
+def _port(params: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    value = param_num(params, name, required=required, minimum=1, maximum=65535)
+    if value is None:
+        return None
+    if value != int(value):
+        raise RequestError("bad_params", f"parameter {name!r} must be a whole port number")
+    return int(value)
 
 
 async def _pipe(

@@ -167,7 +167,7 @@ def test_rpdev_forward_adds_lists_and_removes_at_run_time(
         f'poll_interval = "1s"\n[[pod]]\nname = "{NAME}"\n'
         + ssh_config_lines(client_key.private, user),
     )
-    start_daemon()
+    first = start_daemon()
     wait_until(
         lambda: '"endpoint_state": "confirmed"' in cli("status", "--json").stdout,
         timeout=60,
@@ -204,11 +204,21 @@ def test_rpdev_forward_adds_lists_and_removes_at_run_time(
     named = cli("forward", NAME, str(free_port()), "--bind", "example.com")
     assert named.returncode == 1 and "is not an IP address" in named.stderr
 
+    # Added at run time, kept across a restart of the daemon.
+    first.stop()
+    start_daemon()
+    assert wait_until(lambda: fetch(local), timeout=60, what="the forward after a restart") == (
+        f"hello from {pod_id}\n"
+    )
+    assert forwards()[local]["source"] == "runtime"
+
     removed = cli("forward", "--remove", NAME, str(local))
     assert removed.returncode == 0, removed.stderr
     assert local not in forwards()
     assert fetch(local) is None
     assert _free(local)
+    half = cli("forward", NAME, "1.5")
+    assert half.returncode == 2 and "is not LOCAL[:REMOTE]" in half.stderr
 
 
 def _free(port: int) -> bool:
