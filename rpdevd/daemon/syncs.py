@@ -32,6 +32,8 @@ from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import Event, param_str
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import asyncssh
 
     from rpdevd.sync.live import LiveSync
@@ -64,9 +66,11 @@ class Root:
     progress: dict[str, Any] | None = None
     retry_at: float = 0.0
     gone: bool = False  # its pod has left the account (RunPod answered without it)
+    pull: tuple[str, ...] = ()  # patterns of pod files brought back (sync/pull.py)
+    pull_interval: float = 30.0
 
-    def settings(self) -> tuple[tuple[str, ...], int, bool]:
-        return (self.ignore, self.max_delete, self.delete)
+    def settings(self) -> tuple[object, ...]:
+        return (self.ignore, self.max_delete, self.delete, self.pull, self.pull_interval)
 
     def to_json(self) -> dict[str, Any]:
         status = self.live.status() if self.live else {}
@@ -93,6 +97,15 @@ class Root:
         }
 
 
+def pull_excludes(local: Path, pull: tuple[str, ...]) -> tuple[str, ...]:
+    """Ignore lines that keep a root's pulled paths out of its push: its own `pull` patterns
+    and those of `rpdev pull` runs into its folder."""
+    from rpdevd.sync.pullbase import push_excludes_for
+    from rpdevd.sync.pullplan import push_excludes
+
+    return push_excludes(pull) + push_excludes_for(local)
+
+
 def root_id(pod: str, local: Path, remote: str) -> str:
     return hashlib.sha256(f"{pod}\0{local}\0{remote}".encode()).hexdigest()[:10]
 
@@ -106,6 +119,8 @@ def config_root(cfg: SyncConfig) -> Root:
         cfg.ignore,
         cfg.max_delete,
         cfg.delete,
+        pull=cfg.pull,
+        pull_interval=cfg.pull_interval,
     )
 
 
@@ -378,7 +393,10 @@ class SyncService:
             pair_id=f"{pod_id}:{remote}",
             pod_id=pod_id,
             dest_label=(state.ssh_alias if state and state.ssh_alias else pod_id),
-            ignore=IgnoreConfig(extra=root.ignore),
+            # Pulled paths last, so nothing re-includes them: never pushed, never deleted.
+            ignore=IgnoreConfig(
+                extra=root.ignore + pull_excludes(root.local.expanduser(), root.pull)
+            ),
             delete=root.delete,
             max_delete=root.max_delete,
         )
@@ -412,6 +430,7 @@ class SyncService:
             pod_id,
             root=root.id,
         )
+        pulling = self._start_pull(root, live, remote, connect, on_event)
         try:
             await live.run(root.stop)
         except SyncStopped as exc:
@@ -433,10 +452,49 @@ class SyncService:
             )
         finally:
             root.retry_at = time.monotonic() + RESTART_DELAY
+            if pulling is not None:
+                pulling.cancel()
+                with contextlib.suppress(BaseException):
+                    await pulling
             with contextlib.suppress(Exception):
                 await engine.close()
             with contextlib.suppress(Exception):
                 baseline.close()
+
+    def _start_pull(
+        self,
+        root: Root,
+        live: LiveSync,
+        remote: str,
+        connect: Callable[[], Awaitable[asyncssh.SSHClientConnection]],
+        on_event: Callable[[Event], None],
+    ) -> asyncio.Task[None] | None:
+        """A root with `pull`: its pull passes, beside the push (sync/pull.py, `pull_loop`)."""
+        if not root.pull:
+            return None
+        from rpdevd.sync.pull import Puller, PullSpec, pull_loop
+        from rpdevd.sync.pullbase import PullBaseline
+
+        local = root.local.expanduser()
+        spec = PullSpec(local, remote, f"pull:{root.pod_id}:{remote}:{local}", root.pull)
+        spec.pod_id = root.pod_id
+
+        async def run() -> None:
+            baseline = PullBaseline()
+            try:
+                puller = Puller(spec, baseline=baseline, on_event=on_event)
+                await pull_loop(
+                    puller,
+                    connect,
+                    root.stop,
+                    interval=root.pull_interval,
+                    lock=live.pass_lock,
+                    full_passes=lambda: live.full_passes,
+                )
+            finally:
+                baseline.close()
+
+        return asyncio.create_task(run(), name=f"pull-{root.id}")
 
     def _publish_views(self) -> None:
         by_pod: dict[str, list[dict[str, Any]]] = {}

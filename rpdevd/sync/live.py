@@ -108,6 +108,10 @@ class LiveSync:
         self._state = "idle"  # between passes: idle | watching | held | disconnected
         self._passing = False  # a pass runs: the engine's own state says which step
         self._outage: str | None = None  # why the connection is down, until it is back
+        # Held while a pass runs, so that another job on the root (the daemon's pull) never
+        # runs beside one; and how many full passes ran (a pull follows each).
+        self.pass_lock = asyncio.Lock()
+        self.full_passes = 0
 
     # ----- what other parts call -------------------------------------------------------------
 
@@ -192,6 +196,7 @@ class LiveSync:
             await self._pass(self.engine.full_pass(report))
             self._need_full = False
             self._last_full = time.monotonic()
+            self.full_passes += 1
         elif self._dirty:
             batch, self._dirty = self._dirty, set()
             try:
@@ -206,11 +211,12 @@ class LiveSync:
         return True
 
     async def _pass(self, work: Awaitable[T]) -> T:
-        self._passing = True
-        try:
-            result = await work
-        finally:
-            self._passing = False
+        async with self.pass_lock:
+            self._passing = True
+            try:
+                result = await work
+            finally:
+                self._passing = False
         self._state = "held" if self.engine.holding else "watching"
         return result
 

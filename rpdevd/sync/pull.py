@@ -20,7 +20,7 @@ import os
 import secrets
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,3 +316,39 @@ class Puller:
         copy = _free_name(target, self._stamp)
         os.rename(target, copy)
         return copy.relative_to(self.spec.local_root).as_posix()
+
+
+async def pull_loop(
+    puller: Puller,
+    connect: Callable[[], Awaitable[asyncssh.SSHClientConnection]],
+    stop: asyncio.Event,
+    *,
+    interval: float,
+    lock: asyncio.Lock,
+    full_passes: Callable[[], int],
+) -> None:
+    """The daemon's pulls for one root: a pass after each full pass of the root's push
+    (`full_passes()` counts them; none before the first) and every `interval` seconds, never
+    while a pass of the push runs (`lock` is held by it). A pass that fails is said once as a
+    warning and tried again at the next turn."""
+    seen = 0
+    last = time.monotonic()
+    error: str | None = None
+    while not stop.is_set():
+        passes = full_passes()
+        if passes and (passes != seen or time.monotonic() - last >= interval):
+            seen, last = passes, time.monotonic()
+            try:
+                conn = await connect()
+                async with lock:
+                    report = await puller.pull(conn)
+                error = None if report.ok else error
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lost pod, a missing folder: next turn
+                why = str(exc) or type(exc).__name__
+                if why != error:
+                    puller.emit("sync.error", f"pull: {why}; trying again", "warning")
+                error = why
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(1.0, interval))
