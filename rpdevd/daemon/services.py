@@ -46,5 +46,6 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     daemon.on_reload.append(syncs.apply)  # config.toml read again: its roots
     forwards = ForwardService(daemon, pool, register)
     pool.subscribe(forwards.endpoint_confirmed)
+    daemon.on_reload.append(forwards.apply)  # config.toml read again: its forwards
     daemon.services += [pool, endpoints, lifecycle, syncs, forwards, guard]
     return pool

@@ -149,3 +149,65 @@ def test_a_broken_config_is_refused_and_the_running_one_goes_on(setup, start_dae
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["changes"] == ["pod dev: policy changed"]
     assert pod_view()["policy"] == "manual"
+
+
+def test_forwards_added_and_removed_in_config_follow_a_reload(
+    sim: SimThread, home: Path, client_key, user: str, start_daemon, tmp_path: Path
+) -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from rpdevd.sim.sshd import free_port
+
+    pod = sim.run(sim.sim.add_pod(name="dev"))
+    ws = sim.sim.pods[pod.id].workspace
+    (ws / "hello.txt").write_text("hello\n")
+    remote, local = free_port(), free_port()
+    server = subprocess.Popen(  # an HTTP server on the pod's 127.0.0.1 (the pod is local)
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(remote)],
+        cwd=ws,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def listening(port: int) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    def fetch() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/hello.txt", timeout=10) as r:
+                return str(r.read().decode())
+        except OSError:
+            return None
+
+    try:
+        wait_until(lambda: listening(remote), what="the pod's HTTP server")
+        head = 'poll_interval = "1s"\n[[pod]]\nname = "dev"\n'
+        ssh = ssh_config_lines(client_key.private, user)
+        write_config(home, head + ssh)
+        start_daemon()
+        wait_until(
+            lambda: [p["endpoint_state"] for p in call("status")["pods"]] == ["confirmed"],
+            40,
+            what="the pod's endpoint confirmed",
+        )
+        assert not listening(local)
+
+        fwd = f'[[forward]]\npod = "dev"\nlocal = {local}\nremote = {remote}\n'
+        write_config(home, head + fwd + ssh)
+        out = cli("daemon", "reload")
+        assert out.returncode == 0, out.stderr
+        assert f"forward 127.0.0.1:{local} -> dev:{remote}: added" in out.stdout
+        assert wait_until(fetch, 30, what="the page through the added forward") == "hello\n"
+
+        write_config(home, head + ssh)
+        out = cli("daemon", "reload")
+        assert out.returncode == 0, out.stderr
+        assert f"forward 127.0.0.1:{local} -> dev:{remote}: removed" in out.stdout
+        assert not listening(local)  # closed before the reload answered
+    finally:
+        server.terminate()
+        server.wait(10)
