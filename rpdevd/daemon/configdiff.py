@@ -22,6 +22,9 @@ LIVE_SETTINGS = (
     "net_threshold",
     "disk_threshold",
     "budget_monthly",
+    "guard_after",  # the pod-side guard is installed again with it (guard.py)
+    "gpu_threshold",
+    "cpu_threshold",
 )
 # Read once, at start: a change is reported, and applies at the next start of the daemon.
 RESTART_SETTINGS = ("probe_concurrency",)
@@ -121,9 +124,9 @@ def pod_keys_changed(old: PodConfig | None, new: PodConfig | None) -> tuple[str,
 
 def diff(old: Config, new: Config) -> ConfigDiff:
     settings = tuple(
-        (key, getattr(old, key), getattr(new, key))
+        (key, getattr(old, key, None), getattr(new, key, None))
         for key in LIVE_SETTINGS
-        if getattr(old, key) != getattr(new, key)
+        if getattr(old, key, None) != getattr(new, key, None)
     )
     settings += tuple(
         (f"ssh.{f.name}", getattr(old.ssh, f.name), getattr(new.ssh, f.name))

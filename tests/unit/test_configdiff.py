@@ -77,3 +77,9 @@ def test_a_pod_entering_or_leaving_config_changes_every_overridable_key() -> Non
     assert "policy" in pod_keys_changed(pc, None)
     assert pod_keys_changed(pc, pc) == ()
     assert pod_keys_changed(None, None) == ()
+
+
+def test_guard_after_applies_live() -> None:
+    change = diff(parse_config(BASE), parse_config('guard_after = "5m"\n' + BASE))
+    assert change.settings == (("guard_after", 600.0, 300.0),)
+    assert "pod trainer: guard_after changed" in change.lines()
