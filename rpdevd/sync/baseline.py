@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
@@ -48,7 +48,11 @@ class Baseline:
             db_path = paths.database_file()
             paths.ensure_private_dir(db_path.parent)
         self.path = db_path
-        self._db = sqlite3.connect(str(db_path), timeout=10.0, isolation_level=None)
+        # One user at a time, but not always from one thread: the live sync looks paths up
+        # from the worker thread that stats them, while the event loop waits for it.
+        self._db = sqlite3.connect(
+            str(db_path), timeout=10.0, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -93,6 +97,39 @@ class Baseline:
                 ),
             )
         return out
+
+    def get(self, pair: str, path: str) -> BaseRecord | None:
+        """One path's record (None: rpdev wrote nothing there), by the primary key."""
+        row = self._db.execute(
+            "SELECT l_kind, l_size, l_mtime_ns, l_mode, l_ino, l_target,"
+            " r_kind, r_size, r_mtime, r_mode, r_target FROM sync_baseline"
+            " WHERE pair = ? AND path = ?",
+            (pair, self._key(path)),
+        ).fetchone()
+        if row is None:
+            return None
+        lk, ls, lm, lmode, ino, lt, rk, rs, rm, rmode, rt = row
+        return BaseRecord(
+            LocalEntry(lk, ls, lm, lmode, ino, lt.decode("utf-8", "surrogateescape") if lt else ""),
+            RemoteEntry(rk, rs, rm, rmode, rt.decode("utf-8", "surrogateescape") if rt else ""),
+        )
+
+    def paths_under(self, pair: str, directory: str) -> list[str]:
+        """The paths recorded below `directory` (a range of the primary key: '0' follows
+        '/')."""
+        lo = self._key(directory) + b"/"
+        hi = self._key(directory) + b"0"
+        return [
+            self._path(key)
+            for (key,) in self._db.execute(
+                "SELECT path FROM sync_baseline WHERE pair = ? AND path >= ? AND path < ?",
+                (pair, lo, hi),
+            )
+        ]
+
+    def paths(self, pair: str) -> Iterator[str]:
+        for (key,) in self._db.execute("SELECT path FROM sync_baseline WHERE pair = ?", (pair,)):
+            yield self._path(key)
 
     def count(self, pair: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM sync_baseline WHERE pair = ?", (pair,))
@@ -220,6 +257,34 @@ class Baseline:
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
+
+
+class PairRecords(Mapping[str, BaseRecord]):
+    """One pair's baseline, read from SQLite path by path (nothing of it held in memory): what
+    the live sync looks up for the few paths of a batch."""
+
+    def __init__(self, baseline: Baseline, pair: str) -> None:
+        self.baseline = baseline
+        self.pair = pair
+
+    def __getitem__(self, path: str) -> BaseRecord:
+        rec = self.baseline.get(self.pair, path)
+        if rec is None:
+            raise KeyError(path)
+        return rec
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.baseline.get(self.pair, path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return self.baseline.paths(self.pair)
+
+    def __len__(self) -> int:
+        return self.baseline.count(self.pair)
+
+    def under(self, directory: str) -> list[str]:
+        """The recorded paths below `directory`."""
+        return self.baseline.paths_under(self.pair, directory)
 
 
 class _Tx:

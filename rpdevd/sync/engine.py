@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
-from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp, local_record
@@ -174,9 +174,6 @@ class SyncEngine:
         self._held: list[Op] = []
         self._torn: set[str] = set()  # read while they changed: to be looked at again
         self._last_progress = 0.0
-        # What rpdev last wrote, loaded from the baseline when a plan first needs it (a pass
-        # that finds nothing changed does not), then kept in step with each commit.
-        self._loaded: dict[str, BaseRecord] | None = None
         self.state = "idle"
         self.last_error: str | None = None
         self._unreadable_error: str | None = None
@@ -200,15 +197,10 @@ class SyncEngine:
         return bool(self._held)
 
     @property
-    def known(self) -> Mapping[str, BaseRecord]:
-        """What rpdev last wrote, path by path (the baseline as of the last pass or batch)."""
-        return self._base
-
-    @property
-    def _base(self) -> dict[str, BaseRecord]:
-        if self._loaded is None:
-            self._loaded = self.baseline.load(self.spec.pair_id)
-        return self._loaded
+    def known(self) -> PairRecords:
+        """What rpdev last wrote, path by path (the baseline as of the last pass or batch), read
+        from the database as asked: a live sync looks up a batch's few paths."""
+        return PairRecords(self.baseline, self.spec.pair_id)
 
     def _local_unchanged(self, local: dict[str, LocalEntry]) -> bool:
         """Whether the scan still equals the baseline, compared as sets of bytes records (about
@@ -392,9 +384,9 @@ class SyncEngine:
             if unchanged_here and _pod_unchanged(raw, self.baseline.pod_records(pair)):
                 p = Plan()
             else:
-                # Re-read: another process (a `sync once` beside the daemon) may have written.
-                self._loaded = None
-                base = self._base
+                # Loaded for this plan alone (a pass that finds nothing changed does not load it;
+                # between passes nothing of it stays in memory: `known` reads the database).
+                base = self.baseline.load(self.spec.pair_id)
                 p = plan(
                     local,
                     remote_mod.parse_listing(raw).entries,
@@ -405,6 +397,8 @@ class SyncEngine:
                     max_delete=None if self._approved else self.spec.max_delete,
                     unknown=unknown,
                 )
+                del base  # what the plan's ops need of it, they hold
+            del raw, local, scanned  # the scan and the listing are done with: free them first
             await self._run_plan(p, report, session, full=True)
         finally:
             await session.finish()
@@ -453,7 +447,7 @@ class SyncEngine:
         return plan(
             local,
             remote,
-            {p: self._base[p] for p in paths if p in self._base},
+            {p: rec for p in paths if (rec := self.baseline.get(self.spec.pair_id, p)) is not None},
             ignored=ignored,
             delete=self.spec.delete,
             max_delete=None if self._approved else self.spec.max_delete,
@@ -506,11 +500,6 @@ class SyncEngine:
         # is held.
         done = (bool(ops) or full) and len(report.failed) == failed and not self._held
         self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=done)
-        if self._loaded is not None:  # else loaded, with this batch, when first needed
-            self._loaded.update(upserts)
-            for path in removals:
-                if path not in upserts:
-                    self._loaded.pop(path, None)
 
     async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
         """Record the batch's intents, then run it: many ops (files or not) as one bulk stream

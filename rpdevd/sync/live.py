@@ -87,8 +87,7 @@ def _scope(eng: SyncEngine, dirty: set[str]) -> _Scope | None:
                 local.update(found.entries)
                 scope.update(found.entries)
             if (entry is None or entry.kind != "dir") and sub in base:
-                prefix = sub + "/"
-                scope.update(p for p in base if p.startswith(prefix))
+                scope.update(base.under(sub))
         if len(scope) > eng.spec.live_max:
             return None
     return _Scope(scope, local, ignored, warnings, unknown)

@@ -53,3 +53,22 @@ def test_default_path_is_the_shared_database(home: Path) -> None:
     db.set_pair("p", "/l", "d", "/r", last_sync=1.0)
     assert db.path == paths.database_file() and db.pairs()[0]["pair"] == "p"
     db.close()
+
+
+def test_a_pairs_records_are_looked_up_in_the_database_path_by_path(tmp_path: Path) -> None:
+    """The live sync asks for a batch's few paths and for what lies below a directory, without
+    the whole baseline in memory: only the paths below it, whatever sorts next to it."""
+    from rpdevd.sync.baseline import PairRecords
+
+    odd = os.fsdecode(b"a/\xff")
+    rec = BaseRecord(LocalEntry("file", 1, 2, 0o644, 3), RemoteEntry("file", 1, 0, 0o644))
+    db = Baseline(tmp_path / "db.sqlite")
+    paths = ["a", "a/b", "a/b/c", odd, "a.b", "a0", "ab", "b"]
+    db.commit("p", dict.fromkeys(paths, rec), [])
+    db.commit("q", {"a/x": rec}, [])
+    known = PairRecords(db, "p")
+    assert sorted(known.under("a")) == sorted(["a/b", "a/b/c", odd])
+    assert known.under("a/b") == ["a/b/c"] and known.under("b") == []
+    assert "a/b" in known and "a/x" not in known and known[odd] == rec
+    assert len(known) == len(paths) and sorted(known) == sorted(paths)
+    db.close()
