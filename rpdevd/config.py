@@ -53,6 +53,8 @@ TOP_KEYS = {
     "idle_timeout",
     "warn_before",
     "probe_concurrency",
+    "gpu_threshold",
+    "cpu_threshold",
     "net_threshold",
     "disk_threshold",
     "guard_after",
@@ -135,6 +137,8 @@ class Config:
     idle_timeout: float = 1800.0
     warn_before: float = 300.0
     probe_concurrency: int = 16
+    gpu_threshold: float = 10.0  # % on the busiest GPU that counts as work (docs/idle.md)
+    cpu_threshold: float = 20.0  # % of the pod's CPUs that counts as work
     net_threshold: float = 250_000.0  # bytes/s in+out that count as moving data (docs/idle.md)
     disk_threshold: float = 1_000_000.0  # bytes/s of block I/O
     guard_after: float = 600.0  # the pod-side guard takes over after this much silence
@@ -329,6 +333,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         idle_timeout=idle_timeout,
         warn_before=warn_before,
         probe_concurrency=concurrency,
+        gpu_threshold=_percent(r, data, "gpu_threshold", defaults.gpu_threshold),
+        cpu_threshold=_percent(r, data, "cpu_threshold", defaults.cpu_threshold),
         net_threshold=_rate(r, data, "net_threshold", defaults.net_threshold),
         disk_threshold=_rate(r, data, "disk_threshold", defaults.disk_threshold),
         guard_after=guard_after,
@@ -361,6 +367,17 @@ def parse_rate(text: str | float) -> float:
             f'{text!r} is not a data rate (use e.g. "250kB/s", "2MB/s", or bytes per second)'
         )
     return rate
+
+
+def _percent(r: _Reader, data: dict[str, Any], key: str, default: float) -> float:
+    if key not in data:
+        return default
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise r.fail(key, "must be a number: a percentage such as 20")
+    if not 0 < value <= 100:
+        raise r.fail(key, "must be a percentage above 0 and at most 100")
+    return float(value)
 
 
 def _rate(r: _Reader, data: dict[str, Any], key: str, default: float) -> float:

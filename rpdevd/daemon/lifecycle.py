@@ -279,6 +279,8 @@ class LifecycleService:
             idle_timeout=state.idle_timeout,
             warn_before=warn,
             max_gap=max(300.0, 3 * config.probe_interval),
+            gpu_util_threshold=config.gpu_threshold,
+            cpu_threshold=config.cpu_threshold,
             net_threshold=getattr(config, "net_threshold", Policy.net_threshold),
             disk_threshold=getattr(config, "disk_threshold", Policy.disk_threshold),
         )

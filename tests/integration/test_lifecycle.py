@@ -59,7 +59,18 @@ def test_idle_pod_is_warned_then_stopped(idle_pod, sim: SimThread, start_daemon)
     assert views()["idler"]["idle_state"] == "exited"
 
 
-def test_cpu_busy_pod_is_not_stopped(idle_pod, sim: SimThread, client_key, start_daemon) -> None:
+def test_cpu_busy_pod_is_not_stopped(
+    idle_pod, sim: SimThread, client_key, home: Path, user: str, start_daemon
+) -> None:
+    # How much of the machine the pod's loops get depends on what else runs on it (the suite's
+    # other work, a loaded CI machine): the threshold is set far below their share of even a
+    # crowded machine, so the test holds the rule (busy is never stopped), not the load.
+    write_config(
+        home,
+        'poll_interval = "1s"\nprobe_interval = "1s"\ncpu_threshold = 2\n'
+        '[[pod]]\nname = "idler"\npolicy = "idle-stop"\nidle_timeout = "12s"\n'
+        'warn_before = "6s"\n' + ssh_config_lines(client_key.private, user),
+    )
     pod_sshd = sim.sim.pods[idle_pod.id].sshd
     burner = subprocess.Popen(
         [
@@ -77,7 +88,7 @@ def test_cpu_busy_pod_is_not_stopped(idle_pod, sim: SimThread, client_key, start
         assert not events("idle.stop")
         v = views()["idler"]
         assert v["status"] == "RUNNING" and v["idle_state"].startswith("busy")
-        assert v["last_sample"]["cpu_pct"] > 20
+        assert v["last_sample"]["cpu_pct"] > 2
     finally:
         burner.kill()
         burner.wait()

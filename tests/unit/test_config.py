@@ -121,6 +121,16 @@ def test_a_data_threshold_that_is_no_rate_is_refused_with_its_line(value: str) -
     assert "250kB/s" in str(err.value)
 
 
+def test_gpu_and_cpu_thresholds_are_percentages() -> None:
+    config = parse_config("gpu_threshold = 5\ncpu_threshold = 12.5\n")
+    assert (config.gpu_threshold, config.cpu_threshold) == (5.0, 12.5)
+    assert (parse_config("").gpu_threshold, parse_config("").cpu_threshold) == (10.0, 20.0)
+    for bad in ("0", "101", "-1", "true", '"20%"'):
+        with pytest.raises(ConfigError) as err:
+            parse_config(f'poll_interval = "15s"\ncpu_threshold = {bad}\n')
+        assert err.value.key == "cpu_threshold" and err.value.line == 2
+
+
 def test_a_monthly_budget_and_a_pods_bid_cap_are_read() -> None:
     config = parse_config(
         '[budget]\nmonthly = 200\n\n[[pod]]\nname = "spot"\npolicy = "keep-alive"\nmax_bid = 0.4\n'
