@@ -81,6 +81,7 @@ class Forward:
     pod_id: str | None = None
     server: asyncio.Server | None = None
     error: str | None = None
+    removed: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -98,6 +99,7 @@ class ForwardService:
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}  # the last one each pod gave
         self._tasks: set[asyncio.Task[None]] = set()
         self._retry: asyncio.Task[None] | None = None
+        self._binding = asyncio.Lock()
         for cfg in core.config.forwards:
             self.forwards[cfg.local] = Forward(cfg.pod, cfg.local, cfg.remote, cfg.bind)
         for saved in core.store.get(FORWARDS_KEY, []) or []:
@@ -156,28 +158,35 @@ class ForwardService:
     async def _listen(self, fwd: Forward) -> str | None:
         """Bind the forward's local port if it is not yet: None, or what went wrong (also kept
         as the forward's error, and said once as a `forward.error` event)."""
-        if fwd.server is not None:
+        failure = await self._bind(fwd)
+        if failure is None:
+            fwd.error = None
             return None
-        try:
-            fwd.server = await asyncio.start_server(
-                lambda r, w: self._accept(fwd, r, w), fwd.bind, fwd.local
+        problem = await self._bind_problem(fwd, failure)
+        if problem != fwd.error:
+            fwd.error = problem
+            self._resolve(fwd)
+            self.core.bus.emit(
+                EventKind.FORWARD_ERROR,
+                f"forward {fwd.label}: {problem}; the other forwards are unaffected",
+                fwd.pod_id,
+                level="error",
+                local=fwd.local,
+                remote=fwd.remote,
             )
-        except OSError as exc:
-            problem = await self._bind_problem(fwd, exc)
-            if problem != fwd.error:
-                fwd.error = problem
-                self._resolve(fwd)
-                self.core.bus.emit(
-                    EventKind.FORWARD_ERROR,
-                    f"forward {fwd.label}: {problem}; the other forwards are unaffected",
-                    fwd.pod_id,
-                    level="error",
-                    local=fwd.local,
-                    remote=fwd.remote,
+        return problem
+
+    async def _bind(self, fwd: Forward) -> OSError | None:
+        async with self._binding:  # one bind at a time: a retry never races the first try
+            if fwd.server is not None or fwd.removed:
+                return None
+            try:
+                fwd.server = await asyncio.start_server(
+                    lambda r, w: self._accept(fwd, r, w), fwd.bind, fwd.local
                 )
-            return problem
-        fwd.error = None
-        return None
+            except OSError as exc:
+                return exc
+            return None
 
     @staticmethod
     async def _bind_problem(fwd: Forward, exc: OSError) -> str:
@@ -421,6 +430,7 @@ class ForwardService:
                 f"no forward of local port {local} to {ref}",
                 "rpdev forward lists them",
             )
+        fwd.removed = True
         self._close(fwd)
         del self.forwards[local]
         self._save()
