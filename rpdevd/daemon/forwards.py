@@ -113,7 +113,8 @@ class ForwardService:
                 )
             except (KeyError, TypeError, ValueError):
                 continue
-            if fwd.local not in self.forwards and check_bind(fwd.bind) is None:
+            ports_ok = 1 <= fwd.local <= 65535 and 1 <= fwd.remote <= 65535
+            if ports_ok and fwd.local not in self.forwards and check_bind(fwd.bind) is None:
                 self.forwards[fwd.local] = fwd
         register("forward.list", self.m_list)
         register("forward.add", self.m_add)
