@@ -125,6 +125,7 @@ class EventKind(StrEnum):
     SYNC_STOPPED = "sync.stopped"
     SYNC_PROGRESS = "sync.progress"
     SYNC_PUSHED = "sync.pushed"
+    SYNC_PULLED = "sync.pulled"  # files a pull brought down from the pod
     SYNC_HELD = "sync.held"
     SYNC_KEPT = "sync.kept"
     SYNC_CONFLICT = "sync.conflict"

@@ -20,6 +20,7 @@ PACKAGE = ROOT / "rpdevd"
 PASS_THROUGH = {
     ("rpdevd/daemon/bus.py", "kind"),
     ("rpdevd/sync/engine.py", "kind"),
+    ("rpdevd/sync/pull.py", "kind"),
     ("rpdevd/daemon/store.py", "r[2]"),
 }
 
