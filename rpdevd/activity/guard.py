@@ -204,8 +204,16 @@ def parse_log(text: str) -> list[GuardEntry]:
 
 
 def new_stops(entries: Iterable[GuardEntry], reported: float | None) -> list[GuardEntry]:
-    """The stops the guard made after the last one reported (each is reported once)."""
-    return [e for e in entries if e.action == "stop" and (reported is None or e.t > reported)]
+    """The stops the guard made after the last one reported (each is reported once). A stop is
+    logged before RunPod is asked (the stop may end the guard before the answer): one followed
+    by `stop_failed` did not happen."""
+    items = list(entries)
+    out = []
+    for i, e in enumerate(items):
+        failed = i + 1 < len(items) and items[i + 1].action == "stop_failed"
+        if e.action == "stop" and not failed and (reported is None or e.t > reported):
+            out.append(e)
+    return out
 
 
 def _time(value: str) -> float | None:

@@ -11,7 +11,8 @@
 #   guard.sh check DIR [1]   one sample and decision, printed, nothing done (benchmarks, tests);
 #                            1: as when taking over from the daemon
 # The log DIR/log has one line per decision: EPOCH<TAB>ACTION<TAB>IDLE_SINCE<TAB>STOP_AT<TAB>TEXT
-# (ACTION: start, takeover, release, warn, cancel, unknown, stop, stop_failed, exit).
+# (ACTION: start, takeover, release, warn, cancel, unknown, stop, stopping, stop_failed, exit;
+# a stop is logged before the call, and a stop_failed right after it says the call failed).
 LC_ALL=C
 export LC_ALL
 PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -408,9 +409,11 @@ while :; do
     stop)
       b=$(mtime beat)
       if [ $(( $(now) - ${b:-0} )) -le "${after%.*}" ]; then continue; fi  # rpdev is back
+      # Logged first: the stop may end this very process before the call returns.
+      log stop "$since" "$(now)" "stopped by its guard: $why"
+      warn_terminals "$terms" "rpdev guard: stopping this pod now ($why)."
       if res=$(stop_pod); then
-        log stop "$since" "$(now)" "stopped by its guard: $why; $res"
-        warn_terminals "$terms" "rpdev guard: stopping this pod now ($why)."
+        log stopping - - "$res"
         nap 600
         exit 0
       fi
