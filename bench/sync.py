@@ -1,6 +1,7 @@
 """Sync benchmark: rpdev against rsync, tar-over-ssh, lsyncd and unison on one real sshd.
 
     .venv/bin/python bench/sync.py [--files 4000] [--big 3] [--big-mb 25] [--edits 30]
+    .venv/bin/python bench/sync.py --files 100000 --runs 3     # the scale case (see scale_rows)
 
 Prints one table. Everything runs on 127.0.0.1 against a real OpenSSH sshd started here (the same
 server and the same tree for every tool); each first-sync figure is the median of `--runs` runs
@@ -35,8 +36,10 @@ from rpdevd.sim.sshd import PodSSHD, generate_keypair  # noqa: E402
 PY = sys.executable
 
 
-def make_tree(root: Path, files: int, big: int, big_mb: int, seed: int = 7) -> int:
-    """A source tree: small files of 200 B..16 KiB in nested directories, a few big ones,
+def make_tree(
+    root: Path, files: int, big: int, big_mb: int, seed: int = 7, small_max: int = 16 << 10
+) -> int:
+    """A source tree: small files of 200 B..`small_max` in nested directories, a few big ones,
     executables, symlinks, empty directories, unicode names. Returns its size in bytes."""
     rng = random.Random(seed)
     total = 0
@@ -46,7 +49,7 @@ def make_tree(root: Path, files: int, big: int, big_mb: int, seed: int = 7) -> i
     for i in range(files):
         d = dirs[i % len(dirs)]
         name = f"f{i:05d}.py" if i % 7 else f"данные {i:05d} ü.txt"
-        data = rng.randbytes(rng.randint(200, 16 << 10))
+        data = rng.randbytes(rng.randint(200, small_max))
         (d / name).write_bytes(data)
         total += len(data)
         if i % 50 == 0:
@@ -207,7 +210,20 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=30)
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--pod-dir", help="where the pod's copies go (default: /dev/shm if a tmpfs)")
+    ap.add_argument(
+        "--scale-from",
+        type=int,
+        default=SCALE_FROM,
+        help=f"from this many files on, run the scale case (default {SCALE_FROM})",
+    )
+    ap.add_argument("--engine-child", nargs=4, help=argparse.SUPPRESS)  # LOCAL DEST KEY PHASE
     args = ap.parse_args()
+    if args.engine_child:
+        engine_child(*args.engine_child)
+        return
+    if args.files >= args.scale_from:
+        scale_main(args)
+        return
     base = Path(tempfile.mkdtemp(prefix="rpdev-syncbench-"))
     env_home = base / "home"
     env_home.mkdir()
@@ -406,6 +422,179 @@ def latency_rows(pod: Pod, work: Path, local: Path, edits: int) -> list[tuple[st
             "target <= 200",
         ),
     ]
+
+
+SCALE_FROM = 20_000
+
+
+def run_rss(cmd: list[str]) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MB of the process and the children it waited for, stdout)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd} failed: {err.read().decode(errors='replace')[-500:]}")
+        return took, usage.ru_maxrss // 1024, out.read().decode(errors="replace")
+
+
+def scale_rows(pod: Pod, local: Path, work: Path, runs: int) -> list[tuple[str, ...]]:
+    """rpdev against `rsync -a` on a big tree of small files, in one run: the two take turns
+    and the order flips every run (rpdev first in even runs), so neither always goes first
+    into a cold cache. Peak RSS of each command with its children (ssh) from wait4."""
+    times: dict[str, dict[str, list[float]]] = {
+        "first": {"rpdev": [], "rsync": []},
+        "resync": {"rpdev": [], "rsync": []},
+    }
+    rss: dict[str, list[int]] = {"rpdev": [], "rsync": []}
+
+    def cmd(tool: str, n: int) -> list[str]:
+        remote = work / f"{tool}-{n}"
+        if tool == "rpdev":
+            return pod.rpdev("once", local, remote, pod.base / f"db-{n}.sqlite")
+        return ["rsync", "-a", "-e", pod.ssh_cmd, f"{local}/", f"{pod.target}:{remote}/"]
+
+    for n in range(runs):
+        order = ("rpdev", "rsync") if n % 2 == 0 else ("rsync", "rpdev")
+        for case in ("first", "resync", "resync"):
+            for tool in order:
+                took, peak, _ = run_rss(cmd(tool, n))
+                times[case][tool].append(took)
+                rss[tool].append(peak)
+        for tool in order:
+            if not same_tree(local, work / f"{tool}-{n}"):
+                raise RuntimeError(f"{tool}: the copy differs from the source")
+            if n:
+                shutil.rmtree(work / f"{tool}-{n}")
+    root = work / "root"
+    child = [PY, __file__, "--engine-child", str(local), f"{pod.target}:{pod.sshd.port}:{root}"]
+    _, first_rss, _ = run_rss([*child, str(pod.key.private), "first"])
+    _, live_rss, detail = run_rss([*child, str(pod.key.private), "live"])
+    shutil.rmtree(root)
+    med = {c: {t: statistics.median(v) for t, v in d.items()} for c, d in times.items()}
+    spread = {c: {t: f"{min(v):.2f}-{max(v):.2f}" for t, v in d.items()} for c, d in times.items()}
+    return [
+        (
+            "first sync (s)",
+            f"{med['first']['rpdev']:.2f} ({spread['first']['rpdev']})",
+            f"rsync -a {med['first']['rsync']:.2f} ({spread['first']['rsync']})",
+            f"{med['first']['rpdev'] / med['first']['rsync']:.2f}x rsync (target <= 1x)",
+        ),
+        (
+            "no-change resync (s)",
+            f"{med['resync']['rpdev']:.2f} ({spread['resync']['rpdev']})",
+            f"rsync -a {med['resync']['rsync']:.2f} ({spread['resync']['rsync']})",
+            f"{med['resync']['rpdev'] / med['resync']['rsync']:.2f}x rsync (target <= 0.8x)",
+        ),
+        (
+            "peak RSS, sync once (MB)",
+            f"{max(rss['rpdev'])}",
+            f"rsync -a {max(rss['rsync'])} (the local side)",
+            "target <= 100",
+        ),
+        (
+            "peak RSS, a synced root, live (MB)",
+            f"{live_rss}",
+            f"the engine + LiveSync over asyncssh: {detail.strip()}",
+            "target < 150",
+        ),
+        (
+            "peak RSS, a new root's first sync (MB)",
+            f"{first_rss}",
+            "the engine over asyncssh",
+            "target < 150",
+        ),
+    ]
+
+
+def engine_child(local: str, dest: str, key: str, phase: str) -> None:
+    """The daemon's half of a `[[sync]]` root, in a process of its own so that its peak RSS is
+    its own: the engine over one asyncssh connection, with the baseline in `DEST`'s directory
+    plus `.sqlite`. `first`: a first sync into an empty directory. `live`: the root as a
+    daemon restarted over it finds it: a full pass, one edit pushed, another full pass (the
+    2-minute rescan). Prints what it did."""
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.destination import ConnectOptions, connect, parse_destination
+    from rpdevd.sync.engine import SyncEngine, SyncSpec
+    from rpdevd.sync.ignore import IgnoreConfig
+    from rpdevd.sync.live import LiveSync
+
+    async def main() -> str:
+        parsed = parse_destination(dest)
+        remote = Path(parsed.path)
+        opts = ConnectOptions(identities=[Path(key)], options={"stricthostkeychecking": "no"})
+        conn = await connect(parsed, opts)
+        spec = SyncSpec(
+            Path(local),
+            parsed.path,
+            "root",
+            ignore=IgnoreConfig(use_defaults=False, use_gitignore=False),
+        )
+        db = Baseline(Path(f"{remote}.sqlite"))
+        eng = SyncEngine(spec, baseline=db, conn=conn)
+        try:
+            if phase == "first":
+                report = await eng.sync_once()
+                return f"first sync, {report.sent} files"
+            live = LiveSync(eng)
+            stop = asyncio.Event()
+            task = asyncio.create_task(live.run(stop))
+            try:
+                while live.state != "watching":
+                    await asyncio.sleep(0.05)
+                probe = Path(local) / "pkg00" / "mod00" / "rss-probe.txt"
+                probe.write_bytes(b"edited")
+                t0 = time.perf_counter()
+                while not (remote / "pkg00" / "mod00" / "rss-probe.txt").exists():
+                    await asyncio.sleep(0.005)
+                took = (time.perf_counter() - t0) * 1000
+                probe.unlink()
+                live.wake(full=True)
+                await asyncio.sleep(0.1)
+                while live.state != "watching":
+                    await asyncio.sleep(0.05)
+            finally:
+                stop.set()
+                await task
+            return f"a full pass, an edit ({took:.0f} ms), a full pass"
+        finally:
+            await eng.close()
+            conn.close()
+            db.close()
+
+    print(asyncio.run(main()))
+
+
+def scale_main(args: argparse.Namespace) -> None:
+    base = Path(tempfile.mkdtemp(prefix="rpdev-syncbench-"))
+    pod = Pod(base)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(pod.sshd.start())
+    work = Path(tempfile.mkdtemp(prefix="rpdev-syncbench-pod-", dir=args.pod_dir or pod_dir()))
+    try:
+        local = base / "src"
+        local.mkdir()
+        size = make_tree(local, args.files, 0, 0, small_max=8 << 10)
+        rows = scale_rows(pod, local, work, args.runs)
+        print(
+            f"\nsync benchmark, scale: {args.files} small files of 200 B-8 KiB ({size / 1e6:.0f} MB),"
+            f" real sshd on 127.0.0.1, {os.cpu_count()} CPUs, pod side in {work.parent};"
+            f" medians of {args.runs} runs (2 resyncs each), min-max in brackets,"
+            f" load average {os.getloadavg()[0]:.1f}\n"
+        )
+        print(install_note(), end="")
+        widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(4)]
+        for r in [HEAD, tuple("-" * w for w in widths), *rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    finally:
+        loop.run_until_complete(pod.sshd.stop())
+        loop.close()
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def lua(s: str) -> str:
