@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
@@ -130,6 +130,13 @@ class Baseline:
     def paths(self, pair: str) -> Iterator[str]:
         for (key,) in self._db.execute("SELECT path FROM sync_baseline WHERE pair = ?", (pair,)):
             yield self._path(key)
+
+    def load_paths(self, pair: str, paths: Collection[str]) -> dict[str, BaseRecord]:
+        """The records of `paths` alone (those rpdev wrote): by key for a few, else the whole
+        pair's rows read and filtered."""
+        if len(paths) > 2000:
+            return {p: b for p, b in self.load(pair).items() if p in paths}
+        return {p: b for p in paths if (b := self.get(pair, p)) is not None}
 
     def count(self, pair: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM sync_baseline WHERE pair = ?", (pair,))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,6 +202,40 @@ class SyncEngine:
         from the database as asked: a live sync looks up a batch's few paths."""
         return PairRecords(self.baseline, self.spec.pair_id)
 
+    def _touched(
+        self, local: dict[str, LocalEntry], raw: bytes, intents: Mapping[str, RemoteEntry]
+    ) -> set[str] | None:
+        """Every path a plan could act on, found by comparing records as sets: a local path
+        that is new or changed, a recorded path that changed here or is gone, a recorded path
+        the pod no longer shows as rpdev left it, a pod path that looks like rpdev's leftover,
+        and the intents' paths. Elsewhere local, baseline and pod agree and the plan does
+        nothing (None: a baseline row that gives no record; plan everything)."""
+        pair = self.spec.pair_id
+        touched = set(intents)
+        mine = {local_record(p, e): p for p, e in local.items()}
+        theirs: set[bytes] = set()
+        for rec in self.baseline.local_records(pair):
+            if rec is None:
+                return None
+            theirs.add(rec)
+            if rec not in mine:
+                touched.add(rec.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))
+        touched.update(p for rec, p in mine.items() if rec not in theirs)
+        del mine, theirs
+        records = remote_mod.record_set(raw)
+        marked = set()
+        for rec in self.baseline.pod_records(pair):
+            if rec is None:
+                return None
+            if rec not in records:
+                touched.add(remote_mod.record_path(rec))
+            if _RPDEV_MARK in rec:
+                marked.add(rec)
+        touched.update(
+            remote_mod.record_path(r) for r in records if _RPDEV_MARK in r and r not in marked
+        )
+        return touched
+
     def _local_unchanged(self, local: dict[str, LocalEntry]) -> bool:
         """Whether the scan still equals the baseline, compared as sets of bytes records (about
         100 bytes a path; the baseline's streamed from SQLite), without loading the baseline.
@@ -384,12 +418,20 @@ class SyncEngine:
             if unchanged_here and _pod_unchanged(raw, self.baseline.pod_records(pair)):
                 p = Plan()
             else:
-                # Loaded for this plan alone (a pass that finds nothing changed does not load it;
-                # between passes nothing of it stays in memory: `known` reads the database).
-                base = self.baseline.load(self.spec.pair_id)
+                # The paths where something differs, found by comparing records in bulk; the
+                # plan sees those alone. Their baseline rows are loaded for this plan only
+                # (between passes nothing of it stays in memory: `known` reads the database).
+                touched = self._touched(local, raw, intents)
+                if touched is not None:
+                    local = {p: local[p] for p in touched if p in local}
+                base = (
+                    self.baseline.load_paths(pair, touched)
+                    if touched is not None
+                    else (self.baseline.load(pair))
+                )
                 p = plan(
                     local,
-                    remote_mod.parse_listing(raw).entries,
+                    remote_mod.parse_listing(raw, touched).entries,
                     base,
                     intents=intents,
                     ignored=self._ignored_now(base, local),
@@ -397,7 +439,7 @@ class SyncEngine:
                     max_delete=None if self._approved else self.spec.max_delete,
                     unknown=unknown,
                 )
-                del base  # what the plan's ops need of it, they hold
+                del base, touched  # what the plan's ops need of it, they hold
             del raw, local, scanned  # the scan and the listing are done with: free them first
             await self._run_plan(p, report, session, full=True)
         finally:

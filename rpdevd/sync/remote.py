@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -143,8 +144,9 @@ def record_set(data: bytes) -> set[bytes]:
 
 
 def record_path(record: bytes) -> str:
-    """The path a raw record names."""
-    return record[:-1].rsplit(b"\0", 1)[-1].decode("utf-8", "surrogateescape")
+    """The path a raw record names (as `parse_listing` reads it)."""
+    path = record[:-1].rsplit(b"\0", 1)[-1]
+    return (path[2:] if path.startswith(b"./") else path).decode("utf-8", "surrogateescape")
 
 
 def expected_record(path: str, entry: RemoteEntry) -> bytes:
@@ -168,9 +170,10 @@ def parse_mtime(text: bytes) -> int:
     return int(whole) if whole.lstrip(b"-").isdigit() else 0
 
 
-def parse_listing(data: bytes) -> Listing:
+def parse_listing(data: bytes, only: Collection[str] | None = None) -> Listing:
     """Parse the script's output. Records that do not parse are counted and skipped; paths that
-    would escape the root (absolute, `..`) are dropped."""
+    would escape the root (absolute, `..`) are dropped. With `only`, entries of other paths are
+    left out (a plan that needs a few paths of a big tree)."""
     header, body = _split(data)
     out = Listing(python3=b" python3=1" in header)
     fields = body.split(b"\0")
@@ -184,6 +187,8 @@ def parse_listing(data: bytes) -> Listing:
         rel = (path[2:] if path.startswith(b"./") else path).decode("utf-8", "surrogateescape")
         if not rel or rel.startswith("/") or ".." in rel.split("/") or "." in rel.split("/"):
             out.malformed += 1
+            continue
+        if only is not None and rel not in only:
             continue
         try:
             entry = remote_entry(

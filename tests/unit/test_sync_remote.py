@@ -185,3 +185,66 @@ def test_a_baseline_from_before_the_records_opens_and_keeps_them(tmp_path: Path)
     }
     assert set(db.load("p")) == {"a", "b"}
     db.close()
+
+
+def test_a_pass_plans_only_what_differs_and_plans_it_as_a_whole_plan_would(
+    tmp_path: Path,
+) -> None:
+    """A full pass that finds a change hands the plan only the paths where the scan, the
+    baseline and the pod's listing disagree: the plan it gets is the plan of the whole tree
+    (moves, deletions, conflict copies, notes, a leftover cleaned)."""
+    import asyncio
+
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.engine import SyncEngine, SyncSpec
+    from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+    from rpdevd.sync.model import BaseRecord, expected_remote
+    from rpdevd.sync.plan import plan
+    from rpdevd.sync.scan import scan_tree
+
+    local_root, pod = tmp_path / "local", tmp_path / "pod"
+    for root in (local_root, pod):
+        for i in range(30):
+            (root / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+            (root / f"d{i % 3}" / f"f{i}").write_bytes(b"x" * i)
+            os.utime(root / f"d{i % 3}" / f"f{i}", (1_650_000_000, 1_650_000_000))
+    rules = IgnoreRules.for_root(local_root, IgnoreConfig(use_defaults=False, use_gitignore=False))
+    synced = scan_tree(local_root, rules).entries
+    db = Baseline(tmp_path / "db.sqlite")
+    db.commit("pair", {p: BaseRecord(e, expected_remote(e)) for p, e in synced.items()}, [])
+    (local_root / "d0/f0").write_bytes(b"edited here")  # sent
+    (local_root / "d1/f1").unlink()  # deleted on the pod
+    os.rename(local_root / "d2/f2", local_root / "d2/renamed")  # a move on the pod
+    (local_root / "d0/f3").write_bytes(b"both")  # edited on both sides: a conflict copy
+    (pod / "d0/f3").write_bytes(b"pod side")
+    (pod / "d1/f4").write_bytes(b"pod only edit")  # kept, noted
+    (pod / "d1/f7").chmod(0o600)  # a chmod on the pod: nothing to do
+    (pod / ".rpdev-stage-0123").mkdir()  # rpdev's leftover: cleaned
+    (pod / "results.csv").write_bytes(b"the user's")  # not rpdev's business
+    (local_root / "new").mkdir()
+    (local_root / "new/file").write_bytes(b"new")
+    raw = run(listing_script(str(pod), [], "find"))
+    local = scan_tree(local_root, rules).entries
+    spec = SyncSpec(local_root, str(pod), "pair")
+
+    async def never() -> None:
+        raise AssertionError("no connection is needed")
+
+    eng = SyncEngine(spec, baseline=db, connect=never)  # type: ignore[arg-type]
+    touched = eng._touched(local, raw, {})
+    assert touched is not None
+    assert touched == {
+        *("d0/f0", "d1/f1", "d2/f2", "d2/renamed", "d0/f3", "d1/f4", "d1/f7"),
+        *(".rpdev-stage-0123", "new", "new/file"),
+    }
+    whole = plan(local, parse_listing(raw).entries, db.load("pair"))
+    part = plan(
+        {p: local[p] for p in touched if p in local},
+        parse_listing(raw, touched).entries,
+        db.load_paths("pair", touched),
+    )
+    assert part == whole
+    assert {op.kind for op in whole.ops} == {"put", "move", "delete", "clean", "mkdir"}
+    assert whole.notes and any(op.conflict for op in whole.ops)
+    asyncio.run(eng.close())
+    db.close()
