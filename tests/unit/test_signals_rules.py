@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from rpdevd.activity.decide import Policy
 from rpdevd.activity.samples import Sample
-from rpdevd.activity.signals import Assessment, assess, busiest_gpu, cpu_levels, idle_detail
+from rpdevd.activity.signals import (
+    Assessment,
+    assess,
+    busiest_gpu,
+    cpu_levels,
+    format_rate,
+    idle_detail,
+    net_rate,
+)
 
 T0 = 1_790_000_000.0
 TH = Policy().thresholds  # GPU 10 %, CPU 20 %, 0.9 cores, 300 s of smoothing
@@ -217,3 +227,95 @@ def test_a_long_list_of_processes_is_cut() -> None:
     detail = idle_detail(probed(gpu_procs=procs), 0.0, 1.0, True)
     names = detail.split("held by ")[1].split(" without compute")[0]
     assert len(names) == 60 and names.startswith("worker-00-process, worker-01-process")
+
+
+# Moving data: the network and the disk, and how their rates are written.
+
+
+def test_rates_are_written_in_decimal_units_from_each_unit_up() -> None:
+    assert format_rate(999.0) == "999 B/s"
+    assert format_rate(1e3) == "1.0 kB/s"
+    assert format_rate(999_949.0) == "999.9 kB/s"
+    assert format_rate(1e6) == "1.0 MB/s"
+    assert format_rate(1e9) == "1.0 GB/s"
+    assert format_rate(2.5e9) == "2.5 GB/s"
+
+
+def test_the_network_rate_adds_both_ways_and_a_missing_way_is_nothing() -> None:
+    assert net_rate(probed(net_rx_bps=500.0)) == 500.0
+    assert net_rate(probed(net_tx_bps=500.0)) == 500.0
+    assert net_rate(probed(net_rx_bps=0.0, net_tx_bps=300.0)) == 300.0
+    assert net_rate(probed(net_rx_bps=300.0, net_tx_bps=0.0)) == 300.0
+    assert net_rate(probed(net_rx_bps=200.0, net_tx_bps=300.0)) == 500.0
+    assert net_rate(probed()) is None
+    assert net_rate(dark(net_rx_bps=500.0)) is None
+
+
+@pytest.mark.parametrize(
+    ("rx", "tx", "words"),
+    [
+        (3e5, 1e3, "moving data: 301.0 kB/s over the network (in)"),
+        (1e3, 3e5, "moving data: 301.0 kB/s over the network (out)"),
+        (2e5, 2e5, "moving data: 400.0 kB/s over the network (in)"),
+        (None, 3e5, "moving data: 300.0 kB/s over the network (out)"),
+        (3e5, None, "moving data: 300.0 kB/s over the network (in)"),
+    ],
+)
+def test_a_transfer_names_its_rate_and_its_way(
+    rx: float | None, tx: float | None, words: str
+) -> None:
+    got = assess(probed(net_rx_bps=rx, net_tx_bps=tx), TH, [], 60)
+    assert (got.known, got.active, got.signal, got.detail, got.quiet) == (
+        True,
+        True,
+        "net",
+        words,
+        False,
+    )
+
+
+def test_disk_io_is_work_when_sustained() -> None:
+    got = assess(probed(disk_bps=2e6), TH, [], 60)
+    assert (got.active, got.signal, got.detail) == (
+        True,
+        "disk",
+        "moving data: 2.0 MB/s of disk I/O",
+    )
+    # The mean over the window counts the disk's own history: 0 then 1.5 MB/s is not sustained.
+    history = [(T0 - 60, None, 1.0, None, None, 0.0)]
+    got = assess(probed(disk_bps=1.5e6), TH, history, 60)
+    assert (got.active, got.signal, got.quiet) == (False, "idle", False)
+
+
+def test_an_unreachable_pod_reports_no_disk_io() -> None:
+    got = assess(dark(api_cpu_pct=1.0, disk_bps=5e6), TH, [], 60)
+    assert (got.active, got.signal, got.quiet) == (False, "idle", True)
+    assert got.level == (T0, None, 1.0, None, None, None)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"cpu_pct": 20.0},
+        {"cpu_cores": 0.9},
+        {"net_rx_bps": 250_000.0},
+        {"disk_bps": 1_000_000.0},
+    ],
+)
+def test_a_reading_at_its_threshold_is_not_quiet_even_when_not_sustained(
+    kw: dict[str, Any],
+) -> None:
+    # The history holds zeros for every reading: the mean is under each threshold.
+    history = [(T0 - 60, 0.0, 0.0, 0.0, 0.0, 0.0)]
+    got = assess(probed(**kw), TH, history, 60)
+    assert (got.active, got.signal, got.quiet) == (False, "idle", False)
+    assert got.detail.endswith("load not sustained")
+
+
+def test_levels_stored_before_data_rates_were_sampled_still_read() -> None:
+    # Four entries (t, gpu, cpu, cores): the network and disk history is unknown, not an error.
+    old = [(T0 - 60, 0.0, 1.0, 0.1)]
+    got = assess(probed(net_rx_bps=3e5, disk_bps=2e6), TH, old, 60)  # type: ignore[arg-type]
+    assert (got.active, got.signal) == (True, "net")
+    got = assess(probed(disk_bps=2e6), TH, old, 60)  # type: ignore[arg-type]
+    assert (got.active, got.signal) == (True, "disk")
