@@ -381,20 +381,25 @@ def test_typing_is_work_within_the_sample_interval_and_the_kernel_granularity() 
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"idle_timeout": 0, "warn_before": 0}, "idle_timeout must be greater than zero"),
-        ({"warn_before": 1800}, "warn_before must be shorter than idle_timeout"),
-        ({"slack": -1}, r"policy.slack must be a non-negative number, not -1"),
+        ({"idle_timeout": 0, "warn_before": 0}, "policy.idle_timeout must be greater than zero"),
+        ({"warn_before": 1800}, "policy.warn_before must be shorter than idle_timeout"),
+        ({"slack": -1}, "policy.slack must be a non-negative number, not -1"),
         ({"max_gap": float("inf")}, "policy.max_gap must be a non-negative number, not inf"),
         ({"cpu_threshold": "5"}, "policy.cpu_threshold must be a non-negative number, not '5'"),
     ],
 )
 def test_policy_errors_name_the_setting(kw: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as raised:
         Policy(**kw)
+    assert str(raised.value) == message
 
 
 def test_zero_thresholds_are_allowed() -> None:
     assert Policy(gpu_util_threshold=0, slack=0, warn_before=0).thresholds.gpu_util == 0
+
+
+def test_any_idle_timeout_over_zero_is_allowed() -> None:
+    assert Policy(idle_timeout=0.5, warn_before=0.25).idle_timeout == 0.5
 
 
 def test_thresholds_come_from_the_policy() -> None:
@@ -442,6 +447,16 @@ def test_state_fields_read_back_one_by_one() -> None:
     assert IdleState.from_json({**good, "recent": None}).recent == []
 
 
+def test_small_stored_numbers_read_back_and_negative_ones_do_not() -> None:
+    _, made = last(every(60, 120))
+    good = made.to_json()
+    for name in ("last_t", "last_uptime", "idle_s", "warned_at", "warned_stop_at"):
+        assert getattr(IdleState.from_json({**good, name: 0.5}), name) == 0.5, name
+    assert IdleState.from_json({**good, "last_t": -1}).last_t is None
+    assert IdleState.from_json({**good, "warned_at": -1}).warned_at is None
+    assert IdleState.from_json({**good, "idle_s": -30}).idle_s == 0.0
+
+
 def test_history_is_bounded_by_the_smoothing_window() -> None:
     _, state = last(every(60, 600))
     # Levels older than `smoothing` (300 s) are dropped; the current one is added.
@@ -452,3 +467,187 @@ def test_replay_hides_keeps_unless_asked() -> None:
     samples = every(60, 120)
     assert replay(samples, POLICY) == []
     assert len(replay(samples, POLICY, include_keep=True)) == 3
+
+
+# Decisions that carry a note: the first sample after a start, a restart or a gap says so after
+# its own words, whatever it decides.
+
+
+def test_work_on_the_first_sample_names_the_start() -> None:
+    decision, _ = last([at(0, cpu_pct=50.0)])
+    assert decision == Decision(
+        T0, "keep", "CPU busy at 50%; pod started: full idle timeout", "cpu"
+    )
+
+
+def test_an_unknown_first_sample_names_the_start() -> None:
+    decision, state = last([dark(0)])
+    assert decision == Decision(
+        T0,
+        "unknown",
+        "activity unknown (SSH probe failed; RunPod reports no telemetry): not stopping; "
+        "pod started: full idle timeout",
+        "unknown",
+    )
+    assert state.unknown and not state.prev_idle
+
+
+def test_holds_on_the_first_sample_name_the_start() -> None:
+    decision, _ = last([at(0, hold_until=FOREVER)])
+    assert decision == Decision(
+        T0, "keep", "held until removed; pod started: full idle timeout", "hold"
+    )
+    hold = T0 + 7200.0
+    decision, _ = last([at(0, hold_until=hold)])
+    assert decision == Decision(
+        T0,
+        "keep",
+        f"held until {clock(hold)}; GPU 0%, CPU 1%; pod started: full idle timeout",
+        "hold",
+        0.0,
+        hold,
+    )
+
+
+def test_a_restart_between_two_samples_is_named() -> None:
+    samples = [at(0, api_uptime_s=5000.0), at(60, api_uptime_s=30.0)]
+    decision, state = last(samples)
+    assert decision == Decision(
+        T0 + 60,
+        "keep",
+        "GPU 0%, CPU 1%; RunPod's uptime started over (a restart between two samples); "
+        "pod started: full idle timeout",
+        "idle",
+        0.0,
+        T0 + 60 + 1800,
+    )
+    assert state.last_uptime == 30.0 and state.idle_s == 0.0
+
+
+def test_a_stop_already_requested_stays_requested_across_a_gap() -> None:
+    samples = every(60, 1800) + [at(1800 + 600)]
+    decision, state = last(samples)
+    assert decision == Decision(
+        T0 + 2400,
+        "keep",
+        "stop already requested; samples resumed after a 10m gap",
+        "idle",
+        1800.0,
+    )
+    assert state.stopped
+
+
+def test_a_warning_given_again_after_a_gap_names_the_gap() -> None:
+    # Warned at 25 idle minutes, then 10 minutes without samples: the gap adds nothing, and the
+    # warning is given again, with its full five minutes.
+    decision, state = last(every(60, 1500) + [at(2100)])
+    assert decision == Decision(
+        T0 + 2100,
+        "warn",
+        "idle for 25m: GPU 0%, CPU 1%; stopping in 5m unless activity resumes; "
+        "samples resumed after a 10m gap",
+        "idle",
+        1500.0,
+        T0 + 2400,
+    )
+    assert (state.warned_at, state.warned_stop_at) == (T0 + 2100, T0 + 2400)
+
+
+def test_a_stop_within_the_slack_after_a_gap_names_the_gap() -> None:
+    # Load on the deadline sample turns the stop into a warning; after a gap the next quiet
+    # sample is at the deadline already: with a warning shorter than the slack, it stops.
+    policy = Policy(warn_before=5.0)
+    samples = [at(60 * m) for m in range(30)] + [at(1800, cpu_pct=30.0), at(2400)]
+    assert run(samples, policy) == [("warn", 1800), ("stop", 2400)]
+    decision, state = last(samples, policy)
+    assert decision == Decision(
+        T0 + 2400,
+        "stop",
+        "idle for 30m: GPU 0%, CPU 1%; samples resumed after a 10m gap",
+        "idle",
+        1800.0,
+        T0 + 2400,
+    )
+    assert state.stopped
+
+
+# More edges of the state carried from sample to sample.
+
+
+def test_a_sample_at_the_same_time_as_the_previous_one_is_ignored() -> None:
+    decision, state = last([at(0), at(60), at(60, cpu_pct=90.0)])
+    assert decision == Decision(
+        T0 + 60, "keep", "sample is not newer than the previous one: ignored", "clock", 60.0
+    )
+    assert state.last_t == T0 + 60 and state.idle_s == 60.0
+
+
+def test_step_never_changes_the_state_it_is_given() -> None:
+    _, state = last(every(60, 120))
+    before = state.to_json()
+    step(at(180), POLICY, state)
+    assert state.to_json() == before
+
+
+def test_a_hold_read_before_a_restart_still_counts_while_the_pod_cannot_be_probed() -> None:
+    samples = [
+        at(0, hold_until=FOREVER, api_uptime_s=5000.0),
+        dark(60, api_uptime_s=10.0, api_cpu_pct=1.0),
+    ]
+    decision, state = last(samples)
+    assert decision == Decision(
+        T0 + 60,
+        "keep",
+        "held until removed; RunPod's uptime started over (a restart between two samples); "
+        "pod started: full idle timeout",
+        "hold",
+    )
+    assert state.hold == FOREVER
+
+
+def test_a_hold_set_while_the_pod_cannot_be_probed_counts() -> None:
+    samples = [at(0)] + [dark(60 * m, api_cpu_pct=1.0, hold_until=FOREVER) for m in range(1, 40)]
+    assert run(samples) == []
+    decision, state = last(samples)
+    assert (decision.signal, decision.reason) == ("hold", "held until removed")
+    assert state.hold is None  # only a probe sets the pod's own hold
+
+
+def test_after_a_gap_a_minute_stands_in_for_the_interval_when_judging_typing() -> None:
+    # A keystroke 2 minutes ago, seen after a 10-minute gap: not within the last interval.
+    decision, _ = last([at(0), at(600, ssh_input_idle_s=120)])
+    assert decision.signal == "idle"
+    decision, _ = last([at(0), at(600, ssh_input_idle_s=67)])
+    assert decision.signal == "ssh_input"
+
+
+def test_a_hold_that_moves_the_stop_past_a_warning_cancels_it_and_says_until_when() -> None:
+    hold = T0 + 3600.0
+    decision, state = last(every(60, 1500) + [at(1560, hold_until=hold)])
+    assert decision == Decision(
+        T0 + 1560, "cancel", f"held until {clock(hold)}", "hold", 1560.0, hold
+    )
+    assert state.warned_at is None and state.warned_stop_at is None
+
+
+def test_a_stop_clears_the_warning_and_work_after_it_cancels_nothing() -> None:
+    decision, state = last(every(60, 1800))
+    assert decision.action == "stop" and state.stopped
+    assert state.warned_at is None and state.warned_stop_at is None
+    decision, state = last(every(60, 1800) + [at(1860, local_edits=1)])
+    assert decision == Decision(T0 + 1860, "keep", "1 file(s) pushed by live sync", "local_edits")
+    assert not state.stopped
+
+
+def test_a_stop_within_the_slack_names_a_hold_that_ended() -> None:
+    policy = Policy(warn_before=5.0, max_gap=10_000.0)
+    hold = T0 + 1700.0
+    decision, _ = last([at(t, hold_until=hold) for t in (0, 1500, 1800)], policy)
+    assert decision == Decision(
+        T0 + 1800,
+        "stop",
+        f"hold ended at {clock(hold)}, idle for 30m: GPU 0%, CPU 1%",
+        "idle",
+        1800.0,
+        T0 + 1800,
+    )
