@@ -4,7 +4,7 @@ done, what is kept as a conflict copy, what is only recorded, and the words the 
 from __future__ import annotations
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, expected_remote
-from rpdevd.sync.plan import Op, Plan, plan, release_held
+from rpdevd.sync.plan import Op, Plan, plan, release_held, under_any
 
 
 def lf(size: int = 10, mtime: int = 1_700_000_000, mode: int = 0o644, ino: int = 1) -> LocalEntry:
@@ -276,3 +276,76 @@ def test_the_order_is_dirs_moves_puts_modes_cleans_removals() -> None:
         ("clean", ".rpdev-stage-1"),
         ("delete", "g"),
     ]
+
+
+def test_new_directories_and_mode_only_changes_carry_the_local_entry() -> None:
+    lo = ld(0o750)
+    assert plan({"d": lo}, {}, {}).ops == [Op("mkdir", "d", lo)]
+    r, b = synced(lf(mode=0o644))
+    chm = lf(mode=0o600)
+    assert plan({"f": chm}, {"f": r}, {"f": b}).ops == [Op("chmod", "f", chm, r)]
+
+
+def test_a_directory_changed_on_either_side_only_is_recorded_again() -> None:
+    lo = ld(0o755)
+    rd, bd = synced(lo)
+    # The pod's directory changed (its mtime), the local one did not: a new baseline row.
+    touched = RemoteEntry("dir", 0, 1_800_000_000, 0o755)
+    p = plan({"d": lo}, {"d": touched}, {"d": bd})
+    assert p.ops == [] and p.adopt == {"d": BaseRecord(lo, touched)}
+    # The local directory changed (a new inode), the pod's did not: the same.
+    again = LocalEntry("dir", 0, 0, 0o755, 77)
+    p = plan({"d": again}, {"d": rd}, {"d": bd})
+    assert p.ops == [] and p.adopt == {"d": BaseRecord(again, rd)}
+
+
+def test_a_symlink_is_never_taken_for_a_rename_of_a_file() -> None:
+    # A new symlink with the inode, size and mtime of a vanished file (an inode reused).
+    gone = lf(size=1, ino=42)
+    r, b = synced(gone)
+    link = LocalEntry("symlink", 1, gone.mtime_ns, 0o777, 42, "x")
+    p = plan({"l": link}, {"old": r}, {"old": b})
+    assert p.ops == [Op("put", "l", link), Op("delete", "old", None, r)]
+
+
+def test_a_conflict_copy_over_a_foreign_directory_goes_with_the_other_puts() -> None:
+    lo = lf()
+    chm = lf(ino=7, mode=0o600)
+    rc, bc = synced(lf(ino=7, mode=0o644))
+    p = plan({"x": lo, "c": chm}, {"x": FOREIGN_DIR, "c": rc}, {"c": bc})
+    assert p.ops == [Op("put", "x", lo, None, conflict=True), Op("chmod", "c", chm, rc)]
+
+
+# Local paths that could not be read: nothing at or below them is planned.
+
+
+def test_under_any_is_the_path_or_a_parent_of_it() -> None:
+    roots = {"a/b", "c"}
+    assert under_any("a/b", roots) and under_any("a/b/x/y", roots) and under_any("c/z", roots)
+    assert not under_any("a", roots) and not under_any("a/bc", roots)
+    assert not under_any("x/a/b", roots) and not under_any("b", roots)
+    assert not under_any("a/b", ())
+
+
+def test_nothing_at_or_below_an_unknown_path_is_planned() -> None:
+    rf, bf = synced(lf())
+    rd, bd = synced(ld())
+    tmp = RemoteEntry("file", 1, 1, 0o600)
+    remote = {"u": rd, "u/f": rf, "u/.f.rpdev-tmp-9": tmp, "gone": rf}
+    base = {"u": bd, "u/f": bf, "gone": bf}
+    # `u` could not be listed: its file looks deleted and a local one was edited below it.
+    local = {"a": lf(ino=3), "u": ld(0o700), "u/g": lf(ino=4), "z": lf(ino=5)}
+    p = plan(local, remote, base, unknown={"u"})
+    assert p.ops == [
+        Op("put", "a", local["a"]),
+        Op("put", "z", local["z"]),
+        Op("delete", "gone", None, rf),
+    ]
+    assert p.forget == [] and p.adopt == {} and p.held == []
+
+
+def test_an_unknown_file_is_not_moved_away() -> None:
+    lo = lf(ino=42)
+    r, b = synced(lo)
+    p = plan({"new": lo}, {"old": r}, {"old": b}, unknown={"old"})
+    assert p.ops == [Op("put", "new", lo)] and p.forget == []
