@@ -535,6 +535,7 @@ class SyncEngine:
             self.state = "syncing"
             results = await self._apply(ops, session)
             self._record(results, report, upserts, removals)
+            del results  # one object per op: gone before the rows are written
             if self._approved and not self._held:
                 self._approved = False
         # A batch that ran through, or a full pass, leaves nothing for intents to recognise:
