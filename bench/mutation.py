@@ -200,7 +200,7 @@ def main() -> int:
     ap.add_argument("modules", nargs="*", help="names from the table (default: all)")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--show-survivors", action="store_true")
-    ap.add_argument("--goal", type=float, default=90.0, help="per-module score to reach (%%)")
+    ap.add_argument("--goal", type=float, default=95.0, help="per-module score to reach (%%)")
     args = ap.parse_args()
     if not MUTMUT.exists():
         raise SystemExit("mutmut is not installed: pip install -e '.[dev]'")
