@@ -32,6 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the account's SSH public keys (authorized on every pod)",
     )
     serve.add_argument("--demo", action="store_true", help="start with the demo pods")
+    serve.add_argument(
+        "--private-workspace",
+        action="store_true",
+        help="pods' sessions see their own folder as /workspace, where this machine allows it"
+        " (root and unshare: a private mount namespace per pod)",
+    )
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
     serve.add_argument(
         "--port-file", type=Path, help="write the port number here once listening (atomically)"
@@ -46,7 +52,12 @@ async def serve(args: argparse.Namespace) -> int:
     if not args.api_key:
         print("error: give --api-key or set RPDEV_SIM_API_KEY", file=sys.stderr)
         return 2
-    sim = SimRunPod(args.root, args.api_key, args.pubkey_file.read_text())
+    sim = SimRunPod(
+        args.root,
+        args.api_key,
+        args.pubkey_file.read_text(),
+        private_workspace=args.private_workspace,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

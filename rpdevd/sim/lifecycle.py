@@ -25,8 +25,12 @@ class SimAPIError(Exception):
 
 
 class SimLifecycle:
-    def __init__(self, root: Path, authorized_keys: str) -> None:
+    def __init__(
+        self, root: Path, authorized_keys: str, *, private_workspace: bool = False
+    ) -> None:
         self.root = root
+        # Pods' sessions see their own folder as `/workspace` where possible (private_root.py).
+        self.private_workspace = private_workspace
         self.pub_key = authorized_keys  # the account's pubKey: authorized on every pod start
         self.pods: dict[str, SimPod] = {}
         self.faults = Faults()
@@ -145,7 +149,7 @@ class SimLifecycle:
         old = pod.port
         if pod.use_sshd:
             self._install_runpodctl(pod)
-            sshd = pod.new_sshd(self.pub_key)
+            sshd = pod.new_sshd(self.pub_key, private_workspace=self.private_workspace)
             sshd.authorized_keys = self.pub_key  # a changed pubKey applies at the next start
             pod.port = await sshd.start()
         else:

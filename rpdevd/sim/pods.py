@@ -2,7 +2,9 @@
 
 A RUNNING pod with `use_sshd` is a real sshd (`PodSSHD`) on 127.0.0.1; every start gives it a
 new port and a new host key, as a RunPod pod gets on every stop/resume. Its `/workspace` is a
-directory of its own, reported as the pod's `volumeMountPath`. As on RunPod, its sessions have a
+directory of its own, reported as the pod's `volumeMountPath`; with `private_workspace` (the
+demo's), its sessions also see that directory as `/workspace` where the machine allows it
+(rpdevd/sim/private_root.py). As on RunPod, its sessions have a
 pod-scoped API key in `RUNPOD_API_KEY` (the simulated API takes it for this pod only) and
 `runpodctl` first on their PATH (rpdevd/sim/runpodctl.py).
 """
@@ -105,9 +107,15 @@ class SimPod:
             "RPDEV_SIM": "1",
         }
 
-    def new_sshd(self, authorized_keys: str) -> PodSSHD:
+    def new_sshd(self, authorized_keys: str, *, private_workspace: bool = False) -> PodSSHD:
         if self.sshd is None:
-            self.sshd = PodSSHD(self.root / "sshd", authorized_keys=authorized_keys, env=self.env())
+            self.sshd = PodSSHD(
+                self.root / "sshd",
+                authorized_keys=authorized_keys,
+                env=self.env(),
+                workspace=self.workspace,
+                private_workspace=private_workspace,
+            )
         return self.sshd
 
     def state(self) -> dict[str, Any]:
@@ -124,6 +132,9 @@ class SimPod:
             "user": self.sshd.user if self.sshd else None,
             "host_public_key": self.sshd.host_public_key if self.sshd and self.port else None,
             "workspace": str(self.workspace),
+            # Whether its sessions see `workspace` as `/workspace` (at its last start), else why not.
+            "private_workspace": bool(self.sshd and self.sshd.workspace_private),
+            "workspace_note": self.sshd.workspace_note if self.sshd else "not started",
             "sshd": self.use_sshd,
             "gpu_util": list(self.gpu_util),
             "cpu_percent": self.cpu_percent,

@@ -38,9 +38,15 @@ class SimRunPod(SimLifecycle):
     """The simulated RunPod account: pods, faults, a call log, and its HTTP server."""
 
     def __init__(
-        self, root: Path, api_key: str, authorized_keys: str, *, host: str = "127.0.0.1"
+        self,
+        root: Path,
+        api_key: str,
+        authorized_keys: str,
+        *,
+        host: str = "127.0.0.1",
+        private_workspace: bool = False,
     ) -> None:
-        super().__init__(Path(root), authorized_keys)
+        super().__init__(Path(root), authorized_keys, private_workspace=private_workspace)
         if not api_key:
             raise ValueError("the simulated RunPod needs an API key to check")
         self._api_key = api_key

@@ -7,6 +7,9 @@ process that can be killed, sessions with or without a terminal, SFTP). Set `RPD
 to make a missing `sshd` an error instead (CI does), `RPDEV_SSHD_BACKEND=asyncssh` to use the
 stand-in even where `sshd` is installed (e.g. to run the suite on it).
 
+With `private_workspace` (the demo's pods), the server runs in a private mount namespace whose
+`/workspace` is the pod's own folder (rpdevd/sim/private_root.py), where the machine allows it.
+
 Sessions see the pod's environment (`RUNPOD_TCP_PORT_22`, `RUNPOD_PUBLIC_IP`, `RUNPOD_POD_ID`, ...)
 through sshd's `SetEnv`, i.e. in the session environment, the first place rpdev looks.
 """
@@ -25,6 +28,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from rpdevd.sim import private_root
 
 SSHD_CANDIDATES = (
     "/usr/sbin/sshd",
@@ -176,8 +181,16 @@ class PodSSHD:
         env: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         backend: str | None = None,
+        workspace: Path | None = None,
+        private_workspace: bool = False,
     ) -> None:
         self.root = Path(root)
+        # The pod's folder, and whether to show it as `/workspace` (see private_root.py).
+        self.workspace = workspace
+        self.private_workspace = private_workspace and workspace is not None
+        # At the last start: whether `/workspace` is the pod's own, and if not, why not.
+        self.workspace_private = False
+        self.workspace_note = "" if self.private_workspace else "not asked for"
         self.authorized_keys = authorized_keys
         self.env: dict[str, str] = dict(env or {})
         self.host = host
@@ -263,15 +276,49 @@ class PodSSHD:
             raise RuntimeError("already running")
         port = port or free_port(self.host)
         config = self._prepare(port)
+        if self.backend == "openssh":
+            assert self._sshd
+            if os.geteuid() == 0:
+                os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+            cmd = [self._sshd, "-D", "-e", "-f", str(config)]
+        else:
+            cmd = [sys.executable, "-m", "rpdevd.sim.fallback_sshd", str(config)]
+        self.port = port
+        self.workspace_private = False
+        if self.private_workspace:
+            assert self.workspace is not None
+            unshare = shutil.which("unshare")
+            reason = private_root.unavailable_reason(os.geteuid(), unshare)
+            if reason is None:
+                assert unshare is not None
+                newroot = self.root / "rootfs"  # stays empty here: the tmpfs is the namespace's
+                newroot.mkdir(exist_ok=True)
+                await self._launch(private_root.wrap(cmd, newroot, self.workspace, unshare))
+                try:
+                    await self._wait_ready()
+                except RuntimeError:
+                    if self._proc is None or self._proc.returncode != private_root.SETUP_FAILED:
+                        raise
+                    reason = self._setup_error()
+                    self._proc = None
+                    self._leave_cgroup()
+                else:
+                    self.workspace_private = True
+                    self.workspace_note = ""
+                    return port
+            self.workspace_note = reason
+        await self._launch(cmd)
+        await self._wait_ready()
+        return port
+
+    def _setup_error(self) -> str:
+        tail = (self.root / "sshd.log").read_text(errors="replace").splitlines()
+        errors = [line for line in tail if line.startswith("rpdev-sim: no private /workspace")]
+        return errors[-1].split(": ", 1)[1] if errors else "the mount namespace could not be set up"
+
+    async def _launch(self, cmd: list[str]) -> None:
         log = open(self.root / "sshd.log", "ab")  # noqa: SIM115 - handed to the child
         try:
-            if self.backend == "openssh":
-                assert self._sshd
-                if os.geteuid() == 0:
-                    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-                cmd = [self._sshd, "-D", "-e", "-f", str(config)]
-            else:
-                cmd = [sys.executable, "-m", "rpdevd.sim.fallback_sshd", str(config)]
             self._proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 stdin=subprocess.DEVNULL,
@@ -281,7 +328,7 @@ class PodSSHD:
             )
         finally:
             log.close()
-        self.port = port
+        assert self._proc is not None
         self.cgroup = (
             join_cgroup(self._proc.pid, f"{self.root.name}-{os.getpid()}-{id(self):x}")
             if os.environ.get(NO_CGROUP_ENV) != "1"
@@ -291,8 +338,6 @@ class PodSSHD:
             self._tree_file.write_text(f"{self._proc.pid}\n")
         else:
             self._tree_file.unlink(missing_ok=True)
-        await self._wait_ready()
-        return port
 
     async def _wait_ready(self, timeout: float = 15.0) -> None:
         loop = asyncio.get_running_loop()
