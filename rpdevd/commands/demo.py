@@ -3,7 +3,8 @@
 Everything lives in one private directory (HOME, XDG dirs, socket, SSH key, config): the user's
 real `~/.ssh/config`, keyring and daemon are never touched. The simulated pods are real local SSH
 servers, so `ssh <pod>.runpod` works from another shell (the demo prints how, and the TUI shows
-it while it covers the terminal).
+it while it covers the terminal). Each pod sees its own folder as `/workspace` where this machine
+allows it (root and `unshare`: rpdevd/sim/private_root.py); elsewhere the hint names the folder.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ class Demo:
                     "--pubkey-file",
                     str(self.root / "pubkey"),
                     "--demo",
+                    "--private-workspace",
                     "--port-file",
                     str(port_file),
                 ],
@@ -206,13 +208,41 @@ class Demo:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
 
+    def pods_state(self) -> list[dict[str, Any]]:
+        """The simulator's own view of its pods (port, folder, whether /workspace is private)."""
+        from rpdevd.sim.client import SimControlError, control
+
+        url = self.env.get("RUNPOD_API_BASE_URL")
+        if not url:
+            return []
+        try:
+            state = control(url, self.api_key, "state", timeout=10)
+        except (SimControlError, OSError):
+            return []
+        return list(state.get("pods", [])) if isinstance(state, dict) else []
+
     def shell_hint(self) -> str:
         # ssh reads ~/.ssh/config from the passwd entry, not $HOME: name the demo's file.
         return (
             f"to use the demo from another shell:\n  . {shlex.quote(str(self.env_file))}\n"
             f"  rpdev status; ssh -F {shlex.quote(str(self.home / '.ssh' / 'config'))} "
-            "trainer.runpod"
+            "trainer.runpod" + workspace_hint(self.pods_state())
         )
+
+
+def workspace_hint(pods: list[dict[str, Any]]) -> str:
+    """Where /workspace is not a pod's own (no root, no `unshare`): say so, and name the folder
+    to use instead (`rpdev sync once` to /workspace/x would write to this machine's /)."""
+    running = [p for p in pods if p.get("status") == "RUNNING" and p.get("sshd")]
+    shared = [p for p in running if not p.get("private_workspace")]
+    if not shared:
+        return ""
+    pod = next((p for p in shared if p.get("name") == "trainer"), shared[0])
+    return (
+        f"\n  /workspace on the demo's pods is this machine's, not theirs"
+        f" ({pod.get('workspace_note') or 'not possible here'}):"
+        f" {pod.get('name')}'s folder is {shlex.quote(str(pod.get('workspace')))}"
+    )
 
 
 def _wait_for_pods(timeout: float) -> dict[str, Any]:
@@ -322,6 +352,22 @@ def _check(demo: Demo) -> int:
         )
         if out.returncode != 0:
             return 1
+        # The pod's own /workspace, where this machine allows it; elsewhere the hint says so.
+        pod = next((p for p in demo.pods_state() if p.get("name") == running[0]["name"]), {})
+        if pod.get("private_workspace"):
+            ls = subprocess.run(
+                ["ssh", "-F", str(demo.home / ".ssh" / "config"), alias, "ls -d /workspace"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=demo.env,
+            )
+            print(f"ssh {alias} ls -d /workspace -> exit {ls.returncode} (the pod's own folder)")
+            if ls.returncode != 0:
+                print(ls.stderr)
+                return 1
+        else:
+            print(workspace_hint([pod]).strip() or "no simulated pod state")
     # The hint for another shell works: a shell without the demo's variables sources the file.
     env = {k: v for k, v in os.environ.items() if k not in SHELL_KEYS}
     other = subprocess.run(
