@@ -120,7 +120,8 @@ def _scratch(target: Target, root: Path) -> None:
         ignore=shutil.ignore_patterns("__pycache__", "__snapshots__", "fixtures"),
     )
     tests = [t for t in target.tests if (REPO / t).exists()]
-    args = ["-p", "no:cacheprovider", "-q", "--timeout=0"]
+    # One process: mutmut drives pytest itself (the suite's own `-n` would spread it over workers).
+    args = ["-p", "no:cacheprovider", "-q", "--timeout=0", "-n", "0"]
     for test in target.slow:
         args += ["--deselect", test]
     table = "\n".join(
