@@ -28,7 +28,15 @@ def events(kind: str) -> list[dict]:
         return [e for e in c.call("events", {"limit": 1000})["events"] if e["kind"] == kind]
 
 
-def config(home: Path, client_key, user: str, names: list[str], extra: str = "") -> None:  # type: ignore[no-untyped-def]
+def config(  # type: ignore[no-untyped-def]
+    home: Path,
+    client_key,
+    user: str,
+    names: list[str],
+    extra: str = "",
+    top: str = "",
+    probe: float = PROBE,
+) -> None:
     pods = "".join(
         f'[[pod]]\nname = "{n}"\npolicy = "idle-stop"\nidle_timeout = "{IDLE_TIMEOUT:.0f}s"\n'
         f'warn_before = "{WARN_BEFORE:.0f}s"\n{extra}'
@@ -36,8 +44,10 @@ def config(home: Path, client_key, user: str, names: list[str], extra: str = "")
     )
     write_config(
         home,
-        f'poll_interval = "1s"\nprobe_interval = "{PROBE:.0f}s"\n'
-        f'guard_after = "{GUARD_AFTER:.0f}s"\n' + pods + ssh_config_lines(client_key.private, user),
+        f'poll_interval = "1s"\nprobe_interval = "{probe:.0f}s"\n'
+        f'guard_after = "{GUARD_AFTER:.0f}s"\n{top}'
+        + pods
+        + ssh_config_lines(client_key.private, user),
     )
 
 
@@ -151,40 +161,58 @@ def test_a_frozen_daemons_idle_pod_is_stopped_by_its_guard_once(
     assert not events("idle.stop")
 
 
-def test_a_held_pod_is_not_stopped_by_its_guard(
+def test_a_held_pod_and_a_busy_pod_are_not_stopped_by_their_guards(
     sim: SimThread, home: Path, client_key, user: str, start_daemon
 ) -> None:
-    # (A CPU burner and a transfer are decided by the same guard code in
-    # tests/unit/test_guard_script.py: on a shared 2-core machine the burner's share of the CPU
-    # depends on the other work there, and simulated pods share this machine's network.)
-    names = ["idler", "held"]
+    # (A transfer is decided by the same guard code in tests/unit/test_guard_script.py:
+    # simulated pods share this machine's network, so none can move data of its own.)
+    names = ["idler", "held", "busy"]
     pods = {n: sim.run(sim.sim.add_pod(name=n)) for n in names}
     for p in pods.values():
         sim.call(sim.sim.set_gpu_util, p.id, [0.0], [0.0])
-    config(home, client_key, user, names)
+    # The busy pod's loops get what a crowded machine leaves them (0.3 of a core with a load
+    # of 12 on 2 cores: 15 %); an idle pod's guard, looking every 3 s, spends under 2 %. The
+    # threshold the daemon hands its guards sits between, so load cannot flip either pod.
+    config(home, client_key, user, names, top="cpu_threshold = 8\n", probe=3.0)
     held = pods["held"].workspace / ".rpdev" / "hold"
     held.parent.mkdir(parents=True, exist_ok=True)
     held.write_text("")
+    busy_sshd = sim.sim.pods[pods["busy"].id].sshd
+    assert busy_sshd is not None
+    burner = subprocess.Popen(
+        [
+            "ssh",
+            *busy_sshd.ssh_args(client_key.private),
+            "sh -c '(while :; do :; done) & (while :; do :; done) & wait'",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     daemon = start_daemon()
-    for p in pods.values():
-        started(sim, p.id)
-    assert daemon.proc is not None
-    os.kill(daemon.proc.pid, signal.SIGSTOP)
     try:
-        # The idle one is stopped by its guard: the held one's guard was in charge as long.
-        wait_until(
-            lambda: status_of(sim, pods["idler"].id) == "EXITED",
-            timeout=IDLE_TIMEOUT + 120,
-            interval=0.5,
-            what="the idle pod's stop",
-        )
-        entries = guard_log(sim, pods["held"].id)
-        actions = [e[1] for e in entries]
-        assert "takeover" in actions, entries
-        assert status_of(sim, pods["held"].id) == "RUNNING"
-        assert "stop" not in actions and "warn" not in actions, entries
+        for p in pods.values():
+            started(sim, p.id)
+        assert daemon.proc is not None
+        os.kill(daemon.proc.pid, signal.SIGSTOP)
+        try:
+            # The idle one is stopped by its guard: the others' guards were in charge as long.
+            wait_until(
+                lambda: status_of(sim, pods["idler"].id) == "EXITED",
+                timeout=IDLE_TIMEOUT + 120,
+                interval=0.5,
+                what="the idle pod's stop",
+            )
+            for name in ("held", "busy"):
+                entries = guard_log(sim, pods[name].id)
+                actions = [e[1] for e in entries]
+                assert "takeover" in actions, (name, entries)
+                assert status_of(sim, pods[name].id) == "RUNNING", name
+                assert "stop" not in actions and "warn" not in actions, (name, entries)
+        finally:
+            os.kill(daemon.proc.pid, signal.SIGCONT)
     finally:
-        os.kill(daemon.proc.pid, signal.SIGCONT)
+        burner.kill()
+        burner.wait()
     assert [k for k in sim.sim.key_uses if k[0] == "podStop"] == [
         ("podStop", f"pod:{pods['idler'].id}")
     ]
