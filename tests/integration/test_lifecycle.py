@@ -145,8 +145,16 @@ def test_spot_interruption_is_resumed_with_bid(
     sim.run(sim.sim.interrupt(pod.id))
     quiet_wait(lambda: sim.sim.calls_of("podBidResume"), 40, "podBidResume")
     assert not sim.sim.calls_of("podResume")
-    new_port = sim.sim.pods[pod.id].sshd.port
-    quiet_wait(lambda: views()["spotty"]["ssh_port"] == new_port != first, 30, "new endpoint")
+
+    # The simulated pod takes a moment after the call to come back on its new port: read that
+    # port once it is there, not the one it had when the call was made.
+    def restarted() -> int | None:
+        sshd = sim.sim.pods[pod.id].sshd
+        port = sshd.port if sshd is not None and sshd.running else None
+        return port if port not in (None, first) else None
+
+    new_port = quiet_wait(restarted, 60, "the pod back on a new port")
+    quiet_wait(lambda: views()["spotty"]["ssh_port"] == new_port, 60, "new endpoint")
     out = subprocess.run(
         [
             "ssh",
