@@ -198,6 +198,11 @@ class GuardService:
         settings: files.GuardSettings,
         now: float,
     ) -> None:
+        if self.d.store.get(REPORTED + state.id) is None:
+            # Stops logged before the first install are not news. Recorded before the guard
+            # starts: a daemon frozen (the laptop asleep) before the install's answer arrives
+            # must still report the stop this guard makes meanwhile.
+            self.d.store.put(REPORTED + state.id, now)
         script = files.install_script(settings, now, self.idle_s(state.id))
         out = await _run(conn, "sh -s", script)
         if "guard running" not in out and "guard started" not in out:
@@ -210,10 +215,7 @@ class GuardService:
                 level="warning",
             )
             return
-        first = not self.d.store.get(MARK + state.id)
         self.d.store.put(MARK + state.id, settings.workspace)
-        if first and self.d.store.get(REPORTED + state.id) is None:
-            self.d.store.put(REPORTED + state.id, now)  # an older log's stops are not news
         self.installed[state.id] = settings
         if "guard started" in out:
             self.d.bus.emit(
