@@ -68,7 +68,17 @@ def guards_running(sim: SimThread, pod_id: str) -> list[int]:
             continue
         if want in cmdline:
             found.append(int(entry))
-    return found
+    # A guard's own subshells (`$(...)`, pipelines) carry its command line for a moment: a
+    # guard is a match whose parent is not one.
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def guard_log(sim: SimThread, pod_id: str) -> list[list[str]]:
