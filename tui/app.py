@@ -428,8 +428,11 @@ class RpdevApp(PodActions, App[int]):
 
     def _tick(self) -> None:
         self.editor_procs = [p for p in self.editor_procs if p.poll() is None]
+        tables = self.query(PodTable)
+        if not tables:
+            return  # the app is closing: its widgets are gone before its timers
         if self.pods:
-            self.query_one(PodTable).tick(self.pods, self.clock())
+            tables.first().tick(self.pods, self.clock())
             view = self.selected_view()
             if view and (view["idle_deadline"] or view["hold_until"] or view["warning"]):
                 self.render_detail()
