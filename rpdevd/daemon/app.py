@@ -6,10 +6,8 @@ Parts that act on pods (the connection pool, endpoint rediscovery, lifecycle, sy
 and is told after every poll which pods changed. The daemon's own socket methods (status, pods,
 stop, resume, settings, ...) are in methods.py. Nothing here knows the services.
 
-`reload()` (`rpdev daemon reload`, SIGHUP) reads config.toml again and applies the difference
-(configdiff.py): a config with an error is refused and the running one stays; otherwise each
-pod's settings are applied again and every hook in `on_reload` (the sync roots, the forwards:
-wired in services.py) is handed the new config.
+A reload of config.toml (`rpdev daemon reload`, SIGHUP) is `self.reloader` (reload.py): it
+swaps `config`, applies each pod's settings again and tells the hooks services.py gives it.
 """
 
 from __future__ import annotations
@@ -20,16 +18,17 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from rpdevd import __version__, paths
 from rpdevd.api_errors import TransientAPIError
-from rpdevd.config import Config, ConfigError, load_config
-from rpdevd.daemon import configdiff, laststate
+from rpdevd.config import Config, load_config
+from rpdevd.daemon import laststate
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.core import Service
 from rpdevd.daemon.redact import RedactKey
+from rpdevd.daemon.reload import Reloader
 from rpdevd.daemon.server import RequestError, Server
 from rpdevd.daemon.ssh_config import include_state
 from rpdevd.daemon.state import PodState
@@ -79,10 +78,7 @@ class Daemon:
         self.last_poll: float | None = None
         self.api_failures = 0
         self.services: list[Service] = []
-        # Told the new config after a reload (self.config is already the new one then).
-        self.on_reload: list[Callable[[Config], Awaitable[None]]] = []
-        self._reload_lock = asyncio.Lock()
-        self._reloads: set[asyncio.Task[None]] = set()
+        self.reloader = Reloader(self)  # config.toml read again: `rpdev daemon reload`, SIGHUP
         self.stop_event = asyncio.Event()
         self.on_shutdown: Callable[[], None] | None = None
         self.poll_now = asyncio.Event()
@@ -144,74 +140,6 @@ class Daemon:
         if not self.stop_event.is_set() and self.on_shutdown is not None:
             self.on_shutdown()
         self.stop_event.set()
-
-    # config.toml, read again ------------------------------------------------------------
-    async def reload(self) -> configdiff.ConfigDiff:
-        """Read config.toml again and apply the difference. A config with an error raises
-        ConfigError (after a `config.rejected` event) and changes nothing."""
-        async with self._reload_lock:
-            try:
-                new = await asyncio.to_thread(load_config, self.config.source)
-            except ConfigError as exc:
-                log.error("config not reloaded: %s", exc)
-                self.bus.emit(
-                    "config.rejected",
-                    f"config.toml not reloaded, the running config stays: {exc}",
-                    level="error",
-                    error=str(exc),
-                )
-                raise
-            old, self.config = self.config, new
-            change = configdiff.diff(old, new)
-            self._reapply_pod_settings(old, new)
-            for hook in self.on_reload:
-                try:
-                    await hook(new)
-                except Exception as exc:  # one part failing must not keep the others old
-                    log.exception("applying the reloaded config failed")
-                    self.bus.emit("daemon.error", f"reload: {exc}", level="error")
-            for service in self.services:
-                service.pods_changed(list(self.pods.values()))
-            if new.poll_interval != old.poll_interval:
-                self.poll_now.set()  # the poll loop waits out the new interval from now on
-            lines = change.lines()
-            summary = "; ".join(lines) if lines else "no changes"
-            log.info("config reloaded from %s: %s", new.source or "defaults", summary)
-            self.bus.emit(
-                "config.reloaded",
-                f"config.toml reloaded: {summary}",
-                changes=lines,
-                restart_needed=list(change.restart_needed),
-            )
-            return change
-
-    def reload_soon(self) -> None:
-        """SIGHUP: reload in the background; the outcome is in the log and the events."""
-
-        async def reload() -> None:
-            with contextlib.suppress(ConfigError):
-                await self.reload()
-
-        task = asyncio.get_running_loop().create_task(reload(), name="reload")
-        self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
-
-    def _reapply_pod_settings(self, old: Config, new: Config) -> None:
-        """Each pod's settings from the new config. A key that config.toml changes for a pod
-        replaces what was set for it at run time (`rpdev policy`, the TUI): the newest word
-        wins; run-time settings of keys the edit did not touch stay."""
-        settings = self.store.pod_settings()
-        for state in self.pods.values():
-            own = settings.get(state.id, {})
-            changed = configdiff.pod_keys_changed(
-                old.pod_config(state.id, state.name), new.pod_config(state.id, state.name)
-            )
-            dropped = [k for k in changed if k in own]
-            for key in dropped:
-                del own[key]
-            if dropped:
-                self.store.set_pod_settings(state.id, own)
-            state.apply_settings(new, own)
 
     # the API -----------------------------------------------------------------------------
     def _ensure_api(self) -> API | None:

@@ -85,7 +85,7 @@ async def _amain() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.shutdown)
     # SIGHUP reads config.toml again, as `rpdev daemon reload` does (a daemon's usual HUP).
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload_soon)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reloader.reload_soon)
     await daemon.run()
     return 0
 

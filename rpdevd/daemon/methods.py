@@ -164,7 +164,7 @@ class CoreMethods:
         from rpdevd.config import ConfigError
 
         try:
-            change = await self.d.reload()
+            change = await self.d.reloader.reload()
         except ConfigError as exc:
             raise RequestError(
                 "config_error",

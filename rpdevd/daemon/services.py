@@ -43,9 +43,9 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     guard = GuardService(daemon, pool, lifecycle.policy, lifecycle.record_guard_stop)
     pool.subscribe(guard.endpoint_confirmed)
     pool.subscribe(syncs.endpoint_confirmed)
-    daemon.on_reload.append(syncs.apply)  # config.toml read again: its roots
+    daemon.reloader.hooks.append(syncs.apply)  # config.toml read again: its roots
     forwards = ForwardService(daemon, pool, register)
     pool.subscribe(forwards.endpoint_confirmed)
-    daemon.on_reload.append(forwards.apply)  # config.toml read again: its forwards
+    daemon.reloader.hooks.append(forwards.apply)  # config.toml read again: its forwards
     daemon.services += [pool, endpoints, lifecycle, syncs, forwards, guard]
     return pool
