@@ -7,7 +7,8 @@
 an idle countdown across its own restarts. Actions:
 
 - `warn`: the pod will be stopped in `warn_before` unless something happens (names the reason);
-- `stop`: stop it now (emitted once per idle period; acting on it and retrying is the caller's job);
+- `stop`: stop it now (emitted once per idle period; acting on it is the caller's job, and a
+  stop the caller did not carry out is handed back through `stop_not_taken(state)`);
 - `cancel`: a pending warning is void (activity, a hold, the pod stopped, or activity unknown);
 - `unknown`: activity cannot be read any more (SSH down, no telemetry): nothing will be stopped;
 - `keep`: nothing to do (replay hides these unless asked).
@@ -306,6 +307,19 @@ def _unknown(
         action = "keep"
     st.unknown = True
     return Decision(t, action, reason, "unknown", st.idle_s), st
+
+
+def stop_not_taken(state: IdleState) -> IdleState:
+    """The state after a `stop` decision that was not carried out: the pod is not under
+    idle-stop, a hold or a policy change came at the deadline, or RunPod did not stop it.
+
+    A stop is decided once per idle period (`stopped`): without this, every later idle sample
+    would keep saying "stop already requested" and no stop would come until the pod showed
+    activity or started again. From here the countdown goes on, and a new warning comes before
+    any stop. Never mutates `state`."""
+    return replace(
+        state, recent=list(state.recent), stopped=False, warned_at=None, warned_stop_at=None
+    )
 
 
 def replay(

@@ -21,7 +21,7 @@ from typing import Any
 
 from rpdevd import bidcap
 from rpdevd import ledger as ledger_mod
-from rpdevd.activity.decide import Decision, IdleState, Policy, step
+from rpdevd.activity.decide import Decision, IdleState, Policy, step, stop_not_taken
 from rpdevd.activity.history import SampleHistory
 from rpdevd.activity.probe import ActivityProbe
 from rpdevd.activity.samples import FOREVER, Sample
@@ -248,7 +248,8 @@ class LifecycleService:
             before = run.idle
             decision, run.idle = step(sample, self.policy(state), before)
             if decision.action == "stop" and state.policy != "idle-stop":
-                run.idle.stopped = False  # not acted upon: the countdown goes on if it changes
+                # Not acted upon: the countdown goes on, should the policy become idle-stop.
+                run.idle = stop_not_taken(run.idle)
             elif decision.action == "stop":
                 try:
                     decision = await self.confirm_stop(state, run, before)
@@ -281,8 +282,8 @@ class LifecycleService:
             max_gap=max(300.0, 3 * config.probe_interval),
             gpu_util_threshold=config.gpu_threshold,
             cpu_threshold=config.cpu_threshold,
-            net_threshold=getattr(config, "net_threshold", Policy.net_threshold),
-            disk_threshold=getattr(config, "disk_threshold", Policy.disk_threshold),
+            net_threshold=config.net_threshold,
+            disk_threshold=config.disk_threshold,
         )
 
     async def confirm_stop(self, state: PodState, run: _PodRun, before: IdleState) -> Decision:
@@ -416,8 +417,7 @@ class LifecycleService:
         # A hold or a policy change that arrived while the deadline's fresh probe ran (the
         # moment users react to the warning) still wins.
         if state.policy != "idle-stop" or _held(state.hold_until, time.time()):
-            run.idle.stopped = False
-            run.idle.warned_at = run.idle.warned_stop_at = None
+            self._stop_not_taken(state, run)
             state.warning = None
             self.d.bus.emit(
                 "idle.cancel",
@@ -433,7 +433,7 @@ class LifecycleService:
             if not permanent:
                 # RunPod failed to answer: the countdown starts over (a new warning first), so
                 # an idle pod is not left running for good over one bad reply.
-                run.idle.stopped = False
+                self._stop_not_taken(state, run)
             # e.g. a pod with a network volume: RunPod cannot stop it. Reported, never terminated.
             self.d.bus.emit(
                 "idle.stop_failed",
@@ -455,6 +455,12 @@ class LifecycleService:
             state.id,
             reason=decision.reason,
         )
+
+    def _stop_not_taken(self, state: PodState, run: _PodRun) -> None:
+        """Tell the decision its stop was not carried out; stored at once, since the state was
+        stored with the stop before it was tried (and the guard reads it from the store)."""
+        run.idle = stop_not_taken(run.idle)
+        self.d.store.put(f"idle:{state.id}", run.idle.to_json())
 
     def record_guard_stop(self, state: PodState, t: float) -> None:
         """The pod's guard stopped it at `t` while the daemon was away (rpdevd/daemon/guard.py):

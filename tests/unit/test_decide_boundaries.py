@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rpdevd.activity.decide import Decision, IdleState, Policy, replay, step
+from rpdevd.activity.decide import Decision, IdleState, Policy, replay, step, stop_not_taken
 from rpdevd.activity.samples import FOREVER, Sample
 
 T0 = 1_790_000_000.0
@@ -223,6 +223,24 @@ def test_an_idle_period_reads_as_it_should() -> None:
         T0 + 1800, "stop", "idle for 30m: GPU 0%, CPU 1%", "idle", 1800.0, T0 + 1800
     )
     assert got[31] == Decision(T0 + 1860, "keep", "stop already requested", "idle", 1860.0)
+
+
+def test_a_stop_not_taken_warns_again_before_the_next_stop() -> None:
+    """A stop the daemon did not carry out (the pod is not under idle-stop, a hold came at the
+    deadline, RunPod did not answer) is handed back: the count goes on, with a new warning
+    before a new stop, where the stop's own state would say "stop already requested"."""
+    decision, stopped = last(every(60, 1800))
+    assert decision.action == "stop" and stopped.stopped
+    kept = stopped.to_json()
+    state = stop_not_taken(stopped)
+    assert stopped.to_json() == kept  # the stop's own state is left as it was
+    assert not state.stopped and state.warned_at is None and state.warned_stop_at is None
+    assert state.idle_s == 1800.0 and state.last_t == T0 + 1800
+    got = []
+    for sample in every(60, 2220)[31:]:
+        decision, state = step(sample, POLICY, state)
+        got.append((decision.action, decision.t - T0))
+    assert [g for g in got if g[0] != "keep"] == [("warn", 1860.0), ("stop", 2160.0)]
 
 
 def test_work_during_the_warning_cancels_it_and_resets_the_count() -> None:
