@@ -622,25 +622,32 @@ def _pull_patterns(r: _Reader, s: dict[str, Any], label: str, i: int) -> tuple[s
     """`pull`: gitignore-style patterns (as in a `.gitignore` at the root of `remote`)."""
     pull = r.typed(s, "pull", list, [], label=label + "pull", table="sync", index=i)
     for pattern in pull:
-        wrong = None
         if not isinstance(pattern, str):
-            wrong = f"must be a list of strings, not {pattern!r}"
-        elif not pattern.strip() or pattern.lstrip().startswith("#"):
-            wrong = "holds an empty pattern"
-        elif "\x00" in pattern or "\n" in pattern:
-            wrong = f"{pattern!r} holds a NUL or a newline"
-        elif ".." in pattern.strip("/!").split("/"):
-            wrong = f"{pattern!r} must not contain '..'"
+            wrong: str | None = f"must be a list of strings, not {pattern!r}"
         else:
-            import pathspec
-
-            try:
-                pathspec.GitIgnoreSpec.from_lines([pattern])
-            except (ValueError, TypeError) as exc:
-                wrong = f"{pattern!r} is not a gitignore pattern ({exc})"
+            why = check_pull_pattern(pattern)
+            wrong = f"{pattern!r} {why}" if why else None
         if wrong:
             raise r.fail(label + "pull", wrong, "sync", i, "pull")
     return tuple(pull)
+
+
+def check_pull_pattern(pattern: str) -> str | None:
+    """What is wrong with `pattern` as a pull pattern, to follow the pattern in a message (None:
+    nothing). The one check for `pull` here, `rpdev pull --pattern` and `rpdev sync add --pull`."""
+    if not pattern.strip() or pattern.lstrip().startswith("#"):
+        return "is an empty pattern (or a comment): give a path pattern such as 'logs/'"
+    if "\x00" in pattern or "\n" in pattern:
+        return "holds a NUL or a newline"
+    if ".." in pattern.strip("/!").split("/"):
+        return "must not contain '..' (patterns name paths below the remote folder)"
+    import pathspec
+
+    try:
+        pathspec.GitIgnoreSpec.from_lines([pattern])
+    except (ValueError, TypeError) as exc:
+        return f"is not a gitignore pattern ({exc})"
+    return None
 
 
 def check_bind(bind: str) -> str | None:

@@ -197,6 +197,12 @@ class SyncListView(TypedDict):
     roots: list[SyncRootView]
 
 
+class SyncRemovedView(TypedDict):
+    """`sync.remove`: the root that was removed."""
+
+    removed: str  # its id
+
+
 class ReloadView(TypedDict):
     """`daemon.reload`: config.toml read again and applied (a config with an error is an error
     answer, `config_error`, and changes nothing)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 from rpdevd.client import Client, DaemonNotRunning
 from rpdevd.protocol import ProtocolError, RemoteError
@@ -67,6 +67,46 @@ def run_call(
     else:
         render(result)
     return 0
+
+
+class PassReport(Protocol):
+    """What a one-shot pass (`sync once`, `pull`) reports: `ok`, and the rest as JSON."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=PassReport)
+
+
+def run_pass(
+    main: Callable[[], Coroutine[Any, Any, R]],
+    *,
+    as_json: bool,
+    fail: Callable[[str], int],
+    end_bar: Callable[[], None],
+    close: Callable[[], None],
+) -> tuple[R | None, int]:
+    """Run a one-shot command's pass to its report: (report, 0), the report already printed
+    as JSON with `as_json` (`ok` first); or (None, what `fail` returned) once it has said what
+    went wrong. Any error (a lost connection, asyncssh's, a local folder gone) is shown as
+    its message, never as a traceback. `end_bar` ends a progress bar before anything else
+    is printed; `close` (the baseline's database) runs whatever happens."""
+    import asyncio
+
+    try:
+        report = asyncio.run(main())
+    except Exception as exc:  # noqa: BLE001 - every failure is reported the same way
+        end_bar()
+        return None, fail(str(exc) or type(exc).__name__)
+    finally:
+        close()
+    end_bar()
+    if as_json:
+        print(json_dumps({"ok": report.ok, **report.to_json()}))
+    return report, 0
 
 
 class PodChoiceError(Exception):

@@ -1,10 +1,14 @@
 """`rpdev pull`: bring results (plots, logs, metrics, checkpoints) back from a pod, once.
 
     rpdev pull DEST:REMOTE LOCAL [--pattern PAT ...] [--json]
+    rpdev pull DEST:REMOTE LOCAL --forget [--json]
 
 DEST is what `rpdev sync` takes (an alias from ~/.ssh/config, `[user@]host[:port]`); `-i`, `-o`
 and `-F` work as for ssh. Exit codes: 0 done, 1 error (also when a local path could not be
 read), 2 bad arguments. The rules are those of docs/sync.md, "Results back".
+
+`--forget` drops what rpdev remembers of that pull (the files it landed, its patterns) and
+touches no file, here or on the pod; see docs/sync.md, "Forgetting a pull".
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ def register(sub: Any) -> None:
         metavar="PAT",
         help="gitignore-style pattern of what to bring (repeatable; '!pat' leaves out; "
         "default: everything)",
+    )
+    p.add_argument(
+        "--forget",
+        action="store_true",
+        help="pull nothing: forget what rpdev remembers of this pull (the files it landed, "
+        "its patterns, which pushes from LOCAL leave out); no file is deleted or changed, "
+        "here or on the pod",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
@@ -115,13 +126,13 @@ def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rpdevd.config import check_pull_pattern
     from rpdevd.sync.destination import (
         ConnectOptions,
         DestinationError,
         parse_destination,
         parse_option,
     )
-    from rpdevd.sync.pullplan import check_pattern
 
     try:
         dest = parse_destination(args.remote)
@@ -132,12 +143,15 @@ def _run(args: argparse.Namespace) -> int:
         )
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
+    local = Path(args.local).expanduser().resolve()
+    pair_id = f"pull:{dest.label}:{dest.path}:{local}"
+    if args.forget:
+        return _forget(args, f"{dest.label}:{dest.path}", local, pair_id)
     patterns = tuple(args.pattern) or ("*",)
     for pat in patterns:
-        wrong = check_pattern(pat)
+        wrong = check_pull_pattern(pat)
         if wrong:
             return _fail(args, f"--pattern {pat!r} {wrong}", 2)
-    local = Path(args.local).expanduser().resolve()
     try:
         local.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -145,10 +159,9 @@ def _run(args: argparse.Namespace) -> int:
     if not local.is_dir():
         return _fail(args, f"{local} is not a directory", 2)
 
-    import asyncio
-
+    from rpdevd.commands._common import run_pass
     from rpdevd.sync.destination import connect
-    from rpdevd.sync.pull import Puller, PullError, PullSpec
+    from rpdevd.sync.pull import Puller, PullReport, PullSpec
     from rpdevd.sync.pullbase import PullBaseline
 
     printer = _Printer(args.json)
@@ -156,13 +169,13 @@ def _run(args: argparse.Namespace) -> int:
     spec = PullSpec(
         local_root=local,
         remote_root=dest.path,
-        pair_id=f"pull:{dest.label}:{dest.path}:{local}",
+        pair_id=pair_id,
         patterns=patterns,
         dest_label=dest.label,
     )
     puller = Puller(spec, baseline=db, on_event=printer)
 
-    async def main() -> Any:
+    async def main() -> PullReport:
         conn = await connect(dest, opts)
         try:
             return await puller.pull(conn)
@@ -170,25 +183,94 @@ def _run(args: argparse.Namespace) -> int:
             conn.close()
             await conn.wait_closed()
 
-    try:
-        report = asyncio.run(main())
-    except (PullError, ConnectionError, OSError) as exc:
-        printer.end_bar()
-        return _fail(args, str(exc))
-    except Exception as exc:  # noqa: BLE001 - asyncssh errors and the like, shown plainly
-        printer.end_bar()
-        return _fail(args, str(exc) or type(exc).__name__)
-    finally:
-        db.close()
-    printer.end_bar()
-    if args.json:
-        from rpdevd.text import json_dumps
-
-        print(json_dumps({"ok": report.ok, **report.to_json()}))
-    else:
+    report, code = run_pass(
+        main,
+        as_json=args.json,
+        fail=lambda message: _fail(args, message),
+        end_bar=printer.end_bar,
+        close=db.close,
+    )
+    if report is None:
+        return code
+    if not args.json:
         print(
             f"pulled {dest.label}:{dest.path} -> {local}: {report.got} files "
             f"({report.bytes / 1e6:.1f} MB), {len(report.conflicts)} conflict copies, "
             f"{len(report.kept)} kept, {report.seconds:.2f}s"
         )
     return 0 if report.ok else 1
+
+
+def _forget(args: argparse.Namespace, source: str, local: Path, pair_id: str) -> int:
+    """`--forget`: the pull's rows in the database go; the files, here and on the pod, stay."""
+    from rpdevd.commands._common import say
+    from rpdevd.sync.pullbase import PullBaseline
+
+    if args.db:
+        db = PullBaseline(Path(args.db))
+    else:
+        from rpdevd import paths
+
+        if not paths.database_file().exists():
+            return _forgot_nothing(args, source, local, [])
+        db = PullBaseline()
+    try:
+        gone = db.forget(pair_id)
+        others = [] if gone else db.pairs_into(local)
+    finally:
+        db.close()
+    if gone is None:
+        return _forgot_nothing(args, source, local, others)
+    if args.json:
+        from rpdevd.text import json_dumps
+
+        print(
+            json_dumps(
+                {
+                    "ok": True,
+                    "forgot": True,
+                    "source": source,
+                    "local": str(local),
+                    "files": gone.files,
+                    "patterns": list(gone.patterns),
+                }
+            )
+        )
+        return 0
+    patterns = " ".join(repr(p) for p in gone.patterns) or "none"
+    say(
+        f"forgot the pull {source} -> {local}: {gone.files} pulled files and its patterns "
+        f"({patterns}); no file was deleted or changed"
+    )
+    say(
+        "  pushes from that folder no longer leave those patterns out, and a next pull "
+        "takes every file there as yours"
+    )
+    return 0
+
+
+def _forgot_nothing(
+    args: argparse.Namespace, source: str, local: Path, others: list[tuple[str, tuple[str, ...]]]
+) -> int:
+    """Nothing remembered for that pull: an error (a mistyped DEST would otherwise pass
+    unnoticed), naming the pulls remembered into LOCAL, as they must be written."""
+    prefix, suffix = "pull:", f":{local}"
+    names = [
+        pair[len(prefix) : -len(suffix)]
+        for pair, _ in others
+        if pair.startswith(prefix) and pair.endswith(suffix)
+    ]
+    hint = (
+        "pulls remembered into that folder: " + ", ".join(names)
+        if names
+        else "`rpdev pull --forget` takes the DEST:REMOTE and LOCAL the pull was run with"
+    )
+    message = f"nothing is remembered of a pull {source} -> {local}"
+    if args.json:
+        from rpdevd.text import json_dumps
+
+        print(json_dumps({"ok": False, "forgot": False, "error": message, "hint": hint}))
+        return 1
+    from rpdevd.commands._common import fail
+
+    return fail(message, hint)

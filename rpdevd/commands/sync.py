@@ -4,6 +4,7 @@
     rpdev sync watch LOCAL DEST:REMOTE [...]
     rpdev sync status [--json]
     rpdev sync add LOCAL POD:REMOTE [--ignore PATTERN ...] [--no-delete] [--max-delete N]
+                   [--pull PATTERN ...] [--pull-interval DURATION]
     rpdev sync remove|pause|resume|confirm ID
 
 DEST is an alias from ~/.ssh/config or [user@]host[:port]. `-i`, `-o Key=Value` and `-F` work as
@@ -117,6 +118,7 @@ def register(sub: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import daemon_call, print_json, safe_text, table
     from rpdevd.labels import root_pod_label, sync_state_label
+    from rpdevd.views import PodsView, SyncListView, read
 
     result, code = daemon_call("sync.status")
     if code:
@@ -124,13 +126,13 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    roots = result.get("roots", [])
+    roots = read(SyncListView, result)["roots"]
     if not roots:
         print("no sync roots: `rpdev sync add LOCAL POD:REMOTE`, or [[sync]] in config.toml")
         return 0
     # Each root's pod by its name, before RunPod's first answer and after it alike.
     pods, failed = daemon_call("pods")
-    views = pods.get("pods", []) if not failed and isinstance(pods, dict) else []
+    views = [] if failed else read(PodsView, pods)["pods"]
     rows = [
         [
             r["id"],
@@ -138,9 +140,9 @@ def _status(args: argparse.Namespace) -> int:
             safe_text(r["local"], 40),
             safe_text(r["remote"], 30),
             sync_state_label(r["state"]),
-            str(r.get("held") or ""),
-            r.get("source") or "",
-            safe_text(r.get("last_error") or "", 60),
+            str(r["held"] or ""),
+            r["source"],
+            safe_text(r["last_error"] or "", 60),
         ]
         for r in roots
     ]
@@ -175,6 +177,20 @@ def _register_roots(ss: Any) -> None:
         metavar="N",
         help="hold a batch with more than N deletions until confirmed (default 100)",
     )
+    ad.add_argument(
+        "--pull",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="bring the pod's files that match back into LOCAL, as `pull` in config.toml "
+        "(gitignore-style, repeatable; '!pat' leaves out; never pushed back)",
+    )
+    ad.add_argument(
+        "--pull-interval",
+        metavar="DURATION",
+        help="with --pull: how often the pod is looked at for new results (default 30s; "
+        "also after each full pass of the push)",
+    )
     ad.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     ad.set_defaults(func=_add)
     for name, helptext, func in (
@@ -190,6 +206,9 @@ def _register_roots(ss: Any) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import fail, run_call, say
+    from rpdevd.config import check_pull_pattern
+    from rpdevd.durations import parse_duration
+    from rpdevd.views import SyncRootView, read
 
     pod, sep, remote = args.dest.partition(":")
     if not sep or not pod or not remote:
@@ -198,31 +217,47 @@ def _add(args: argparse.Namespace) -> int:
         )
     if args.max_delete < 0:
         return fail("--max-delete must be zero or more", code=2)
-    local = Path(args.local).expanduser().resolve()
-    params = {
+    for pattern in args.pull:
+        wrong = check_pull_pattern(pattern)
+        if wrong:
+            return fail(f"--pull {pattern!r} {wrong}", "e.g. --pull 'outputs/**/*.png'", 2)
+    params: dict[str, Any] = {
         "pod": pod,
-        "local": str(local),
+        "local": str(Path(args.local).expanduser().resolve()),
         "remote": remote,
         "ignore": list(args.ignore),
         "max_delete": args.max_delete,
         "delete": args.delete,
+        "pull": list(args.pull),
     }
-    return run_call(
-        "sync.add",
-        params,
-        args.json,
-        lambda r: say(f"sync root {r['id']} added: {r['local']} -> {pod}:{r['remote']}"),
-    )
+    if args.pull_interval is not None:
+        if not args.pull:
+            return fail(
+                "--pull-interval goes with --pull", "e.g. --pull logs/ --pull-interval 1m", 2
+            )
+        try:
+            params["pull_interval"] = parse_duration(args.pull_interval)
+        except ValueError as exc:
+            return fail(f"--pull-interval: {exc}", code=2)
+
+    def added(raw: Any) -> None:
+        r = read(SyncRootView, raw)
+        say(f"sync root {r['id']} added: {r['local']} -> {pod}:{r['remote']}")
+        if args.pull:
+            say(f"  pulling {' '.join(repr(p) for p in args.pull)} back into {r['local']}")
+
+    return run_call("sync.add", params, args.json, added)
 
 
 def _remove(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import run_call, say
+    from rpdevd.views import SyncRemovedView, read
 
     return run_call(
         "sync.remove",
         {"id": args.id},
         args.json,
-        lambda r: say(f"sync root {r['removed']} removed"),
+        lambda r: say(f"sync root {read(SyncRemovedView, r)['removed']} removed"),
     )
 
 
@@ -236,23 +271,27 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _set_paused(args: argparse.Namespace, paused: bool) -> int:
     from rpdevd.commands._common import run_call, say
+    from rpdevd.views import SyncRootView, read
 
     return run_call(
         "sync.pause",
         {"id": args.id, "paused": paused},
         args.json,
-        lambda r: say(f"sync {'paused' if paused else 'resumed'}: {r['local']}"),
+        lambda r: say(
+            f"sync {'paused' if paused else 'resumed'}: {read(SyncRootView, r)['local']}"
+        ),
     )
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    from rpdevd.commands._common import run_call
+    from rpdevd.commands._common import run_call, say
+    from rpdevd.views import SyncRootView, read
 
     return run_call(
         "sync.confirm",
         {"id": args.id},
         args.json,
-        lambda r: print(f"held deletions confirmed for {r['local']}"),
+        lambda r: say(f"held deletions confirmed for {read(SyncRootView, r)['local']}"),
     )
 
 
@@ -423,42 +462,29 @@ def _run_once(args: argparse.Namespace) -> int:
         engine, db, sessions = _build(args, printer, use_ssh=True)
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
+    from rpdevd.sync.engine import SyncReport
 
-    async def main() -> Any:
+    async def main() -> SyncReport:
         try:
-            return await engine.sync_once()
+            report: SyncReport = await engine.sync_once()
+            return report
         finally:
             await engine.close()
             if sessions is not None:
                 sessions.close()
 
-    import asyncio
+    from rpdevd.commands._common import run_pass
 
-    from rpdevd.sync.engine import SyncStopped
-    from rpdevd.sync.scan import LocalRootError
-
-    try:
-        report = asyncio.run(main())
-    except (SyncStopped, LocalRootError, ConnectionError, OSError) as exc:
-        printer.end_bar()
-        return _fail(args, str(exc))
-    except Exception as exc:  # noqa: BLE001 - asyncssh errors and the like, shown plainly
-        printer.end_bar()
-        return _fail(args, str(exc) or type(exc).__name__)
-    finally:
-        db.close()
-    printer.end_bar()
-    if args.json:
-        import json
-
-        print(
-            json.dumps(
-                {"ok": report.ok, **report.to_json()},
-                ensure_ascii=False,
-                default=str,
-            )
-        )
-    else:
+    report, code = run_pass(
+        main,
+        as_json=args.json,
+        fail=lambda message: _fail(args, message),
+        end_bar=printer.end_bar,
+        close=db.close,
+    )
+    if report is None:
+        return code
+    if not args.json:
         print(
             f"synced {os.path.basename(str(engine.spec.local_root))} -> "
             f"{engine.spec.dest_label}:{engine.spec.remote_root}: {report.sent} sent "

@@ -138,6 +138,11 @@ def saved_root(saved: Any) -> Root | None:
             ignore = []
         if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
             max_delete = 100
+        pull, pull_interval = saved.get("pull", []), saved.get("pull_interval", 30.0)
+        if bad_pull(pull):
+            pull = []  # never a pattern the config would refuse
+        if bad_interval(pull_interval):
+            pull_interval = 30.0
         return Root(
             str(saved["id"]),
             str(saved["pod"]),
@@ -148,9 +153,38 @@ def saved_root(saved: Any) -> Root | None:
             saved.get("delete", True) is not False,
             paused=bool(saved.get("paused")),
             source=str(saved.get("source", "runtime")),
+            pull=tuple(pull),
+            pull_interval=float(pull_interval),
         )
     except (AttributeError, KeyError, TypeError):
         return None
+
+
+def bad_pull(pull: object) -> str | None:
+    """What is wrong with `pull` as a root's pull patterns (None: nothing), checked as
+    config.toml's `pull` is."""
+    from rpdevd.config import check_pull_pattern
+
+    if not isinstance(pull, list) or len(pull) > 1000:
+        return "pull must be a list of patterns"
+    for pattern in pull:
+        if not isinstance(pattern, str) or len(pattern) > 4096:
+            return "pull must be a list of patterns"
+        wrong = check_pull_pattern(pattern)
+        if wrong:
+            return f"pull pattern {pattern!r} {wrong}"
+    return None
+
+
+def bad_interval(value: object) -> bool:
+    """Not a pull interval: seconds, zero or more, at most what a duration may be."""
+    from rpdevd.durations import MAX_SECONDS
+
+    return (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 <= value <= MAX_SECONDS  # NaN too
+    )
 
 
 def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
@@ -235,6 +269,8 @@ class SyncService:
                     "ignore": list(r.ignore),
                     "max_delete": r.max_delete,
                     "delete": r.delete,
+                    "pull": list(r.pull),
+                    "pull_interval": r.pull_interval,
                 }
                 for r in self.roots.values()
             ],
@@ -553,6 +589,13 @@ class SyncService:
         delete = params.get("delete", True)
         if not isinstance(delete, bool):
             raise RequestError("bad_params", "delete must be true or false")
+        pull = params.get("pull", [])
+        wrong = bad_pull(pull)
+        if wrong:
+            raise RequestError("bad_params", wrong, "patterns as in a .gitignore, e.g. 'logs/'")
+        pull_interval = params.get("pull_interval", 30.0)
+        if bad_interval(pull_interval):
+            raise RequestError("bad_params", "pull_interval must be seconds, zero or more")
         root = Root(
             root_id(state.id, path, remote),
             state.id,
@@ -562,6 +605,8 @@ class SyncService:
             max_delete,
             delete,
             source="runtime",
+            pull=tuple(pull),
+            pull_interval=float(pull_interval),
         )
         if root.id in self.roots:
             raise RequestError("exists", "this folder already syncs there")

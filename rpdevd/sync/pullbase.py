@@ -4,6 +4,7 @@ Tables `sync_pulled` (one row per file landed: the pod's size and mtime as liste
 mtime after landing) and `sync_pull_pair` (the pair's local folder and its patterns, so that a
 push from that folder, `rpdev sync` or the daemon's, leaves the pulled paths out). A row is
 written only after the file is in place, so an interrupted pull is simply done again.
+`forget` drops a pair's rows (`rpdev pull --forget`); the files stay as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from rpdevd.sync.pullplan import Pulled, push_excludes
 
@@ -32,6 +34,23 @@ CREATE TABLE IF NOT EXISTS sync_pull_pair (
 
 def _key(path: str) -> bytes:
     return path.encode("utf-8", "surrogateescape")
+
+
+def _patterns(stored: str) -> tuple[str, ...]:
+    """A pair's patterns as `set_pair` stored them (none from a row that does not read)."""
+    try:
+        return tuple(str(p) for p in json.loads(stored))
+    except (ValueError, TypeError):
+        return ()
+
+
+class Forgotten(NamedTuple):
+    """What `PullBaseline.forget` dropped: the pair, how many landed files it knew, its
+    patterns."""
+
+    pair: str
+    files: int
+    patterns: tuple[str, ...]
 
 
 class PullBaseline:
@@ -82,6 +101,33 @@ class PullBaseline:
             (pair, str(local), json.dumps(list(patterns)), time.time()),
         )
 
+    def forget(self, pair: str) -> Forgotten | None:
+        """Drop everything remembered of one pull pair: its landed files and its patterns, in
+        one transaction. None when nothing was remembered. Files are never touched: only what
+        rpdev knows of them goes."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute(
+                "SELECT patterns FROM sync_pull_pair WHERE pair = ?", (pair,)
+            ).fetchone()
+            files = self._db.execute("DELETE FROM sync_pulled WHERE pair = ?", (pair,)).rowcount
+            self._db.execute("DELETE FROM sync_pull_pair WHERE pair = ?", (pair,))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        if row is None and not files:
+            return None
+        return Forgotten(pair, files, _patterns(row[0]) if row else ())
+
+    def pairs_into(self, local: Path) -> list[tuple[str, tuple[str, ...]]]:
+        """(pair, patterns) of every pull remembered as landing in `local`."""
+        rows = self._db.execute(
+            "SELECT pair, patterns FROM sync_pull_pair WHERE local = ? ORDER BY pair",
+            (str(local),),
+        )
+        return [(pair, _patterns(patterns)) for pair, patterns in rows]
+
     def excludes_for(self, push_root: Path) -> tuple[str, ...]:
         """Ignore lines for a push from `push_root`: the patterns of every pull that lands in
         it or below it, re-anchored there (see `pullplan.push_excludes`)."""
@@ -93,9 +139,8 @@ class PullBaseline:
             rel = os.path.relpath(local, root)
             if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
                 continue
-            try:
-                lines = [str(p) for p in json.loads(patterns)]
-            except (ValueError, TypeError):
+            lines = _patterns(patterns)
+            if not lines:
                 continue
             out += push_excludes(lines, "" if rel == os.curdir else rel.replace(os.sep, "/"))
         return tuple(out)

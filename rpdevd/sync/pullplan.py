@@ -64,21 +64,6 @@ class PullPatterns:
         return self._spec is not None and self._spec.match_file(path)
 
 
-def check_pattern(pattern: str) -> str | None:
-    """What is wrong with `pattern` as a pull pattern (None: nothing)."""
-    if not pattern.strip() or pattern.lstrip().startswith("#"):
-        return "is empty"
-    if "\0" in pattern or "\n" in pattern:
-        return "must not hold a NUL or a newline"
-    if ".." in pattern.strip("/!").split("/"):
-        return "must not contain '..'"
-    try:
-        pathspec.GitIgnoreSpec.from_lines([pattern])
-    except (ValueError, TypeError) as exc:
-        return f"is not a gitignore pattern ({exc})"
-    return None
-
-
 _GLOB = re.compile(r"([*?\[\]\\!#])")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rpdevd.client import Client
-from tests.integration.harness import SimThread, ssh_config_lines, wait_until, write_config
+from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,3 +57,41 @@ def test_a_root_with_pull_brings_results_down(
     assert (remote / "train.log").read_text() == "step 1\n"
     roots = call("sync.list")["roots"]
     assert roots[0]["last_error"] is None, roots
+
+
+def test_a_forgotten_pull_no_longer_keeps_its_patterns_out_of_the_push(
+    sim: SimThread, home: Path, client_key, user: str, tmp_path: Path, start_daemon
+) -> None:
+    pod = sim.run(sim.sim.add_pod(name="dev"))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text("v1\n")
+    head = 'poll_interval = "1s"\n[[pod]]\nname = "dev"\npolicy = "manual"\n'
+    root = f'[[sync]]\npod = "dev"\nlocal = "{project}"\nremote = "/workspace/project"\n'
+    ssh = ssh_config_lines(client_key.private, user)
+    write_config(home, head + root + 'pull = ["*.log"]\npull_interval = "1s"\n' + ssh)
+    remote = sim.sim.pods[pod.id].workspace / "project"
+    start_daemon()
+    wait_until(lambda: (remote / "train.py").exists(), 30, what="first push")
+    (remote / "train.log").write_text("step 1\n")
+    wait_until((project / "train.log").exists, 30, what="the pull")
+
+    # `pull` taken out of the root: its patterns are still remembered, and still kept out.
+    write_config(home, head + root + ssh)
+    assert cli("daemon", "reload").returncode == 0
+    (project / "train.log").write_text("edited here\n")
+    (project / "train.py").write_text("v2\n")
+    wait_until(lambda: (remote / "train.py").read_text() == "v2\n", 30, what="push")
+    assert (remote / "train.log").read_text() == "step 1\n"
+
+    # Asked with the wrong DEST, --forget names the pull it remembers into the folder.
+    wrong = cli("pull", "dev:/workspace/project", str(project), "--forget")
+    source = f"{pod.id}:{remote}"
+    assert wrong.returncode == 1 and source in wrong.stderr
+    forgot = cli("pull", source, str(project), "--forget")
+    assert forgot.returncode == 0 and "'*.log'" in forgot.stdout, forgot.stderr
+    assert (project / "train.log").read_text() == "edited here\n"  # no file touched
+    [rid] = [r["id"] for r in call("sync.list")["roots"]]
+    assert cli("sync", "pause", rid).returncode == 0
+    assert cli("sync", "resume", rid).returncode == 0
+    wait_until(lambda: (remote / "train.log").read_text() == "edited here\n", 30, what="pushed now")

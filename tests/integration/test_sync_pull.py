@@ -178,3 +178,49 @@ def test_a_missing_remote_folder_is_an_error(prig: PullRig) -> None:
     res = prig.pull(check=False)
     assert res.returncode == 1 and "no such directory" in res.stderr
     assert not prig.remote.exists()  # never made on the pod by a pull
+
+
+def test_forget_drops_what_a_pull_remembers_and_touches_no_file(prig: PullRig) -> None:
+    _pod_tree(prig)
+    prig.pull_json()
+    (prig.local / "outputs" / "loss.png").unlink()
+    (prig.local / "logs" / "train.log").write_text("edited here")
+    prig.cli("once")  # the pull's patterns are remembered: the edit is left out of the push
+    assert (prig.remote / "logs" / "train.log").read_bytes() == b"step 1\n"
+    assert prig.pull_json()["got"] == 0  # and the deleted plot stays deleted
+    here, there = snapshot(prig.local), snapshot(prig.remote)
+
+    out = json.loads(prig.pull("--forget", "--json").stdout)
+    assert out["ok"] and out["forgot"] and out["files"] == 3
+    assert out["patterns"] == ["outputs/**/*.png", "logs/"]
+    assert snapshot(prig.local) == here and snapshot(prig.remote) == there  # no file touched
+
+    # Nothing is left out of the push any more: the edit goes up (the pod's file, never the
+    # push's, is kept there as a conflict copy first).
+    prig.cli("once")
+    assert (prig.remote / "logs" / "train.log").read_text() == "edited here"
+    assert [p for p in (prig.remote / "logs").iterdir() if "rpdev-conflict" in p.name]
+    # And a pull no longer remembers the plot you deleted: it comes down again (with the pod's
+    # conflict copy, which is under logs/ too).
+    assert prig.pull_json()["got"] == 2
+    assert (prig.local / "outputs" / "loss.png").read_bytes() == b"png1"
+    assert [p for p in (prig.local / "logs").iterdir() if "rpdev-conflict" in p.name]
+
+
+def test_forget_says_when_nothing_is_remembered(prig: PullRig) -> None:
+    _pod_tree(prig)
+    prig.pull_json()
+    other = prig.pull("--forget", check=False)
+    assert other.returncode == 0 and "no file was deleted or changed" in other.stdout
+    again = prig.pull("--forget", check=False)
+    assert again.returncode == 1 and "nothing is remembered of a pull" in again.stderr
+    wrong = subprocess.run(
+        [sys.executable, "-m", "rpdevd.cli", "pull", "--forget", "--db", str(prig.db)]
+        + ["elsewhere:/w", str(prig.local), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answer = json.loads(wrong.stdout)
+    assert wrong.returncode == 1 and answer["ok"] is False and not answer["forgot"]
+    assert (prig.local / "logs" / "train.log").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rpdevd.client import Client
+from rpdevd.protocol import RemoteError
 from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -102,3 +103,74 @@ def test_bad_arguments_are_refused_plainly(pod_dir: Path, start_daemon, tmp_path
     no_pod = cli("sync", "add", str(tmp_path), "ghost:/workspace/x")
     assert no_pod.returncode == 1 and "ghost" in no_pod.stderr
     assert "Traceback" not in no_remote.stderr + missing.stderr + no_pod.stderr
+
+
+def test_a_root_added_with_pull_brings_results_down_and_keeps_them(
+    pod_dir: Path, start_daemon, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text("v1\n")
+    remote = pod_dir / "project"
+    daemon = start_daemon()
+    added = cli(
+        "sync", "add", str(project), "dev:/workspace/project", "--pull", "outputs/",
+        "--pull", "*.log", "--pull-interval", "1s",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "pulling 'outputs/' '*.log' back into" in added.stdout
+    wait_until((remote / "train.py").exists, 40, what="the added root synced")
+    (remote / "outputs").mkdir()
+    (remote / "outputs" / "loss.csv").write_text("0.9\n")
+    (remote / "train.log").write_text("step 1\n")
+    (remote / "notes.md").write_text("not asked for")
+    wait_until((project / "outputs" / "loss.csv").exists, 30, what="the first pull")
+    wait_until((project / "train.log").exists, 10, what="a pattern at any depth")
+    assert not (project / "notes.md").exists()
+    # What came down is never pushed back; the push goes on for everything else.
+    (project / "train.log").write_text("edited here\n")
+    (project / "train.py").write_text("v2\n")
+    wait_until(lambda: (remote / "train.py").read_text() == "v2\n", 30, what="push")
+    assert (remote / "train.log").read_text() == "step 1\n"
+
+    # The patterns are kept with the root across a restart of the daemon.
+    daemon.stop()
+    start_daemon()
+    (remote / "outputs" / "acc.csv").write_text("0.5\n")
+    wait_until((project / "outputs" / "acc.csv").exists, 40, what="a pull after the restart")
+    assert roots()[0]["last_error"] is None
+
+
+def test_bad_pull_arguments_are_refused_with_what_to_do(
+    pod_dir: Path, start_daemon, tmp_path: Path
+) -> None:
+    start_daemon()
+    dest = "dev:/workspace/x"
+    up = cli("sync", "add", str(tmp_path), dest, "--pull", "../up")
+    assert up.returncode == 2 and "--pull '../up' must not contain '..'" in up.stderr
+    empty = cli("sync", "add", str(tmp_path), dest, "--pull", " ")
+    assert empty.returncode == 2 and "empty pattern" in empty.stderr and "hint" in empty.stderr
+    alone = cli("sync", "add", str(tmp_path), dest, "--pull-interval", "1m")
+    assert alone.returncode == 2 and "--pull-interval goes with --pull" in alone.stderr
+    when = cli("sync", "add", str(tmp_path), dest, "--pull", "logs/", "--pull-interval", "soon")
+    assert when.returncode == 2 and "--pull-interval" in when.stderr
+    # The daemon checks what comes over the socket the same way.
+    with Client(timeout=20) as c, pytest.raises(RemoteError) as err:
+        c.call(
+            "sync.add", {"pod": "dev", "local": str(tmp_path), "remote": "x", "pull": ["a/../b"]}
+        )
+    assert "'..'" in err.value.message
+    with Client(timeout=20) as c, pytest.raises(RemoteError) as err:
+        c.call(
+            "sync.add",
+            {
+                "pod": "dev",
+                "local": str(tmp_path),
+                "remote": "x",
+                "pull": ["a"],
+                "pull_interval": -1,
+            },
+        )
+    assert "pull_interval" in err.value.message
+    assert roots() == []
+    assert "Traceback" not in up.stderr + empty.stderr + alone.stderr + when.stderr
