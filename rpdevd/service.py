@@ -145,6 +145,8 @@ def render_systemd_unit(
         "[Service]\n"
         "Type=simple\n"
         f"ExecStart={exec_line(command)}\n"
+        # `systemctl --user reload rpdevd`: rpdevd reads config.toml again on SIGHUP.
+        "ExecReload=/bin/kill -HUP $MAINPID\n"
         f"{env_lines}"
         "Restart=on-failure\n"
         "RestartSec=5\n"

@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -253,6 +254,39 @@ def test_systemd_accepts_the_unit_with_an_awkward_path(home: Path, tmp_path: Pat
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode != 0
+
+
+def test_systemctl_reload_sends_the_daemon_the_sighup_it_reloads_on(tmp_path: Path) -> None:
+    """`systemctl --user reload rpdevd` runs ExecReload with $MAINPID set to the daemon's pid; the
+    daemon reads config.toml again on SIGHUP (tests/integration/test_daemon_reload.py)."""
+    unit = service.render_systemd_unit(CMD)
+    (line,) = [x for x in unit.splitlines() if x.startswith("ExecReload=")]
+    got = tmp_path / "hup"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, signal, sys, time\n"
+            f"signal.signal(signal.SIGHUP, lambda *_: pathlib.Path({str(got)!r}).touch())\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        argv = line.removeprefix("ExecReload=").replace("$MAINPID", str(child.pid)).split()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 20
+        while not got.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got.exists()
+        assert child.poll() is None  # a HUP, not a stop
+    finally:
+        child.kill()
+        child.communicate()
 
 
 def test_daemon_command_prefers_the_rpdevd_beside_the_interpreter(tmp_path: Path) -> None:
