@@ -199,20 +199,25 @@ def month_report(
         key: round(sum(r[key] for r in rows), 4)
         for key in ("hours", "spend", "saved_hours", "saved")
     }
-    report: dict[str, Any] = {
+    return {
         "month": parse_month(month),
         "current": start <= now < end,
         "pods": rows,
         "total": total,
-        "budget": None,
+        "budget": budget_spent(budget, total["spend"]),
     }
-    if budget:
-        report["budget"] = {
-            "monthly": budget,
-            "spent": total["spend"],
-            "percent": round(100.0 * total["spend"] / budget, 1),
-        }
-    return report
+
+
+def budget_spent(monthly: float | None, spent: float) -> dict[str, float] | None:
+    """How much of a monthly budget `spent` is (None without a budget): `rpdev cost`'s figures
+    and the daemon's status give it the same way."""
+    if not monthly or monthly <= 0:
+        return None
+    return {
+        "monthly": monthly,
+        "spent": round(spent, 4),
+        "percent": round(100.0 * spent / monthly, 1),
+    }
 
 
 BUDGET_THRESHOLDS = (80, 100)  # percent of `[budget] monthly` that raise an event

@@ -134,6 +134,7 @@ class PodView(TypedDict):
     volume_mount_path: str | None
     as_of: float | None  # when RunPod's API last reported this pod
     last_known: bool  # shown as last known rather than from the latest poll
+    max_bid: NotRequired[float | None]  # spot pods: keep-alive resumes at or below ($/GPU/h)
 
 
 class ApiView(TypedDict):
@@ -161,6 +162,17 @@ class DaemonView(TypedDict):
     ssh_include: str | None  # installed | missing | broken
 
 
+class BudgetView(TypedDict):
+    """`[budget] monthly` against this month's spend over every pod (each pod's `spend_month`,
+    the sum the budget events are judged by); `rpdev cost`'s `budget` has the same figures."""
+
+    month: str  # YYYY-MM, local time
+    monthly: float  # the budget, in dollars
+    spent: float
+    percent: float  # of the budget spent, one decimal
+    told: list[int]  # thresholds told this month (80: budget.warning, 100: budget.exceeded)
+
+
 class StatusView(TypedDict):
     """`status`: the managed pods."""
 
@@ -168,6 +180,7 @@ class StatusView(TypedDict):
     api: ApiView
     pods: list[PodView]
     unmanaged: int
+    budget: NotRequired[BudgetView | None]  # None when config.toml sets no [budget]
 
 
 class PodsView(TypedDict):
@@ -221,6 +234,7 @@ VIEWS: tuple[type, ...] = (
     PodView,
     ApiView,
     DaemonView,
+    BudgetView,
     StatusView,
     PodsView,
     EventView,

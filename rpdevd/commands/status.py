@@ -52,6 +52,9 @@ def render_status(result: dict[str, Any]) -> None:
                 else ""
             )
         )
+        line = budget_line(result.get("budget"))
+        if line:
+            print(line)
         return
     rows = []
     for p in pods:
@@ -82,8 +85,17 @@ def render_status(result: dict[str, Any]) -> None:
             line = ", ".join(forward_label(f) for f in p["forwards"])
             print(f"{safe_text(p['name'], 24)} forwards: {safe_text(line, 300)}")
     for p in pods:
+        if isinstance(p.get("max_bid"), int | float):
+            print(
+                f"{safe_text(p['name'], 24)} max_bid: {money(p['max_bid'])}/GPU/h "
+                "(keep-alive resumes it at or below)"
+            )
+    for p in pods:
         if p.get("last_error"):
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
+    line = budget_line(result.get("budget"))
+    if line:
+        print(line)
     include = result.get("daemon", {}).get("ssh_include")
     if include == "missing":
         print(
@@ -92,6 +104,18 @@ def render_status(result: dict[str, Any]) -> None:
         )
     elif include == "broken":
         print("\n~/.ssh/config has broken rpdev markers: `rpdev ssh-config diff` explains")
+
+
+def budget_line(budget: Any) -> str | None:
+    """`budget: $123.40 of $200.00 this month (62 %)`; None without a [budget]."""
+    if not isinstance(budget, dict):
+        return None
+    told = budget.get("told") or []
+    note = " - over budget" if 100 in told else " - 80 % reached" if 80 in told else ""
+    return (
+        f"budget: {money(budget.get('spent'))} of {money(budget.get('monthly'))} this month "
+        f"({budget.get('percent', 0):.0f} %){note}"
+    )
 
 
 def _idle_text(p: dict[str, Any]) -> str:

@@ -4,13 +4,40 @@ store (`budget:YYYY-MM`), so a restart does not tell it again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rpdevd import ledger
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.notify import notify_desktop
 from rpdevd.daemon.store import Store
 from rpdevd.protocol import EventKind
+from rpdevd.views import BudgetView
+
+
+def told_in(store: Store, month: str) -> list[int]:
+    """The thresholds (percent) already told in `month`, as the store keeps them."""
+    stored = store.get(f"budget:{month}", [])
+    if not isinstance(stored, list):
+        return []
+    return sorted({p for p in stored if isinstance(p, int) and not isinstance(p, bool)})
+
+
+def budget_view(
+    store: Store, monthly: float | None, month_spends: Iterable[float], now: float
+) -> BudgetView | None:
+    """The status's `budget`: this month's spend over every pod (their `spend_month`, the sum
+    the watch below is given) against `[budget] monthly`; None without a budget."""
+    spent = ledger.budget_spent(monthly, sum(month_spends))
+    if spent is None:
+        return None
+    month = ledger.month_of(now)
+    return {
+        "month": month,
+        "monthly": spent["monthly"],
+        "spent": spent["spent"],
+        "percent": spent["percent"],
+        "told": told_in(store, month),
+    }
 
 
 class BudgetWatch:
@@ -28,8 +55,7 @@ class BudgetWatch:
         """Tell what `spent` (this month's spend over all pods) newly reached; return it."""
         month = ledger.month_of(now)
         if month != self._month:
-            stored = self.store.get(f"budget:{month}", [])
-            self._told = {int(p) for p in stored if isinstance(p, int)}
+            self._told = set(told_in(self.store, month))
             self._month = month
         due = ledger.budget_due(spent, monthly, self._told)
         if not due or monthly is None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any, cast
 
 from rpdevd import __version__, paths
 from rpdevd.daemon.app import Daemon
+from rpdevd.daemon.budget import budget_view
 from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import EventKind, Method, param_str
 from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, ReloadView, StatusView
@@ -47,6 +49,12 @@ class CoreMethods:
             "api": cast(ApiView, self.d.api_view()),
             "pods": managed,
             "unmanaged": sum(1 for s in self.d.pods.values() if not s.managed),
+            "budget": budget_view(
+                self.d.store,
+                self.d.config.budget_monthly,
+                (s.spend_month for s in self.d.pods.values()),
+                time.time(),
+            ),
         }
 
     async def pods(self, params: dict[str, Any]) -> PodsView:

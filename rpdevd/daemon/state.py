@@ -128,4 +128,5 @@ class PodState:
             "volume_mount_path": p.volume_mount_path,
             "as_of": self.as_of,
             "last_known": self.last_known,
+            "max_bid": self.max_bid,
         }

@@ -1,7 +1,8 @@
 """Costs end to end, against a real daemon and a simulated pod that is a real sshd: `rpdev cost`
 from the ledger; the monthly budget told once per threshold (an event and a desktop
 notification), not again after a restart; a spot pod above its max_bid is not resumed by
-keep-alive, which says so, and is resumed once the cap allows it."""
+keep-alive, which says so, and is resumed once the cap allows it. `rpdev status` shows the
+budget (with what was told) and each pod's max_bid."""
 
 from __future__ import annotations
 
@@ -65,6 +66,15 @@ def test_cost_and_a_budget_told_once_per_threshold_across_a_restart(
     assert report["budget"]["monthly"] == 5.0 and report["budget"]["percent"] >= 100
     text = cli("cost")
     assert text.returncode == 0 and "trainer" in text.stdout and "budget: $" in text.stdout
+    # The status carries the month's spend against the budget, with what was told (the TUI's
+    # status line and the VS Code extension read it there).
+    status = json.loads(cli("status", "--json").stdout)
+    budget = status["budget"]
+    assert (budget["monthly"], budget["told"]) == (5.0, [80, 100])
+    assert budget["month"] == report["month"]
+    assert budget["spent"] >= 5.0 and abs(budget["percent"] - budget["spent"] / 5.0 * 100) <= 0.1
+    shown = cli("status").stdout
+    assert "budget: $" in shown and "of $5.00 this month" in shown and "over budget" in shown
 
     daemon.stop()
     start_daemon()
@@ -83,6 +93,8 @@ def test_cost_of_another_month_and_a_month_that_is_no_month(
     write_config(home, 'poll_interval = "1s"\n[[pod]]\nname = "trainer"\n')
     start_daemon()
     wait_until(lambda: pod_view("trainer"), what="the pod")
+    assert json.loads(cli("status", "--json").stdout)["budget"] is None  # no [budget] set
+    assert "budget" not in cli("status").stdout
     old = json.loads(cli("cost", "--month", "2020-01", "--json").stdout)
     assert old["month"] == "2020-01" and old["pods"] == [] and old["budget"] is None
     assert "2020-01: no pod ran" in cli("cost", "--month", "2020-01").stdout
@@ -101,6 +113,8 @@ def test_keep_alive_never_resumes_a_spot_pod_above_its_max_bid_and_says_so(
     )
     start_daemon()
     wait_until(lambda: pod_view("spotty").get("endpoint_state") == "confirmed", what="endpoint")
+    assert pod_view("spotty")["max_bid"] == 0.4  # shown where the CLI, TUI and editor read it
+    assert "spotty max_bid: $0.40/GPU/h" in cli("status").stdout
     sim.call(sim.sim.set_lowest_bid, pod.id, 0.55)  # the spot price went up...
     sim.run(sim.sim.interrupt(pod.id))  # ...and the pod was outbid
     capped = wait_until(lambda: events("keepalive.bid_cap"), what="the bid cap told")
@@ -116,6 +130,7 @@ def test_keep_alive_never_resumes_a_spot_pod_above_its_max_bid_and_says_so(
 
     r = cli("policy", "spotty", "--max-bid", "0.60")
     assert r.returncode == 0 and "max_bid 0.60" in r.stdout
+    assert pod_view("spotty")["max_bid"] == 0.6
     wait_until(lambda: sim.sim.calls_of("podBidResume"), what="the resume")
     assert sim.sim.calls_of("podBidResume") == [{"podId": pod.id, "bidPerGpu": 0.55, "gpuCount": 1}]
     wait_until(lambda: pod_view("spotty").get("status") == "RUNNING", what="running again")

@@ -1,12 +1,12 @@
 """The budget is told once per month and threshold, and a restart (a new watch over the same
-store) does not tell it again."""
+store) does not tell it again; the status shows the month's spend against it with what was told."""
 
 from pathlib import Path
 
-from rpdevd.daemon.budget import BudgetWatch
+from rpdevd.daemon.budget import BudgetWatch, budget_view
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.store import Store
-from rpdevd.ledger import month_bounds
+from rpdevd.ledger import budget_spent, month_bounds, month_report
 
 MARCH = month_bounds("2026-03")[0] + 86400.0
 APRIL = month_bounds("2026-04")[0] + 86400.0
@@ -33,4 +33,30 @@ def test_each_threshold_once_a_month_across_a_restart(tmp_path: Path) -> None:
     ]
     assert "2026-03: $161.00 spent, 80 % of the monthly budget of $200.00" in told[0][1]
     assert again.check(None, 1e9, APRIL) == []
+    store.close()
+
+
+def test_the_status_budget_is_the_months_spend_and_what_was_told(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    watch = BudgetWatch(store, EventBus(store), lambda title, body: None)
+    assert budget_view(store, None, [150.0], MARCH) is None  # no [budget]: nothing to show
+    assert budget_view(store, 200.0, [100.0, 23.4], MARCH) == {
+        "month": "2026-03",
+        "monthly": 200.0,
+        "spent": 123.4,
+        "percent": 61.7,
+        "told": [],
+    }
+    watch.check(200.0, 161.0, MARCH)
+    view = budget_view(store, 200.0, [161.0], MARCH)
+    assert view is not None and view["told"] == [80] and view["percent"] == 80.5
+    assert budget_view(store, 200.0, [0.0], APRIL) == {
+        "month": "2026-04",
+        "monthly": 200.0,
+        "spent": 0.0,
+        "percent": 0.0,
+        "told": [],  # told in March, not in April
+    }
+    # `rpdev cost` reads the same figures for the same spend.
+    assert month_report([], "2026-03", MARCH, 200.0)["budget"] == budget_spent(200.0, 0.0)
     store.close()

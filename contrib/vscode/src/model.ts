@@ -87,6 +87,7 @@ export interface PodView {
   volume_mount_path: string | null;
   as_of: number | null;
   last_known: boolean;
+  max_bid: number | null;
 }
 export interface ApiView {
   ok: boolean;
@@ -109,11 +110,19 @@ export interface DaemonView {
   poll_interval: number;
   ssh_include: string | null;
 }
+export interface BudgetView {
+  month: string;
+  monthly: number;
+  spent: number;
+  percent: number;
+  told: number[];
+}
 export interface StatusView {
   daemon: DaemonView;
   api: ApiView;
   pods: PodView[];
   unmanaged: number;
+  budget: BudgetView | null;
 }
 export interface PodsView {
   api: ApiView;
@@ -152,7 +161,19 @@ export interface Pod {
   holdUntil?: number | "forever";
   costPerHr?: number;
   spendToday?: number;
+  maxBid?: number; // spot pods: keep-alive resumes at or below this, $/GPU/h
   warning?: PodWarning;
+  lastKnown?: boolean; // the daemon shows what RunPod last said, not the latest poll
+  asOf?: number; // epoch seconds: when RunPod last reported the pod
+}
+
+/** `[budget] monthly` against this month's spend over all pods; absent without a budget. */
+export interface Budget {
+  month: string; // YYYY-MM
+  monthly: number;
+  spent: number;
+  percent: number;
+  told: number[]; // thresholds the daemon has told this month: 80 (budget.warning), 100 (budget.exceeded)
 }
 
 export interface StatusSnapshot {
@@ -160,6 +181,7 @@ export interface StatusSnapshot {
   daemonPid?: number;
   apiOk?: boolean;
   apiError?: string;
+  budget?: Budget;
   pods: Pod[];
 }
 
@@ -244,8 +266,28 @@ export function parsePod(value: unknown): Pod | undefined {
     holdUntil: parseHold(raw.hold_until),
     costPerHr: toNumber(raw.cost_per_hr),
     spendToday: toNumber(raw.spend_today),
+    maxBid: toNumber(raw.max_bid),
     warning: parseWarning(raw.warning),
+    lastKnown: raw.last_known === true ? true : undefined,
+    asOf: toNumber(raw.as_of),
   };
+}
+
+const MONTH = /^\d{4}-\d{2}$/;
+
+function parseBudget(value: unknown): Budget | undefined {
+  if (!isRecord(value)) {
+    return undefined;
+  }
+  const raw: Loose<BudgetView> = value;
+  const monthly = toNumber(raw.monthly);
+  const spent = toNumber(raw.spent);
+  if (monthly === undefined || monthly <= 0 || spent === undefined) {
+    return undefined;
+  }
+  const month = typeof raw.month === "string" && MONTH.test(raw.month) ? raw.month : "";
+  const told = Array.isArray(raw.told) ? raw.told.map(toNumber).filter((n): n is number => n !== undefined) : [];
+  return { month, monthly, spent, percent: toNumber(raw.percent) ?? (100 * spent) / monthly, told };
 }
 
 /** Parse `rpdev status --json`. Accepts a bare list of pods too. Throws on anything that is not
@@ -266,6 +308,7 @@ export function parseStatus(raw: unknown): StatusSnapshot {
     daemonPid: toNumber(daemon.pid),
     apiOk: typeof api.ok === "boolean" ? api.ok : undefined,
     apiError: cleanText(api.error),
+    budget: parseBudget(status.budget),
     pods: pods.map(parsePod).filter((p): p is Pod => p !== undefined),
   };
 }
