@@ -25,6 +25,7 @@ from rpdevd import views
 from rpdevd.protocol import EventKind, Method
 from rpdevd.views import (
     ApiView,
+    BudgetView,
     EventsView,
     EventView,
     PodsView,
@@ -54,6 +55,8 @@ ALERT_KINDS = (
     EventKind.SYNC_HELD,
     EventKind.HOSTKEY_CHANGED,
     EventKind.API_ERROR,
+    EventKind.BUDGET_WARNING,
+    EventKind.BUDGET_EXCEEDED,
 )
 StartDaemon = Callable[[], tuple[bool, str]]
 
@@ -167,6 +170,7 @@ class RpdevApp(PodActions, App[int]):
         self.server: dict[str, Any] | None = None
         # The daemon's answers, read once through rpdevd.views.read: typed from here on.
         self.api: ApiView | None = None
+        self.budget: BudgetView | None = None  # this month's spend, with a [budget] set
         self.pods: list[PodView] = []
         self.by_id: dict[str, PodView] = {}
         self.roots: list[SyncRootView] = []
@@ -324,6 +328,7 @@ class RpdevApp(PodActions, App[int]):
             return
         status = views.read(StatusView, raw)
         self.api = status["api"] if isinstance(raw.get("api"), dict) else None
+        self.budget = status.get("budget")
         ok_pods, answer = await self.rpc(Method.PODS, quiet=True)
         if ok_pods and isinstance(answer, dict):
             listed = views.read(PodsView, answer)["pods"]
@@ -395,7 +400,11 @@ class RpdevApp(PodActions, App[int]):
         if self.connected and self.server is not None:
             managed = sum(1 for p in self.pods if p["managed"])
             self.query_one(StatusLine).connected(
-                self.server, self.api, (managed, len(self.pods) - managed), self.clock()
+                self.server,
+                self.api,
+                (managed, len(self.pods) - managed),
+                self.clock(),
+                self.budget,
             )
         table.show(self.pods, {p["id"]: self.roots_of(p["id"]) for p in self.pods}, self.clock())
         self.render_detail()

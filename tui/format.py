@@ -15,7 +15,14 @@ from rich.text import Text
 from rpdevd import labels
 from rpdevd.durations import format_duration
 from rpdevd.text import clean
-from rpdevd.views import EventView, PodView, SampleView, SyncProgressView, SyncRootView
+from rpdevd.views import (
+    BudgetView,
+    EventView,
+    PodView,
+    SampleView,
+    SyncProgressView,
+    SyncRootView,
+)
 
 STATUS_STYLES = {
     "RUNNING": "bold green",
@@ -59,6 +66,15 @@ def money(value: object, per_hour: bool = False) -> str:
     if v is None:
         return "-"
     return f"${v:.2f}" + ("/h" if per_hour else "")
+
+
+def budget_text(budget: BudgetView) -> Text:
+    """`$123.40 of $200 this month (62 %)`: yellow from 80 %, red from 100 %."""
+    monthly = budget["monthly"]
+    limit = f"${monthly:.0f}" if monthly == int(monthly) else money(monthly)
+    pct = budget["percent"]
+    style = "bold red" if pct >= 100 else "yellow" if pct >= 80 else ""
+    return Text(f"{money(budget['spent'])} of {limit} this month ({pct:.0f} %)", style=style)
 
 
 def clock(seconds: float) -> str:

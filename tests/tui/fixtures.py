@@ -45,6 +45,7 @@ def _pod(**kw: Any) -> dict[str, Any]:
         "saved_hours_month": 0.0,
         "as_of": None,
         "last_known": False,
+        "max_bid": None,
     }
     base.update(kw)
     return base
@@ -121,6 +122,7 @@ PODS = [
         cost_per_hr=0.34,
         is_spot=True,
         pod_type="INTERRUPTABLE",
+        max_bid=0.45,
         spend_today=1.02,
         ssh_alias="spot-runner.runpod",
         last_error="resume failed: There are not enough free GPUs on the host machine to "
@@ -251,7 +253,15 @@ EVENTS = [
 ]
 
 
-def answers(pods: list[dict[str, Any]] | None = None, with_sync: bool = True) -> dict[str, Any]:
+# The status's `budget` with `[budget] monthly = 200` set (None, as the daemon sends it, without).
+BUDGET = {"month": "2027-01", "monthly": 200.0, "spent": 123.4, "percent": 61.7, "told": []}
+
+
+def answers(
+    pods: list[dict[str, Any]] | None = None,
+    with_sync: bool = True,
+    budget: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     pods = copy.deepcopy(PODS if pods is None else pods)
     api = {
         "ok": True,
@@ -279,6 +289,7 @@ def answers(pods: list[dict[str, Any]] | None = None, with_sync: bool = True) ->
             "api": api,
             "pods": [p for p in pods if isinstance(p, dict) and p.get("managed")],
             "unmanaged": sum(1 for p in pods if isinstance(p, dict) and not p.get("managed")),
+            "budget": copy.deepcopy(budget),
         },
         "pods": {"api": api, "pods": pods},
         "events": lambda params: {

@@ -1,4 +1,5 @@
-"""What the TUI looks like, pinned: main screen, detail pane, an idle warning, 80x24, light.
+"""What the TUI looks like, pinned: main screen, detail pane, an idle warning, 80x24, light, the
+budget in the status line.
 
 Fixed data and a fixed clock (no daemon), so the pictures change only when the look does.
 Update after an intended change: `pytest tests/tui/test_snapshots.py --snapshot-update`, then
@@ -12,7 +13,7 @@ from typing import Any
 
 from rpdevd.protocol import Event
 from tests.tui.conftest import until
-from tests.tui.fixtures import NOW, answers
+from tests.tui.fixtures import BUDGET, NOW, answers
 from tui.app import RpdevApp
 from tui.connection import DaemonEvent
 from tui.widgets.pod_table import PodTable
@@ -78,3 +79,9 @@ def test_80x24_light(snap_compare: Any) -> None:
 
 def test_wide_side_by_side(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=(210, 40), run_before=select("k7trainer00001"))
+
+
+def test_budget_in_the_status_line(snap_compare: Any) -> None:
+    app = RpdevApp(static=answers(budget=BUDGET), clock=lambda: NOW)
+    app.localtime = time.gmtime
+    assert snap_compare(app, terminal_size=(130, 32), run_before=select())

@@ -129,6 +129,9 @@ class DetailPane(VerticalScroll):
         )
         if view["is_spot"]:
             t.append("  spot", style="magenta")
+        max_bid = fmt.num(view.get("max_bid"))
+        if max_bid is not None:
+            t.append(f"  max bid {fmt.money(max_bid)}/GPU/h")
         if view["managed"]:
             t.append(
                 f"\npolicy {fmt.safe(view['policy'], 12)}  "

@@ -1,4 +1,5 @@
-"""One line under the header: is the daemon there, is RunPod answering, and what to do if not."""
+"""One line under the header: is the daemon there, is RunPod answering, and what to do if not;
+with a [budget], the month's spend against it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from rpdevd.views import ApiView
+from rpdevd.views import ApiView, BudgetView
 from tui import format as fmt
 
 
@@ -24,11 +25,15 @@ class StatusLine(Static):
         api: ApiView | None,
         counts: tuple[int, int],
         now: float | None = None,
+        budget: BudgetView | None = None,
     ) -> None:
         t = Text("● ", style="green")
         t.append(f"{fmt.safe(server.get('server') or 'rpdevd', 30)}")
         managed, unmanaged = counts
         t.append(f"  ·  {managed} managed, {unmanaged} other pods")
+        if budget is not None:  # only with a [budget] in config.toml
+            t.append("  ·  ")
+            t.append_text(fmt.budget_text(budget))
         if api is not None:
             if api["ok"]:
                 t.append("  ·  RunPod API ok", style="green")
