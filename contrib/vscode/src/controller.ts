@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 
 import { CliError, Rpdev } from "./cli";
-import { podTooltip, statusBarText } from "./format";
+import { budgetWarning, podTooltip, statusBarText } from "./format";
 import { findPodByAlias, parseStatus, Pod, StatusSnapshot } from "./model";
 import { connectedRunpodAlias } from "./remote";
 
@@ -51,6 +51,7 @@ export class Controller implements vscode.Disposable {
   private tickTimer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private warned: string | undefined;
+  private readonly budgetShown = new Set<string>(); // "2026-03:80": thresholds said in this window
   private errorShown: string | undefined;
   private readonly pending = new Set<Promise<unknown>>();
   private holdAction: ((pod: Pod, duration: string) => Promise<void>) | undefined;
@@ -120,6 +121,7 @@ export class Controller implements vscode.Disposable {
       this.errorShown = undefined;
       this.render();
       this.raiseWarning();
+      this.raiseBudget();
       return snapshot;
     } catch (error) {
       this.error = toCliError(error);
@@ -148,7 +150,7 @@ export class Controller implements vscode.Disposable {
     } else {
       const now = this.now();
       item.text = statusBarText(pod, now);
-      item.tooltip = podTooltip(pod, now);
+      item.tooltip = podTooltip(pod, now, this.snapshot.budget);
       if (pod.warning) {
         item.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");
       }
@@ -181,6 +183,22 @@ export class Controller implements vscode.Disposable {
         }
       }),
     );
+  }
+
+  /** The daemon's budget.warning (80 %) and budget.exceeded (100 %), as a warning: each
+   * threshold once per month in this window. The status carries the thresholds the daemon has
+   * told this month; when several are new (a window opened over budget), only the highest is said. */
+  private raiseBudget(): void {
+    const budget = this.snapshot?.budget;
+    if (!budget) {
+      return;
+    }
+    const fresh = budget.told.filter((t) => !this.budgetShown.has(`${budget.month}:${t}`));
+    if (fresh.length === 0) {
+      return;
+    }
+    fresh.forEach((t) => this.budgetShown.add(`${budget.month}:${t}`));
+    this.track(Promise.resolve(vscode.window.showWarningMessage(budgetWarning(budget, Math.max(...fresh)))));
   }
 
   /** A poll failure is shown once, not on every poll, until a poll succeeds again. */

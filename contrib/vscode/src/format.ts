@@ -1,6 +1,6 @@
 // What the status bar, its tooltip and the status report say. Pure: `now` is epoch seconds.
 
-import type { Pod, StatusSnapshot } from "./model";
+import type { Budget, Pod, StatusSnapshot } from "./model";
 
 /** 45 -> "0:45", 760 -> "12:40", 4000 -> "1h 06m", 200000 -> "2d 7h". */
 export function formatDuration(seconds: number): string {
@@ -12,6 +12,44 @@ export function formatDuration(seconds: number): string {
     return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
   }
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** How long ago: 45 -> "45s", 720 -> "12m", 11100 -> "3h 05m", 200000 -> "2d 7h". */
+export function formatAge(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  if (s < 3600) {
+    return `${Math.floor(s / 60)}m`;
+  }
+  return formatDuration(s);
+}
+
+/** "last known, 12m ago": the pod as RunPod last reported it (the daemon could not ask since). */
+export function lastKnownText(pod: Pod, now: number): string | undefined {
+  if (!pod.lastKnown) {
+    return undefined;
+  }
+  return pod.asOf !== undefined ? `last known, ${formatAge(now - pod.asOf)} ago` : "last known";
+}
+
+function dollars(value: number): string {
+  return Number.isInteger(value) ? `$${value}` : `$${value.toFixed(2)}`;
+}
+
+/** "$123.40 of $200 this month (62 %)". */
+export function budgetText(budget: Budget): string {
+  return `$${budget.spent.toFixed(2)} of ${dollars(budget.monthly)} this month (${Math.round(budget.percent)} %)`;
+}
+
+/** What the daemon told at a budget threshold, said again as a warning in the editor. */
+export function budgetWarning(budget: Budget, threshold: number): string {
+  const month = budget.month ? ` in ${budget.month}` : "";
+  const spent = `$${budget.spent.toFixed(2)} spent${month}`;
+  return threshold >= 100
+    ? `rpdev: budget exceeded: ${spent}, over the monthly budget of ${dollars(budget.monthly)}. \`rpdev cost\` shows it per pod.`
+    : `rpdev: ${threshold} % of the monthly budget reached: ${spent} of ${dollars(budget.monthly)}. \`rpdev cost\` shows it per pod.`;
 }
 
 export function formatCost(perHour: number | undefined): string | undefined {
@@ -54,9 +92,16 @@ export function statusBarText(pod: Pod, now: number): string {
   const running = pod.status === "RUNNING";
   const icon = pod.warning ? "$(warning)" : running ? "$(vm-running)" : "$(vm-outline)";
   const parts = [`${icon} ${plain(pod.name)}`];
+  const known = lastKnownText(pod, now);
   if (!running) {
     parts[0] += ` ${plain(pod.status.toLowerCase())}`;
+    if (known) {
+      parts.push(known);
+    }
   } else {
+    if (known) {
+      parts.push(known);
+    }
     const idle = idleText(pod, now);
     if (idle) {
       parts.push(plain(idle));
@@ -69,8 +114,12 @@ export function statusBarText(pod: Pod, now: number): string {
   return parts.join(" · ");
 }
 
-export function podTooltip(pod: Pod, now: number): string {
+export function podTooltip(pod: Pod, now: number, budget?: Budget): string {
   const lines = [`${pod.name} (${pod.id}): ${pod.status}`];
+  const known = lastKnownText(pod, now);
+  if (known) {
+    lines.push(`State: ${known} (rpdev has not heard from RunPod since)`);
+  }
   if (pod.sshAlias) {
     lines.push(`SSH: ${pod.sshAlias}${pod.sshHost ? ` -> ${pod.sshHost}:${pod.sshPort ?? 22}` : ""}`);
   }
@@ -92,6 +141,12 @@ export function podTooltip(pod: Pod, now: number): string {
     const today = pod.spendToday !== undefined ? `, $${pod.spendToday.toFixed(2)} today` : "";
     lines.push(`Cost: ${cost}${today}`);
   }
+  if (pod.maxBid !== undefined) {
+    lines.push(`Max bid: $${pod.maxBid.toFixed(2)}/GPU/h (keep-alive resumes it at or below)`);
+  }
+  if (budget) {
+    lines.push(`Budget: ${budgetText(budget)}`);
+  }
   if (pod.warning) {
     lines.push(`Warning: ${pod.warning.message}`);
   }
@@ -109,6 +164,9 @@ export function statusReport(snapshot: StatusSnapshot, now: number): string {
   } else if (snapshot.apiOk === true) {
     out.push("RunPod API: ok");
   }
+  if (snapshot.budget) {
+    out.push(`Budget: ${budgetText(snapshot.budget)}`);
+  }
   out.push("");
   if (snapshot.pods.length === 0) {
     out.push("No pods are managed yet. Add them to config.toml, or run `rpdev pods`.");
@@ -123,6 +181,13 @@ export function statusReport(snapshot: StatusSnapshot, now: number): string {
         .join(" ")
         .trimEnd(),
     );
+    const known = lastKnownText(pod, now);
+    if (known) {
+      out.push(`    ${known}`);
+    }
+    if (pod.maxBid !== undefined) {
+      out.push(`    max bid $${pod.maxBid.toFixed(2)}/GPU/h`);
+    }
     if (pod.warning) {
       out.push(`    ! ${pod.warning.message}`);
     }

@@ -125,6 +125,52 @@ test("the idle-stop warning is raised once per warning, even as its words count 
   assert.ok(!rpdev.calls().some((c) => c[0] === "hold"), "dismissed warnings hold nothing");
 });
 
+test("the daemon's budget warnings are raised once per threshold; the tooltip shows the budget", async () => {
+  connectTo("ssh-remote+trainer.runpod");
+  const budget = (spent: number, told: number[]) => ({ month: "2026-03", monthly: 200, spent, percent: spent / 2, told });
+  const api = await start({ replies: { status: statusJson([pod()], { budget: budget(120, []) }) } });
+  const warnings = () => fake.shown.filter((s) => s.level === "warning").map((s) => s.message);
+  assert.deepEqual(warnings(), []);
+  assert.match(String(item().tooltip), /Budget: \$120\.00 of \$200 this month \(60 %\)/);
+
+  rpdev.set({ replies: { status: statusJson([pod()], { budget: budget(161, [80]) }) } });
+  await api.controller.refresh();
+  await api.controller.refresh();
+  await api.controller.settled();
+  assert.equal(warnings().length, 1);
+  assert.match(warnings()[0], /^rpdev: 80 % of the monthly budget reached: \$161\.00 spent in 2026-03/);
+
+  rpdev.set({ replies: { status: statusJson([pod()], { budget: budget(201, [80, 100]) }) } });
+  await api.controller.refresh();
+  await api.controller.refresh();
+  await api.controller.settled();
+  assert.equal(warnings().length, 2);
+  assert.match(warnings()[1], /^rpdev: budget exceeded: \$201\.00 spent in 2026-03/);
+});
+
+test("a window opened over budget says the highest threshold once; no budget says nothing", async () => {
+  connectTo("ssh-remote+trainer.runpod");
+  const over = { month: "2026-03", monthly: 200, spent: 250, percent: 125, told: [80, 100] };
+  const api = await start({ replies: { status: statusJson([pod()], { budget: over }) } });
+  await api.controller.refresh();
+  await api.controller.settled();
+  assert.deepEqual(
+    fake.shown.filter((s) => s.level === "warning").map((s) => s.message.split(":")[1].trim()),
+    ["budget exceeded"],
+  );
+  rpdev.set({ replies: { status: statusJson([pod()], { budget: null }) } });
+  await api.controller.refresh();
+  assert.ok(!/Budget/.test(String(item().tooltip)));
+});
+
+test("a pod known only as RunPod last reported it shows its age", async () => {
+  connectTo("ssh-remote+trainer.runpod");
+  const asOf = Date.now() / 1000 - 720;
+  await start({ replies: { status: statusJson([pod({ status: "EXITED", last_known: true, as_of: asOf })]) } });
+  assert.match(item().text, /^\$\(vm-outline\) trainer exited · last known, 1[12]m ago$/);
+  assert.match(String(item().tooltip), /State: last known, 1[12]m ago/);
+});
+
 test("the warning's Hold button holds the pod", async () => {
   connectTo("ssh-remote+trainer.runpod");
   const stopAt = Math.floor(Date.now() / 1000) + 300;

@@ -3,7 +3,7 @@ import "./setup";
 import * as assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatCost, formatDuration, podTooltip, statusBarText, statusReport } from "../src/format";
+import { budgetText, budgetWarning, formatAge, formatCost, formatDuration, podTooltip, statusBarText, statusReport } from "../src/format";
 import { parsePod, parseStatus, Pod } from "../src/model";
 import { pod } from "./setup";
 
@@ -76,4 +76,32 @@ test("tooltip and report say everything that matters", () => {
   assert.match(report, /trainer\s+RUNNING\s+idle-stop\s+trainer\.runpod\s+\$0\.44\/h\s+busy: GPU 97 %/);
   assert.match(report, /other\s+EXITED/);
   assert.match(statusReport({ pods: [] }, NOW), /No pods are managed yet/);
+});
+
+test("ages, the budget and what a last-known pod says", () => {
+  assert.equal(formatAge(45), "45s");
+  assert.equal(formatAge(720), "12m");
+  assert.equal(formatAge(11100), "3h 05m");
+  const budget = { month: "2026-03", monthly: 200, spent: 123.4, percent: 61.7, told: [] };
+  assert.equal(budgetText(budget), "$123.40 of $200 this month (62 %)");
+  assert.equal(budgetText({ ...budget, monthly: 150.5 }), "$123.40 of $150.50 this month (62 %)");
+  assert.match(budgetWarning({ ...budget, spent: 201.5 }, 100), /^rpdev: budget exceeded: \$201\.50 spent in 2026-03, over the monthly budget of \$200/);
+  assert.match(budgetWarning({ ...budget, spent: 161 }, 80), /^rpdev: 80 % of the monthly budget reached: \$161\.00 spent in 2026-03 of \$200/);
+
+  const known = p({ status: "EXITED", last_known: true, as_of: NOW - 720 });
+  assert.equal(statusBarText(known, NOW), "$(vm-outline) trainer exited · last known, 12m ago");
+  assert.equal(statusBarText(p({ last_known: true, as_of: NOW - 7200 }), NOW), "$(vm-running) trainer · last known, 2h 00m ago · busy: GPU 97 % · $0.44/h");
+  assert.equal(statusBarText(p({ last_known: false, as_of: NOW - 7200 }), NOW), "$(vm-running) trainer · busy: GPU 97 % · $0.44/h");
+  const tip = podTooltip(p({ last_known: true, as_of: NOW - 720, max_bid: 0.4 }), NOW, budget);
+  assert.match(tip, /State: last known, 12m ago/);
+  assert.match(tip, /Max bid: \$0\.40\/GPU\/h/);
+  assert.match(tip, /Budget: \$123\.40 of \$200 this month \(62 %\)/);
+  const plainTip = podTooltip(p(), NOW);
+  assert.ok(!/State:|Max bid|Budget/.test(plainTip), plainTip);
+
+  const report = statusReport(parseStatus({ pods: [pod({ max_bid: 0.4, last_known: true, as_of: NOW - 60 })], budget }), NOW);
+  assert.match(report, /Budget: \$123\.40 of \$200 this month \(62 %\)/);
+  assert.match(report, /last known, 1m ago/);
+  assert.match(report, /max bid \$0\.40\/GPU\/h/);
+  assert.ok(!/Budget/.test(statusReport(parseStatus({ pods: [pod()], budget: null }), NOW)));
 });

@@ -70,3 +70,21 @@ test("finds a pod by Remote-SSH alias, name or id", () => {
   assert.equal(findPod(pods, "other")?.id, "zz9");
   assert.equal(findPod(pods, "abc123xyz")?.name, "trainer");
 });
+
+test("reads the budget, a pod's max bid and whether it is last known; a broken budget is none", () => {
+  const snapshot = parseStatus({
+    budget: { month: "2026-03", monthly: 200, spent: "123.4", percent: 61.7, told: [80, "x"], extra: 1 },
+    pods: [pod({ max_bid: 0.4, last_known: true, as_of: 1700000000 })],
+  });
+  assert.deepEqual(snapshot.budget, { month: "2026-03", monthly: 200, spent: 123.4, percent: 61.7, told: [80] });
+  const p = snapshot.pods[0];
+  assert.equal(p.maxBid, 0.4);
+  assert.equal(p.lastKnown, true);
+  assert.equal(p.asOf, 1700000000);
+  const plain = parseStatus({ budget: null, pods: [pod({ last_known: "yes" })] });
+  assert.equal(plain.budget, undefined);
+  assert.equal(plain.pods[0].lastKnown, undefined);
+  assert.equal(plain.pods[0].maxBid, undefined);
+  assert.equal(parseStatus({ budget: { monthly: 0, spent: 1 }, pods: [] }).budget, undefined);
+  assert.equal(parseStatus({ budget: { monthly: 5, spent: 1, month: "\u001b[2J" }, pods: [] }).budget?.month, "");
+});
