@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
         help="bring files from a pod back here, once (never overwrites your edits)",
         description="Copy the files under REMOTE on the pod that match the patterns into "
         "LOCAL. A local file you changed is kept as a conflict copy, a pulled file you "
-        "deleted stays deleted until it changes on the pod; see docs/sync.md.",
+        "deleted stays deleted until it changes on the pod; see docs/sync.md. With --forget "
+        "nothing is pulled: what rpdev remembers of this pull is dropped, and no file with it.",
     )
     p.add_argument(
         "remote", help="DEST:REMOTE, e.g. mypod.runpod:/workspace/proj or root@1.2.3.4:22022:/w"
