@@ -1,5 +1,5 @@
 """Lifecycle in the daemon: the activity probe, idle-stop (warn, then a fresh look, then stop),
-holds, keep-alive resumes with backoff, and the cost ledger.
+holds, and the cost ledger; each tick also hands every managed pod to keep-alive (keepalive.py).
 
 The decision itself is `rpdevd.activity.decide.step`, a pure function also used by
 `rpdev idle replay`; this module only feeds it samples and carries out what it decides. Besides
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rpdevd import bidcap
 from rpdevd import ledger as ledger_mod
 from rpdevd.activity.decide import Decision, IdleState, Policy, step, stop_not_taken
 from rpdevd.activity.history import SampleHistory
@@ -28,17 +27,14 @@ from rpdevd.activity.samples import FOREVER, Sample
 from rpdevd.daemon.budget import BudgetWatch
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.core import DaemonCore
-from rpdevd.daemon.notify import busy_text, clock, notify_desktop
+from rpdevd.daemon.keepalive import KeepAlive
+from rpdevd.daemon.notify import clock, notify_desktop, show_idle
 from rpdevd.daemon.server import RequestError
 from rpdevd.daemon.state import PodState
-from rpdevd.durations import format_duration
 from rpdevd.models import Pod
 
 log = logging.getLogger("rpdevd.lifecycle")
 
-KEEPALIVE_MIN, KEEPALIVE_MAX = 15.0, 1800.0
-KEEPALIVE_STABLE = 600.0  # running this long after a resume: the resume backoff starts over
-NO_GPU_MIN = 120.0  # "no free GPUs" waits longer: the host must free a GPU first
 # Refusals a retry cannot change (RunPod cannot stop this pod, or the pod or key is gone).
 PERMANENT_STOP_ERRORS = {"StopUnsupported", "PodNotFound", "AuthError"}
 
@@ -56,13 +52,8 @@ class _PodRun:
     idle: IdleState = field(default_factory=IdleState)
     next_probe: float = 0.0
     task: asyncio.Task[None] | None = None
-    resume_at: float = 0.0
-    resume_backoff: float = KEEPALIVE_MIN
-    running_since: float | None = None
-    resuming: bool = False
     ledger: ledger_mod.PodLedger = field(default_factory=ledger_mod.PodLedger)
     unknown_reported: bool = False
-    bid_note: str = ""  # why keep-alive last held a spot pod back (told once per reason)
 
 
 def runtime_dict(pod: Pod) -> dict[str, Any] | None:
@@ -100,6 +91,7 @@ class LifecycleService:
         # Every resume rpdev asks for (CLI/TUI, wake on connect, keep-alive) is a fresh start.
         self.resumes = daemon.bus.subscribe(("pod.resume",))
         self.budget = BudgetWatch(daemon.store, daemon.bus)
+        self.keepalive = KeepAlive(daemon)
 
     def run_of(self, pod_id: str) -> _PodRun:
         run = self.runs.get(pod_id)
@@ -161,19 +153,13 @@ class LifecycleService:
         run = self.run_of(state.id)
         self._update_hold(state, now)
         if state.pod.is_running:
-            if run.running_since is None:
-                run.running_since = now
-            elif now - run.running_since >= KEEPALIVE_STABLE:
-                run.resume_backoff = KEEPALIVE_MIN  # it stays up: a later death starts afresh
             if (run.task is None or run.task.done()) and now >= run.next_probe:
                 run.task = asyncio.create_task(self.probe_and_decide(state, run))
         else:
-            run.running_since = None
             if run.task is None or run.task.done():
                 self.status_seen(state, run, state.pod.desired_status, now)
-            self._idle_view(state, None)
-            if state.policy == "keep-alive":
-                self.keep_alive(state, run, now)
+            show_idle(state, None)
+        self.keepalive.tick(state, now)  # after the view: a spot pod held back says why there
 
     # restarts: seen stopped, or resumed by rpdev ---------------------------------------------
     def take_resumes(self, now: float) -> None:
@@ -306,7 +292,7 @@ class LifecycleService:
 
     async def act(self, state: PodState, run: _PodRun, decision: Decision) -> None:
         idle_stop = state.policy == "idle-stop"
-        self._idle_view(state, decision if idle_stop else None, decision)
+        show_idle(state, decision if idle_stop else None, decision)
         if decision.action == "cancel":
             # Whatever the reason (activity unknown included): the announced stop is off.
             if idle_stop or state.warning is not None:
@@ -344,40 +330,6 @@ class LifecycleService:
             await self.warn(state, decision)
         elif decision.action == "stop":
             await self.stop(state, run, decision)
-
-    def _idle_view(
-        self, state: PodState, decision: Decision | None, any_decision: Decision | None = None
-    ) -> None:
-        now = time.time()
-        if not state.pod.is_running:
-            state.idle_state, state.idle_deadline, state.warning = (
-                state.pod.desired_status.lower(),
-                None,
-                None,
-            )
-            return
-        shown = decision or any_decision
-        if shown is None:
-            return
-        hold = state.hold_until
-        if hold == FOREVER or (isinstance(hold, int | float) and hold > now):
-            state.idle_state = (
-                "held" if hold == FOREVER else f"held {format_duration(float(hold) - now)}"
-            )
-            state.idle_deadline = None
-            return
-        if decision is not None and decision.signal == "hold" and decision.stop_at:
-            # A hold from the pod's hold file: shown like one set with `rpdev hold`.
-            state.idle_state = f"held {format_duration(max(0.0, decision.stop_at - now))}"
-            state.idle_deadline = None
-            return
-        if decision is not None and decision.stop_at and decision.action in ("keep", "warn"):
-            if decision.signal == "idle":
-                state.idle_deadline = decision.stop_at
-                state.idle_state = f"idle, stops in {clock(decision.stop_at - now)}"
-                return
-        state.idle_deadline = None
-        state.idle_state = busy_text(shown.signal, state.last_sample or {}, shown.reason)
 
     async def warn(self, state: PodState, decision: Decision) -> None:
         stop_at = decision.stop_at or time.time() + state.warn_before
@@ -468,60 +420,3 @@ class LifecycleService:
         run = self.run_of(state.id)
         run.ledger.stopped_earlier(t, state.pod.cost_per_hr or 0.0)
         self.d.store.put(f"ledger:{state.id}", run.ledger.to_json())
-
-    # keep-alive --------------------------------------------------------------------------
-    def keep_alive(self, state: PodState, run: _PodRun, now: float) -> None:
-        if state.pod.desired_status != "EXITED" or state.stopped_by_rpdev or run.resuming:
-            return
-        if not self.bid_allowed(state, run):
-            return
-        if now < run.resume_at:
-            return
-        run.resuming = True
-        asyncio.create_task(self._resume(state, run))
-
-    def bid_allowed(self, state: PodState, run: _PodRun) -> bool:
-        """A spot pod priced above its max_bid stays stopped (rpdevd.bidcap decides): told once
-        per reason as an event, and shown as the pod's state until the price comes down."""
-        verdict = bidcap.check(state.pod, state.max_bid)
-        if verdict.allowed:
-            run.bid_note = ""
-            return True
-        state.idle_state = f"not resumed: {verdict.reason}"
-        if verdict.reason != run.bid_note:
-            run.bid_note = verdict.reason
-            self.d.bus.emit(
-                "keepalive.bid_cap",
-                f"{state.name}: keep-alive does not resume it: {verdict.reason}",
-                state.id,
-                level="warning",
-                price=verdict.price,
-                max_bid=state.max_bid,
-            )
-        return False
-
-    async def _resume(self, state: PodState, run: _PodRun) -> None:
-        try:
-            await self.d.resume_pod(state, "keep-alive: found stopped (spot interruption?)")
-            # A pod that dies again soon after each resume (outbid at once, a crashing image)
-            # is resumed less and less often; the backoff resets once it stays up.
-            run.resume_at = time.time() + run.resume_backoff
-            run.resume_backoff = min(KEEPALIVE_MAX, run.resume_backoff * 2)
-        except RequestError as exc:
-            wait = run.resume_backoff
-            if exc.code == "NoFreeGPUs":
-                wait = max(wait, NO_GPU_MIN)
-            run.resume_at = time.time() + wait
-            run.resume_backoff = min(KEEPALIVE_MAX, wait * 2)
-            self.d.bus.emit(
-                "keepalive.retry",
-                f"{state.name}: resume failed, next try in {format_duration(wait)}: {exc.message}",
-                state.id,
-                level="warning",
-                retry_in=wait,
-                hint=exc.hint,
-            )
-        finally:
-            run.resuming = False
-
-    # socket methods ----------------------------------------------------------------------

@@ -1,13 +1,56 @@
-"""What the idle-stop service tells people: short words for a pod's activity, countdown clocks,
-desktop notifications."""
+"""What the idle-stop service tells people: a pod's idle state as shown (`show_idle`), short
+words for its activity, countdown clocks, desktop notifications."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from typing import Any
 
+from rpdevd.activity.decide import Decision
+from rpdevd.activity.samples import FOREVER
 from rpdevd.activity.signals import format_rate
+from rpdevd.daemon.state import PodState
+from rpdevd.durations import format_duration
+
+
+def show_idle(
+    state: PodState, decision: Decision | None, any_decision: Decision | None = None
+) -> None:
+    """The pod's `idle_state`, `idle_deadline` (and, once it is not running, `warning`) from a
+    decision: `decision` where idle-stop acts on it, else only `any_decision`'s words, with no
+    countdown (a pod that will not be stopped shows none)."""
+    now = time.time()
+    if not state.pod.is_running:
+        state.idle_state, state.idle_deadline, state.warning = (
+            state.pod.desired_status.lower(),
+            None,
+            None,
+        )
+        return
+    shown = decision or any_decision
+    if shown is None:
+        return
+    hold = state.hold_until
+    if hold == FOREVER or (isinstance(hold, int | float) and hold > now):
+        state.idle_state = (
+            "held" if hold == FOREVER else f"held {format_duration(float(hold) - now)}"
+        )
+        state.idle_deadline = None
+        return
+    if decision is not None and decision.signal == "hold" and decision.stop_at:
+        # A hold from the pod's hold file: shown like one set with `rpdev hold`.
+        state.idle_state = f"held {format_duration(max(0.0, decision.stop_at - now))}"
+        state.idle_deadline = None
+        return
+    if decision is not None and decision.stop_at and decision.action in ("keep", "warn"):
+        if decision.signal == "idle":
+            state.idle_deadline = decision.stop_at
+            state.idle_state = f"idle, stops in {clock(decision.stop_at - now)}"
+            return
+    state.idle_deadline = None
+    state.idle_state = busy_text(shown.signal, state.last_sample or {}, shown.reason)
 
 
 def busy_text(signal: str, sample: dict[str, Any], reason: str) -> str:
