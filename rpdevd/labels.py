@@ -2,9 +2,10 @@
 
 The CLI (`rpdev status`, `rpdev pods`, `rpdev sync status`) and the TUI both name things through
 these functions, so a word cannot drift between them. The daemon's own values (in `--json`
-output and over the socket) are left as they are: scripts read those. Standard library only (the
-CLI imports it); no cutting to a width and no cleaning of control characters here: callers do
-that where they know the space they have.
+output and over the socket) are left as they are: scripts read those. The one label the daemon
+gives itself is a pod's `gpu`, which is `gpu_label`'s (RunPod's own name and count are
+`gpu_type` and `gpu_count`). Standard library only (the CLI imports it); no cutting to a width
+and no cleaning of control characters here: callers do that where they know the space they have.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ STALLED_STATES = ("waiting", "disconnected", "pod gone")
 
 def gpu_label(gpu_type: object, gpu_count: object, fallback: object = None) -> str:
     """`H100 80GB HBM3 x2`; `CPU` for a pod without GPUs (or `fallback`, the daemon's own text,
-    when the count is missing)."""
+    when the count is missing: a daemon older than the `gpu_count` field)."""
     if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count <= 0:
         if gpu_count == 0 or not fallback:
             return "CPU"

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from rpdevd.config import Config, PodConfig
 from rpdevd.endpoint import EndpointState
+from rpdevd.labels import gpu_label
 from rpdevd.models import Pod
 from rpdevd.views import ForwardView, PodView, SampleView, SyncRootView, WarningView
 
@@ -85,10 +86,6 @@ class PodState:
         if hold is not None:
             self.hold_until = hold
 
-    def gpu_label(self) -> str:
-        name = self.pod.gpu_display_name or "GPU"
-        return f"{name} x{self.pod.gpu_count}" if self.pod.gpu_count else "CPU"
-
     def view(self) -> PodView:
         p = self.pod
         return {
@@ -100,7 +97,7 @@ class PodState:
             "idle_timeout": self.idle_timeout,
             "warn_before": self.warn_before,
             "wake_on_connect": self.wake_on_connect,
-            "gpu": self.gpu_label(),
+            "gpu": gpu_label(p.gpu_display_name, p.gpu_count),  # as the CLI and the TUI say it
             "gpu_type": p.gpu_display_name,
             "gpu_count": p.gpu_count,
             "pod_type": p.pod_type,

@@ -62,4 +62,7 @@ def test_status_pods_and_sync_status_name_things_as_the_tui_does(
     with Client(timeout=20) as c:
         (view,) = c.call("pods")["pods"]
     assert tui_format.gpu_label(view, 40) == "RTX A6000 x1"
+    # And so does the daemon's own `gpu` field, for scripts; RunPod's name stays in `gpu_type`.
+    assert view["gpu"] == "RTX A6000 x1"
+    assert (view["gpu_type"], view["gpu_count"]) == ("NVIDIA RTX A6000", 1)
     assert tui_format.sync_label(roots()).plain == "live"

@@ -13,7 +13,7 @@ def test_a_gpu_reads_without_its_vendor_and_with_its_count() -> None:
     assert gpu_label("NVIDIA H100", 0) == "CPU"
     assert gpu_label(None, None, "NVIDIA A40 x1") == "NVIDIA A40 x1"  # no count: as the daemon says
     assert gpu_label(None, True) == "CPU"  # a bool is not a count
-    view = {"gpu": "NVIDIA RTX A6000 x1", "gpu_type": "NVIDIA RTX A6000", "gpu_count": 1}
+    view = {"gpu": "RTX A6000 x1", "gpu_type": "NVIDIA RTX A6000", "gpu_count": 1}
     assert view_gpu_label(view) == "RTX A6000 x1"
 
 
