@@ -19,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from rpdevd.sim import private_root
+
+log = logging.getLogger("rpdevd.sim.sshd")
 
 SSHD_CANDIDATES = (
     "/usr/sbin/sshd",
@@ -115,6 +119,15 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def _is_zombie(pid: int) -> bool:
+    """Dead and waiting for its parent to reap it (or gone): nothing left to kill."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def pod_processes(tree_file: Path) -> set[int]:
@@ -383,6 +396,22 @@ class PodSSHD:
         self._leave_cgroup()
 
     def _kill_sessions(self, root_pid: int | None) -> None:
+        # As a container's runtime does (it freezes the cgroup, then kills): every process is
+        # stopped before any is killed, so none sees another die and acts on it (a guard whose
+        # stop call dies first would log that stop as failed). Rounds until none is left: a
+        # process forked while the list was read would otherwise outlive its pod.
+        for _ in range(50):
+            pids = self._session_pids(root_pid)
+            if not pids:
+                return
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, sig)
+            time.sleep(0.01)
+        log.warning("pod processes survive SIGKILL: %s", sorted(self._session_pids(root_pid)))
+
+    def _session_pids(self, root_pid: int | None) -> set[int]:
         pids = set(descendants(root_pid)) if root_pid else set()
         if self.cgroup is not None:
             with contextlib.suppress(OSError, ValueError):
@@ -391,10 +420,8 @@ class PodSSHD:
         # without a cgroup nothing else ties it to the pod: its environment still does.
         pids |= pod_processes(self._tree_file)
         pids.discard(os.getpid())
-        for pid in pids:
-            if pid != root_pid:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        pids.discard(root_pid or 0)
+        return {pid for pid in pids if not _is_zombie(pid)}
 
     def _leave_cgroup(self) -> None:
         cg, self.cgroup = self.cgroup, None
@@ -404,8 +431,6 @@ class PodSSHD:
                     cg.rmdir()
                     return
                 except OSError:
-                    import time
-
                     time.sleep(0.05)
 
     def kill(self) -> None:

@@ -58,27 +58,21 @@ def guard_dir(sim: SimThread, pod_id: str) -> Path:
 def guards_running(sim: SimThread, pod_id: str) -> list[int]:
     """Guard processes of this pod, from /proc (`guard.sh run DIR`)."""
     want = f"guard.sh run {guard_dir(sim, pod_id)}"
-    found = []
+    found: dict[int, int] = {}  # pid: parent, both read in one pass
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if want not in cmdline:
+                continue
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
-            continue
-        if want in cmdline:
-            found.append(int(entry))
+            continue  # gone meanwhile: a subshell that ended
+        found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     # A guard's own subshells (`$(...)`, pipelines) carry its command line for a moment: a
     # guard is a match whose parent is not one.
-    return [pid for pid in found if _parent(pid) not in found]
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def guard_log(sim: SimThread, pod_id: str) -> list[list[str]]:
@@ -161,7 +155,12 @@ def test_a_frozen_daemons_idle_pod_is_stopped_by_its_guard_once(
         lambda: cli("status", "--json").stdout.count('"EXITED"') >= 1, timeout=30, what="EXITED"
     )
     assert cli("resume", "idler").returncode == 0
-    report = wait_until(lambda: events("guard.stopped"), timeout=60, interval=0.5, what="report")
+    report = wait_until(
+        lambda: events("guard.stopped"),
+        timeout=60,
+        interval=0.5,
+        what=f"the report of the stop in the guard's log {entries}",
+    )
     assert len(report) == 1 and "stopped by its guard at" in report[0]["message"], report
     assert "while this machine was away" in report[0]["message"]
     wait_until(lambda: guards_running(sim, pod.id), timeout=60, what="the guard after resume")
@@ -244,7 +243,8 @@ def test_one_guard_per_pod_through_reinstalls_and_restarts_and_none_after_a_poli
     assert guards_running(sim, pod.id) == before  # the same one, alone
     assert cli("policy", "idler", "manual").returncode == 0
     wait_until(lambda: not guards_running(sim, pod.id), timeout=30, what="the guard gone")
-    assert events("guard.removed")
+    # The guard is gone as `guard.sh remove` returns; the daemon says so once it has the answer.
+    wait_until(lambda: events("guard.removed"), timeout=30, what="guard.removed")
     assert not (guard_dir(sim, pod.id) / "config").exists()
     second.stop()
 
