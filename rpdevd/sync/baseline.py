@@ -138,6 +138,11 @@ class Baseline:
             return {p: b for p, b in self.load(pair).items() if p in paths}
         return {p: b for p in paths if (b := self.get(pair, p)) is not None}
 
+    def has_rows(self, pair: str) -> bool:
+        """Whether anything is recorded for the pair."""
+        row = self._db.execute("SELECT 1 FROM sync_baseline WHERE pair = ? LIMIT 1", (pair,))
+        return row.fetchone() is not None
+
     def count(self, pair: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM sync_baseline WHERE pair = ?", (pair,))
         return int(row.fetchone()[0])

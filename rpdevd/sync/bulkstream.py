@@ -64,14 +64,9 @@ class BulkJob:
 def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
     """The job for a batch: file puts staged by number, symlinks by a per-op suffix."""
     puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
-    files = [op.path for op in puts]
-    names = {path: str(i) for i, path in enumerate(files)}
-    for i, op in enumerate(ops):
-        if op.kind == "put" and op.local and op.local.kind == "symlink":
-            names[op.path] = f"s{i}"
     stage = STAGE_PREFIX + secrets.token_hex(6)
-    manifest = podops.encode_manifest(ops, names)
-    return BulkJob(local_root, stage, files, manifest, [op.local for op in puts])
+    manifest = podops.encode_manifest(ops)  # numbered as below: file puts in order
+    return BulkJob(local_root, stage, [op.path for op in puts], manifest, [op.local for op in puts])
 
 
 _GONE = (errno.ENOENT, errno.ENOTDIR)
@@ -194,8 +189,9 @@ def _body(job: BulkJob, fd: int, rel: str, size: int, extents: Extents | None) -
 
 def chunks(job: BulkJob) -> Iterator[bytes]:
     """The stream, in chunks of at least FLUSH bytes (blocking reads: run it in a thread)."""
-    buf = bytearray(b"%d\n" % len(job.manifest))
-    buf += job.manifest
+    yield b"%d\n" % len(job.manifest)
+    yield job.manifest  # as it is: no copy of a manifest of 10 MB
+    buf = bytearray()
     for header, fd, size, rel, n, extents in _members(job):
         buf += header
         if fd < 0:
@@ -227,9 +223,9 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
     """Write `prefix` and the whole stream to the blocking descriptor `out` (a pipe). Bodies of
     FLUSH bytes or more go with sendfile (no copy through this process); smaller ones are
     gathered into one write."""
-    buf = bytearray(prefix)
-    buf += b"%d\n" % len(job.manifest)
-    buf += job.manifest
+    _write_all(out, prefix + b"%d\n" % len(job.manifest))
+    _write_all(out, job.manifest)  # as it is: no copy of a manifest of 10 MB
+    buf = bytearray()
     for header, fd, size, rel, n, extents in _members(job):
         buf += header
         if fd < 0:

@@ -82,6 +82,9 @@ def _pod_unchanged(raw: bytes, expected: Iterable[bytes | None]) -> bool:
 
 _RPDEV_MARK = b".rpdev-"  # in every name `is_rpdev_temp` matches
 
+# A bulk batch records the rows the pod confirmed every this many results.
+RECORD_EVERY = 4096
+
 
 def unreadable_message(path: str, why: str) -> str:
     return f"cannot read {path!r} ({why}): nothing at or below it is changed on the pod"
@@ -398,7 +401,12 @@ class SyncEngine:
             scanned = await scanning
             local = scanned.entries
             unknown = scanned.unreadable
-            unchanged_here = not intents and not unknown and self._local_unchanged(local)
+            # Nothing recorded (a first sync): every path is to be planned, with no records
+            # to compare first.
+            fresh = not intents and not self.baseline.has_rows(self.spec.pair_id)
+            unchanged_here = (
+                not fresh and not intents and not unknown and self._local_unchanged(local)
+            )
             session, raw = await listing
         except BaseException:
             await _settle(listing)
@@ -421,7 +429,7 @@ class SyncEngine:
                 # The paths where something differs, found by comparing records in bulk; the
                 # plan sees those alone. Their baseline rows are loaded for this plan only
                 # (between passes nothing of it stays in memory: `known` reads the database).
-                touched = self._touched(local, raw, intents)
+                touched = None if fresh else self._touched(local, raw, intents)
                 if touched is not None:
                     local = {p: local[p] for p in touched if p in local}
                 base = (
@@ -533,9 +541,18 @@ class SyncEngine:
         report.adopted += len(p.adopt)
         if ops:
             self.state = "syncing"
-            results = await self._apply(ops, session)
-            self._record(results, report, upserts, removals)
-            del results  # one object per op: gone before the rows are written
+            pair = self.spec.pair_id
+
+            def on_result(res: OpResult) -> None:
+                self._record_one(res, report, upserts, removals)
+                if len(upserts) >= RECORD_EVERY:
+                    # Rows the pod confirmed are recorded while the rest is on the wire, in a
+                    # short transaction each: a big batch never holds a row per file here.
+                    # Removals wait for the batch's end, as do the intents.
+                    self.baseline.commit(pair, upserts, (), clear_intents=False)
+                    upserts.clear()
+
+            await self._apply(ops, session, on_result)
             if self._approved and not self._held:
                 self._approved = False
         # A batch that ran through, or a full pass, leaves nothing for intents to recognise:
@@ -544,70 +561,76 @@ class SyncEngine:
         done = (bool(ops) or full) and len(report.failed) == failed and not self._held
         self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=done)
 
-    async def _apply(self, ops: list[Op], session: PodSession | None) -> list[OpResult]:
+    async def _apply(
+        self, ops: list[Op], session: PodSession | None, on_result: Callable[[OpResult], None]
+    ) -> None:
         """Record the batch's intents, then run it: many ops (files or not) as one bulk stream
         through the pod-side receiver (one round trip), few over SFTP. A session of its own
-        (the CLI's) sends every batch in bulk: no second connection."""
+        (the CLI's) sends every batch in bulk: no second connection. Each op's result goes to
+        `on_result` (in bulk, as the receiver reports it)."""
         many = len(ops) >= self.spec.bulk_min or self._open_session is not None
         if session is not None and self._python3 and many:
             job = bulk_job(self.spec.local_root, ops)
             self.baseline.add_intents(self.spec.pair_id, job.manifest)
-            return await session.bulk(job, ops, self._progress)
+            await session.bulk(job, ops, self._progress, on_result)
+            return
         self.baseline.add_intents(self.spec.pair_id, encode_manifest(ops, {}))
         applier = await self._ensure_applier()
-        return await applier.apply(ops, self._progress)
+        for res in await applier.apply(ops, self._progress):
+            on_result(res)
 
-    def _record(
+    def _record_one(
         self,
-        results: list[OpResult],
+        res: OpResult,
         report: SyncReport,
         upserts: dict[str, BaseRecord],
         removals: list[str],
     ) -> None:
-        for res in results:
-            op = res.op
-            if res.status == "unreadable":  # nothing done on the pod; tried again next pass
-                self.report_unreadable({op.path: res.info}, report)
-                continue
-            if res.status == "failed":
-                report.failed.append(f"{op.path}: {res.info}")
-                self.emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
-                continue
-            if res.status == "kept":
-                report.kept.append(op.path)
+        """What one op's result means: a baseline row to write or drop, the report's counts,
+        events."""
+        op = res.op
+        if res.status == "unreadable":  # nothing done on the pod; tried again next pass
+            self.report_unreadable({op.path: res.info}, report)
+            return
+        if res.status == "failed":
+            report.failed.append(f"{op.path}: {res.info}")
+            self.emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
+            return
+        if res.status == "kept":
+            report.kept.append(op.path)
+            removals.append(op.path)
+            self.emit(
+                "sync.kept", f"{op.path!r} kept on the pod: {res.info}", "warning", path=op.path
+            )
+            return
+        if res.info:  # a conflict copy was made first
+            report.conflicts.append(res.info)
+            self.emit(
+                "sync.conflict",
+                f"{op.path!r} had changed on the pod: its version is kept as {res.info!r}",
+                "warning",
+                path=op.path,
+                copy=res.info,
+            )
+        if op.kind in ("delete", "rmdir", "clean"):
+            if op.kind != "clean":
                 removals.append(op.path)
-                self.emit(
-                    "sync.kept", f"{op.path!r} kept on the pod: {res.info}", "warning", path=op.path
-                )
-                continue
-            if res.info:  # a conflict copy was made first
-                report.conflicts.append(res.info)
-                self.emit(
-                    "sync.conflict",
-                    f"{op.path!r} had changed on the pod: its version is kept as {res.info!r}",
-                    "warning",
-                    path=op.path,
-                    copy=res.info,
-                )
-            if op.kind in ("delete", "rmdir", "clean"):
-                if op.kind != "clean":
-                    removals.append(op.path)
-                    report.deleted += 1
-                    self._edits += 1
-                continue
-            local = res.sent or op.local
-            if res.remote is None or local is None:
-                continue
-            if res.torn:
-                local = LocalEntry(local.kind, -1, -1, local.mode, local.ino, local.target)
-                self._torn.add(op.path)
-            upserts[op.path] = BaseRecord(local, res.remote)
-            if op.kind == "move":
-                removals.append(op.src)
-                report.moved += 1
-            if op.kind in ("put", "move"):
+                report.deleted += 1
                 self._edits += 1
-            if op.kind == "put":
-                report.sent += 1
-                if local.kind == "file":
-                    report.bytes += max(local.size, 0)
+            return
+        local = res.sent or op.local
+        if res.remote is None or local is None:
+            return
+        if res.torn:
+            local = LocalEntry(local.kind, -1, -1, local.mode, local.ino, local.target)
+            self._torn.add(op.path)
+        upserts[op.path] = BaseRecord(local, res.remote)
+        if op.kind == "move":
+            removals.append(op.src)
+            report.moved += 1
+        if op.kind in ("put", "move"):
+            self._edits += 1
+        if op.kind == "put":
+            report.sent += 1
+            if local.kind == "file":
+                report.bytes += max(local.size, 0)

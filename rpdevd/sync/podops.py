@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib import resources
 
 from rpdevd.sync.model import Kind, LocalEntry, RemoteEntry
@@ -50,34 +50,45 @@ def _expect(e: RemoteEntry | None) -> bytes:
 _NO_LOCAL = LocalEntry("other")
 
 
-def encode_manifest(ops: list[Op], stage_names: dict[str, str]) -> bytes:
+def encode_manifest(ops: list[Op], stage_names: Mapping[str, str] | None = None) -> bytes:
     """NUL-separated records of 16 fields, one per op, in order: code, path, move source, stage
     name, mode, mtime, size, symlink target, then what is expected at the path and at the move
     source (kind, size, mtime, target each). The receiver ignores size (the stream carries
     it); the baseline keeps the manifest as the batch's intents (see `manifest_intents`).
-    One bytes object per op (not per field): 100,000 ops take about 10 MB on the way."""
-    records: list[bytes] = []
-    for op in ops:
+    Stage names from `stage_names`, or with None as the bulk stream numbers them: file puts
+    0, 1, 2... in order, a symlink put `s` and its op's index.
+    Written into one buffer as it goes: 100,000 ops take about 10 MB, once."""
+    out = bytearray()
+    files = 0
+    for i, op in enumerate(ops):
         code = _CODES[op.kind]
         lo = op.local or _NO_LOCAL
-        if op.kind == "put" and lo.kind == "symlink":
-            code = b"L"
-        records.append(
-            b"%s\0%s\0%s\0%s\0%o\0%d\0%d\0%s\0%s\0%s\0"
-            % (
-                code,
-                _enc(op.path),
-                _enc(op.src),
-                stage_names.get(op.path, "").encode(),
-                lo.mode,
-                lo.mtime_s,
-                lo.size,
-                _enc(lo.target),
-                _expect(op.expect),
-                _expect(op.src_expect),
-            )
+        stage = b""
+        if op.kind == "put":
+            if lo.kind == "symlink":
+                code = b"L"
+            if stage_names is not None:
+                stage = stage_names.get(op.path, "").encode()
+            elif lo.kind == "file":
+                stage = b"%d" % files
+                files += 1
+            elif lo.kind == "symlink":
+                stage = b"s%d" % i
+        elif stage_names:
+            stage = stage_names.get(op.path, "").encode()
+        out += b"%s\0%s\0%s\0%s\0%o\0%d\0%d\0%s\0%s\0%s\0" % (
+            code,
+            _enc(op.path),
+            _enc(op.src),
+            stage,
+            lo.mode,
+            lo.mtime_s,
+            lo.size,
+            _enc(lo.target),
+            _expect(op.expect),
+            _expect(op.src_expect),
         )
-    return b"".join(records)
+    return bytes(out)
 
 
 # One result of the receiver: eight NUL-terminated fields.
@@ -89,22 +100,48 @@ _RESULT = re.compile(
 def parse_results(data: bytes) -> Iterator[tuple[str, str, RemoteEntry | None, str]]:
     """(status, path, what the path holds now or None, info) per op the receiver reached,
     one at a time."""
-    new = tuple.__new__
     for m in _RESULT.finditer(data):
-        tag, p, k, size, mtime, mode, tgt, info = m.groups()
-        entry = None
-        if k == b"d":
-            entry = new(RemoteEntry, ("dir", 0, 0, int(mode) & 0o777, ""))
-        elif k != b"-":
-            kind = _LETTER_KIND.get(k, "other")
-            target = tgt.decode("utf-8", "surrogateescape") if tgt else ""
-            entry = new(RemoteEntry, (kind, int(size), int(mtime), int(mode) & 0o777, target))
-        yield (
-            tag.decode(),
-            p.decode("utf-8", "surrogateescape"),
-            entry,
-            info.decode("utf-8", "surrogateescape") if info else "",
-        )
+        yield _result(m.groups())
+
+
+def _result(groups: tuple[bytes, ...]) -> tuple[str, str, RemoteEntry | None, str]:
+    tag, p, k, size, mtime, mode, tgt, info = groups
+    entry = None
+    if k == b"d":
+        entry = tuple.__new__(RemoteEntry, ("dir", 0, 0, int(mode) & 0o777, ""))
+    elif k != b"-":
+        kind = _LETTER_KIND.get(k, "other")
+        target = tgt.decode("utf-8", "surrogateescape") if tgt else ""
+        entry = tuple.__new__(RemoteEntry, (kind, int(size), int(mtime), int(mode) & 0o777, target))
+    return (
+        "ok" if tag == b"ok" else tag.decode(),
+        p.decode("utf-8", "surrogateescape"),
+        entry,
+        info.decode("utf-8", "surrogateescape") if info else "",
+    )
+
+
+class ResultReader:
+    """The receiver's results as they come, chunk by chunk: each `feed` gives the results
+    complete so far (a record cut by the chunk's end waits for the next)."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, data: bytes) -> list[tuple[str, str, RemoteEntry | None, str]]:
+        buf = self._rest + data if self._rest else data
+        out = []
+        end = 0
+        for m in _RESULT.finditer(buf):
+            out.append(_result(m.groups()))
+            end = m.end()
+        self._rest = buf[end:]
+        return out
+
+    @property
+    def pending(self) -> bool:
+        """Bytes of a result not complete yet."""
+        return bool(self._rest)
 
 
 _INTENT_KIND: dict[bytes, Kind] = {b"P": "file", b"M": "file", b"L": "symlink", b"K": "dir"}

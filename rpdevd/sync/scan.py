@@ -106,6 +106,7 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
     check_root(root)
     result = ScanResult()
     stack = [start]
+    clash = False  # two names in one directory that differ only in case
     while stack:
         rel_dir = stack.pop()
         if rel_dir:
@@ -131,8 +132,16 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
             result.entries[rel] = entry
             if entry.kind == "dir":
                 stack.append(rel)
-    result.warnings += case_collisions(result.entries)
+        # Paths that differ only in case differ so first in one directory: looked for there,
+        # a directory at a time (no second copy of every path at once).
+        if not clash and len(found) > 1:
+            clash = len({rel.casefold() for rel, _ in found}) < len(found)
+    if clash:
+        result.warnings += case_collisions(result.entries)
     return result
+
+
+_PERMS = tuple(range(0o1000))
 
 
 def _list_dir(
@@ -146,6 +155,7 @@ def _list_dir(
     prefix = rel_dir + "/" if rel_dir else ""
     ignored = rules.dir_matcher(rel_dir)
     new = tuple.__new__
+    perms = _PERMS  # one int object per mode (most of a tree shares two or three)
     out: list[tuple[str, LocalEntry]] = []
     try:
         with os.scandir(full_dir) as it:
@@ -158,13 +168,14 @@ def _list_dir(
                 except (FileNotFoundError, NotADirectoryError):
                     continue  # gone since the directory was listed: a deletion
                 mode = st.st_mode
+                perm = perms[mode & 0o777]
                 if S_ISREG(mode):
                     entry = new(
                         LocalEntry,
-                        ("file", st.st_size, st.st_mtime_ns, mode & 0o777, st.st_ino, ""),
+                        ("file", st.st_size, st.st_mtime_ns, perm, st.st_ino, ""),
                     )
                 elif S_ISDIR(mode):
-                    entry = new(LocalEntry, ("dir", 0, 0, mode & 0o777, st.st_ino, ""))
+                    entry = new(LocalEntry, ("dir", 0, 0, perm, st.st_ino, ""))
                 else:
                     found = stat_one(root, rel, warnings)  # symlinks and the rest: rare
                     if found is None:

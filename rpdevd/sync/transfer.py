@@ -60,23 +60,72 @@ def rpath(remote_root: str, rel: str) -> str:
     return f"{remote_root.rstrip('/')}/{rel}" if remote_root not in ("", ".") else rel
 
 
+OnResult = Callable[[OpResult], None]
+
+
+class _Results:
+    """The receiver's results turned into OpResults as they arrive, each handed to `on_result`
+    (or kept in `kept` without one). The receiver reports the ops in the manifest's order, each
+    at most once, so a result is matched to its op by walking the batch's ops (no table of
+    them). A file's result waits until the sender has finished with that file (`job.sent` has
+    it: whether it was torn is known then); the last few are let go when the stream has ended."""
+
+    def __init__(self, ops: list[Op], job: BulkJob | None, on_result: OnResult | None) -> None:
+        self.ops = ops
+        self.next = 0  # the first op not matched yet
+        self.job = job
+        self.kept: list[OpResult] = []
+        self.on_result = on_result if on_result is not None else self.kept.append
+        self.waiting: list[tuple[str, str, RemoteEntry | None, str]] = []
+        self.count = 0
+
+    def _match(self, path: str) -> Op | None:
+        ops = self.ops
+        for i in range(self.next, len(ops)):
+            if ops[i].path == path:
+                self.next = i + 1
+                return ops[i]
+        return None  # none of the batch's, or reported twice: skipped
+
+    def take(self, parsed: list[tuple[str, str, RemoteEntry | None, str]], ended: bool) -> None:
+        job = self.job
+        if self.waiting:
+            parsed = self.waiting + parsed
+            self.waiting = []
+        for i, (status, path, entry, info) in enumerate(parsed):
+            before = self.next
+            op = self._match(path)
+            if op is None:
+                continue
+            sent = op.local
+            torn = False
+            if job is not None and op.kind == "put" and sent is not None and sent.kind == "file":
+                if path not in job.sent and not ended:
+                    # The sender is still on this file: it and the rest wait for it.
+                    self.next = before
+                    self.waiting = parsed[i:]
+                    return
+                sent = job.sent.pop(path, None)
+                torn = path in job.torn
+            st: Status = "ok" if status == "ok" else "kept" if status == "kept" else "failed"
+            self.count += 1
+            self.on_result(OpResult(op, st, entry, info, sent, torn))
+
+    def finish(self) -> None:
+        """The stream has ended: what waited, then the files the sender could not read."""
+        self.take([], ended=True)
+        if self.job is not None and self.job.unreadable:
+            unreadable = self.job.unreadable
+            for op in self.ops:
+                if op.path in unreadable:
+                    self.on_result(OpResult(op, "unreadable", None, unreadable[op.path]))
+
+
 def _results(ops: list[Op], job: BulkJob | None, data: bytes) -> list[OpResult]:
-    by_path: dict[str, Op] = {op.path: op for op in ops}
-    out = []
-    for status, path, entry, info in podops.parse_results(data):
-        op = by_path.get(path)
-        if op is None:
-            continue
-        sent = op.local
-        torn = False
-        if job is not None and op.kind == "put" and op.local and op.local.kind == "file":
-            sent = job.sent.get(path)
-            torn = path in job.torn
-        st: Status = "ok" if status == "ok" else "kept" if status == "kept" else "failed"
-        out.append(OpResult(op, st, entry, info, sent, torn))
-    if job is not None:
-        out += [OpResult(by_path[p], "unreadable", None, why) for p, why in job.unreadable.items()]
-    return out
+    out = _Results(ops, job, None)
+    out.take(list(podops.parse_results(data)), ended=True)
+    out.finish()
+    return out.kept
 
 
 class PodSession:
@@ -132,23 +181,36 @@ class PodSession:
             self.proc.close()
 
     async def bulk(
-        self, job: BulkJob, ops: list[Op], progress: Progress | None = None
+        self,
+        job: BulkJob,
+        ops: list[Op],
+        progress: Progress | None = None,
+        on_result: OnResult | None = None,
     ) -> list[OpResult]:
         """Apply `ops` (whose job `job` is) with the pod-side receiver (needs python3)."""
         self.streamed = True
-        return await bulk_apply(self.proc, job, ops, progress)
+        return await bulk_apply(self.proc, job, ops, progress, on_result)
 
 
 async def bulk_apply(
-    proc: Any, job: BulkJob, ops: list[Op], progress: Progress | None = None
+    proc: Any,
+    job: BulkJob,
+    ops: list[Op],
+    progress: Progress | None = None,
+    on_result: OnResult | None = None,
 ) -> list[OpResult]:
+    """Send the batch and read the receiver's results while it goes: each is handed to
+    `on_result` as it comes (then none are returned), or all are returned at the end. Raises
+    TransferError when the receiver stopped part-way: the results handed over until then
+    are true, but the batch is not done."""
     total_bytes = sum(
         op.local.size for op in ops if op.kind == "put" and op.local and op.local.kind == "file"
     )
     nfiles = len(job.files)
+    results = _Results(ops, job, on_result)
     # The receiver reports as it goes: read while writing, so neither side ever waits on a
-    # full pipe.
-    reports = asyncio.ensure_future(proc.stdout.read())
+    # full pipe, and each result is dealt with while later files are still on the wire.
+    reports = asyncio.ensure_future(_read_results(proc, results))
 
     def tick() -> None:
         if progress:
@@ -172,7 +234,7 @@ async def bulk_apply(
                 await proc.stdin.drain()
                 tick()
         proc.stdin.write_eof()
-        out = await reports
+        await reports
         done = await proc.wait()
     except BaseException as exc:
         # Broken, or cancelled (the root removed, the daemon stopping, Ctrl-C): end the channel
@@ -182,14 +244,23 @@ async def bulk_apply(
         if isinstance(exc, stream_errors()):
             raise TransferError(f"the bulk stream broke: {exc}") from exc
         raise
-    results = _results(ops, job, out)
+    results.finish()
     expected = sum(1 for op in ops if op.path not in job.missing)
-    if done.exit_status not in (0, None) and len(results) - len(job.unreadable) < expected:
-        # The receiver stopped part-way (the stream or the pod broke). Nothing of this batch is
-        # recorded: its intents stay, so the next pass recognises what did land as rpdev's.
+    if done.exit_status not in (0, None) and results.count < expected:
+        # The receiver stopped part-way (the stream or the pod broke). The batch is not done:
+        # its intents stay, so the next pass recognises what did land as rpdev's.
         err = done.stderr if isinstance(done.stderr, bytes) else b""
         raise TransferError(
-            f"the pod's receiver stopped after {len(results)} of {expected} changes "
+            f"the pod's receiver stopped after {results.count} of {expected} changes "
             f"(exit {done.exit_status}): " + err.decode(errors="replace").strip()[-500:]
         )
-    return results
+    return results.kept
+
+
+async def _read_results(proc: Any, results: _Results) -> None:
+    reader = podops.ResultReader()
+    while True:
+        data = await proc.stdout.read(1 << 16)
+        if not data:
+            break
+        results.take(reader.feed(data), ended=False)

@@ -374,3 +374,29 @@ async def test_a_chatty_login_script_does_not_break_the_listing(rig: Rig) -> Non
     (rig.local / "pkg01" / "mod1" / "f00001.py").write_text("changed")
     report = await rig.once()  # over asyncssh, as the daemon syncs
     assert report.sent == 1 and snapshot(rig.remote) == snapshot(rig.local)
+
+
+async def test_a_big_batch_is_recorded_as_the_pod_confirms_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pod's answers are recorded while the rest of the batch is on the wire, a few
+    thousand rows at a time (here 7): nothing waits for the batch's end, and the baseline is
+    the same as one written at once (a resync sends nothing)."""
+    import rpdevd.sync.engine as engine_mod
+
+    make_tree(rig.local, files=60)
+    monkeypatch.setattr(engine_mod, "RECORD_EVERY", 7)
+    commits: list[int] = []
+    real = Baseline.commit
+
+    def counting(self: Baseline, pair: str, upserts: Any, *args: Any, **kw: Any) -> None:
+        commits.append(len(upserts))
+        real(self, pair, upserts, *args, **kw)
+
+    monkeypatch.setattr(Baseline, "commit", counting)
+    first = await rig.once()
+    assert first.failed == [] and first.sent == 63  # 61 files, 2 symlinks
+    assert len(commits) >= 60 // 7 and max(commits) <= 7
+    assert snapshot(rig.remote) == snapshot(rig.local)
+    again = await rig.once()
+    assert again.sent == 0 and again.deleted == 0 and again.conflicts == []

@@ -369,3 +369,48 @@ def test_the_python_lister_lists_the_same_on_python_3_6(tmp_path: Path) -> None:
     old = listing(str(OLDEST))
     assert old == listing(sys.executable)
     assert b"a/odd\nname\0" in old and b"skip/z" not in old
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_modes_land_exactly_whatever_the_umask(tmp_path: Path, python: str | None) -> None:
+    """Files are created with their final mode (the receiver's umask is 0), no chmod after:
+    group and other write bits survive a pod's umask, and a file without owner write is still
+    written whole."""
+    src = tmp_path / "src"
+    src.mkdir()
+    modes = {"shared": 0o666, "all": 0o777, "readonly": 0o444, "private": 0o600}
+    for name, mode in modes.items():
+        (src / name).write_bytes(name.encode() * 100)
+        os.chmod(src / name, mode)
+    ops = [Op("put", name, entry(src / name)) for name in modes]
+    job = bulk_job(src, ops)
+    data = stream(job, False, tmp_path)
+    old = os.umask(0o077)
+    try:
+        res = receive(tmp_path / "pod", job, data, python=python)
+    finally:
+        os.umask(old)
+    assert res.returncode == 0, res.stderr
+    for name, mode in modes.items():
+        assert (tmp_path / "pod" / name).stat().st_mode & 0o777 == mode
+        assert (tmp_path / "pod" / name).read_bytes() == name.encode() * 100
+    reported = {p: e for _, p, e, _ in podops.parse_results(res.stdout)}
+    assert {p: e.mode for p, e in reported.items() if e} == modes
+
+
+def test_the_manifest_numbers_staged_files_as_the_stream_does(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b"):
+        (src / name).write_bytes(b"x")
+    os.symlink("a", src / "l")
+    ops = [
+        Op("mkdir", "d", LocalEntry("dir", mode=0o755)),
+        Op("put", "a", entry(src / "a")),
+        Op("put", "l", stat_one(src, "l")),
+        Op("put", "b", entry(src / "b")),
+        Op("delete", "gone", None, RemoteEntry("file", 1, 1, 0o644)),
+    ]
+    names = {"a": "0", "b": "1", "l": "s2"}
+    assert podops.encode_manifest(ops) == podops.encode_manifest(ops, names)
+    assert bulk_job(src, ops).manifest == podops.encode_manifest(ops, names)

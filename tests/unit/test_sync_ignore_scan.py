@@ -195,3 +195,21 @@ def test_the_quick_filter_never_changes_a_verdict(lines: list[str], rel: str, is
     level = _Level("", spec)
     probe = rel + "/" if is_dir else rel
     assert level.verdict(probe) == spec.check_file(probe).include
+
+
+def test_case_collisions_below_a_directory_are_warned(tmp_path: Path) -> None:
+    """Two directories that differ only in case: every path under them collides too."""
+    touch(tmp_path / "Src" / "main.py")
+    touch(tmp_path / "src" / "main.py")
+    touch(tmp_path / "other" / "x.py")
+    res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    clashes = [w for w in res.warnings if "differ only in case" in w]
+    assert any("'Src/main.py'" in w and "'src/main.py'" in w for w in clashes)
+    assert not any("other" in w for w in clashes)
+
+
+def test_no_case_collision_no_warning(tmp_path: Path) -> None:
+    touch(tmp_path / "a" / "README")
+    touch(tmp_path / "b" / "readme")  # the same name folded, but in two directories
+    res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert not any("differ only in case" in w for w in res.warnings)

@@ -16,10 +16,11 @@ import pytest
 from rpdevd.sync import podops
 from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.child import Child
+from rpdevd.sync.model import LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.scan import stat_one
 from rpdevd.sync.sshpipe import PipeProcess
-from rpdevd.sync.transfer import PodSession, TransferError, bulk_apply
+from rpdevd.sync.transfer import OpResult, PodSession, TransferError, _Results, bulk_apply
 
 
 def tree(src: Path, sizes: dict[str, int]) -> list[Op]:
@@ -104,3 +105,62 @@ async def test_finish_after_a_stream_writes_nothing_into_it() -> None:
     fresh = PodSession(_Recorder())
     await fresh.finish()
     assert fresh.proc.written == b"done\n"
+
+
+async def test_results_are_handed_over_as_they_come_in_the_batchs_order(tmp_path: Path) -> None:
+    ops = tree(tmp_path / "src", {f"f{i}": 1000 + i for i in range(40)})
+    job = bulk_job(tmp_path / "src", ops)
+    proc = await PipeProcess.wrap(pod_session(tmp_path / "pod"))
+    got: list[OpResult] = []
+    try:
+        kept = await bulk_apply(proc, job, ops, on_result=got.append)
+    finally:
+        proc.close()
+    assert kept == []  # handed over, not kept
+    assert [r.op.path for r in got] == [op.path for op in ops]
+    assert all(r.status == "ok" and r.sent == r.op.local and not r.torn for r in got)
+    assert [r.remote.size for r in got if r.remote] == [op.local.size for op in ops if op.local]
+
+
+def test_a_files_result_waits_until_the_sender_is_done_with_it(tmp_path: Path) -> None:
+    """The pod can report a file before the sender has checked it for changes (it checks after
+    the bytes are out): the result waits, so a file changed while read is never recorded as
+    sent whole."""
+    ops = tree(tmp_path / "src", {"a": 10, "b": 10})
+    ops.insert(0, Op("mkdir", "d", LocalEntry("dir", mode=0o755)))
+    job = bulk_job(tmp_path / "src", ops)
+    got: list[OpResult] = []
+    results = _Results(ops, job, got.append)
+    landed = RemoteEntry("file", 10, 0, 0o644)
+    results.take([("ok", "d", RemoteEntry("dir", mode=0o755), ""), ("ok", "a", landed, "")], False)
+    assert [r.op.path for r in got] == ["d"]  # "a" waits: the sender is still on it
+    results.take([("ok", "b", landed, "")], False)
+    assert [r.op.path for r in got] == ["d"]  # and what follows it waits behind it
+    job.torn.add("a")
+    job.sent["a"] = ops[1].local  # type: ignore[assignment]
+    results.take([], False)
+    assert [(r.op.path, r.torn) for r in got] == [("d", False), ("a", True)]
+    results.finish()  # the stream ended: the last one goes too
+    assert [r.op.path for r in got] == ["d", "a", "b"]
+    assert results.count == 3
+
+
+def test_results_read_back_whatever_the_chunks() -> None:
+    """A result cut by a chunk's end is read whole with the next chunk."""
+    data = b"".join(
+        b"ok\x00p%d\x00f\x00%d\x00%d\x00420\x00\x00\x00" % (i, i, 1_700_000_000 + i)
+        for i in range(50)
+    )
+    whole = list(podops.parse_results(data))
+    for size in (1, 7, 64, 1000):
+        reader = podops.ResultReader()
+        got = []
+        for i in range(0, len(data), size):
+            got += reader.feed(data[i : i + size])
+        assert got == whole and not reader.pending
+    assert len(whole) == 50 and whole[3] == (
+        "ok",
+        "p3",
+        RemoteEntry("file", 3, 1_700_000_003, 0o644),
+        "",
+    )
