@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rpdevd import paths
-from rpdevd.durations import parse_duration
+from rpdevd.durations import MAX_SECONDS, parse_duration
 
 POLICIES = ("manual", "keep-alive", "idle-stop")
 POD_KEYS = {
@@ -612,10 +612,18 @@ def _parse_sync(r: _Reader, i: int, s: dict[str, Any]) -> SyncConfig:
         enabled=r.typed(s, "enabled", bool, True, label=label + "enabled", table="sync", index=i),
         delete=r.typed(s, "delete", bool, True, label=label + "delete", table="sync", index=i),
         pull=_pull_patterns(r, s, label, i),
-        pull_interval=r.duration(
-            s, "pull_interval", 30.0, label=label + "pull_interval", table="sync", index=i
-        ),
+        pull_interval=_pull_interval(r, s, label, i),
     )
+
+
+def _pull_interval(r: _Reader, s: dict[str, Any], label: str, i: int) -> float:
+    seconds = r.duration(
+        s, "pull_interval", 30.0, label=label + "pull_interval", table="sync", index=i
+    )
+    wrong = check_pull_interval(seconds)
+    if wrong:
+        raise r.fail(label + "pull_interval", wrong, "sync", i, "pull_interval")
+    return seconds
 
 
 def _pull_patterns(r: _Reader, s: dict[str, Any], label: str, i: int) -> tuple[str, ...]:
@@ -647,6 +655,19 @@ def check_pull_pattern(pattern: str) -> str | None:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (ValueError, TypeError) as exc:
         return f"is not a gitignore pattern ({exc})"
+    return None
+
+
+MIN_PULL_INTERVAL = 1.0  # seconds: below it the pull passes would run back to back
+
+
+def check_pull_interval(seconds: float) -> str | None:
+    """What is wrong with `seconds` as a pull interval (None: nothing). The one check for
+    `pull_interval` here, `rpdev sync add --pull-interval` and the daemon's `sync.add`."""
+    if seconds != seconds or seconds > MAX_SECONDS:  # NaN, or past what a duration may be
+        return f"{seconds:g}s is not a duration to wait"
+    if seconds < MIN_PULL_INTERVAL:
+        return f"{seconds:g}s is too short: pull passes need at least 1s between them"
     return None
 
 

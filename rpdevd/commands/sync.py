@@ -206,7 +206,7 @@ def _register_roots(ss: Any) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import fail, run_call, say
-    from rpdevd.config import check_pull_pattern
+    from rpdevd.config import check_pull_interval, check_pull_pattern
     from rpdevd.durations import parse_duration
     from rpdevd.views import SyncRootView, read
 
@@ -239,6 +239,9 @@ def _add(args: argparse.Namespace) -> int:
             params["pull_interval"] = parse_duration(args.pull_interval)
         except ValueError as exc:
             return fail(f"--pull-interval: {exc}", code=2)
+        wrong = check_pull_interval(params["pull_interval"])
+        if wrong:
+            return fail(f"--pull-interval: {wrong}", "e.g. --pull-interval 30s", 2)
 
     def added(raw: Any) -> None:
         r = read(SyncRootView, raw)

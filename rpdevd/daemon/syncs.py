@@ -177,13 +177,13 @@ def bad_pull(pull: object) -> str | None:
 
 
 def bad_interval(value: object) -> bool:
-    """Not a pull interval: seconds, zero or more, at most what a duration may be."""
-    from rpdevd.durations import MAX_SECONDS
+    """Not a pull interval: seconds, checked as config.toml's `pull_interval` is."""
+    from rpdevd.config import check_pull_interval
 
     return (
         not isinstance(value, int | float)
         or isinstance(value, bool)
-        or not 0 <= value <= MAX_SECONDS  # NaN too
+        or check_pull_interval(value) is not None
     )
 
 
@@ -595,7 +595,7 @@ class SyncService:
             raise RequestError("bad_params", wrong, "patterns as in a .gitignore, e.g. 'logs/'")
         pull_interval = params.get("pull_interval", 30.0)
         if bad_interval(pull_interval):
-            raise RequestError("bad_params", "pull_interval must be seconds, zero or more")
+            raise RequestError("bad_params", "pull_interval must be seconds, 1 or more")
         root = Root(
             root_id(state.id, path, remote),
             state.id,

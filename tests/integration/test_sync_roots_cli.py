@@ -154,6 +154,10 @@ def test_bad_pull_arguments_are_refused_with_what_to_do(
     assert alone.returncode == 2 and "--pull-interval goes with --pull" in alone.stderr
     when = cli("sync", "add", str(tmp_path), dest, "--pull", "logs/", "--pull-interval", "soon")
     assert when.returncode == 2 and "--pull-interval" in when.stderr
+    # Passes back to back are no interval: under a second is refused, here and by the daemon.
+    for quick in ("0", "500ms"):
+        fast = cli("sync", "add", str(tmp_path), dest, "--pull", "logs/", "--pull-interval", quick)
+        assert fast.returncode == 2 and "is too short" in fast.stderr, fast.stderr
     # The daemon checks what comes over the socket the same way.
     with Client(timeout=20) as c, pytest.raises(RemoteError) as err:
         c.call(
@@ -172,5 +176,17 @@ def test_bad_pull_arguments_are_refused_with_what_to_do(
             },
         )
     assert "pull_interval" in err.value.message
+    with Client(timeout=20) as c, pytest.raises(RemoteError) as err:
+        c.call(
+            "sync.add",
+            {
+                "pod": "dev",
+                "local": str(tmp_path),
+                "remote": "x",
+                "pull": ["a"],
+                "pull_interval": 0,
+            },
+        )
+    assert "pull_interval must be seconds, 1 or more" in err.value.message
     assert roots() == []
     assert "Traceback" not in up.stderr + empty.stderr + alone.stderr + when.stderr

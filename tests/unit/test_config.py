@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rpdevd.config import ConfigError, load_config, parse_config
+from rpdevd.config import ConfigError, check_pull_interval, load_config, parse_config
 
 EXAMPLE = """\
 poll_interval = "15s"          # RunPod API poll
@@ -157,3 +157,28 @@ def test_a_bad_budget_or_bid_cap_is_refused_with_its_line(text: str, where: str)
     with pytest.raises(ConfigError) as exc:
         parse_config(text, Path("/c/config.toml"))
     assert str(exc.value).startswith("/c/config.toml" + where)
+
+
+SYNC = '[[sync]]\npod = "p"\nlocal = "/a"\nremote = "/b"\npull = ["logs/"]\n'
+
+
+@pytest.mark.parametrize(
+    "interval, what",
+    [
+        ('"500ms"', "0.5s is too short: pull passes need at least 1s between them"),
+        ("0.2", "0.2s is too short: pull passes need at least 1s between them"),
+        ("0", "must be greater than zero"),
+        ("1e300", "1e+300s is not a duration to wait"),
+    ],
+)
+def test_a_pull_interval_under_a_second_is_refused_with_its_line(interval: str, what: str) -> None:
+    # Passes back to back would keep the pod's disk and the connection busy for nothing.
+    with pytest.raises(ConfigError) as exc:
+        parse_config(f"{SYNC}\npull_interval = {interval}\n", Path("/c/config.toml"))
+    assert str(exc.value) == f"/c/config.toml:7: sync[0].pull_interval: {what}"
+
+
+def test_a_pull_interval_of_a_second_or_more_is_taken() -> None:
+    assert parse_config(f'{SYNC}pull_interval = "1s"\n').syncs[0].pull_interval == 1.0
+    assert parse_config(f"{SYNC}pull_interval = 90\n").syncs[0].pull_interval == 90.0
+    assert check_pull_interval(1.0) is None and check_pull_interval(0.999) is not None
