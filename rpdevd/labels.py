@@ -1,11 +1,13 @@
-"""The one name a person reads for a GPU, a sync root's state and a pod, wherever it is shown.
+"""The one name a person reads for a GPU, a sync root's state, what it pulls, and a pod, wherever
+it is shown.
 
 The CLI (`rpdev status`, `rpdev pods`, `rpdev sync status`) and the TUI both name things through
 these functions, so a word cannot drift between them. The daemon's own values (in `--json`
 output and over the socket) are left as they are: scripts read those. The one label the daemon
 gives itself is a pod's `gpu`, which is `gpu_label`'s (RunPod's own name and count are
-`gpu_type` and `gpu_count`). Standard library only (the CLI imports it); no cutting to a width
-and no cleaning of control characters here: callers do that where they know the space they have.
+`gpu_type` and `gpu_count`). Standard library and `rpdevd.durations` only (the CLI imports it);
+no cutting to a width and no cleaning of control characters here: callers do that where they
+know the space they have.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from rpdevd.durations import format_duration
 
 # Vendor prefixes add width, not information: "RTX A6000", not "NVIDIA RTX A6000".
 GPU_PREFIXES = ("NVIDIA ", "GeForce ", "AMD ", "Instinct ")
@@ -72,6 +76,21 @@ def root_pod_label(root: Mapping[str, Any], views: Iterable[Mapping[str, Any]]) 
         return labels[configured]
     named = [labels[pid] for pid, name in pods if name == configured]
     return named[0] if len(named) == 1 else configured
+
+
+def pull_label(root: Mapping[str, Any]) -> str | None:
+    """What a sync root pulls back and how often (`pulls 'logs/' 'out/*.png' back every 30s`);
+    None for a root without `pull`, or from a daemon older than the field."""
+    patterns = [p for p in root.get("pull") or () if isinstance(p, str)]
+    if not patterns:
+        return None
+    shown = " ".join(repr(p) for p in patterns[:5])
+    if len(patterns) > 5:
+        shown += f" (+{len(patterns) - 5} more)"
+    every = root.get("pull_interval")
+    if isinstance(every, int | float) and not isinstance(every, bool) and every > 0:
+        return f"pulls {shown} back every {format_duration(every)}"
+    return f"pulls {shown} back"
 
 
 def forward_label(forward: Mapping[str, Any]) -> str:

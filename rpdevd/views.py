@@ -73,6 +73,8 @@ class SyncRootView(TypedDict):
     last_sync: float | None
     last_error: str | None
     progress: SyncProgressView | None
+    pull: NotRequired[list[str]]  # patterns of pod files brought back into `local` ([] for none)
+    pull_interval: NotRequired[float]  # seconds between pull passes
 
 
 class ForwardView(TypedDict):

@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     from rpdevd.commands._common import daemon_call, print_json, safe_text, table
-    from rpdevd.labels import root_pod_label, sync_state_label
+    from rpdevd.labels import pull_label, root_pod_label, sync_state_label
     from rpdevd.views import PodsView, SyncListView, read
 
     result, code = daemon_call("sync.status")
@@ -147,6 +147,10 @@ def _status(args: argparse.Namespace) -> int:
         for r in roots
     ]
     print(table(rows, ["ID", "POD", "LOCAL", "REMOTE", "STATE", "HELD", "FROM", "LAST ERROR"]))
+    for r in roots:  # one line each for the roots that pull files back
+        pulls = pull_label(r)
+        if pulls:
+            print(safe_text(f"{r['id']}: {pulls}", 200))
     return 0
 
 

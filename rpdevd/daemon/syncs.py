@@ -94,6 +94,8 @@ class Root:
             "last_sync": status.get("last_sync"),
             "last_error": self.error or status.get("last_error"),
             "progress": self.progress,
+            "pull": list(self.pull),
+            "pull_interval": self.pull_interval,
         }
 
 

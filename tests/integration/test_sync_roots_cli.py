@@ -54,6 +54,7 @@ def test_a_root_added_paused_resumed_and_removed_from_the_cli(
     [root] = roots()
     rid = root["id"]
     assert root["source"] == "runtime" and root["local"] == str(project)
+    assert root["pull"] == [] and root["pull_interval"] == 30  # no pull: the defaults, said
     wait_until((pod_dir / "project" / "train.py").exists, 40, what="the added root synced")
     assert not (pod_dir / "project" / "run.log").exists()  # --ignore applies
 
@@ -119,6 +120,10 @@ def test_a_root_added_with_pull_brings_results_down_and_keeps_them(
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert "pulling 'outputs/' '*.log' back into" in added.stdout
+    [root] = roots()
+    assert root["pull"] == ["outputs/", "*.log"] and root["pull_interval"] == 1
+    status = cli("sync", "status")
+    assert f"{root['id']}: pulls 'outputs/' '*.log' back every 1s" in status.stdout
     wait_until((remote / "train.py").exists, 40, what="the added root synced")
     (remote / "outputs").mkdir()
     (remote / "outputs" / "loss.csv").write_text("0.9\n")
@@ -138,7 +143,9 @@ def test_a_root_added_with_pull_brings_results_down_and_keeps_them(
     start_daemon()
     (remote / "outputs" / "acc.csv").write_text("0.5\n")
     wait_until((project / "outputs" / "acc.csv").exists, 40, what="a pull after the restart")
-    assert roots()[0]["last_error"] is None
+    [kept] = roots()
+    assert kept["last_error"] is None
+    assert kept["pull"] == ["outputs/", "*.log"] and kept["pull_interval"] == 1
 
 
 def test_bad_pull_arguments_are_refused_with_what_to_do(

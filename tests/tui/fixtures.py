@@ -171,6 +171,8 @@ ROOTS = [
         "progress": None,
         "last_error": None,
         "paused": False,
+        "pull": ["checkpoints/*.pt", "logs/"],
+        "pull_interval": 30.0,
     },
     {
         "id": "r2",
@@ -194,6 +196,8 @@ ROOTS = [
         },
         "last_error": None,
         "paused": False,
+        "pull": [],
+        "pull_interval": 30.0,
     },
     {
         "id": "r3",
@@ -210,6 +214,8 @@ ROOTS = [
         "progress": None,
         "last_error": "train.py changed on the pod and locally",
         "paused": False,
+        "pull": [],
+        "pull_interval": 30.0,
     },
 ]
 

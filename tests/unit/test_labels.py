@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rpdevd.labels import gpu_label, root_pod_label, sync_state_label, view_gpu_label
+from rpdevd.labels import gpu_label, pull_label, root_pod_label, sync_state_label, view_gpu_label
 
 
 def test_a_gpu_reads_without_its_vendor_and_with_its_count() -> None:
@@ -37,3 +37,15 @@ def test_a_name_two_pods_share_comes_with_the_id() -> None:
     pods = [{"id": "abc1", "name": "dev"}, {"id": "def2", "name": "dev"}]
     assert root_pod_label({"pod": "dev", "pod_id": "def2"}, pods) == "dev (def2)"
     assert root_pod_label({"pod": "dev", "pod_id": None}, pods) == "dev"  # which one: not known
+
+
+def test_a_root_that_pulls_says_what_and_how_often() -> None:
+    root = {"pull": ["outputs/**/*.png", "logs/"], "pull_interval": 90.0}
+    assert pull_label(root) == "pulls 'outputs/**/*.png' 'logs/' back every 1m30s"
+    assert pull_label({"pull": [], "pull_interval": 30.0}) is None
+    assert pull_label({}) is None  # a daemon older than the field
+    assert pull_label({"pull": ["logs/"]}) == "pulls 'logs/' back"
+    many = pull_label({"pull": [f"d{i}/" for i in range(7)], "pull_interval": 30})
+    assert many == "pulls 'd0/' 'd1/' 'd2/' 'd3/' 'd4/' (+2 more) back every 30s"
+    # A control character in a pattern shows as an escape, never reaches the terminal raw.
+    assert "\x1b" not in (pull_label({"pull": ["\x1b[2Jx/"]}) or "")

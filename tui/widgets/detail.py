@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
-from rpdevd.labels import forward_label
+from rpdevd.labels import forward_label, pull_label
 from rpdevd.views import EventView, PodView, SampleView, SyncRootView
 from tui import format as fmt
 
@@ -193,6 +193,9 @@ class DetailPane(VerticalScroll):
             t.append("\n  ")
             t.append(f"{fmt.safe(r['local'], 36)} → {fmt.safe(r['remote'], 36)}  ")
             t.append_text(fmt.sync_label([r]))
+            pulls = pull_label(r)
+            if pulls:
+                t.append(f"\n    {fmt.safe(pulls, 120)}", style="bright_black")
             if r["last_error"]:
                 t.append(f"\n    last error: {fmt.safe(r['last_error'], 120)}", style="red")
         return t

@@ -37,6 +37,8 @@ export interface SyncRootView {
   last_sync: number | null;
   last_error: string | null;
   progress: SyncProgressView | null;
+  pull: string[];
+  pull_interval: number;
 }
 export interface ForwardView {
   pod: string;
