@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from rpdevd import ledger
 from rpdevd.daemon.bus import EventBus
 from rpdevd.daemon.notify import notify_desktop
+from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
 from rpdevd.protocol import EventKind
 from rpdevd.views import BudgetView
@@ -22,12 +23,18 @@ def told_in(store: Store, month: str) -> list[int]:
     return sorted({p for p in stored if isinstance(p, int) and not isinstance(p, bool)})
 
 
+def month_spent(pods: Iterable[PodState]) -> float:
+    """This month's spend over every pod on the account (their `spend_month`): what the view
+    below shows and the watch below is given."""
+    return sum(state.spend_month for state in pods)
+
+
 def budget_view(
-    store: Store, monthly: float | None, month_spends: Iterable[float], now: float
+    store: Store, monthly: float | None, spent_month: float, now: float
 ) -> BudgetView | None:
-    """The status's `budget`: this month's spend over every pod (their `spend_month`, the sum
-    the watch below is given) against `[budget] monthly`; None without a budget."""
-    spent = ledger.budget_spent(monthly, sum(month_spends))
+    """The status's `budget`: this month's spend over every pod (`month_spent`) against
+    `[budget] monthly`; None without a budget."""
+    spent = ledger.budget_spent(monthly, spent_month)
     if spent is None:
         return None
     month = ledger.month_of(now)

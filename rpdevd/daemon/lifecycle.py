@@ -24,7 +24,7 @@ from rpdevd.activity.decide import Decision, IdleState, Policy, step, stop_not_t
 from rpdevd.activity.history import SampleHistory
 from rpdevd.activity.probe import ActivityProbe
 from rpdevd.activity.samples import FOREVER, Sample
-from rpdevd.daemon.budget import BudgetWatch
+from rpdevd.daemon.budget import BudgetWatch, month_spent
 from rpdevd.daemon.connections import ConnectionPool
 from rpdevd.daemon.core import DaemonCore
 from rpdevd.daemon.keepalive import KeepAlive
@@ -127,8 +127,7 @@ class LifecycleService:
             s = ledger_mod.summary(run.ledger, state.pod.cost_per_hr, now)
             state.spend_today, state.spend_month = s["spend_today"], s["spend_month"]
             state.saved = s
-        spent = sum(state.spend_month for state in self.d.pods.values())
-        self.budget.check(self.d.config.budget_monthly, spent, now)
+        self.budget.check(self.d.config.budget_monthly, month_spent(self.d.pods.values()), now)
 
     # the loop ----------------------------------------------------------------------------
     async def run(self) -> None:

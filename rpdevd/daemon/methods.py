@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from rpdevd import __version__, paths
 from rpdevd.daemon.app import Daemon
-from rpdevd.daemon.budget import budget_view
+from rpdevd.daemon.budget import budget_view, month_spent
 from rpdevd.daemon.server import RequestError
 from rpdevd.protocol import EventKind, Method, param_str
 from rpdevd.views import ApiView, DaemonView, EventsView, PodsView, ReloadView, StatusView
@@ -52,7 +52,7 @@ class CoreMethods:
             "budget": budget_view(
                 self.d.store,
                 self.d.config.budget_monthly,
-                (s.spend_month for s in self.d.pods.values()),
+                month_spent(self.d.pods.values()),
                 time.time(),
             ),
         }

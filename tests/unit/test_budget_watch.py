@@ -3,10 +3,12 @@ store) does not tell it again; the status shows the month's spend against it wit
 
 from pathlib import Path
 
-from rpdevd.daemon.budget import BudgetWatch, budget_view
+from rpdevd.daemon.budget import BudgetWatch, budget_view, month_spent
 from rpdevd.daemon.bus import EventBus
+from rpdevd.daemon.state import PodState
 from rpdevd.daemon.store import Store
 from rpdevd.ledger import budget_spent, month_bounds, month_report
+from rpdevd.models import Pod
 
 MARCH = month_bounds("2026-03")[0] + 86400.0
 APRIL = month_bounds("2026-04")[0] + 86400.0
@@ -39,8 +41,13 @@ def test_each_threshold_once_a_month_across_a_restart(tmp_path: Path) -> None:
 def test_the_status_budget_is_the_months_spend_and_what_was_told(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     watch = BudgetWatch(store, EventBus(store), lambda title, body: None)
-    assert budget_view(store, None, [150.0], MARCH) is None  # no [budget]: nothing to show
-    assert budget_view(store, 200.0, [100.0, 23.4], MARCH) == {
+    assert budget_view(store, None, 150.0, MARCH) is None  # no [budget]: nothing to show
+    # Every pod on the account counts, managed or not.
+    pods = [
+        PodState(Pod.from_api({"id": "a1", "name": "a"}), managed=True, spend_month=100.0),
+        PodState(Pod.from_api({"id": "b2", "name": "b"}), managed=False, spend_month=23.4),
+    ]
+    assert budget_view(store, 200.0, month_spent(pods), MARCH) == {
         "month": "2026-03",
         "monthly": 200.0,
         "spent": 123.4,
@@ -48,9 +55,9 @@ def test_the_status_budget_is_the_months_spend_and_what_was_told(tmp_path: Path)
         "told": [],
     }
     watch.check(200.0, 161.0, MARCH)
-    view = budget_view(store, 200.0, [161.0], MARCH)
+    view = budget_view(store, 200.0, 161.0, MARCH)
     assert view is not None and view["told"] == [80] and view["percent"] == 80.5
-    assert budget_view(store, 200.0, [0.0], APRIL) == {
+    assert budget_view(store, 200.0, 0.0, APRIL) == {
         "month": "2026-04",
         "monthly": 200.0,
         "spent": 0.0,
