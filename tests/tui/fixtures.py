@@ -18,7 +18,7 @@ def _pod(**kw: Any) -> dict[str, Any]:
         "idle_timeout": 1800.0,
         "warn_before": 300.0,
         "wake_on_connect": False,
-        "gpu": "NVIDIA H100 80GB HBM3 x1",
+        "gpu": "H100 80GB HBM3 x1",  # gpu_label's, as the daemon sends it
         "gpu_type": "NVIDIA H100 80GB HBM3",
         "gpu_count": 1,
         "pod_type": "RESERVED",
@@ -77,6 +77,7 @@ PODS = [
     _pod(
         id="k7trainer00001",
         name="trainer",
+        gpu="H100 80GB HBM3 x2",
         gpu_type="NVIDIA H100 80GB HBM3",
         gpu_count=2,
         cost_per_hr=5.98,
@@ -94,6 +95,7 @@ PODS = [
     _pod(
         id="n0tebook000002",
         name="notebook",
+        gpu="RTX A6000 x1",
         gpu_type="NVIDIA RTX A6000",
         cost_per_hr=0.79,
         spend_today=3.10,
@@ -118,6 +120,7 @@ PODS = [
         name="spot-runner",
         status="EXITED",
         policy="keep-alive",
+        gpu="RTX 4090 x1",
         gpu_type="NVIDIA RTX 4090",
         cost_per_hr=0.34,
         is_spot=True,
@@ -132,6 +135,7 @@ PODS = [
         id="held0000000004",
         name="finetune",
         policy="idle-stop",
+        gpu="A100 80GB x1",
         gpu_type="NVIDIA A100 80GB",
         cost_per_hr=1.64,
         spend_today=6.50,

@@ -13,6 +13,7 @@ from typing import Any, NotRequired, Union, get_args, get_origin, get_type_hints
 import pytest
 
 from rpdevd import views
+from rpdevd.labels import gpu_label
 from tests.tui import fixtures
 
 SCALARS: dict[Any, tuple[str, Callable[[object], bool]]] = {
@@ -76,6 +77,12 @@ def test_each_canned_answer_has_the_daemons_shape(
     method: str, view: type, params: dict[str, Any] | None
 ) -> None:
     assert mismatches(view, answer(method, params), method) == []
+
+
+def test_each_canned_gpu_reads_as_the_daemon_names_it() -> None:
+    # The daemon's `gpu` is gpu_label's (no vendor, the count): "H100 80GB HBM3 x2".
+    for pod in fixtures.answers()["pods"]["pods"]:
+        assert pod["gpu"] == gpu_label(pod["gpu_type"], pod["gpu_count"]), pod["name"]
 
 
 def test_the_canned_samples_have_the_probes_fields() -> None:
