@@ -63,11 +63,13 @@ def ts_type(tp: object) -> str:
 def render() -> str:
     lines = [BEGIN]
     for view in views.VIEWS:
-        hints = typing.get_type_hints(view)
-        optional = view.__optional_keys__  # type: ignore[attr-defined]
+        # With postponed annotations `__optional_keys__` misses NotRequired: read the marks.
+        hints = typing.get_type_hints(view, include_extras=True)
         lines.append(f"export interface {view.__name__} {{")
         for key, tp in hints.items():
-            mark = "?" if key in optional else ""
+            mark = "?" if key in view.__optional_keys__ else ""  # type: ignore[attr-defined]
+            if typing.get_origin(tp) is typing.NotRequired:
+                mark, tp = "?", typing.get_args(tp)[0]
             lines.append(f"  {key}{mark}: {ts_type(tp)};")
         lines.append("}")
     lines.append(END)

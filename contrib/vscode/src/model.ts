@@ -37,8 +37,8 @@ export interface SyncRootView {
   last_sync: number | null;
   last_error: string | null;
   progress: SyncProgressView | null;
-  pull: string[];
-  pull_interval: number;
+  pull?: string[];
+  pull_interval?: number;
 }
 export interface ForwardView {
   pod: string;
@@ -83,13 +83,13 @@ export interface PodView {
   warning: WarningView | null;
   last_sample: Record<string, unknown> | null;
   sync: SyncRootView[];
-  forwards: ForwardView[];
+  forwards?: ForwardView[];
   last_error: string | null;
   status_since: number;
   volume_mount_path: string | null;
   as_of: number | null;
   last_known: boolean;
-  max_bid: number | null;
+  max_bid?: number | null;
 }
 export interface ApiView {
   ok: boolean;
@@ -124,7 +124,7 @@ export interface StatusView {
   api: ApiView;
   pods: PodView[];
   unmanaged: number;
-  budget: BudgetView | null;
+  budget?: BudgetView | null;
 }
 export interface PodsView {
   api: ApiView;
