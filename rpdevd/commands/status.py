@@ -8,6 +8,7 @@ from typing import Any
 from rpdevd.commands._common import JSON_HELP, ago, countdown, money, run_call, safe_text, table
 from rpdevd.labels import forward_label, sync_state_label, view_gpu_label
 from rpdevd.text import clean
+from rpdevd.views import ApiView, BudgetView, EventView, PodsView, PodView, StatusView, read
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,29 +21,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_events(sub)
 
 
-def _api_line(api: dict[str, Any]) -> str | None:
-    if api.get("ok"):
+def _api_line(api: ApiView) -> str | None:
+    if api["ok"]:
         return None
-    line = f"RunPod API: {safe_text(api.get('error'), 500)}"
-    if api.get("hint"):
+    line = f"RunPod API: {safe_text(api['error'], 500)}"
+    if api["hint"]:
         line += f"\n  hint: {safe_text(api['hint'], 500)}"
-    if api.get("state_error"):
+    if api["state_error"]:
         line += f"\n  stored state: {safe_text(api['state_error'], 300)}"
-    known_at = api.get("known_at")
-    if isinstance(known_at, int | float):
+    known_at = api["known_at"]
+    if known_at is not None:
         line += f"\npods as last known, {ago(known_at)} (the SSH config keeps that state)"
     else:
         line += "\nno pods known yet: RunPod has not answered since the daemon started"
     return line
 
 
-def render_status(result: dict[str, Any]) -> None:
-    api_line = _api_line(result.get("api", {}))
+def render_status(raw: Any) -> None:
+    result = read(StatusView, raw)
+    api_line = _api_line(result["api"])
     if api_line:
         print(api_line)
-    pods = result.get("pods", [])
+    pods = result["pods"]
     if not pods:
-        n = result.get("unmanaged", 0)
+        n = result["unmanaged"]
         print(
             "no managed pods"
             + (
@@ -58,8 +60,8 @@ def render_status(result: dict[str, Any]) -> None:
         return
     rows = []
     for p in pods:
-        ssh = p.get("ssh_alias") or "-"
-        if p.get("ssh_host"):
+        ssh = p["ssh_alias"] or "-"
+        if p["ssh_host"]:
             ssh += f" ({p['ssh_host']}:{p['ssh_port']})"
         rows.append(
             [
@@ -67,8 +69,8 @@ def render_status(result: dict[str, Any]) -> None:
                 p["id"],
                 p["status"],
                 safe_text(view_gpu_label(p), 28),
-                money(p.get("cost_per_hr")) + "/h",
-                money(p.get("spend_today")),
+                money(p["cost_per_hr"]) + "/h",
+                money(p["spend_today"]),
                 p["policy"],
                 safe_text(_idle_text(p), 60),
                 _sync_text(p),
@@ -81,22 +83,24 @@ def render_status(result: dict[str, Any]) -> None:
         )
     )
     for p in pods:
-        if p.get("forwards"):
-            line = ", ".join(forward_label(f) for f in p["forwards"])
+        forwards = p.get("forwards")  # NotRequired: a daemon older than port forwards
+        if forwards:
+            line = ", ".join(forward_label(f) for f in forwards)
             print(f"{safe_text(p['name'], 24)} forwards: {safe_text(line, 300)}")
     for p in pods:
-        if isinstance(p.get("max_bid"), int | float):
+        bid = p.get("max_bid")  # NotRequired: a daemon older than max_bid
+        if bid is not None:
             print(
-                f"{safe_text(p['name'], 24)} max_bid: {money(p['max_bid'])}/GPU/h "
+                f"{safe_text(p['name'], 24)} max_bid: {money(bid)}/GPU/h "
                 "(keep-alive resumes it at or below)"
             )
     for p in pods:
-        if p.get("last_error"):
+        if p["last_error"]:
             print(f"! {safe_text(p['name'], 24)}: {safe_text(p['last_error'], 200)}")
     line = budget_line(result.get("budget"))
     if line:
         print(line)
-    include = result.get("daemon", {}).get("ssh_include")
+    include = result["daemon"]["ssh_include"]
     if include == "missing":
         print(
             "\nssh <alias> and VS Code need one Include line at the top of ~/.ssh/config: "
@@ -106,37 +110,38 @@ def render_status(result: dict[str, Any]) -> None:
         print("\n~/.ssh/config has broken rpdev markers: `rpdev ssh-config diff` explains")
 
 
-def budget_line(budget: Any) -> str | None:
+def budget_line(budget: BudgetView | None) -> str | None:
     """`budget: $123.40 of $200.00 this month (62 %)`; None without a [budget]."""
-    if not isinstance(budget, dict):
+    if budget is None:
         return None
-    told = budget.get("told") or []
+    told = budget["told"]
     note = " - over budget" if 100 in told else " - 80 % reached" if 80 in told else ""
     return (
-        f"budget: {money(budget.get('spent'))} of {money(budget.get('monthly'))} this month "
-        f"({budget.get('percent', 0):.0f} %){note}"
+        f"budget: {money(budget['spent'])} of {money(budget['monthly'])} this month "
+        f"({budget['percent']:.0f} %){note}"
     )
 
 
-def _idle_text(p: dict[str, Any]) -> str:
+def _idle_text(p: PodView) -> str:
     """The idle column, its countdown computed now (the daemon's text is from the last probe)."""
-    if p.get("idle_deadline") and p.get("status") == "RUNNING":
+    if p["idle_deadline"] and p["status"] == "RUNNING":
         return f"idle, stops in {countdown(p['idle_deadline'])}"
-    return p.get("idle_state") or "-"
+    return p["idle_state"] or "-"
 
 
-def _sync_text(p: dict[str, Any]) -> str:
-    roots = p.get("sync") or []
+def _sync_text(p: PodView) -> str:
+    roots = p["sync"]
     if not roots:
         return "-"
-    states = sorted({sync_state_label(r.get("state")) for r in roots})
-    held = sum(int(r.get("held") or 0) for r in roots)
+    states = sorted({sync_state_label(r["state"]) for r in roots})
+    held = sum(r["held"] for r in roots)
     text = "/".join(states) + (f" ({len(roots)})" if len(roots) > 1 else "")
     return text + (f", {held} held" if held else "")
 
 
-def render_pods(result: dict[str, Any]) -> None:
-    api_line = _api_line(result.get("api", {}))
+def render_pods(raw: Any) -> None:
+    result = read(PodsView, raw)
+    api_line = _api_line(result["api"])
     if api_line:
         print(api_line)
     rows = [
@@ -145,16 +150,16 @@ def render_pods(result: dict[str, Any]) -> None:
             p["id"],
             p["status"],
             safe_text(view_gpu_label(p), 28),
-            money(p.get("cost_per_hr")) + "/h",
-            "spot" if p.get("is_spot") else "on-demand",
-            "yes" if p.get("managed") else "no",
+            money(p["cost_per_hr"]) + "/h",
+            "spot" if p["is_spot"] else "on-demand",
+            "yes" if p["managed"] else "no",
         ]
-        for p in result.get("pods", [])
+        for p in result["pods"]
     ]
     if rows:
         print(table(rows, ["NAME", "ID", "STATUS", "GPU", "PRICE", "TYPE", "MANAGED"]))
     else:
-        print("no pods on the account" if result.get("api", {}).get("ok") else "no pods known")
+        print("no pods on the account" if result["api"]["ok"] else "no pods known")
 
 
 def register_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -172,21 +177,22 @@ def register_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=_events)
 
 
-def _print_event(e: dict[str, Any], as_json: bool) -> None:
+def _print_event(raw: Any, as_json: bool) -> None:
     import time
 
     from rpdevd.text import json_dumps
 
     if as_json:
-        print(json_dumps(e), flush=True)
+        print(json_dumps(raw), flush=True)  # as the daemon sent it
         return
     import sys
 
-    when = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
+    e = read(EventView, raw)
+    when = time.strftime("%H:%M:%S", time.localtime(e["t"]))
     # Cut to a terminal line only where a person reads it; a pipe gets every word.
     limit = 160 if sys.stdout.isatty() else None
-    mark = {"error": "!", "warning": "*"}.get(e.get("level", ""), " ")
-    print(f"{when} {mark} {e.get('kind', ''):<18} {clean(e.get('message', ''), limit)}", flush=True)
+    mark = {"error": "!", "warning": "*"}.get(e["level"], " ")
+    print(f"{when} {mark} {e['kind']:<18} {clean(e['message'], limit)}", flush=True)
 
 
 def _events(a: argparse.Namespace) -> int:
