@@ -397,15 +397,28 @@ class SyncEngine:
         listing = asyncio.ensure_future(self._list_remote())
         try:
             await asyncio.sleep(0)  # the listing's request goes out first
-            intents = self.baseline.load_intents(self.spec.pair_id)
+            pair = self.spec.pair_id
+            intents = self.baseline.load_intents(pair)
+            # Nothing recorded (a first sync): every path is to be planned, with no records
+            # to compare first.
+            fresh = not intents and not self.baseline.has_rows(pair)
+            pod_same: bool | None = None  # the pod still holds what rpdev left (None: not known)
+            if not fresh and not intents:
+                await asyncio.wait({scanning, listing}, return_when=asyncio.FIRST_COMPLETED)
+                if listing.done() and not scanning.done():
+                    # The listing came first: compared while the walk goes on.
+                    _, raw = listing.result()
+                    pod_same = _pod_unchanged(raw, self.baseline.pod_records(pair))
+                    del raw
             scanned = await scanning
             local = scanned.entries
             unknown = scanned.unreadable
-            # Nothing recorded (a first sync): every path is to be planned, with no records
-            # to compare first.
-            fresh = not intents and not self.baseline.has_rows(self.spec.pair_id)
             unchanged_here = (
-                not fresh and not intents and not unknown and self._local_unchanged(local)
+                not fresh
+                and not intents
+                and not unknown
+                and pod_same is not False
+                and self._local_unchanged(local)
             )
             session, raw = await listing
         except BaseException:
@@ -422,8 +435,11 @@ class SyncEngine:
                     f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
-            pair = self.spec.pair_id
-            if unchanged_here and _pod_unchanged(raw, self.baseline.pod_records(pair)):
+            if unchanged_here and (
+                pod_same
+                if pod_same is not None
+                else _pod_unchanged(raw, self.baseline.pod_records(pair))
+            ):
                 p = Plan()
             else:
                 # The paths where something differs, found by comparing records in bulk; the

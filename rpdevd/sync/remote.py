@@ -17,16 +17,16 @@ import re
 import shlex
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from importlib import resources
 
 from rpdevd.sync.model import Kind, RemoteEntry, remote_entry
-from rpdevd.sync.podops import RECEIVER
+from rpdevd.sync.podops import RECEIVER, read_beside
 
 HEADER = b"RPDEV-LIST 1"
 END = b"E\0\0\0\0\0\0"  # five empty fields never occur in a real record
 
+
 # The python3 lister (pod_lister.py's text), sent as `python3 -c PY_LISTER [PRUNED...]`.
-PY_LISTER = resources.files("rpdevd.sync").joinpath("pod_lister.py").read_text(encoding="utf-8")
+PY_LISTER = read_beside("pod_lister.py")
 
 # The last resort, for a pod with neither GNU find nor python3: sh over `find -exec` and `stat`.
 _SH_LISTER = r"""
