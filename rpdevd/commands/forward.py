@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from rpdevd.commands._common import JSON_HELP, POD_HELP, fail, run_call, safe_text, say, table
+from rpdevd.views import ForwardListView, ForwardView, read
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,8 +43,8 @@ def parse_ports(text: str) -> tuple[int, int]:
     return ports[0], ports[1]
 
 
-def render_list(result: dict[str, Any]) -> None:
-    forwards = result.get("forwards") or []
+def render_list(result: ForwardListView) -> None:
+    forwards = result["forwards"]
     if not forwards:
         print(
             "no port forwards: add one with `rpdev forward POD 8888` or [[forward]] in config.toml"
@@ -51,7 +52,7 @@ def render_list(result: dict[str, Any]) -> None:
         return
     rows = [
         [
-            safe_text(f.get("name") or f["pod"], 24),
+            safe_text(f["name"] or f["pod"], 24),
             f"{f['bind']}:{f['local']}",
             str(f["remote"]),
             f["state"],
@@ -62,12 +63,12 @@ def render_list(result: dict[str, Any]) -> None:
     ]
     print(table(rows, ["POD", "LOCAL", "REMOTE", "STATE", "CONNS", "FROM"]))
     for f in forwards:
-        if f.get("error"):
+        if f["error"]:
             say(f"! {f['local']}: {f['error']}")
 
 
-def _added(f: dict[str, Any]) -> None:
-    name = f.get("name") or f["pod"]
+def _added(f: ForwardView) -> None:
+    name = f["name"] or f["pod"]
     say(f"{name}: {f['bind']}:{f['local']} -> port {f['remote']} on the pod ({f['state']})")
     host = f["bind"] if f["bind"] not in ("0.0.0.0", "::") else "localhost"
     if ":" in host:
@@ -77,13 +78,11 @@ def _added(f: dict[str, Any]) -> None:
         say(f"  listening on {f['bind']}: anyone who can reach this machine reaches it")
 
 
-def _removed(f: dict[str, Any]) -> None:
-    say(f"{f.get('name') or f['pod']}: forward of local port {f['local']} removed")
+def _removed(f: ForwardView) -> None:
+    say(f"{f['name'] or f['pod']}: forward of local port {f['local']} removed")
 
 
 def _forward(a: argparse.Namespace) -> int:
-    from rpdevd.views import ForwardListView, ForwardView, read
-
     if a.remove:
         if not a.pod or not a.ports or not a.ports.isdigit():
             return fail(
@@ -92,13 +91,9 @@ def _forward(a: argparse.Namespace) -> int:
                 2,
             )
         params: dict[str, Any] = {"pod": a.pod, "local": int(a.ports)}
-        return run_call(
-            "forward.remove", params, a.json, lambda r: _removed(dict(read(ForwardView, r)))
-        )
+        return run_call("forward.remove", params, a.json, lambda r: _removed(read(ForwardView, r)))
     if a.pod is None:
-        return run_call(
-            "forward.list", {}, a.json, lambda r: render_list(dict(read(ForwardListView, r)))
-        )
+        return run_call("forward.list", {}, a.json, lambda r: render_list(read(ForwardListView, r)))
     if a.ports is None:
         return fail("which port? e.g. rpdev forward POD 8888 (or 18888:8888)", code=2)
     try:
@@ -110,4 +105,4 @@ def _forward(a: argparse.Namespace) -> int:
     params = {"pod": a.pod, "local": local, "remote": remote}
     if a.bind:
         params["bind"] = a.bind
-    return run_call("forward.add", params, a.json, lambda r: _added(dict(read(ForwardView, r))))
+    return run_call("forward.add", params, a.json, lambda r: _added(read(ForwardView, r)))
