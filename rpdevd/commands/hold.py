@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from rpdevd.commands._common import JSON_HELP, POD_HELP, fail, run_call, say
+from rpdevd.views import PodView, read
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,11 +18,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_hold)
 
 
-def _render(r: dict[str, Any]) -> None:
-    hold = r.get("hold_until")
+def _render(raw: Any) -> None:
+    r = read(PodView, raw)
+    hold = r["hold_until"]
     if hold is None:
         say(f"{r['name']}: no hold")
-    elif hold == "forever":
+    elif isinstance(hold, str):  # the one text it holds: "forever"
         say(f"{r['name']}: held until you run `rpdev hold {r['id']} --off`")
     else:
         import time
