@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 from rpdevd.client import Client, DaemonNotRunning
 from rpdevd.protocol import ProtocolError, RemoteError
 from rpdevd.text import clean, json_dumps
+from rpdevd.views import PodView
 
 # Help texts every command gives the same way.
 POD_HELP = "the pod: its id, its name, or its SSH alias (`rpdev pods` lists them)"
@@ -117,7 +118,7 @@ class PodChoiceError(Exception):
         self.message, self.hint = message, hint
 
 
-def pick_pod(pods: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+def pick_pod(pods: list[PodView], ref: str) -> PodView:
     """The pod `ref` names among the daemon's pod views, chosen as the daemon chooses: an id
     first, then a name, then an SSH alias (with or without `.runpod`). PodChoiceError when
     none or several match."""
@@ -125,7 +126,7 @@ def pick_pod(pods: list[dict[str, Any]], ref: str) -> dict[str, Any]:
         if p["id"] == ref:
             return p
     matches = [p for p in pods if p["name"] == ref] or [
-        p for p in pods if p.get("ssh_alias") in (ref, f"{ref}.runpod")
+        p for p in pods if p["ssh_alias"] in (ref, f"{ref}.runpod")
     ]
     if len(matches) == 1:
         return matches[0]

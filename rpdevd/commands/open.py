@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 from rpdevd.commands._common import POD_HELP, daemon_call, fail
+from rpdevd.views import StatusView, read
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,10 +28,11 @@ def editor_command(alias: str, folder: str, cursor: bool) -> list[str]:
 
 
 def _open(a: argparse.Namespace) -> int:
-    status, code = daemon_call("status", timeout=10)
+    raw, code = daemon_call("status", timeout=10)
     if code:
         return code
-    pods = [p for p in status["pods"] if a.pod in (p["id"], p["name"], p.get("ssh_alias"))]
+    status = read(StatusView, raw)
+    pods = [p for p in status["pods"] if a.pod in (p["id"], p["name"], p["ssh_alias"])]
     if not pods:
         return fail(
             f"no managed pod {a.pod!r}", "`rpdev status` lists them; `rpdev manage POD` adds one"
@@ -40,16 +42,16 @@ def _open(a: argparse.Namespace) -> int:
         ids = ", ".join(p["id"] for p in pods)
         return fail(f"several pods are named {a.pod!r}: {ids}", "use the pod id instead")
     pod = (by_id or pods)[0]
-    alias = pod.get("ssh_alias")
+    alias = pod["ssh_alias"]
     if not alias:
         return fail(f"{pod['name']} has no SSH alias yet", "wait for the daemon's next poll")
-    if pod["status"] != "RUNNING" and not pod.get("wake_on_connect"):
+    if pod["status"] != "RUNNING" and not pod["wake_on_connect"]:
         return fail(
             f"{pod['name']} is {pod['status']}",
             f"`rpdev resume {pod['id']}`, or `rpdev policy {pod['id']} "
             "--wake-on-connect on` to start it when you connect",
         )
-    folder = a.path or pod.get("volume_mount_path") or "/workspace"
+    folder = a.path or pod["volume_mount_path"] or "/workspace"
     if not safe_folder(folder):
         # The path comes from RunPod's API (or the command line): it must never read as an
         # option of the editor's or carry control characters into a terminal.

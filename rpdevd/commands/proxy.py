@@ -34,10 +34,11 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
     import asyncio
 
     from rpdevd.client import AsyncClient
+    from rpdevd.views import StatusView, read
 
     async with AsyncClient(timeout=timeout + 10) as client:
-        info = await client.call("status", timeout=10)
-        for p in info.get("pods", []):
+        info = read(StatusView, await client.call("status", timeout=10))
+        for p in info["pods"]:
             if pod in (p["id"], p["name"]) and p["status"] != "RUNNING":
                 # Said as a request: the daemon may refuse (wake on connect off, a pod stopped
                 # for being idle a moment ago); what it does comes next, from its events.

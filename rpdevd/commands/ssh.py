@@ -13,9 +13,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from rpdevd.commands._common import POD_HELP, PodChoiceError, daemon_call, fail, pick_pod
+from rpdevd.views import PodsView, PodView, read
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,11 +69,11 @@ def ssh_command(
     return ["ssh", *options, "--", alias, *command]
 
 
-def _ready(pod: dict[str, Any]) -> bool:
-    return pod["status"] == "RUNNING" and pod.get("endpoint_state") == "confirmed"
+def _ready(pod: PodView) -> bool:
+    return pod["status"] == "RUNNING" and pod["endpoint_state"] == "confirmed"
 
 
-def _wake(pod: dict[str, Any], timeout: float) -> int:
+def _wake(pod: PodView, timeout: float) -> int:
     """Start the pod (or wait for its endpoint) through the daemon; 0, or the exit code after
     saying why not."""
     import asyncio
@@ -82,7 +82,7 @@ def _wake(pod: dict[str, Any], timeout: float) -> int:
     from rpdevd.protocol import RemoteError
 
     pod_id, name = pod["id"], pod["name"]
-    if pod["status"] != "RUNNING" and not pod.get("wake_on_connect"):
+    if pod["status"] != "RUNNING" and not pod["wake_on_connect"]:
         return fail(
             f"{name} is {pod['status']} and wake on connect is off for it",
             f"start it with `rpdev resume {pod_id}`, or turn wake on connect on: "
@@ -106,16 +106,16 @@ def _ssh(a: argparse.Namespace) -> int:
     if code:
         return code
     try:
-        pod = pick_pod(listing["pods"], a.pod)
+        pod = pick_pod(read(PodsView, listing)["pods"], a.pod)
     except PodChoiceError as exc:
         return fail(exc.message, exc.hint)
     pod_id, name = pod["id"], pod["name"]
-    if not pod.get("managed"):
+    if not pod["managed"]:
         return fail(
             f"{name} ({pod_id}) is not managed by rpdev, so it has no SSH alias",
             f"take it under management with `rpdev manage {pod_id}`",
         )
-    alias = pod.get("ssh_alias")
+    alias = pod["ssh_alias"]
     if not alias or alias.startswith("-"):
         return fail(f"{name} has no SSH alias yet", "wait for the daemon's next poll")
     ssh_files, code = daemon_call("ssh.status", timeout=10)
