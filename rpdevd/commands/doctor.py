@@ -84,26 +84,27 @@ def daemon_checks(shell_key: str | None, shell_config: str | None) -> list[dict[
     from rpdevd import __version__
     from rpdevd.client import Client, DaemonNotRunning
     from rpdevd.protocol import ProtocolError, RemoteError
+    from rpdevd.views import StatusView, read
 
     try:
         with Client(timeout=5) as c:
-            st = c.call("status")
+            st = read(StatusView, c.call("status"))
     except DaemonNotRunning:
         return [_check("daemon", False, "not running", "rpdev daemon start")]
     except (OSError, ProtocolError, RemoteError, TimeoutError) as exc:
         return [_check("daemon", False, f"does not answer properly: {exc}", "rpdev daemon status")]
-    d, api = st.get("daemon", {}), st.get("api", {})
-    checks = [_check("daemon", True, f"running (pid {d.get('pid')}, rpdev {d.get('version')})")]
-    if d.get("version") != __version__:
+    d, api = st["daemon"], st["api"]
+    checks = [_check("daemon", True, f"running (pid {d['pid']}, rpdev {d['version']})")]
+    if d["version"] != __version__:
         checks.append(
             _check(
                 "daemon",
                 False,
-                f"runs rpdev {d.get('version')}, this shell {__version__}",
+                f"runs rpdev {d['version']}, this shell {__version__}",
                 "restart it: rpdev daemon stop && rpdev daemon start",
             )
         )
-    source = api.get("key_source")
+    source = api["key_source"]
     if source is None:
         checks.append(
             _check(
@@ -127,18 +128,18 @@ def daemon_checks(shell_key: str | None, shell_config: str | None) -> list[dict[
                 "shell (rpdev daemon stop && rpdev daemon start) if this shell's is the right one",
             )
         )
-    if api.get("ok"):
+    if api["ok"]:
         checks.append(_check("daemon api", True, "RunPod answers the daemon"))
     else:
         checks.append(
-            _check("daemon api", False, str(api.get("error") or "not polled yet"), api.get("hint"))
+            _check("daemon api", False, str(api["error"] or "not polled yet"), api["hint"])
         )
-    if d.get("config") != shell_config:
+    if d["config"] != shell_config:
         checks.append(
             _check(
                 "daemon conf",
                 False,
-                f"the daemon reads {d.get('config') or 'no config.toml'}, "
+                f"the daemon reads {d['config'] or 'no config.toml'}, "
                 f"this shell {shell_config or 'no config.toml'}",
                 "the daemon and this shell must see the same XDG_CONFIG_HOME; "
                 "restart the daemon from this shell",
