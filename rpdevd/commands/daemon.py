@@ -161,18 +161,21 @@ def _status(a: argparse.Namespace) -> int:
         return 3
     except (OSError, ProtocolError, RemoteError, TimeoutError) as exc:
         return fail(f"rpdevd does not answer properly: {exc}", f"see {paths.log_file()}")
-    d, api = st["daemon"], st["api"]
     if a.json:
-        print_json({"running": True, "daemon": d, "api": api})
+        print_json({"running": True, "daemon": st["daemon"], "api": st["api"]})
         return 0
+    from rpdevd.views import StatusView, read
+
+    view = read(StatusView, st)
+    d, api = view["daemon"], view["api"]
     print(f"rpdevd {d['version']} running, pid {d['pid']}, up {d['uptime_s']:.0f}s")
     print(f"  socket: {d['socket']}\n  log:    {d['log']}\n  config: {d['config'] or 'none'}")
     state = "ok" if api["ok"] else f"FAILING: {api['error']}"
     say(
         f"  RunPod API: {state} (last poll {ago(api['last_poll'])}, "
-        + (f"key from {api['key_source']})" if api.get("key_source") else "no API key)")
+        + (f"key from {api['key_source']})" if api["key_source"] else "no API key)")
     )
-    if api.get("hint") and not api["ok"]:
+    if api["hint"] and not api["ok"]:
         say(f"  hint: {api['hint']}")
     return 0
 
