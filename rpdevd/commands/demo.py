@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rpdevd.commands._common import fail
+from rpdevd.views import StatusView, read
 
 # What points `rpdev` in another shell at the demo (its daemon's socket, config and state).
 SHELL_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
@@ -245,15 +246,15 @@ def workspace_hint(pods: list[dict[str, Any]]) -> str:
     )
 
 
-def _wait_for_pods(timeout: float) -> dict[str, Any]:
+def _wait_for_pods(timeout: float) -> StatusView:
     from rpdevd.client import call
 
     deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
+    status = read(StatusView, {})
     while time.monotonic() < deadline:
-        status = call("status", timeout=10)
-        pods = status.get("pods", [])
-        if pods and all(p["status"] != "RUNNING" or p.get("ssh_host") for p in pods):
+        status = read(StatusView, call("status", timeout=10))
+        pods = status["pods"]
+        if pods and all(p["status"] != "RUNNING" or p["ssh_host"] for p in pods):
             return status
         time.sleep(0.5)
     return status
@@ -335,11 +336,11 @@ def _demo(a: argparse.Namespace) -> int:
 def _check(demo: Demo) -> int:
     status = _wait_for_pods(60)
     _print_status()
-    running = [p for p in status.get("pods", []) if p["status"] == "RUNNING"]
+    running = [p for p in status["pods"] if p["status"] == "RUNNING"]
     if not running:
         return fail("no running pod appeared in the demo")
-    alias = running[0].get("ssh_alias")
-    if alias and running[0].get("ssh_host"):
+    alias = running[0]["ssh_alias"]
+    if alias and running[0]["ssh_host"]:
         out = subprocess.run(
             ["ssh", "-F", str(demo.home / ".ssh" / "config"), alias, "true"],
             capture_output=True,
