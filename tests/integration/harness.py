@@ -121,6 +121,20 @@ def wait_until(predicate, timeout: float = 20, interval: float = 0.1, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def endpoint_written(port: int | None, host: str | None = None) -> bool:
+    """Whether rpdev's generated SSH config has this endpoint (a simulated pod's address when
+    `host` is None). The daemon shows an endpoint confirmed, then writes it there: a test that
+    goes on to use the alias awaits this."""
+    from rpdevd.sim.pods import SIM_IP
+    from rpdevd.sshconfig import files
+
+    path = files.generated_path()
+    if port is None or not path.exists():
+        return False
+    lines = path.read_text().splitlines()
+    return f"  HostName {host or SIM_IP}" in lines and f"  Port {port}" in lines
+
+
 API_KEY = "rpdev-test-key-0123456789abcdef"
 
 

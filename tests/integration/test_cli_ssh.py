@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+from tests.integration.harness import (
+    SimThread,
+    cli,
+    endpoint_written,
+    ssh_config_lines,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -33,7 +40,16 @@ def test_a_command_runs_on_the_pod_and_its_exit_status_comes_back(
     pod = sim.run(sim.sim.add_pod(name="trainer"))
     configure(home, client_key, user, '[[pod]]\nname = "trainer"\n', include)
     start_daemon()
-    wait_until(lambda: pod_view("trainer").get("endpoint_state") == "confirmed", what="endpoint")
+    view = wait_until(
+        lambda: (v := pod_view("trainer")).get("endpoint_state") == "confirmed" and v,
+        what="endpoint",
+    )
+    # Shown confirmed, then written to the generated config that `rpdev ssh` points ssh at.
+    wait_until(
+        lambda: endpoint_written(view["ssh_port"], view["ssh_host"]),
+        timeout=30,
+        what="the endpoint in the SSH config",
+    )
     r = cli("ssh", "trainer", "--", "echo", "hi")
     assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
     by_id = cli("ssh", pod.id, "--", "echo $RUNPOD_POD_ID; exit 7")

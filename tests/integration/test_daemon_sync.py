@@ -50,7 +50,7 @@ def test_edits_reach_the_pod_and_count_as_activity(synced, start_daemon) -> None
     assert not [s for s in states if s[0] == "error" or s[1]], states
     assert not (remote / "big.ckpt").exists()  # ignored files never leave the machine
     (project / "train.py").write_text("print('v2')\n")
-    wait_until(lambda: (remote / "train.py").read_text() == "print('v2')\n", 10, what="edit")
+    wait_until(lambda: (remote / "train.py").read_text() == "print('v2')\n", 30, what="edit")
     wait_until(
         lambda: any(
             (p.get("last_sample") or {}).get("local_edits", 0) > 0

@@ -14,7 +14,14 @@ import pytest
 
 from rpdevd.sim.sshd import KeyPair
 from rpdevd.sshconfig import generated_path, known_hosts_path, pinned_keys
-from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+from tests.integration.harness import (
+    SimThread,
+    cli,
+    endpoint_written,
+    ssh_config_lines,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -70,6 +77,8 @@ def test_restart_then_strict_ssh_works_again(
     start_daemon()
     old_port = wait_until(confirmed_port, timeout=60, what="confirmed endpoint")
     alias_key = f"rpdev-{pod.id}"
+    # Shown confirmed, then written to the config that ssh reads: awaited, not assumed.
+    wait_until(lambda: endpoint_written(old_port), timeout=30, what="the endpoint written")
 
     ok = ssh(user_config, ALIAS, "echo $RUNPOD_POD_ID")
     assert ok.returncode == 0, ok.stderr
@@ -92,11 +101,15 @@ def test_restart_then_strict_ssh_works_again(
     decoy_key = sim.sim.pods[decoy.id].sshd.host_public_key
     ports, pins = set(), set()
     deadline = time.monotonic() + 60
-    while confirmed_port() != real and time.monotonic() < deadline:
+    # Until the real port is confirmed and written (confirmed first, then written).
+    while time.monotonic() < deadline:
+        done = endpoint_written(real) and confirmed_port() == real
         ports |= written_ports()
         pins |= {k.line for k in pinned_keys(known_hosts_path()).get(alias_key, [])}
+        if done:
+            break
         time.sleep(0.05)
-    assert confirmed_port() == real
+    assert confirmed_port() == real and endpoint_written(real)
     # Neither the stale port nor the decoy's key ever reached the config or the pins.
     assert ports <= {old_port, real}, ports
     assert decoy_key not in pins and pins <= {old_key, new_key}

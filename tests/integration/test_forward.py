@@ -132,7 +132,17 @@ def test_forward_comes_back_after_the_pod_restarts_and_a_taken_port_is_named(
         assert wait_until(lambda: fetch(local), timeout=60, what="the forward back") == (
             f"hello from {pod_id}\n"
         )
-        after = [e for e in events() if e["seq"] > before and e["pod_id"] == pod_id]
+        # A connection through the forward may be served before the daemon says the forward is
+        # up (both follow the confirmation): the event is awaited, not assumed.
+        after = wait_until(
+            lambda: (
+                (a := [e for e in events() if e["seq"] > before and e["pod_id"] == pod_id])
+                and any(e["kind"] == "forward.up" and e["data"]["local"] == local for e in a)
+                and a
+            ),
+            timeout=30,
+            what="forward.up",
+        )
         confirmed = [
             e["seq"]
             for e in after

@@ -14,7 +14,14 @@ import pytest
 from rpdevd import paths
 from rpdevd.daemon import laststate
 from rpdevd.sshconfig import files
-from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+from tests.integration.harness import (
+    SimThread,
+    cli,
+    endpoint_written,
+    ssh_config_lines,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -43,6 +50,14 @@ def confirmed(name: str) -> dict | None:
     return None
 
 
+def stored_endpoint(pod_id: str) -> tuple[str, int] | None:
+    stored = laststate.load(laststate.default_path())
+    for known in stored.pods if stored is not None else ():
+        if known.pod.id == pod_id and known.endpoint is not None:
+            return known.endpoint.host, known.endpoint.port
+    return None
+
+
 def api_failed(st: dict) -> bool:
     return st["api"]["error"] not in (None, "not polled yet")
 
@@ -63,6 +78,18 @@ def first_run(trainer, home: Path, start_daemon, sig: int) -> tuple[bytes, dict]
     assert out.returncode == 0, out.stderr
     view = wait_until(lambda: confirmed("trainer"), what="confirmed endpoint")
     assert view["ssh_alias"] == ALIAS
+    # The daemon shows the endpoint confirmed, then writes it to the SSH config, then stores
+    # it: both awaited, the stored state above all, as SIGKILL leaves no chance to store it.
+    wait_until(
+        lambda: endpoint_written(view["ssh_port"], view["ssh_host"]),
+        timeout=30,
+        what="the confirmed endpoint in the SSH config",
+    )
+    wait_until(
+        lambda: stored_endpoint(trainer.id) == (view["ssh_host"], view["ssh_port"]),
+        timeout=30,
+        what="the confirmed endpoint stored",
+    )
     ok = ssh(home, ALIAS, "echo $RUNPOD_POD_ID")
     assert ok.returncode == 0 and ok.stdout.strip() == trainer.id, ok.stderr
     generated = files.generated_path().read_bytes()
@@ -130,9 +157,14 @@ def test_a_first_start_writes_no_empty_config(
     assert not files.generated_path().exists()
     sim.call(sim.sim.clear_faults)
     wait_until(lambda: confirmed("trainer"), timeout=60, what="recovery")
-    lines = [json.loads(x) for x in cli("events", "-n", "200", "--json").stdout.splitlines()]
-    rewritten = [e for e in lines if e["kind"] == "ssh.config"]
-    assert rewritten and all(e["data"]["hosts"] == 1 for e in rewritten), rewritten
+
+    def rewritten() -> list[dict]:
+        lines = [json.loads(x) for x in cli("events", "-n", "200", "--json").stdout.splitlines()]
+        return [e for e in lines if e["kind"] == "ssh.config"]
+
+    # The config is written after the endpoint shows confirmed: its event awaited, not assumed.
+    written = wait_until(rewritten, timeout=30, what="the ssh.config event")
+    assert all(e["data"]["hosts"] == 1 for e in written), written
 
 
 def test_an_unreadable_stored_state_is_reported_and_the_config_left_alone(
@@ -158,6 +190,18 @@ def test_an_unreadable_stored_state_is_reported_and_the_config_left_alone(
     assert "stored state not used" in log
     sim.call(sim.sim.clear_faults)
     wait_until(lambda: confirmed("trainer"), timeout=60, what="recovery")
-    stored = laststate.load(state_file)  # replaced by a good one once RunPod answered
-    assert stored is not None and [k.pod.id for k in stored.pods] == [trainer.id]
-    assert status()["api"]["state_error"] is None
+    # Replaced by a good one once RunPod answered: stored in the background, so awaited.
+    stored = wait_until(
+        lambda: _load_or_none(state_file), timeout=30, what="the stored state replaced"
+    )
+    assert [k.pod.id for k in stored.pods] == [trainer.id]
+    wait_until(
+        lambda: status()["api"]["state_error"] is None, timeout=30, what="the state error cleared"
+    )
+
+
+def _load_or_none(path: Path) -> laststate.LastState | None:
+    try:
+        return laststate.load(path)
+    except laststate.StateFileError:
+        return None  # still the torn one

@@ -54,7 +54,7 @@ def test_idle_pod_is_warned_then_stopped(idle_pod, sim: SimThread, start_daemon)
     assert len(sim.sim.calls_of("podStop")) == 1
     stop = events("idle.stop")[0]
     assert stop["t"] >= warn["data"]["stop_at"] - 1.5  # never before the announced time
-    quiet_wait(lambda: views()["idler"]["status"] == "EXITED", 10, "EXITED")
+    quiet_wait(lambda: views()["idler"]["status"] == "EXITED", 30, "EXITED")
     # rpdev stopped it: even a keep-alive policy would not resume it now
     assert views()["idler"]["idle_state"] == "exited"
 

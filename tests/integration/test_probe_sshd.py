@@ -50,14 +50,14 @@ def probe_for(pod: PodSSHD, workspace: Path) -> ActivityProbe:
     return ActivityProbe(workspace=str(workspace), sshd_ports=[pod.port], first_window=0.3)
 
 
-async def wait_for(predicate_probe, want, tries: int = 30):  # type: ignore[no-untyped-def]
-    # A connection shows up in /proc/net/tcp a moment after the client says it is open.
-    reading = None
-    for _ in range(tries):
-        reading = await predicate_probe()
-        if want(reading):
-            return reading
+async def wait_for(predicate_probe, want, timeout: float = 30):  # type: ignore[no-untyped-def]
+    # A connection shows up in /proc/net/tcp a moment after the client says it is open, and a
+    # user's `ssh` takes its time to log in on a loaded machine: a deadline, not a count.
+    deadline = time.monotonic() + timeout
+    reading = await predicate_probe()
+    while not want(reading) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
+        reading = await predicate_probe()
     return reading
 
 

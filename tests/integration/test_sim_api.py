@@ -23,7 +23,11 @@ from rpdevd.sim.server import SimRunPod
 from rpdevd.sim.sshd import KeyPair
 
 KEY = "sim-test-key"
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=2, total_timeout=15)
+# Retries without waits; an answer is waited for long enough for a loaded machine (a retried
+# request would break the tests that count requests).
+FAST = RetryPolicy(
+    attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=20, total_timeout=45
+)
 
 
 @pytest.fixture
@@ -182,9 +186,10 @@ async def test_persistent_faults_give_up_after_bounded_attempts(
 
 async def test_a_slow_answer_times_out_and_is_retried(sim: SimRunPod) -> None:
     await sim.add_pod(name="one", sshd=False)
-    sim.slow(1.5, times=1)
+    sim.slow(4, times=1)
+    # Time enough for an answer on a loaded machine, far less than the slow one takes.
     policy = RetryPolicy(
-        attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=0.3, total_timeout=15
+        attempts=3, base_delay=0.01, max_delay=0.05, attempt_timeout=1.5, total_timeout=15
     )
     client = RunPodAPI(KEY, policy=policy)
     try:
@@ -196,13 +201,18 @@ async def test_a_slow_answer_times_out_and_is_retried(sim: SimRunPod) -> None:
 
 async def test_runtime_is_null_for_a_while_after_a_start(sim: SimRunPod, api: RunPodAPI) -> None:
     simpod = await sim.add_pod(name="trainer", status="EXITED", sshd=False)
-    sim.runtime_null_for(0.4)
+    sim.runtime_null_for(3)  # a while that the next look falls inside, even on a loaded machine
     await api.resume_pod(await api.get_pod(simpod.id))
     starting = await api.get_pod(simpod.id)
     assert starting.desired_status == "RUNNING" and starting.runtime is None
     assert starting.ssh_endpoint is None
-    await asyncio.sleep(0.5)
-    assert (await api.get_pod(simpod.id)).ssh_endpoint == Endpoint("127.0.0.1", simpod.port or 0)
+    later = starting
+    for _ in range(300):  # then awaited to end
+        if later.runtime is not None:
+            break
+        await asyncio.sleep(0.1)
+        later = await api.get_pod(simpod.id)
+    assert later.ssh_endpoint == Endpoint("127.0.0.1", simpod.port or 0)
 
 
 async def test_terminated_pods_refuse_operations(sim: SimRunPod, api: RunPodAPI) -> None:

@@ -38,13 +38,27 @@ def test_each_ssh_config_rewrite_at_start_is_logged_once_with_what_changed(
         60,
         what="every endpoint confirmed",
     )
-    events = [json.loads(x) for x in cli("events", "-n", "200", "--json").stdout.splitlines()]
-    lines = [e["message"] for e in events if e["kind"] == "ssh.config"]
+    endpoints = [f"{p['ssh_alias']} -> {p['ssh_host']}:{p['ssh_port']}" for p in pod_views()]
+
+    def rewrites() -> list[dict]:
+        events = [json.loads(x) for x in cli("events", "-n", "200", "--json").stdout.splitlines()]
+        return [e for e in events if e["kind"] == "ssh.config"]
+
+    # An endpoint is shown confirmed, then written: the last rewrite is awaited, not assumed.
+    written = wait_until(
+        lambda: (
+            (w := rewrites())
+            and all(any(ep in e["message"] for e in w[1:]) for ep in endpoints)
+            and w
+        ),
+        30,
+        what="every endpoint written",
+    )
+    lines = [e["message"] for e in written]
     assert lines and len(set(lines)) == len(lines), lines
-    assert all(e["data"]["hosts"] == len(NAMES) for e in events if e["kind"] == "ssh.config")
+    assert all(e["data"]["hosts"] == len(NAMES) for e in written)
     # After the first write, each line names the hosts it changed, with their endpoints.
-    for p in pod_views():
-        endpoint = f"{p['ssh_alias']} -> {p['ssh_host']}:{p['ssh_port']}"
+    for endpoint in endpoints:
         assert sum(endpoint in line for line in lines[1:]) == 1, (endpoint, lines)
     # The log file says the same, each line once.
     log = (home / ".local/state/rpdev/rpdevd.log").read_text()

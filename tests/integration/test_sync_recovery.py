@@ -98,7 +98,7 @@ def test_a_root_whose_pod_left_the_account_stops_and_says_so(
     pod, project, remote = synced
     start_daemon()
     wait_until(lambda: (remote / "train.py").exists(), 30, what="first sync")
-    assert root()["state"] == "watching"
+    wait_until(lambda: root()["state"] == "watching", 30, what="watching after the first sync")
     sim.run(sim.sim.remove_pod(pod.id))
     r = wait_until(lambda: (r := root())["state"] == "pod gone" and r, 30, what="pod gone")
     assert "gone from the account" in (r["last_error"] or "")

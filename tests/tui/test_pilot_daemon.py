@@ -100,9 +100,12 @@ async def test_policy_timeout_management_and_hold(pods: Pods, daemon_factory) ->
         )
         screen.query_one("#idle-timeout", Input).value = "soon"
         await pilot.click("#save")
-        await pilot.pause(0.1)
+        await until(
+            pilot,
+            lambda: "not a duration" in str(screen.query_one("#policy-error").render()),
+            "the error in the dialog",
+        )
         assert isinstance(app.screen, PolicyScreen)
-        assert "not a duration" in str(screen.query_one("#policy-error").render())
         await pilot.press("escape")
 
         # take the unmanaged pod under management
@@ -185,7 +188,11 @@ async def test_outside_changes_reach_the_table_and_a_restart_is_survived(
         # the pod is stopped from RunPod's console: the next poll's event updates the row
         pods.sim.run(pods.sim.sim.stop_pod(tid))
         await until(pilot, lambda: status(app, tid) == "EXITED", "status from poll")
-        assert any(e["kind"] == "pod.status" for e in app.events.get(tid, ()))
+        await until(
+            pilot,
+            lambda: any(e["kind"] == "pod.status" for e in app.events.get(tid, ())),
+            "the pod.status event",
+        )
 
         await in_thread(first.stop)
         line = app.query_one(StatusLine)
@@ -195,7 +202,7 @@ async def test_outside_changes_reach_the_table_and_a_restart_is_survived(
         assert app.query_one("#main").has_class("-stale")
         assert status(app, tid) == "EXITED"  # the last known state stays visible
         await in_thread(daemon_factory)
-        await until(pilot, lambda: app.connected, "reconnected", timeout=20)
+        await until(pilot, lambda: app.connected, "reconnected")
         assert not app.query_one("#main").has_class("-stale")
         # the stream is live again (once the new daemon has seen the account)
         await in_thread(daemon_call, "poll")
@@ -210,7 +217,7 @@ async def test_offers_to_start_a_daemon_that_is_not_running(home: Path) -> None:
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "start offer")
             assert "not running" in app.query_one(StatusLine).text
             await pilot.press("y")
-            await until(pilot, lambda: app.connected, "connected to the new daemon", timeout=30)
+            await until(pilot, lambda: app.connected, "connected to the new daemon")
             # no API key here: the status line says so, with what to do
             await until(
                 pilot,
