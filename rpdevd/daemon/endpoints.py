@@ -207,16 +207,23 @@ class EndpointService:
                 fingerprint=ep.fingerprint,
                 old=pinned.previous,
             )
-        if moved:
-            bus.emit(
-                "endpoint.confirmed",
-                f"{state.name}: SSH at {ep.host}:{ep.port} (confirmed inside the pod)",
-                state.id,
-                host=ep.host,
-                port=ep.port,
-            )
         # Connections (and wake-on-connect's waiters) go to the confirmed endpoint itself, not
         # through the file: they go on even if writing the file fails (the loop tries again).
         self.pool.confirmed(state.id, self._target(state, (ep.host_key,)))
-        await self.writer.write()
+        # Views say "confirmed", and the event goes out, once the SSH config says so too: a
+        # client told earlier (`rpdev ssh`, an editor opening Remote-SSH) would meet the entry's
+        # placeholder.
+        state.writing_config = True
+        try:
+            await self.writer.write()
+        finally:
+            state.writing_config = False
+            if moved:
+                bus.emit(
+                    "endpoint.confirmed",
+                    f"{state.name}: SSH at {ep.host}:{ep.port} (confirmed inside the pod)",
+                    state.id,
+                    host=ep.host,
+                    port=ep.port,
+                )
         await self.core.save_state()

@@ -52,6 +52,9 @@ class PodState:
     as_of: float | None = None
     last_known: bool = False
     restored: bool = False  # from the stored state, not yet seen in a poll of this run
+    # A confirmed endpoint whose SSH config entry is still being written: shown as confirming,
+    # so that nobody told "confirmed" runs `ssh ALIAS` into the entry's placeholder.
+    writing_config: bool = False
 
     @property
     def id(self) -> str:
@@ -88,6 +91,9 @@ class PodState:
 
     def view(self) -> PodView:
         p = self.pod
+        shown = self.endpoint_state
+        if shown == "confirmed" and self.writing_config:
+            shown = "confirming"
         return {
             "id": p.id,
             "name": p.name,
@@ -108,9 +114,9 @@ class PodState:
             "saved_month": self.saved.get("saved_month", 0.0),
             "saved_hours_month": self.saved.get("saved_hours_month", 0.0),
             "ssh_alias": self.ssh_alias,
-            "ssh_host": self.ssh_host if self.endpoint_state == "confirmed" else None,
-            "ssh_port": self.ssh_port if self.endpoint_state == "confirmed" else None,
-            "endpoint_state": self.endpoint_state,
+            "ssh_host": self.ssh_host if shown == "confirmed" else None,
+            "ssh_port": self.ssh_port if shown == "confirmed" else None,
+            "endpoint_state": shown,
             "api_endpoint": None if p.ssh_endpoint is None else str(p.ssh_endpoint),
             "host_key_fingerprint": self.host_key_fingerprint,
             "idle_state": self.idle_state,

@@ -123,8 +123,8 @@ def wait_until(predicate, timeout: float = 20, interval: float = 0.1, what: str 
 
 def endpoint_written(port: int | None, host: str | None = None) -> bool:
     """Whether rpdev's generated SSH config has this endpoint (a simulated pod's address when
-    `host` is None). The daemon shows an endpoint confirmed, then writes it there: a test that
-    goes on to use the alias awaits this."""
+    `host` is None). The daemon shows an endpoint confirmed, and says `endpoint.confirmed`, only
+    once it is written there."""
     from rpdevd.sim.pods import SIM_IP
     from rpdevd.sshconfig import files
 

@@ -44,7 +44,7 @@ def test_a_command_runs_on_the_pod_and_its_exit_status_comes_back(
         lambda: (v := pod_view("trainer")).get("endpoint_state") == "confirmed" and v,
         what="endpoint",
     )
-    # Shown confirmed, then written to the generated config that `rpdev ssh` points ssh at.
+    # In the generated config that `rpdev ssh` points ssh at.
     wait_until(
         lambda: endpoint_written(view["ssh_port"], view["ssh_host"]),
         timeout=30,

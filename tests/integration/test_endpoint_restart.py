@@ -77,7 +77,7 @@ def test_restart_then_strict_ssh_works_again(
     start_daemon()
     old_port = wait_until(confirmed_port, timeout=60, what="confirmed endpoint")
     alias_key = f"rpdev-{pod.id}"
-    # Shown confirmed, then written to the config that ssh reads: awaited, not assumed.
+    # In the config that ssh reads.
     wait_until(lambda: endpoint_written(old_port), timeout=30, what="the endpoint written")
 
     ok = ssh(user_config, ALIAS, "echo $RUNPOD_POD_ID")
@@ -101,7 +101,7 @@ def test_restart_then_strict_ssh_works_again(
     decoy_key = sim.sim.pods[decoy.id].sshd.host_public_key
     ports, pins = set(), set()
     deadline = time.monotonic() + 60
-    # Until the real port is confirmed and written (confirmed first, then written).
+    # Until the real port is confirmed (and so written).
     while time.monotonic() < deadline:
         done = endpoint_written(real) and confirmed_port() == real
         ports |= written_ports()

@@ -70,8 +70,8 @@ def test_restart_new_port_and_key_ssh_keeps_working(
     port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
     alias = pod_view("Trainer #1")["ssh_alias"]
     assert alias == "trainer-1.runpod"
-    # Shown confirmed, then written to the config that ssh reads: awaited, not assumed.
-    wait_until(lambda: endpoint_written(port), timeout=30, what="the endpoint written")
+    # Shown confirmed only once the config that ssh reads has it.
+    assert endpoint_written(port)
     first = ssh(home, alias)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == trainer.id
@@ -82,7 +82,7 @@ def test_restart_new_port_and_key_ssh_keeps_working(
     new_port = wait_until(
         lambda: (p := confirmed_port("Trainer #1")) != port and p, timeout=30, what="new endpoint"
     )
-    wait_until(lambda: endpoint_written(new_port), timeout=30, what="the new one written")
+    assert endpoint_written(new_port)
     again = ssh(home, alias)
     elapsed = time.monotonic() - t0
     assert again.returncode == 0, again.stderr
@@ -108,8 +108,7 @@ def test_stale_ports_never_reach_the_config(
     real = sim.sim.pods[trainer.id].sshd.port
     reported_ports = set()
     deadline = time.monotonic() + 60
-    # Every port the config shows until the real one is confirmed and written there (it is
-    # shown confirmed first, then written).
+    # Every port the config shows until the real one is confirmed (and so written there).
     while time.monotonic() < deadline:
         written = endpoint_written(real)
         text = files.generated_path().read_text()
@@ -162,3 +161,53 @@ def test_wake_on_connect_fails_with_runpods_reason(
     assert r.returncode != 0
     assert "not enough free GPUs" in r.stderr
     assert time.monotonic() - t0 < 30
+
+
+def test_confirmed_is_said_only_once_the_ssh_config_has_it(
+    trainer, sim: SimThread, home: Path, start_daemon
+) -> None:
+    # A client told "confirmed" (an editor opening Remote-SSH on the event, `rpdev ssh` on the
+    # view) goes straight to the alias: the entry must be there by then, never its placeholder.
+    # Another writer holds the file's lock while the pod restarts, so the daemon's write waits.
+    import fcntl
+    import os
+
+    from rpdevd.client import Client
+    from rpdevd.sshconfig.safewrite import _lock_file
+
+    start_daemon()
+    port = wait_until(lambda: confirmed_port("Trainer #1"), what="confirmed endpoint")
+    fd = os.open(_lock_file(files.generated_path(), None), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        sim.run(sim.sim.restart(trainer.id))
+        new_port = sim.sim.pods[trainer.id].sshd.port
+        assert new_port != port
+        # The daemon polls, finds the new port and confirms it inside the pod; it cannot
+        # write the entry meanwhile.
+        deadline = time.monotonic() + 60
+        while True:
+            view = pod_view("Trainer #1")
+            assert view["endpoint_state"] != "confirmed" or view["ssh_port"] == port, view
+            if view["api_endpoint"] == f"127.0.0.1:{new_port}" and (
+                view["endpoint_state"] == "confirming"
+            ):
+                break  # (and stays so while the lock is held: the daemon's write waits)
+            assert time.monotonic() < deadline, view
+            time.sleep(0.2)
+        time.sleep(2)
+        view = pod_view("Trainer #1")
+        assert view["endpoint_state"] == "confirming" and view["ssh_port"] is None, view
+        with Client(timeout=10) as c:
+            events = c.call("events", {"limit": 1000})["events"]
+        confirmed = [
+            e
+            for e in events
+            if e["kind"] == "endpoint.confirmed" and e["data"].get("port") == new_port
+        ]
+        assert not confirmed, confirmed
+    finally:
+        os.close(fd)
+    assert wait_until(lambda: confirmed_port("Trainer #1"), timeout=30) == new_port
+    assert endpoint_written(new_port)
+    assert ssh(home, "trainer-1.runpod").stdout.strip() == trainer.id

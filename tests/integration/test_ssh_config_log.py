@@ -44,7 +44,7 @@ def test_each_ssh_config_rewrite_at_start_is_logged_once_with_what_changed(
         events = [json.loads(x) for x in cli("events", "-n", "200", "--json").stdout.splitlines()]
         return [e for e in events if e["kind"] == "ssh.config"]
 
-    # An endpoint is shown confirmed, then written: the last rewrite is awaited, not assumed.
+    # Every endpoint in a rewrite: the last rewrite is awaited, not assumed.
     written = wait_until(
         lambda: (
             (w := rewrites())
