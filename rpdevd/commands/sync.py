@@ -469,7 +469,7 @@ def _run_once(args: argparse.Namespace) -> int:
         engine, db, sessions = _build(args, printer, use_ssh=True)
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
-    from rpdevd.sync.engine import SyncReport
+    from rpdevd.sync.batch import SyncReport
 
     async def main() -> SyncReport:
         try:

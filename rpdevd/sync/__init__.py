@@ -2,7 +2,8 @@
 
 Public entry points (see docs/sync.md for the semantics):
 
-    from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncReport, SyncStopped
+    from rpdevd.sync.engine import SyncEngine, SyncSpec, SyncStopped
+    from rpdevd.sync.batch import SyncReport  # what a pass or batch did
     from rpdevd.sync.live import LiveSync      # a SyncEngine kept live (watch, reconnects)
     from rpdevd.sync.baseline import Baseline
     from rpdevd.sync.destination import parse_destination, connect, ConnectOptions

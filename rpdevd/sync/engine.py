@@ -4,9 +4,10 @@
     report = await engine.sync_once()        # one full pass
     await LiveSync(engine).run(stop_event)   # full pass, then live until stopped (sync/live.py)
 
-A full pass: scan locally, list the pod (one round trip), plan (pure), apply (one bulk stream or
-SFTP), record the baseline. The live half (sync/live.py) drives the engine through its public
-methods: `full_pass`, `look`, `plan_paths`, `apply_plan`, `connect`/`disconnect`.
+A full pass: scan locally, list the pod (one round trip), plan (pure), then apply and record
+(sync/batch.py: one bulk stream or SFTP, each result the pod confirms into the baseline). The
+live half (sync/live.py) drives the engine through its public methods: `full_pass`, `look`,
+`plan_paths`, `apply_plan`, `connect`/`disconnect`.
 Nothing is recorded until the pod confirms it, so a dropped connection loses no change. The daemon
 hands in its kept-open connection; `take_edit_count()` feeds its idle logic.
 """
@@ -24,13 +25,12 @@ from typing import TYPE_CHECKING, Any
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline, PairRecords
-from rpdevd.sync.bulkstream import bulk_job
+from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp, local_record
-from rpdevd.sync.plan import Op, Plan, plan, release_held
-from rpdevd.sync.podops import encode_manifest
+from rpdevd.sync.plan import Plan, plan
 from rpdevd.sync.scan import ScanResult, scan_tree
-from rpdevd.sync.transfer import OpResult, PodSession, TransferError, stream_errors
+from rpdevd.sync.transfer import PodSession, TransferError, stream_errors
 
 if TYPE_CHECKING:
     import asyncssh
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from rpdevd.sync.sftpops import SftpApplier
 
 Connect = Callable[[], Awaitable["asyncssh.SSHClientConnection"]]
-Confirm = Callable[[list[Op]], Awaitable[bool]]
 EventSink = Callable[[Event], None]
 # Opens a session channel running `script` (e.g. over the `ssh` binary, see sshproc).
 OpenSession = Callable[[str], Awaitable[Any]]
@@ -82,9 +81,6 @@ def _pod_unchanged(raw: bytes, expected: Iterable[bytes | None]) -> bool:
 
 _RPDEV_MARK = b".rpdev-"  # in every name `is_rpdev_temp` matches
 
-# A bulk batch records the rows the pod confirmed every this many results.
-RECORD_EVERY = 4096
-
 
 def unreadable_message(path: str, why: str) -> str:
     return f"cannot read {path!r} ({why}): nothing at or below it is changed on the pod"
@@ -110,33 +106,6 @@ class SyncSpec:
     bulk_min: int = 16  # a full pass with at least this many files sends them as one bulk stream
     live_max: int = 64  # more hints than this in one batch: do a full pass instead
     lister: str = "auto"  # tests force the pod-side lister: find | python | sh
-
-
-@dataclass
-class SyncReport:
-    sent: int = 0
-    bytes: int = 0
-    deleted: int = 0
-    moved: int = 0
-    adopted: int = 0
-    conflicts: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    # Local paths that could not be read ("path: reason"): nothing at or below them was
-    # changed on the pod; the next pass tries them again.
-    unreadable: list[str] = field(default_factory=list)
-    held: int = 0
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Everything was read and landed, and nothing waits for a yes."""
-        return not (self.failed or self.unreadable or self.held)
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class SyncEngine:
@@ -168,36 +137,41 @@ class SyncEngine:
         self._connect = connect
         self._open_session = open_session
         self._on_event = on_event
-        self._confirm = confirm
         self._sftp: asyncssh.SFTPClient | None = None
         self._applier: SftpApplier | None = None
         self._python3 = False
-        self._edits = 0
-        self._approved = False
-        self._held: list[Op] = []
-        self._torn: set[str] = set()  # read while they changed: to be looked at again
-        self._last_progress = 0.0
         self.state = "idle"
         self.last_error: str | None = None
         self._unreadable_error: str | None = None
         self.last_sync: float | None = None
         self.rules = IgnoreRules.for_root(spec.local_root, spec.ignore)
+        # Applies each plan and records what landed; holds what waits for a yes.
+        self.batches = BatchRunner(
+            self,
+            baseline=baseline,
+            pair_id=spec.pair_id,
+            local_root=spec.local_root,
+            max_delete=spec.max_delete,
+            bulk_min=spec.bulk_min,
+            bulk_always=open_session is not None,
+            sftp=self._ensure_applier,
+            confirm=confirm,
+        )
 
     # ----- what other parts call -------------------------------------------------------------
 
     def take_edit_count(self) -> int:
         """Files pushed (sent, moved, deleted) since the last call."""
-        n, self._edits = self._edits, 0
-        return n
+        return self.batches.take_edits()
 
     def approve_deletes(self) -> None:
         """Let the held deletions run on the next pass."""
-        self._approved = True
+        self.batches.approved = True
 
     @property
     def holding(self) -> bool:
         """Deletions wait for a yes (`approve_deletes`)."""
-        return bool(self._held)
+        return bool(self.batches.held)
 
     @property
     def known(self) -> PairRecords:
@@ -253,8 +227,7 @@ class SyncEngine:
 
     def take_torn(self) -> set[str]:
         """Paths read while they changed since the last call: to be looked at again."""
-        torn, self._torn = self._torn, set()
-        return torn
+        return self.batches.take_torn()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -263,8 +236,8 @@ class SyncEngine:
             "dest": self.spec.dest_label,
             "remote": self.spec.remote_root,
             "state": self.state,
-            "pending": len(self._torn),
-            "held": len(self._held),
+            "pending": len(self.batches.torn),
+            "held": len(self.batches.held),
             "last_sync": self.last_sync,
             "last_error": self.last_error,
         }
@@ -279,20 +252,6 @@ class SyncEngine:
         if self._on_event is not None:
             data.setdefault("pair", self.spec.pair_id)
             self._on_event(Event(kind, message, self.spec.pod_id, level, data, t=time.time()))
-
-    def _progress(self, done: int, total: int, files: int, nfiles: int) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < 0.2 and done < total:
-            return
-        self._last_progress = now
-        self.emit(
-            "sync.progress",
-            f"{files}/{nfiles} files",
-            bytes_done=done,
-            bytes_total=total,
-            files_done=files,
-            files_total=nfiles,
-        )
 
     # ----- connection ------------------------------------------------------------------------
 
@@ -379,10 +338,10 @@ class SyncEngine:
         start = time.monotonic()
         for _ in range(passes):
             failed = len(report.failed)
-            self._torn.clear()
+            self.batches.torn.clear()
             await self.full_pass(report)
             # Another pass only for what did not land: failures, files changed while read.
-            if len(report.failed) == failed and not self._torn:
+            if len(report.failed) == failed and not self.batches.torn:
                 break
         report.seconds = time.monotonic() - start
         return report
@@ -460,12 +419,13 @@ class SyncEngine:
                     intents=intents,
                     ignored=self._ignored_now(base, local),
                     delete=self.spec.delete,
-                    max_delete=None if self._approved else self.spec.max_delete,
+                    max_delete=None if self.batches.approved else self.spec.max_delete,
                     unknown=unknown,
                 )
                 del base, touched  # what the plan's ops need of it, they hold
             del raw, local, scanned  # the scan and the listing are done with: free them first
-            await self._run_plan(p, report, session, full=True)
+            # The bulk stream goes through the pod-side receiver: only where python3 runs.
+            await self.batches.run(p, report, session if self._python3 else None, full=True)
         finally:
             await session.finish()
         self.last_sync = time.time()
@@ -516,137 +476,10 @@ class SyncEngine:
             {p: rec for p in paths if (rec := self.baseline.get(self.spec.pair_id, p)) is not None},
             ignored=ignored,
             delete=self.spec.delete,
-            max_delete=None if self._approved else self.spec.max_delete,
+            max_delete=None if self.batches.approved else self.spec.max_delete,
             unknown=unknown,
         )
 
     async def apply_plan(self, p: Plan, report: SyncReport) -> None:
         """Run a batch's plan over SFTP and record what landed."""
-        await self._run_plan(p, report, None)
-
-    # ----- applying a plan -------------------------------------------------------------------
-
-    async def _run_plan(
-        self, p: Plan, report: SyncReport, session: PodSession | None, full: bool = False
-    ) -> None:
-        for note in p.notes:
-            report.notes.append(note)
-            self.emit("sync.kept", note, "warning")
-        ops = list(p.ops)
-        if p.held:
-            if self._confirm is not None and await self._confirm(p.held):
-                self._approved = True
-            if self._approved:
-                ops += release_held(p.held)
-                self._held = []
-            else:
-                self._held = p.held
-                report.held = len(p.held)
-                self.state = "held"
-                self.emit(
-                    "sync.held",
-                    f"{len(p.held)} deletions held: more than max_delete "
-                    f"({self.spec.max_delete}); confirm to run them",
-                    "warning",
-                    count=len(p.held),
-                    paths=[op.path for op in p.held[:20]],
-                )
-        failed = len(report.failed)
-        upserts: dict[str, BaseRecord] = dict(p.adopt)
-        removals: list[str] = list(p.forget)
-        report.adopted += len(p.adopt)
-        if ops:
-            self.state = "syncing"
-            pair = self.spec.pair_id
-
-            def on_result(res: OpResult) -> None:
-                self._record_one(res, report, upserts, removals)
-                if len(upserts) >= RECORD_EVERY:
-                    # Rows the pod confirmed are recorded while the rest is on the wire, in a
-                    # short transaction each: a big batch never holds a row per file here.
-                    # Removals wait for the batch's end, as do the intents.
-                    self.baseline.commit(pair, upserts, (), clear_intents=False)
-                    upserts.clear()
-
-            await self._apply(ops, session, on_result)
-            if self._approved and not self._held:
-                self._approved = False
-        # A batch that ran through, or a full pass, leaves nothing for intents to recognise:
-        # every path they name is now in the baseline or gone. Kept while something failed or
-        # is held.
-        done = (bool(ops) or full) and len(report.failed) == failed and not self._held
-        self.baseline.commit(self.spec.pair_id, upserts, removals, clear_intents=done)
-
-    async def _apply(
-        self, ops: list[Op], session: PodSession | None, on_result: Callable[[OpResult], None]
-    ) -> None:
-        """Record the batch's intents, then run it: many ops (files or not) as one bulk stream
-        through the pod-side receiver (one round trip), few over SFTP. A session of its own
-        (the CLI's) sends every batch in bulk: no second connection. Each op's result goes to
-        `on_result` (in bulk, as the receiver reports it)."""
-        many = len(ops) >= self.spec.bulk_min or self._open_session is not None
-        if session is not None and self._python3 and many:
-            job = bulk_job(self.spec.local_root, ops)
-            self.baseline.add_intents(self.spec.pair_id, job.manifest)
-            await session.bulk(job, ops, self._progress, on_result)
-            return
-        self.baseline.add_intents(self.spec.pair_id, encode_manifest(ops, {}))
-        applier = await self._ensure_applier()
-        for res in await applier.apply(ops, self._progress):
-            on_result(res)
-
-    def _record_one(
-        self,
-        res: OpResult,
-        report: SyncReport,
-        upserts: dict[str, BaseRecord],
-        removals: list[str],
-    ) -> None:
-        """What one op's result means: a baseline row to write or drop, the report's counts,
-        events."""
-        op = res.op
-        if res.status == "unreadable":  # nothing done on the pod; tried again next pass
-            self.report_unreadable({op.path: res.info}, report)
-            return
-        if res.status == "failed":
-            report.failed.append(f"{op.path}: {res.info}")
-            self.emit("sync.error", f"{op.path!r}: {res.info}", "warning", path=op.path)
-            return
-        if res.status == "kept":
-            report.kept.append(op.path)
-            removals.append(op.path)
-            self.emit(
-                "sync.kept", f"{op.path!r} kept on the pod: {res.info}", "warning", path=op.path
-            )
-            return
-        if res.info:  # a conflict copy was made first
-            report.conflicts.append(res.info)
-            self.emit(
-                "sync.conflict",
-                f"{op.path!r} had changed on the pod: its version is kept as {res.info!r}",
-                "warning",
-                path=op.path,
-                copy=res.info,
-            )
-        if op.kind in ("delete", "rmdir", "clean"):
-            if op.kind != "clean":
-                removals.append(op.path)
-                report.deleted += 1
-                self._edits += 1
-            return
-        local = res.sent or op.local
-        if res.remote is None or local is None:
-            return
-        if res.torn:
-            local = LocalEntry(local.kind, -1, -1, local.mode, local.ino, local.target)
-            self._torn.add(op.path)
-        upserts[op.path] = BaseRecord(local, res.remote)
-        if op.kind == "move":
-            removals.append(op.src)
-            report.moved += 1
-        if op.kind in ("put", "move"):
-            self._edits += 1
-        if op.kind == "put":
-            report.sent += 1
-            if local.kind == "file":
-                report.bytes += max(local.size, 0)
+        await self.batches.run(p, report, None)

@@ -22,7 +22,8 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from rpdevd.sync.engine import SyncEngine, SyncReport, SyncStopped, disconnects
+from rpdevd.sync.batch import SyncReport
+from rpdevd.sync.engine import SyncEngine, SyncStopped, disconnects
 from rpdevd.sync.ignore import IGNORE_FILES
 from rpdevd.sync.model import LocalEntry
 from rpdevd.sync.scan import LocalRootError, Unreadable, check_root, scan_tree, stat_one

@@ -382,10 +382,10 @@ async def test_a_big_batch_is_recorded_as_the_pod_confirms_it(
     """The pod's answers are recorded while the rest of the batch is on the wire, a few
     thousand rows at a time (here 7): nothing waits for the batch's end, and the baseline is
     the same as one written at once (a resync sends nothing)."""
-    import rpdevd.sync.engine as engine_mod
+    import rpdevd.sync.batch as batch_mod
 
     make_tree(rig.local, files=60)
-    monkeypatch.setattr(engine_mod, "RECORD_EVERY", 7)
+    monkeypatch.setattr(batch_mod, "RECORD_EVERY", 7)
     commits: list[int] = []
     real = Baseline.commit
 
