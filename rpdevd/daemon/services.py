@@ -24,6 +24,7 @@ from rpdevd.daemon.lifecycle import LifecycleService
 from rpdevd.daemon.lifecycle_methods import register_lifecycle_methods
 from rpdevd.daemon.methods import register_core_methods
 from rpdevd.daemon.ssh_config import SshConfigWriter
+from rpdevd.daemon.sync_methods import register_sync_methods
 from rpdevd.daemon.syncs import SyncService
 from rpdevd.daemon.wake import Waker
 
@@ -37,7 +38,8 @@ def attach_services(daemon: Daemon, pool: ConnectionPool | None = None) -> Conne
     writer = SshConfigWriter(daemon, register)
     endpoints = EndpointService(daemon, pool, writer)
     Waker(daemon, pool, register)
-    syncs = SyncService(daemon, pool, register)
+    syncs = SyncService(daemon, pool)
+    register_sync_methods(register, daemon, syncs)
     lifecycle = LifecycleService(daemon, pool, edits=syncs.edits)
     register_lifecycle_methods(register, daemon, lifecycle)
     guard = GuardService(daemon, pool, lifecycle.policy, lifecycle.record_guard_stop)

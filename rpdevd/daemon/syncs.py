@@ -1,9 +1,10 @@
 """Live sync in the daemon: every `[[sync]]` root of config.toml, plus roots added at run time
 (`sync.add`: `rpdev sync add`, the TUI), each a `LiveSync` over a `SyncEngine` on the pod's shared
 SSH connection. Roots added at run time are kept in the daemon's store and come back after a
-restart (`source` says `runtime`); a reload of config.toml (`apply`) starts, stops or restarts
-only the config roots that were added, removed or changed. A paused root's engine is stopped and
-its baseline kept: on resume, what changed meanwhile is pushed as by any pass.
+restart (`source` says `runtime`; the roots as data and their storing: sync_roots.py); a reload
+of config.toml (`apply`) starts, stops or restarts only the config roots that were added,
+removed or changed. A paused root's engine is stopped and its baseline kept: on resume, what
+changed meanwhile is pushed as by any pass. The `sync.*` socket methods are in sync_methods.py.
 
 The engine never destroys work (docs/sync.md); this module only wires it: it maps `/workspace/...`
 to the pod's volume mount path, holds large deletions until `sync.confirm`, turns the sync's
@@ -18,18 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rpdevd.config import Config, SyncConfig
+from rpdevd.config import Config
 from rpdevd.daemon.connections import ConnectionPool
-from rpdevd.daemon.core import DaemonCore, Register
+from rpdevd.daemon.core import DaemonCore
 from rpdevd.daemon.server import RequestError
-from rpdevd.protocol import Event, param_str
+from rpdevd.daemon.sync_roots import (
+    Root,
+    config_roots,
+    load_roots,
+    pod_remote_path,
+    save_roots,
+)
+from rpdevd.protocol import Event
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -42,61 +48,6 @@ log = logging.getLogger("rpdevd.sync")
 
 RESTART_DELAY = 15.0
 STOP_WAIT = 10.0  # how long a pause waits for the root's engine to end
-GONE = "pod gone"
-ROOTS_KEY = "sync_roots"
-
-
-@dataclass
-class Root:
-    id: str
-    pod: str  # id or name, as configured
-    local: Path
-    remote: str
-    ignore: tuple[str, ...] = ()
-    max_delete: int = 100
-    delete: bool = True
-    paused: bool = False
-    source: str = "config"  # config | runtime
-    live: LiveSync | None = None
-    task: asyncio.Task[None] | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    pod_id: str | None = None
-    error: str | None = None
-    held: int = 0
-    progress: dict[str, Any] | None = None
-    retry_at: float = 0.0
-    gone: bool = False  # its pod has left the account (RunPod answered without it)
-    pull: tuple[str, ...] = ()  # patterns of pod files brought back (sync/pull.py)
-    pull_interval: float = 30.0
-
-    def settings(self) -> tuple[object, ...]:
-        return (self.ignore, self.max_delete, self.delete, self.pull, self.pull_interval)
-
-    def to_json(self) -> dict[str, Any]:
-        status = self.live.status() if self.live else {}
-        state = "paused" if self.paused else status.get("state", "waiting")
-        if self.gone and not self.paused:
-            state = GONE
-        elif self.error and not self.paused:
-            state = "error"
-        return {
-            "id": self.id,
-            "pod": self.pod,
-            "pod_id": self.pod_id,
-            "local": str(self.local),
-            "remote": self.remote,
-            "paused": self.paused,
-            "source": self.source,
-            "state": state,
-            "held": self.held or status.get("held", 0),
-            "max_delete": self.max_delete,
-            "pending": status.get("pending", 0),
-            "last_sync": status.get("last_sync"),
-            "last_error": self.error or status.get("last_error"),
-            "progress": self.progress,
-            "pull": list(self.pull),
-            "pull_interval": self.pull_interval,
-        }
 
 
 def pull_excludes(local: Path, pull: tuple[str, ...]) -> tuple[str, ...]:
@@ -108,128 +59,20 @@ def pull_excludes(local: Path, pull: tuple[str, ...]) -> tuple[str, ...]:
     return push_excludes(pull) + push_excludes_for(local)
 
 
-def root_id(pod: str, local: Path, remote: str) -> str:
-    return hashlib.sha256(f"{pod}\0{local}\0{remote}".encode()).hexdigest()[:10]
-
-
-def config_root(cfg: SyncConfig) -> Root:
-    return Root(
-        root_id(cfg.pod, cfg.local, cfg.remote),
-        cfg.pod,
-        cfg.local,
-        cfg.remote,
-        cfg.ignore,
-        cfg.max_delete,
-        cfg.delete,
-        pull=cfg.pull,
-        pull_interval=cfg.pull_interval,
-    )
-
-
-def config_roots(config: Config) -> dict[str, Root]:
-    roots = (config_root(cfg) for cfg in config.syncs if cfg.enabled)
-    return {r.id: r for r in roots}
-
-
-def saved_root(saved: Any) -> Root | None:
-    """A root as `_save` stored it; None for an entry that is not one."""
-    try:
-        ignore = saved.get("ignore", [])
-        max_delete = saved.get("max_delete", 100)
-        if not isinstance(ignore, list) or not all(isinstance(x, str) for x in ignore):
-            ignore = []
-        if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
-            max_delete = 100
-        pull, pull_interval = saved.get("pull", []), saved.get("pull_interval", 30.0)
-        if bad_pull(pull):
-            pull = []  # never a pattern the config would refuse
-        if bad_interval(pull_interval):
-            pull_interval = 30.0
-        return Root(
-            str(saved["id"]),
-            str(saved["pod"]),
-            Path(saved["local"]),
-            str(saved["remote"]),
-            tuple(ignore),
-            max_delete,
-            saved.get("delete", True) is not False,
-            paused=bool(saved.get("paused")),
-            source=str(saved.get("source", "runtime")),
-            pull=tuple(pull),
-            pull_interval=float(pull_interval),
-        )
-    except (AttributeError, KeyError, TypeError):
-        return None
-
-
-def bad_pull(pull: object) -> str | None:
-    """What is wrong with `pull` as a root's pull patterns (None: nothing), checked as
-    config.toml's `pull` is."""
-    from rpdevd.config import check_pull_pattern
-
-    if not isinstance(pull, list) or len(pull) > 1000:
-        return "pull must be a list of patterns"
-    for pattern in pull:
-        if not isinstance(pattern, str) or len(pattern) > 4096:
-            return "pull must be a list of patterns"
-        wrong = check_pull_pattern(pattern)
-        if wrong:
-            return f"pull pattern {pattern!r} {wrong}"
-    return None
-
-
-def bad_interval(value: object) -> bool:
-    """Not a pull interval: seconds, checked as config.toml's `pull_interval` is."""
-    from rpdevd.config import check_pull_interval
-
-    return (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or check_pull_interval(value) is not None
-    )
-
-
-def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
-    """`/workspace/x` on the pod's volume (`volumeMountPath`; `/workspace` on RunPod); a relative
-    path is relative to the volume too; other absolute paths are kept."""
-    mount = volume_mount_path or "/workspace"
-    path = PurePosixPath(remote)
-    if not path.is_absolute():
-        return str(PurePosixPath(mount) / path)
-    try:
-        rest = path.relative_to("/workspace")
-    except ValueError:
-        return remote
-    return str(PurePosixPath(mount) / rest)
-
-
 class SyncService:
     name = "sync"
 
-    def __init__(self, daemon: DaemonCore, pool: ConnectionPool, register: Register) -> None:
+    def __init__(self, daemon: DaemonCore, pool: ConnectionPool) -> None:
+        """The roots of config.toml and those kept in the store; the `sync.*` methods are
+        registered beside it (sync_methods.py)."""
         self.d = daemon
         self.pool = pool
-        self.roots: dict[str, Root] = {}
+        self.roots: dict[str, Root] = load_roots(daemon.config, daemon.store)
         self.wake = asyncio.Event()
         self._kicks: set[asyncio.Task[None]] = set()
         # Engines of roots removed or restarted, until they have ended: a root of the same id
         # starts again only then (never two engines on one baseline).
         self._retiring: dict[str, asyncio.Task[None]] = {}
-        self.roots.update(config_roots(daemon.config))
-        for saved in daemon.store.get(ROOTS_KEY, []) or []:
-            r = saved_root(saved)
-            if r is None:
-                continue
-            if r.id in self.roots:
-                self.roots[r.id].paused = r.paused
-            elif r.source == "runtime":
-                self.roots[r.id] = r
-        register("sync.list", self.m_list)
-        register("sync.status", self.m_list)
-        register("sync.add", self.m_add)
-        register("sync.remove", self.m_remove)
-        register("sync.pause", self.m_pause)
-        register("sync.confirm", self.m_confirm)
 
     def pods_changed(self, changed: list[Any]) -> None:
         self.wake.set()
@@ -257,26 +100,9 @@ class SyncService:
             if r.live is not None and r.pod_id == pod_id
         )
 
-    def _save(self) -> None:
-        self.d.store.put(
-            ROOTS_KEY,
-            [
-                {
-                    "id": r.id,
-                    "pod": r.pod,
-                    "local": str(r.local),
-                    "remote": r.remote,
-                    "paused": r.paused,
-                    "source": r.source,
-                    "ignore": list(r.ignore),
-                    "max_delete": r.max_delete,
-                    "delete": r.delete,
-                    "pull": list(r.pull),
-                    "pull_interval": r.pull_interval,
-                }
-                for r in self.roots.values()
-            ],
-        )
+    def save(self) -> None:
+        """Keep every root (its pause included) in the store: back after a restart."""
+        save_roots(self.d.store, self.roots)
 
     # config.toml, reloaded ---------------------------------------------------------------
     async def apply(self, config: Config) -> None:
@@ -290,7 +116,7 @@ class SyncService:
                 continue
             new = wanted.pop(rid, None)
             if new is None:
-                self._retire(root)
+                self.retire(root)
                 del self.roots[rid]
                 self.d.bus.emit(
                     "sync.removed",
@@ -299,7 +125,7 @@ class SyncService:
                     root=rid,
                 )
             elif new.settings() != root.settings():
-                self._retire(root)
+                self.retire(root)
                 new.paused = root.paused
                 self.roots[rid] = new
                 self.d.bus.emit(
@@ -311,7 +137,7 @@ class SyncService:
         for rid, new in wanted.items():
             before = self.roots.get(rid)  # added at run time first: config.toml has it now
             if before is not None:
-                self._retire(before)
+                self.retire(before)
                 new.paused = before.paused
             self.roots[rid] = new
             self.d.bus.emit(
@@ -319,14 +145,14 @@ class SyncService:
                 f"sync root added from config.toml: {new.local} -> {new.pod}:{new.remote}",
                 root=rid,
             )
-        self._save()
-        self._publish_views()
+        self.save()
+        self.publish_views()
         self.wake.set()
         ending = [t for t in self._retiring.values() if not t.done()]
         if ending:
             await asyncio.wait(ending, timeout=STOP_WAIT)
 
-    def _retire(self, root: Root) -> None:
+    def retire(self, root: Root) -> None:
         """Stop the root's engine; a root of the same id waits for it to end."""
         root.stop.set()
         task = root.task
@@ -341,7 +167,7 @@ class SyncService:
                 self.wake.clear()
                 for root in list(self.roots.values()):
                     self._reconcile(root)
-                self._publish_views()
+                self.publish_views()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), 1.0)
         finally:
@@ -534,7 +360,7 @@ class SyncService:
 
         return asyncio.create_task(run(), name=f"pull-{root.id}")
 
-    def _publish_views(self) -> None:
+    def publish_views(self) -> None:
         by_pod: dict[str, list[dict[str, Any]]] = {}
         for r in self.roots.values():
             if r.pod_id is None:
@@ -544,134 +370,3 @@ class SyncService:
                 by_pod.setdefault(r.pod_id, []).append(r.to_json())
         for pod_id, state in self.d.pods.items():
             state.sync = by_pod.get(pod_id, [])
-
-    # socket methods ----------------------------------------------------------------------
-    def _root(self, params: dict[str, Any]) -> Root:
-        rid = param_str(params, "id", max_len=64)
-        root = self.roots.get(rid or "")
-        if root is None:
-            raise RequestError("not_found", f"no sync root {rid!r}", "rpdev sync status lists them")
-        return root
-
-    async def m_list(self, params: dict[str, Any]) -> Any:
-        self._publish_views()
-        return {"roots": [r.to_json() for r in self.roots.values()]}
-
-    async def m_add(self, params: dict[str, Any]) -> Any:
-        pod = param_str(params, "pod", max_len=128)
-        local = param_str(params, "local", max_len=4096)
-        remote = param_str(params, "remote", max_len=4096)
-        assert pod and local and remote
-        try:
-            state = self.d.resolve(pod)
-        except RequestError:
-            if self.d.api_ok:
-                raise
-            # Just started (RunPod not answered yet): the pod may well be there; ask first.
-            with contextlib.suppress(TimeoutError):
-                await self.d.wait_for_poll(15)
-            state = self.d.resolve(pod)
-        path = Path(local).expanduser()
-        if not path.is_absolute():
-            raise RequestError("bad_params", "the local folder must be an absolute path")
-        if not path.is_dir():
-            raise RequestError("bad_params", f"{path} is not a folder")
-        if ".." in PurePosixPath(remote).parts or "\n" in remote or "\x00" in remote:
-            raise RequestError("bad_params", "the remote path must not contain '..'")
-        ignore = params.get("ignore", [])
-        if (
-            not isinstance(ignore, list)
-            or len(ignore) > 1000
-            or not all(isinstance(x, str) and 0 < len(x) <= 4096 for x in ignore)
-        ):
-            raise RequestError("bad_params", "ignore must be a list of patterns")
-        max_delete = params.get("max_delete", 100)
-        if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
-            raise RequestError("bad_params", "max_delete must be an integer, zero or more")
-        delete = params.get("delete", True)
-        if not isinstance(delete, bool):
-            raise RequestError("bad_params", "delete must be true or false")
-        pull = params.get("pull", [])
-        wrong = bad_pull(pull)
-        if wrong:
-            raise RequestError("bad_params", wrong, "patterns as in a .gitignore, e.g. 'logs/'")
-        pull_interval = params.get("pull_interval", 30.0)
-        if bad_interval(pull_interval):
-            raise RequestError("bad_params", "pull_interval must be seconds, 1 or more")
-        root = Root(
-            root_id(state.id, path, remote),
-            state.id,
-            path,
-            remote,
-            tuple(ignore),
-            max_delete,
-            delete,
-            source="runtime",
-            pull=tuple(pull),
-            pull_interval=float(pull_interval),
-        )
-        if root.id in self.roots:
-            raise RequestError("exists", "this folder already syncs there")
-        self.roots[root.id] = root
-        self._save()
-        self.wake.set()
-        self.d.bus.emit(
-            "sync.added",
-            f"sync root added: {path} -> {state.name}:{remote}",
-            state.id,
-            root=root.id,
-        )
-        return root.to_json()
-
-    async def m_remove(self, params: dict[str, Any]) -> Any:
-        root = self._root(params)
-        if root.source == "config":
-            raise RequestError(
-                "config",
-                "this root comes from config.toml",
-                "remove its [[sync]] entry there, or pause it",
-            )
-        self._retire(root)
-        if root.task:
-            root.task.cancel()
-        del self.roots[root.id]
-        self._save()
-        self.d.bus.emit(
-            "sync.removed", f"sync root removed: {root.local}", root.pod_id, root=root.id
-        )
-        return {"removed": root.id}
-
-    async def m_pause(self, params: dict[str, Any]) -> Any:
-        root = self._root(params)
-        paused = params.get("paused", True)
-        if not isinstance(paused, bool):
-            raise RequestError("bad_params", "paused must be true or false")
-        root.paused = paused
-        self._save()
-        task = root.task
-        if paused and task is not None and not task.done():
-            # Answered once the engine has ended (its pass finished): nothing is pushed after.
-            root.stop.set()
-            await asyncio.wait({task}, timeout=STOP_WAIT)
-        self.wake.set()
-        self.d.bus.emit(
-            "sync.paused" if paused else "sync.resumed",
-            f"sync {'paused' if paused else 'resumed'}: {root.local}",
-            root.pod_id,
-            root=root.id,
-        )
-        return root.to_json()
-
-    async def m_confirm(self, params: dict[str, Any]) -> Any:
-        root = self._root(params)
-        if root.live is None:
-            raise RequestError("not_running", "this sync is not running")
-        root.live.approve_deletes()
-        root.held = 0
-        self.d.bus.emit(
-            "sync.confirmed",
-            f"held deletions confirmed for {root.local}",
-            root.pod_id,
-            root=root.id,
-        )
-        return root.to_json()
