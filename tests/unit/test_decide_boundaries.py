@@ -669,3 +669,18 @@ def test_a_stop_within_the_slack_names_a_hold_that_ended() -> None:
         1800.0,
         T0 + 1800,
     )
+
+
+def test_a_stop_not_taken_clears_every_mark_of_the_stop_and_shares_nothing() -> None:
+    """Whatever the stop's state held (a warning, its deadline), none of it survives, and the
+    state handed back shares no list with it: stepping on never changes the stop's state."""
+    _, stopped = last(every(60, 1800))
+    marked = replace(stopped, warned_at=T0 + 1500, warned_stop_at=T0 + 1800)
+    kept = marked.to_json()
+    state = stop_not_taken(marked)
+    assert state.stopped is False
+    assert (state.warned_at, state.warned_stop_at) == (None, None)
+    assert state.recent == marked.recent and state.recent is not marked.recent
+    for sample in every(60, 2220)[31:]:
+        _, state = step(sample, POLICY, state)
+    assert marked.to_json() == kept
