@@ -16,15 +16,18 @@ from textual.screen import Screen
 
 from rpdevd.durations import format_duration
 from rpdevd.protocol import ProtocolError, RemoteError
-from rpdevd.views import PodView, SyncRootView
+from rpdevd.views import ForwardView, PodView, SyncRootView
 from tui import format as fmt
 from tui.connection import Link
 from tui.screens.dialogs import (
     ConfirmScreen,
+    ForwardAddScreen,
     HoldScreen,
+    PickForwardScreen,
     PickRootScreen,
     PolicyScreen,
     SyncAddScreen,
+    forward_label,
 )
 from tui.screens.log import LogScreen
 
@@ -36,6 +39,8 @@ FEATURE_NAMES = {
     "sync.remove": "Removing a sync root",
     "sync.pause": "Pausing a sync root",
     "sync.confirm": "Confirming held deletions",
+    "forward.add": "Adding a port forward",
+    "forward.remove": "Removing a port forward",
     "daemon.log": "The daemon log",
     "idle.samples": "Activity history",
 }
@@ -94,6 +99,25 @@ class PodActions(App[int]):
             if not quiet:
                 self.notify("Not connected to rpdevd: reconnecting…", severity="error")
         return False, None
+
+    async def ask(
+        self, method: str, params: dict[str, Any], timeout: float | None = None
+    ) -> tuple[Any, str | None]:
+        """(result, None), or (None, what went wrong) for a dialog to show: `rpc` without the
+        notification."""
+        try:
+            return await self.link.call(method, params, timeout), None
+        except RemoteError as exc:
+            if exc.code == "unknown_method":
+                self.unsupported.add(method)
+                return None, (
+                    f"{FEATURE_NAMES.get(method, method)} is not available in this daemon "
+                    "version: upgrade rpdev and restart the daemon."
+                )
+            said = fmt.safe(exc.message, 400)
+            return None, said + (f"\n→ {fmt.safe(exc.hint, 200)}" if exc.hint else "")
+        except (ConnectionError, OSError, ProtocolError, TimeoutError):
+            return None, "Not connected to rpdevd: reconnecting…"
 
     def target(self) -> PodView | None:
         view = self.selected_view()
@@ -275,14 +299,20 @@ class PodActions(App[int]):
         if "sync.add" in self.unsupported:
             await self.rpc("sync.add", {})
             return
-        answer = await self.push_screen_wait(SyncAddScreen(self.name_of(view), self.cwd))
+        pod_id = view["id"]
+
+        async def submit(params: dict[str, Any]) -> str | None:
+            return (await self.ask("sync.add", {"pod": pod_id, **params}))[1]
+
+        answer = await self.push_screen_wait(SyncAddScreen(self.name_of(view), submit, self.cwd))
         if answer is None:
             return
-        local, remote = answer
-        ok, _ = await self.rpc("sync.add", {"pod": view["id"], "local": local, "remote": remote})
-        if ok:
-            self.notify(f"Syncing {local} → {self.name_of(view)}:{remote}")
-            self.request_refresh()
+        pulls = answer.get("pull")
+        self.notify(
+            f"Syncing {answer['local']} → {self.name_of(view)}:{answer['remote']}"
+            + (f", pulling {' '.join(pulls)} back" if pulls else "")
+        )
+        self.request_refresh()
 
     async def pick_root(self, view: PodView, verb: str) -> SyncRootView | None:
         roots = self.roots_of(view["id"])
@@ -358,6 +388,67 @@ class PodActions(App[int]):
             ok, _ = await self.rpc("sync.confirm", {"id": root["id"]})
             if ok:
                 self.notify(f"{count} held deletions confirmed for {fmt.safe(root['local'], 40)}")
+                self.request_refresh()
+
+    # port forwards -----------------------------------------------------------------------
+    @work(group="action")
+    async def action_forward_add(self) -> None:
+        view = self.target()
+        if view is None:
+            return
+        if "forward.add" in self.unsupported:
+            await self.rpc("forward.add", {})
+            return
+        pod_id = view["id"]
+
+        async def submit(params: dict[str, Any]) -> str | None:
+            return (await self.ask("forward.add", {"pod": pod_id, **params}))[1]
+
+        answer = await self.push_screen_wait(ForwardAddScreen(self.name_of(view), submit))
+        if answer is None:
+            return
+        where = fmt.safe(answer["bind"], 40)
+        self.notify(
+            f"{self.name_of(view)}: {where}:{answer['local']} -> port {answer['remote']} on the pod"
+        )
+        self.request_refresh()
+
+    @work(group="action")
+    async def action_forward_remove(self) -> None:
+        view = self.target()
+        if view is None:
+            return
+        forwards: list[ForwardView] = list(view.get("forwards") or [])
+        if not forwards:
+            self.notify(f"{self.name_of(view)} has no port forwards.", severity="warning")
+            return
+        fwd = forwards[0]
+        if len(forwards) > 1:
+            local = await self.push_screen_wait(
+                PickForwardScreen("Remove which port forward?", forwards)
+            )
+            picked = next((f for f in forwards if f["local"] == local), None)
+            if picked is None:
+                return
+            fwd = picked
+        again = (
+            " It is in config.toml: it comes back when the daemon restarts."
+            if fwd["source"] == "config"
+            else ""
+        )
+        if await self.push_screen_wait(
+            ConfirmScreen(
+                f"Remove the forward {forward_label(fwd)}?",
+                f"Local port {fwd['local']} stops listening; open connections through it close."
+                + again,
+                yes="Remove",
+            )
+        ):
+            ok, _ = await self.rpc(
+                "forward.remove", {"pod": fwd["pod_id"] or fwd["pod"], "local": fwd["local"]}
+            )
+            if ok:
+                self.notify(f"{self.name_of(view)}: forward of local port {fwd['local']} removed")
                 self.request_refresh()
 
     # the daemon --------------------------------------------------------------------------
@@ -440,6 +531,8 @@ class PodActions(App[int]):
                 f"Let a sync root's held deletions go through on {name}",
                 self.action_sync_confirm,
             ),
+            ("Forward a port", f"A local port to a port on {name}", self.action_forward_add),
+            ("Remove port forward", f"Stop a port forward to {name}", self.action_forward_remove),
             ("View daemon log", "The last lines of rpdevd's log", self.action_log),
             ("Poll RunPod now", "Ask the daemon for a fresh poll", self.action_poll),
             ("Start the daemon", "Start rpdevd in the background", self.action_start_daemon),

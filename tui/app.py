@@ -125,6 +125,20 @@ class RpdevApp(PodActions, App[int]):
             show=False,
             tooltip="Let a sync root's held deletions go through (asks first)",
         ),
+        Binding(
+            "f",
+            "forward_add",
+            "Forward+",
+            show=False,
+            tooltip="Forward a local port to a port on the pod",
+        ),
+        Binding(
+            "F",
+            "forward_remove",
+            "Forward-",
+            show=False,
+            tooltip="Remove a port forward of the pod (asks first)",
+        ),
         Binding("l", "log", "Log", show=False, tooltip="View the daemon's log"),
         Binding(
             "ctrl+r", "poll", "Poll now", show=False, tooltip="Ask the daemon to poll RunPod now"

@@ -4,18 +4,25 @@ survived."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input, Log
+from textual.widgets import Input, Label, Log
 
 from rpdevd import paths
 from rpdevd.commands.tui import start_daemon_quietly
 from tests.tui.conftest import Pods, daemon_call, in_thread, pod_view, until
 from tui.app import RpdevApp
-from tui.screens.dialogs import ConfirmScreen, HoldScreen, PolicyScreen, SyncAddScreen
+from tui.screens.dialogs import (
+    ConfirmScreen,
+    ForwardAddScreen,
+    HoldScreen,
+    PolicyScreen,
+    SyncAddScreen,
+)
 from tui.screens.log import LogScreen
 from tui.widgets.pod_table import PodTable
 from tui.widgets.status_line import StatusLine
@@ -230,3 +237,52 @@ async def test_offers_to_start_a_daemon_that_is_not_running(home: Path) -> None:
             deadline = time.monotonic() + 15
             while paths.socket_path().exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+async def test_forward_a_port_from_the_tui_and_remove_it(pods: Pods, daemon_factory) -> None:
+    """`f` asks the daemon for a forward; a local port another program holds is refused in the
+    dialog; `F` removes the forward after asking."""
+    await in_thread(daemon_factory)
+    tid = pods.trainer.id
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    free = probe.getsockname()[1]
+    probe.close()
+    app = RpdevApp()
+    try:
+        async with app.run_test(size=(120, 44)) as pilot:
+            await until(pilot, lambda: status(app, tid) == "RUNNING", "trainer running")
+            app.query_one(PodTable).select(tid)
+            await pilot.press("f")
+            screen = await until(
+                pilot, lambda: isinstance(app.screen, ForwardAddScreen) and app.screen, "dialog"
+            )
+            screen.query_one("#forward-local", Input).value = str(taken)
+            screen.query_one("#forward-remote", Input).value = "8888"
+            screen.query_one("#forward-local", Input).focus()
+            await pilot.press("enter")
+            error = screen.query_one("#forward-error", Label)
+            await until(pilot, lambda: "in use" in str(error.content), "the port taken")
+            assert isinstance(app.screen, ForwardAddScreen)
+            assert daemon_call("forward.list")["forwards"] == []
+
+            screen.query_one("#forward-local", Input).value = str(free)
+            await pilot.press("enter")
+            await until(pilot, lambda: not isinstance(app.screen, ForwardAddScreen), "closed")
+            listed = daemon_call("forward.list")["forwards"]
+            assert [(f["pod_id"], f["local"], f["remote"]) for f in listed] == [(tid, free, 8888)]
+            await until(
+                pilot, lambda: app.by_id[tid].get("forwards") or [], "the forward in the view"
+            )
+
+            await pilot.press("F")  # one forward: asks about it without a pick
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "remove confirm")
+            await pilot.press("y")
+            await until(pilot, lambda: not app.by_id[tid].get("forwards"), "forward removed")
+            assert daemon_call("forward.list")["forwards"] == []
+    finally:
+        holder.close()

@@ -1,13 +1,17 @@
-"""Small modal dialogs: confirm, hold, policy, sync root add/pick. Each returns its answer via
-`dismiss` (None for cancel) so the app's action code reads top to bottom."""
+"""Small modal dialogs: confirm, hold, policy, sync root add/pick, port forward add/pick. Each
+returns its answer via `dismiss` (None for cancel) so the app's action code reads top to bottom.
+The dialogs that ask the daemon (sync root, forward) send their request themselves (`submit`) and
+stay open with the daemon's error under their fields until it says yes."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,10 +21,44 @@ from textual.widgets import Button, Input, Label, OptionList, RadioButton, Radio
 from textual.widgets.option_list import Option
 
 from rpdevd.durations import format_duration, parse_duration
-from rpdevd.views import PodView, SyncRootView
+from rpdevd.views import ForwardView, PodView, SyncRootView
 from tui import format as fmt
 
 POLICIES = ("manual", "keep-alive", "idle-stop")
+# Sends a dialog's request to the daemon: None when it was done, else what went wrong.
+Submit = Callable[[dict[str, Any]], Awaitable[str | None]]
+
+
+class SubmitScreen(ModalScreen[dict[str, Any] | None]):
+    """A dialog whose answer the daemon must accept: `send` asks it (once at a time) and
+    dismisses with the params sent, or shows the daemon's error in `#<error_id>` and stays."""
+
+    error_id = "dialog-error"
+
+    def __init__(self, submit: Submit) -> None:
+        super().__init__(classes="dialog-screen")
+        self.submit = submit
+        self.sending = False
+
+    def show_error(self, message: str) -> None:
+        # Text, not markup: the daemon's message names pods (their names come from RunPod).
+        self.query_one(f"#{self.error_id}", Label).update(Text(message))
+
+    def send(self, params: dict[str, Any]) -> None:
+        if not self.sending:
+            self.sending = True
+            self.show_error("")
+            self.run_worker(self._send(params), group="submit", exit_on_error=False)
+
+    async def _send(self, params: dict[str, Any]) -> None:
+        try:
+            error = await self.submit(params)
+        finally:
+            self.sending = False
+        if error is None:
+            self.dismiss(params)
+        else:
+            self.show_error(error)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -167,11 +205,15 @@ class PolicyScreen(ModalScreen[dict[str, Any] | None]):
         self.dismiss(changes)
 
 
-class SyncAddScreen(ModalScreen[tuple[str, str] | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class SyncAddScreen(SubmitScreen):
+    """A sync root for the pod: the `sync.add` params it sent (local, remote, and pull and
+    pull_interval when files are to come back), once the daemon took them."""
 
-    def __init__(self, pod_name: str, cwd: Path | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    error_id = "sync-error"
+
+    def __init__(self, pod_name: str, submit: Submit, cwd: Path | None = None) -> None:
+        super().__init__(submit)
         self.pod_name = pod_name
         self.cwd = cwd or Path.cwd()
 
@@ -184,6 +226,10 @@ class SyncAddScreen(ModalScreen[tuple[str, str] | None]):
             yield Input(value=str(self.cwd), id="sync-local")
             yield Label("Remote folder on the pod")
             yield Input(value=f"/workspace/{self.cwd.name}", id="sync-remote")
+            yield Label("Pull back (optional): the pod's files to bring back")
+            yield Input(placeholder="patterns, e.g. logs/ *.png", id="sync-pull")
+            yield Label("Pull every (with pull back; default 30s)")
+            yield Input(placeholder="30s", id="sync-pull-interval")
             yield Label("", id="sync-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Add", variant="primary", id="add")
@@ -204,16 +250,97 @@ class SyncAddScreen(ModalScreen[tuple[str, str] | None]):
             self.dismiss(None)
 
     def _add(self) -> None:
-        error = self.query_one("#sync-error", Label)
         local = Path(os.path.expanduser(self.query_one("#sync-local", Input).value.strip()))
         remote = self.query_one("#sync-remote", Input).value.strip()
+        pull = pull_patterns(self.query_one("#sync-pull", Input).value)
+        interval = self.query_one("#sync-pull-interval", Input).value.strip()
         if not local.is_dir():
-            error.update(f"{fmt.safe(local, 60)} is not a folder")
+            self.show_error(f"{fmt.safe(local, 60)} is not a folder")
             return
         if not remote.startswith("/") or "\x00" in remote:
-            error.update("the remote folder must be an absolute path, e.g. /workspace/project")
+            self.show_error("the remote folder must be an absolute path, e.g. /workspace/project")
             return
-        self.dismiss((str(local.resolve()), remote))
+        params: dict[str, Any] = {"local": str(local.resolve()), "remote": remote}
+        if pull:
+            params["pull"] = pull
+        if interval:
+            if not pull:
+                self.show_error("the pull interval goes with pull back patterns, e.g. logs/")
+                return
+            try:
+                params["pull_interval"] = parse_duration(interval)
+            except ValueError as exc:
+                self.show_error(f"pull every: {exc}")
+                return
+        self.send(params)
+
+
+def pull_patterns(text: str) -> list[str]:
+    """`logs/ *.png, out/**` -> the patterns, split on spaces and commas."""
+    return [p for p in re.split(r"[\s,]+", text) if p]
+
+
+def port_number(text: str) -> int | None:
+    """A port from 1 to 65535 as typed, else None."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        return None
+    return int(text)
+
+
+class ForwardAddScreen(SubmitScreen):
+    """A port forward to the pod: the `forward.add` params it sent (local, remote, bind), once
+    the daemon listens on the local port."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    error_id = "forward-error"
+
+    def __init__(self, pod_name: str, submit: Submit) -> None:
+        super().__init__(submit)
+        self.pod_name = pod_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(
+                f"Forward a local port to {fmt.safe(self.pod_name, 30)}", classes="dialog-title"
+            )
+            yield Label("Local port")
+            yield Input(placeholder="e.g. 8888", id="forward-local")
+            yield Label("Port on the pod (default: the same)")
+            yield Input(id="forward-remote")
+            yield Label("Listen on (127.0.0.1: this machine only)")
+            yield Input(value="127.0.0.1", id="forward-bind")
+            yield Label("", id="forward-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Forward", variant="primary", id="add")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#forward-local", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self._add()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "add":
+            self._add()
+        else:
+            self.dismiss(None)
+
+    def _add(self) -> None:
+        local_text = self.query_one("#forward-local", Input).value
+        remote_text = self.query_one("#forward-remote", Input).value.strip() or local_text
+        local, remote = port_number(local_text), port_number(remote_text)
+        if local is None or remote is None:
+            self.show_error("ports are whole numbers from 1 to 65535, e.g. 8888")
+            return
+        bind = self.query_one("#forward-bind", Input).value.strip() or "127.0.0.1"
+        self.send({"local": local, "remote": remote, "bind": bind})
 
 
 class PickRootScreen(ModalScreen[str | None]):
@@ -246,3 +373,32 @@ class PickRootScreen(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.roots[int(event.option.id or 0)]["id"])
+
+
+def forward_label(f: ForwardView) -> str:
+    """`8888->8888 up`, the address first where it is not 127.0.0.1."""
+    bind = "" if f["bind"] == "127.0.0.1" else f"{fmt.safe(f['bind'], 40)}:"
+    return f"{bind}{f['local']}->{f['remote']} {fmt.safe(f['state'], 20)}"
+
+
+class PickForwardScreen(ModalScreen[int | None]):
+    """Choose one of a pod's port forwards; returns its local port."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, forwards: Sequence[ForwardView]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.forwards = list(forwards)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*(Option(forward_label(f), id=str(f["local"])) for f in self.forwards))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id or 0))
