@@ -265,15 +265,19 @@ def main() -> None:
             f"pod side in {work.parent}\n"
         )
         print(install_note(), end="")
-        widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(4)]
-        for r in [HEAD, tuple("-" * w for w in widths), *rows]:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print_table(rows)
     finally:
         loop.run_until_complete(pod.sshd.stop())
         loop.close()
         shutil.rmtree(base, ignore_errors=True)
         if "work" in locals():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(4)]
+    for r in [HEAD, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 def install_note() -> str:
@@ -614,9 +618,7 @@ def scale_main(args: argparse.Namespace) -> None:
             f" load average {os.getloadavg()[0]:.1f}\n"
         )
         print(install_note(), end="")
-        widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(4)]
-        for r in [HEAD, tuple("-" * w for w in widths), *rows]:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print_table(rows)
     finally:
         loop.run_until_complete(pod.sshd.stop())
         loop.close()

@@ -33,12 +33,32 @@ class SubmitScreen(ModalScreen[dict[str, Any] | None]):
     """A dialog whose answer the daemon must accept: `send` asks it (once at a time) and
     dismisses with the params sent, or shows the daemon's error in `#<error_id>` and stays."""
 
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     error_id = "dialog-error"
+    accept_id = "add"  # the button that sends; Enter in any field does too
 
     def __init__(self, submit: Submit) -> None:
         super().__init__(classes="dialog-screen")
         self.submit = submit
         self.sending = False
+
+    def accept(self) -> None:
+        """Read the fields, check them, and `send` the params (or `show_error`)."""
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.accept()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.accept_id:
+            self.accept()
+        else:
+            self.dismiss(None)
 
     def show_error(self, message: str) -> None:
         # Text, not markup: the daemon's message names pods (their names come from RunPod).
@@ -209,7 +229,6 @@ class SyncAddScreen(SubmitScreen):
     """A sync root for the pod: the `sync.add` params it sent (local, remote, and pull and
     pull_interval when files are to come back), once the daemon took them."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     error_id = "sync-error"
 
     def __init__(self, pod_name: str, submit: Submit, cwd: Path | None = None) -> None:
@@ -235,21 +254,7 @@ class SyncAddScreen(SubmitScreen):
                 yield Button("Add", variant="primary", id="add")
                 yield Button("Cancel", id="cancel")
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self._add()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add":
-            self._add()
-        else:
-            self.dismiss(None)
-
-    def _add(self) -> None:
+    def accept(self) -> None:
         local = Path(os.path.expanduser(self.query_one("#sync-local", Input).value.strip()))
         remote = self.query_one("#sync-remote", Input).value.strip()
         pull = pull_patterns(self.query_one("#sync-pull", Input).value)
@@ -292,7 +297,6 @@ class ForwardAddScreen(SubmitScreen):
     """A port forward to the pod: the `forward.add` params it sent (local, remote, bind), once
     the daemon listens on the local port."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     error_id = "forward-error"
 
     def __init__(self, pod_name: str, submit: Submit) -> None:
@@ -318,21 +322,7 @@ class ForwardAddScreen(SubmitScreen):
     def on_mount(self) -> None:
         self.query_one("#forward-local", Input).focus()
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self._add()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add":
-            self._add()
-        else:
-            self.dismiss(None)
-
-    def _add(self) -> None:
+    def accept(self) -> None:
         local_text = self.query_one("#forward-local", Input).value
         remote_text = self.query_one("#forward-remote", Input).value.strip() or local_text
         local, remote = port_number(local_text), port_number(remote_text)
