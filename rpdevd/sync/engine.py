@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,9 @@ from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
 from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
+from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, is_rpdev_temp, local_record
+from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Plan, plan
 from rpdevd.sync.scan import ScanResult, scan_tree
 from rpdevd.sync.transfer import PodSession, TransferError, stream_errors
@@ -54,32 +55,6 @@ async def _settle(task: asyncio.Future[tuple[PodSession, bytes]]) -> None:
     with contextlib.suppress(BaseException):
         session, _ = await task
         await session.finish()
-
-
-def _pod_unchanged(raw: bytes, expected: Iterable[bytes | None]) -> bool:
-    """Every path rpdev wrote is still as it left it, and no leftover of its own lies around
-    (paths only on the pod are the user's: no business of the sync's). Compared as raw
-    records, the expected ones streamed from the baseline: an unchanged tree costs no parsing
-    and no plan."""
-    records = remote_mod.record_set(raw)
-    mine = 0
-    rpdev_named = set()  # expected records that look like rpdev's own leftovers: rare
-    for rec in expected:
-        if rec not in records:
-            return False
-        mine += 1
-        if rec is not None and _RPDEV_MARK in rec:
-            rpdev_named.add(rec)
-    if len(records) == mine:
-        return True
-    return not any(
-        is_rpdev_temp(remote_mod.record_path(r))
-        for r in records
-        if r is not None and _RPDEV_MARK in r and r not in rpdev_named
-    )
-
-
-_RPDEV_MARK = b".rpdev-"  # in every name `is_rpdev_temp` matches
 
 
 def unreadable_message(path: str, why: str) -> str:
@@ -179,52 +154,6 @@ class SyncEngine:
         from the database as asked: a live sync looks up a batch's few paths."""
         return PairRecords(self.baseline, self.spec.pair_id)
 
-    def _touched(
-        self, local: dict[str, LocalEntry], raw: bytes, intents: Mapping[str, RemoteEntry]
-    ) -> set[str] | None:
-        """Every path a plan could act on, found by comparing records as sets: a local path
-        that is new or changed, a recorded path that changed here or is gone, a recorded path
-        the pod no longer shows as rpdev left it, a pod path that looks like rpdev's leftover,
-        and the intents' paths. Elsewhere local, baseline and pod agree and the plan does
-        nothing (None: a baseline row that gives no record; plan everything)."""
-        pair = self.spec.pair_id
-        touched = set(intents)
-        mine = {local_record(p, e): p for p, e in local.items()}
-        theirs: set[bytes] = set()
-        for rec in self.baseline.local_records(pair):
-            if rec is None:
-                return None
-            theirs.add(rec)
-            if rec not in mine:
-                touched.add(rec.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))
-        touched.update(p for rec, p in mine.items() if rec not in theirs)
-        del mine, theirs
-        records = remote_mod.record_set(raw)
-        marked = set()
-        for rec in self.baseline.pod_records(pair):
-            if rec is None:
-                return None
-            if rec not in records:
-                touched.add(remote_mod.record_path(rec))
-            if _RPDEV_MARK in rec:
-                marked.add(rec)
-        touched.update(
-            remote_mod.record_path(r) for r in records if _RPDEV_MARK in r and r not in marked
-        )
-        return touched
-
-    def _local_unchanged(self, local: dict[str, LocalEntry]) -> bool:
-        """Whether the scan still equals the baseline, compared as sets of bytes records (about
-        100 bytes a path; the baseline's streamed from SQLite), without loading the baseline.
-        Run while the pod is still listing."""
-        mine = {local_record(p, e) for p, e in local.items()}
-        n = 0
-        for rec in self.baseline.local_records(self.spec.pair_id):
-            if rec not in mine:
-                return False
-            n += 1
-        return n == len(mine)
-
     def take_torn(self) -> set[str]:
         """Paths read while they changed since the last call: to be looked at again."""
         return self.batches.take_torn()
@@ -321,9 +250,9 @@ class SyncEngine:
         self._python3 = remote_mod.has_python3(listing)
         return session, listing
 
-    def _scan(self) -> ScanResult:
+    def _scan(self, records: bool) -> ScanResult:
         self.rules = IgnoreRules.for_root(self.spec.local_root, self.spec.ignore)
-        return scan_tree(self.spec.local_root, self.rules)
+        return scan_tree(self.spec.local_root, self.rules, records=records)
 
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
         return {
@@ -350,36 +279,27 @@ class SyncEngine:
         """Scan here, list the pod, plan, apply, record. Raises what a lost connection raises
         (`disconnects()`), SyncStopped when going on would be unsafe."""
         self.state = "scanning"
-        # The local walk runs in a thread and the baseline is read while the pod lists its side:
-        # the listing (handshake, the pod's login shell) is the long pole.
-        scanning = asyncio.ensure_future(asyncio.to_thread(self._scan))
+        pair = self.spec.pair_id
+        # The listing (handshake, the pod's login shell, its walk) is the long pole: its
+        # request goes out first. The local walk runs in a thread meanwhile, and the baseline's
+        # records are read in another.
         listing = asyncio.ensure_future(self._list_remote())
+        await asyncio.sleep(0)
+        intents = self.baseline.load_intents(pair)
+        # Nothing recorded (a first sync): every path is to be planned, nothing to compare.
+        fresh = not intents and not self.baseline.has_rows(pair)
+        scanning = asyncio.ensure_future(asyncio.to_thread(self._scan, not fresh))
         try:
-            await asyncio.sleep(0)  # the listing's request goes out first
-            pair = self.spec.pair_id
-            intents = self.baseline.load_intents(pair)
-            # Nothing recorded (a first sync): every path is to be planned, with no records
-            # to compare first.
-            fresh = not intents and not self.baseline.has_rows(pair)
-            pod_same: bool | None = None  # the pod still holds what rpdev left (None: not known)
-            if not fresh and not intents:
-                await asyncio.wait({scanning, listing}, return_when=asyncio.FIRST_COMPLETED)
-                if listing.done() and not scanning.done():
-                    # The listing came first: compared while the walk goes on.
-                    _, raw = listing.result()
-                    pod_same = _pod_unchanged(raw, self.baseline.pod_records(pair))
-                    del raw
             scanned = await scanning
-            local = scanned.entries
-            unknown = scanned.unreadable
-            unchanged_here = (
-                not fresh
-                and not intents
-                and not unknown
-                and pod_same is not False
-                and self._local_unchanged(local)
-            )
+            expected = None if fresh else self._expected()
+            # The paths where the scan, the baseline and the listing disagree (None: all).
+            touched = None if expected is None else set(intents)
+            if expected is not None and touched is not None:
+                touched |= local_changes(scanned.records, expected)
             session, raw = await listing
+            if expected is not None and touched is not None:
+                touched |= pod_changes(raw, expected)
+            del expected
         except BaseException:
             await _settle(listing)
             with contextlib.suppress(BaseException):
@@ -387,26 +307,21 @@ class SyncEngine:
             raise
         try:
             self._emit_warnings(scanned.warnings, report)
+            unknown = scanned.unreadable
             self.report_unreadable(unknown, report)
-            synced = 0 if local else self.baseline.count(self.spec.pair_id)
+            synced = 0 if scanned.entries or scanned.records else self.baseline.count(pair)
             if synced:
                 raise SyncStopped(
                     f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
-            if unchanged_here and (
-                pod_same
-                if pod_same is not None
-                else _pod_unchanged(raw, self.baseline.pod_records(pair))
-            ):
-                p = Plan()
+            if touched is not None and not touched:
+                p = Plan()  # scan, baseline and pod agree everywhere
             else:
-                # The paths where something differs, found by comparing records in bulk; the
-                # plan sees those alone. Their baseline rows are loaded for this plan only
-                # (between passes nothing of it stays in memory: `known` reads the database).
-                touched = None if fresh else self._touched(local, raw, intents)
-                if touched is not None:
-                    local = {p: local[p] for p in touched if p in local}
+                # The plan sees the paths that differ alone. Their baseline rows are loaded for
+                # this plan only (between passes nothing of it stays in memory: `known` reads
+                # the database).
+                local = scanned.entries if fresh else entries_of(scanned.records, touched)
                 base = (
                     self.baseline.load_paths(pair, touched)
                     if touched is not None
@@ -422,8 +337,8 @@ class SyncEngine:
                     max_delete=None if self.batches.approved else self.spec.max_delete,
                     unknown=unknown,
                 )
-                del base, touched  # what the plan's ops need of it, they hold
-            del raw, local, scanned  # the scan and the listing are done with: free them first
+                del base, local  # what the plan's ops need of it, they hold
+            del raw, scanned, touched  # the scan and the listing are done with: free them first
             # The bulk stream goes through the pod-side receiver: only where python3 runs.
             await self.batches.run(p, report, session if self._python3 else None, full=True)
         finally:
@@ -433,6 +348,10 @@ class SyncEngine:
         if not report.unreadable and self.last_error == self._unreadable_error:
             self.last_error = self._unreadable_error = None  # everything reads again
         return p
+
+    def _expected(self) -> Expected | None:
+        pair = self.spec.pair_id
+        return Expected.load(self.baseline.local_records(pair), self.baseline.pod_records(pair))
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
         for w in warnings:

@@ -218,7 +218,7 @@ class IgnoreRules:
         if self.tail is not None:
             levels.append(self.tail)
         if not levels:
-            return _never
+            return never_ignored
 
         def ignored(rel: str, is_dir: bool) -> bool:
             verdict: bool | None = None
@@ -251,7 +251,7 @@ class IgnoreRules:
         return names
 
 
-def _never(rel: str, is_dir: bool) -> bool:
+def never_ignored(rel: str, is_dir: bool) -> bool:
     return False
 
 

@@ -95,6 +95,28 @@ def local_record(path: str, entry: LocalEntry) -> bytes:
     )
 
 
+def local_record_path(record: bytes) -> str:
+    """The path a `local_record` names."""
+    return record.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+_LOCAL_KINDS: dict[bytes, Kind] = {b"file": "file", b"dir": "dir", b"symlink": "symlink"}
+
+
+def entry_from_record(record: bytes) -> tuple[str, LocalEntry]:
+    """The path and entry a `local_record` holds (a symlink's target may hold NUL-free bytes
+    only, as every path does, so the split is exact)."""
+    path, kind, size, mtime_ns, mode, ino, target = record.split(b"\0", 6)
+    return path.decode("utf-8", "surrogateescape"), LocalEntry(
+        _LOCAL_KINDS.get(kind, "other"),
+        int(size),
+        int(mtime_ns),
+        int(mode),
+        int(ino),
+        target.decode("utf-8", "surrogateescape"),
+    )
+
+
 def local_unchanged(now: LocalEntry, then: LocalEntry) -> bool:
     """Whether a local path still holds what rpdev copied (a false 'changed' only re-sends)."""
     return now == then

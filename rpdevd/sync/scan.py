@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
+from typing import Any
 
-from rpdevd.sync.ignore import IgnoreRules
-from rpdevd.sync.model import LocalEntry
+from rpdevd.sync.ignore import IgnoreRules, never_ignored
+from rpdevd.sync.model import LocalEntry, local_record, local_record_path
 
 
 class LocalRootError(Exception):
@@ -30,6 +32,10 @@ class LocalRootError(Exception):
 @dataclass
 class ScanResult:
     entries: dict[str, LocalEntry] = field(default_factory=dict)
+    # With `scan_tree(records=True)` the entries come as `model.local_record` bytes instead,
+    # `entries` left empty: a full pass compares them with the baseline's as sets and builds
+    # entries only for the paths where something differs (`model.entry_from_record`).
+    records: list[bytes] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # Paths whose state could not be read, with the reason: unknown, never deleted.
     unreadable: dict[str, str] = field(default_factory=dict)
@@ -101,8 +107,11 @@ def stat_one(root: Path, rel: str, warnings: list[str] | None = None) -> LocalEn
     return entry
 
 
-def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
-    """Every syncable, non-ignored entry under `root/start` ('' for the whole tree)."""
+def scan_tree(
+    root: Path, rules: IgnoreRules, start: str = "", *, records: bool = False
+) -> ScanResult:
+    """Every syncable, non-ignored entry under `root/start` ('' for the whole tree), as
+    `entries`, or as `records` with `records=True`."""
     check_root(root)
     result = ScanResult()
     stack = [start]
@@ -112,7 +121,7 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
         if rel_dir:
             rules.load_dir(root, rel_dir)
         try:
-            found = _list_dir(root, rel_dir, rules, result.warnings)
+            found, dirs, names = _list_dir(root, rel_dir, rules, result.warnings, records)
         except FileNotFoundError:
             if not rel_dir:
                 raise LocalRootError(f"local root {root} vanished during the scan") from None
@@ -128,40 +137,54 @@ def scan_tree(root: Path, rules: IgnoreRules, start: str = "") -> ScanResult:
                 raise LocalRootError(f"local root {root}: cannot read its ignore rules ({why})")
             result.unreadable[rel_dir] = why
             continue
-        for rel, entry in found:
-            result.entries[rel] = entry
-            if entry.kind == "dir":
-                stack.append(rel)
+        if records:
+            result.records += found
+        else:
+            result.entries.update(found)
+        stack += dirs
         # Paths that differ only in case differ so first in one directory: looked for there,
         # a directory at a time (no second copy of every path at once).
-        if not clash and len(found) > 1:
-            clash = len({rel.casefold() for rel, _ in found}) < len(found)
+        if not clash and len(names) > 1:
+            clash = len({name.casefold() for name in names}) < len(names)
     if clash:
-        result.warnings += case_collisions(result.entries)
+        paths = map(local_record_path, result.records) if records else iter(result.entries)
+        result.warnings += case_collisions(paths)
     return result
 
 
 _PERMS = tuple(range(0o1000))
+_FILE = "file"
+_DIR = "dir"
 
 
 def _list_dir(
-    root: Path, rel_dir: str, rules: IgnoreRules, warnings: list[str]
-) -> list[tuple[str, LocalEntry]]:
-    """The syncable, non-ignored entries of one directory, all or nothing: any entry that
-    cannot be examined makes the whole directory Unreadable (its listing would be partial).
+    root: Path,
+    rel_dir: str,
+    rules: IgnoreRules,
+    warnings: list[str],
+    records: bool,
+) -> tuple[list[Any], list[str], list[str]]:
+    """The syncable, non-ignored entries of one directory (`(path, entry)` pairs, or records
+    with `records`), its directories and the names seen, all or nothing: any entry that cannot
+    be examined makes the whole directory Unreadable (its listing would be partial).
     The hot loop of a scan (every entry of the tree): the entry's own `lstat` through its
-    DirEntry, its record built with tuple.__new__ (a named tuple's __new__ runs Python code)."""
+    DirEntry, its record formatted in one go or its entry built with tuple.__new__ (a named
+    tuple's __new__ runs Python code); the ignore rules asked only where there are any."""
     full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
     prefix = rel_dir + "/" if rel_dir else ""
     ignored = rules.dir_matcher(rel_dir)
+    check = ignored is not never_ignored
     new = tuple.__new__
     perms = _PERMS  # one int object per mode (most of a tree shares two or three)
-    out: list[tuple[str, LocalEntry]] = []
+    found: list[Any] = []
+    dirs: list[str] = []
+    names: list[str] = []
     try:
         with os.scandir(full_dir) as it:
             for de in it:
-                rel = prefix + de.name
-                if ignored(rel, de.is_dir(follow_symlinks=False)):
+                name = de.name
+                rel = prefix + name
+                if check and ignored(rel, de.is_dir(follow_symlinks=False)):
                     continue
                 try:
                     st = de.stat(follow_symlinks=False)
@@ -170,18 +193,42 @@ def _list_dir(
                 mode = st.st_mode
                 perm = perms[mode & 0o777]
                 if S_ISREG(mode):
-                    entry = new(
-                        LocalEntry,
-                        ("file", st.st_size, st.st_mtime_ns, perm, st.st_ino, ""),
-                    )
+                    if records:
+                        found.append(
+                            b"%s\0file\0%d\0%d\0%d\0%d\0"
+                            % (
+                                _encode(rel, _UTF8, _ESC),
+                                st.st_size,
+                                st.st_mtime_ns,
+                                perm,
+                                st.st_ino,
+                            )
+                        )
+                    else:
+                        found.append(
+                            (
+                                rel,
+                                new(
+                                    LocalEntry,
+                                    (_FILE, st.st_size, st.st_mtime_ns, perm, st.st_ino, ""),
+                                ),
+                            )
+                        )
                 elif S_ISDIR(mode):
-                    entry = new(LocalEntry, ("dir", 0, 0, perm, st.st_ino, ""))
+                    dirs.append(rel)
+                    if records:
+                        found.append(
+                            b"%s\0dir\x000\x000\0%d\0%d\0"
+                            % (_encode(rel, _UTF8, _ESC), perm, st.st_ino)
+                        )
+                    else:
+                        found.append((rel, new(LocalEntry, (_DIR, 0, 0, perm, st.st_ino, ""))))
                 else:
-                    found = stat_one(root, rel, warnings)  # symlinks and the rest: rare
-                    if found is None:
+                    entry = stat_one(root, rel, warnings)  # symlinks and the rest: rare
+                    if entry is None:
                         continue
-                    entry = found
-                out.append((rel, entry))
+                    found.append(local_record(rel, entry) if records else (rel, entry))
+                names.append(name)
     except FileNotFoundError:
         raise
     except NotADirectoryError:
@@ -190,14 +237,21 @@ def _list_dir(
         raise
     except OSError as exc:
         raise Unreadable(reason(exc)) from None
-    return out
+    return found, dirs, names
 
 
-def case_collisions(entries: dict[str, LocalEntry]) -> list[str]:
+_encode = str.encode
+_UTF8 = "utf-8"
+_ESC = "surrogateescape"
+
+
+def case_collisions(paths: Iterable[str]) -> list[str]:
     """Paths that differ only in case: they collide on a case-insensitive filesystem."""
     first: dict[str, str] = {}
     clash = set()
-    for rel in entries:  # one pass without sorting: a clash is rare
+    every = []
+    for rel in paths:  # one pass without sorting: a clash is rare
+        every.append(rel)
         key = rel.casefold()
         if first.setdefault(key, rel) is not rel:
             clash.add(key)
@@ -206,7 +260,7 @@ def case_collisions(entries: dict[str, LocalEntry]) -> list[str]:
     del first
     seen: dict[str, str] = {}
     out = []
-    for rel in sorted(p for p in entries if p.casefold() in clash):
+    for rel in sorted(p for p in every if p.casefold() in clash):
         key = rel.casefold()
         if key in seen:
             out.append(f"{seen[key]!r} and {rel!r} differ only in case")

@@ -213,3 +213,40 @@ def test_no_case_collision_no_warning(tmp_path: Path) -> None:
     touch(tmp_path / "b" / "readme")  # the same name folded, but in two directories
     res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
     assert not any("differ only in case" in w for w in res.warnings)
+
+
+def test_a_scan_as_records_holds_what_a_scan_as_entries_holds(tmp_path: Path) -> None:
+    """A resync compares records, a first sync plans entries: the two shapes of one scan say
+    the same of every path, warnings and case clashes included."""
+    from rpdevd.sync.model import entry_from_record, local_record
+
+    for rel in (
+        "src/a.py",
+        "src/a.log",
+        "build/out.o",
+        "Src/x",
+        "src/x",
+        "名前\nnl",
+        "e/.gitignore",
+    ):
+        touch(tmp_path / rel)
+    (tmp_path / "e" / ".gitignore").write_text("*.tmp\n")
+    touch(tmp_path / "e" / "drop.tmp")
+    (tmp_path / ".gitignore").write_text("build/\n*.log\n")
+    os.symlink("src/a.py", tmp_path / "inside")
+    os.symlink("/etc/passwd", tmp_path / "outside")
+    os.symlink("../../x", tmp_path / "src" / "climbs")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / os.fsdecode(b"bad-\xff")).write_bytes(b"")
+    (tmp_path / "src" / "a.py").chmod(0o751)
+    rules = IgnoreRules.for_root(tmp_path)
+    as_entries = scan_tree(tmp_path, rules)
+    as_records = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path), records=True)
+    assert as_records.entries == {} and as_entries.records == []
+    assert len(as_records.records) == len(as_entries.entries) == 11
+    assert dict(map(entry_from_record, as_records.records)) == as_entries.entries
+    assert sorted(as_records.records) == sorted(
+        local_record(p, e) for p, e in as_entries.entries.items()
+    )
+    assert as_records.warnings == as_entries.warnings
+    assert len(as_entries.warnings) == 5  # outside, climbs, fifo; Src and src, Src/x and src/x

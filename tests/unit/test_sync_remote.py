@@ -84,7 +84,7 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     """What makes the no-change check possible: a tree rpdev wrote lists, byte for byte, as
     the baseline expects, whichever lister the pod has."""
     from rpdevd.sync.baseline import Baseline
-    from rpdevd.sync.engine import _pod_unchanged
+    from rpdevd.sync.compare import Expected, pod_changes
     from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
     from rpdevd.sync.model import BaseRecord, expected_remote, local_record
     from rpdevd.sync.scan import scan_tree
@@ -105,17 +105,19 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     db.commit("pair", base, [])
     assert set(db.local_records("pair")) == {local_record(p, e) for p, e in local.items()}
 
-    def unchanged() -> bool:
-        return _pod_unchanged(run(listing_script(str(root), [], mode)), db.pod_records("pair"))
+    def changes() -> set[str]:
+        expected = Expected.load(db.local_records("pair"), db.pod_records("pair"))
+        assert expected is not None
+        return pod_changes(run(listing_script(str(root), [], mode)), expected)
 
-    assert unchanged()
+    assert changes() == set()
     (root / "d/checkpoint.pt").write_bytes(b"the user's")  # only on the pod: not rpdev's business
-    assert unchanged()
+    assert changes() == set()
     (root / ".rpdev-stage-0123").mkdir()  # a leftover of rpdev's own: a plan must clean it
-    assert not unchanged()
+    assert changes() == {".rpdev-stage-0123"}
     (root / ".rpdev-stage-0123").rmdir()
     os.utime(root / "exe", (1_700_000_001, 1_700_000_001))  # edited on the pod
-    assert not unchanged()
+    assert changes() == {"exe"}
     del local["exe"]  # deleted here
     assert set(db.local_records("pair")) != {local_record(p, e) for p, e in local.items()}
     db.close()
@@ -193,10 +195,9 @@ def test_a_pass_plans_only_what_differs_and_plans_it_as_a_whole_plan_would(
     """A full pass that finds a change hands the plan only the paths where the scan, the
     baseline and the pod's listing disagree: the plan it gets is the plan of the whole tree
     (moves, deletions, conflict copies, notes, a leftover cleaned)."""
-    import asyncio
 
     from rpdevd.sync.baseline import Baseline
-    from rpdevd.sync.engine import SyncEngine, SyncSpec
+    from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
     from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
     from rpdevd.sync.model import BaseRecord, expected_remote
     from rpdevd.sync.plan import plan
@@ -225,26 +226,22 @@ def test_a_pass_plans_only_what_differs_and_plans_it_as_a_whole_plan_would(
     (local_root / "new/file").write_bytes(b"new")
     raw = run(listing_script(str(pod), [], "find"))
     local = scan_tree(local_root, rules).entries
-    spec = SyncSpec(local_root, str(pod), "pair")
-
-    async def never() -> None:
-        raise AssertionError("no connection is needed")
-
-    eng = SyncEngine(spec, baseline=db, connect=never)  # type: ignore[arg-type]
-    touched = eng._touched(local, raw, {})
-    assert touched is not None
+    records = scan_tree(local_root, rules, records=True).records
+    assert entries_of(records, None) == local
+    expected = Expected.load(db.local_records("pair"), db.pod_records("pair"))
+    assert expected is not None
+    touched = local_changes(records, expected) | pod_changes(raw, expected)
     assert touched == {
         *("d0/f0", "d1/f1", "d2/f2", "d2/renamed", "d0/f3", "d1/f4", "d1/f7"),
         *(".rpdev-stage-0123", "new", "new/file"),
     }
     whole = plan(local, parse_listing(raw).entries, db.load("pair"))
     part = plan(
-        {p: local[p] for p in touched if p in local},
+        entries_of(records, touched),
         parse_listing(raw, touched).entries,
         db.load_paths("pair", touched),
     )
     assert part == whole
     assert {op.kind for op in whole.ops} == {"put", "move", "delete", "clean", "mkdir"}
     assert whole.notes and any(op.conflict for op in whole.ops)
-    asyncio.run(eng.close())
     db.close()

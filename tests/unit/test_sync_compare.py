@@ -1,0 +1,102 @@
+"""The full pass's comparison of records as sets: which paths a plan must see."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
+from rpdevd.sync.model import LocalEntry, RemoteEntry, entry_from_record, local_record
+from rpdevd.sync.remote import END, HEADER, expected_record
+
+# Paths as the scan gives them: no NUL, any other character, lone surrogates for bytes that
+# are not UTF-8.
+names = st.text(
+    st.characters(blacklist_characters="\0/", blacklist_categories=("Cs",)), min_size=1
+).filter(lambda n: n not in (".", ".."))
+paths = st.lists(names, min_size=1, max_size=3).map("/".join)
+odd_paths = st.one_of(
+    paths,
+    st.binary(min_size=1)
+    .filter(lambda b: b"\0" not in b and b"/" not in b)
+    .map(lambda b: b.decode("utf-8", "surrogateescape")),
+)
+entries = st.builds(
+    LocalEntry,
+    st.sampled_from(["file", "dir", "symlink", "other"]),
+    st.integers(-(2**63), 2**63),
+    st.integers(-(2**63), 2**63),
+    st.integers(0, 0o777),
+    st.integers(0, 2**64),
+    st.one_of(st.just(""), odd_paths),
+)
+
+
+@given(odd_paths, entries)
+def test_a_record_gives_back_its_path_and_entry(path: str, entry: LocalEntry) -> None:
+    assert entry_from_record(local_record(path, entry)) == (path, entry)
+
+
+def listing(records: list[bytes]) -> bytes:
+    return HEADER + b" python3=1\n" + b"".join(records) + END
+
+
+F = LocalEntry("file", 3, 1_700_000_000_000_000_000, 0o644, 7)
+R = RemoteEntry("file", 3, 1_700_000_000, 0o644)
+
+
+def expected(local: dict[str, LocalEntry], pod: dict[str, RemoteEntry]) -> Expected:
+    found = Expected.load(
+        [local_record(p, e) for p, e in local.items()],
+        [expected_record(p, e) for p, e in pod.items()],
+    )
+    assert found is not None
+    return found
+
+
+def test_local_changes_name_new_changed_and_gone_paths_once() -> None:
+    base = {"same": F, "edited": F, "gone": F, "touched": F}
+    exp = expected(base, {})
+    scan = [
+        local_record("same", F),
+        local_record("edited", F._replace(size=4)),
+        local_record("touched", F._replace(mtime_ns=F.mtime_ns + 1)),
+        local_record("new", F),
+    ]
+    assert local_changes(scan, exp) == {"edited", "gone", "touched", "new"}
+    assert exp.local is None  # freed once compared
+
+
+def test_an_unchanged_scan_has_no_local_changes() -> None:
+    exp = expected({"a": F, "b": F._replace(kind="dir", size=0, mtime_ns=0)}, {})
+    scan = [local_record("b", F._replace(kind="dir", size=0, mtime_ns=0)), local_record("a", F)]
+    assert local_changes(scan, exp) == set()
+
+
+def test_pod_changes_see_rpdevs_paths_and_leftovers_not_the_users() -> None:
+    exp = expected({}, {"kept": R, "edited": R, "deleted": R, "d/.x.rpdev-tmp-1": R})
+    raw = listing(
+        [
+            expected_record("kept", R),
+            expected_record("edited", R._replace(size=9)),
+            expected_record("users.ckpt", R),  # the user's: no business of the sync's
+            expected_record(".rpdev-stage-ab", RemoteEntry("dir", 0, 0, 0o755)),  # a leftover
+            expected_record("d/.x.rpdev-tmp-1", R),  # rpdev wrote it so: as expected
+        ]
+    )
+    assert pod_changes(raw, exp) == {"edited", "deleted", ".rpdev-stage-ab"}
+    assert exp.pod is None
+
+
+def test_a_row_without_a_record_means_plan_everything() -> None:
+    assert Expected.load([b"a\0file\x001\x002\x003\x004\0", None], []) is None
+    assert Expected.load([], [None]) is None
+    assert Expected.load([], []) == Expected(set(), set())
+
+
+def test_entries_of_parses_only_the_paths_asked_for() -> None:
+    odd = b"bad-\xff\nname".decode("utf-8", "surrogateescape")
+    scan = [local_record("a", F), local_record(odd, F), local_record("a/b", F)]
+    assert entries_of(scan, {odd, "missing"}) == {odd: F}
+    assert entries_of(scan, None) == {"a": F, odd: F, "a/b": F}
+    assert entries_of(scan, set()) == {}
