@@ -431,6 +431,7 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
         confirm=confirm,
         close_connections=True,  # the connection is this command's alone
         open_session=sessions.open if sessions is not None else None,
+        scan_in_child=use_ssh,  # `sync once`: nothing else runs in this process
     )
     return engine, db, sessions
 

@@ -11,13 +11,14 @@ The database file is shared with the daemon, so it runs in WAL mode with a busy 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
-from rpdevd.sync.remote import expected_record
+from rpdevd.sync.remote import RECORD, expected_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_baseline (
@@ -35,7 +36,26 @@ CREATE TABLE IF NOT EXISTS sync_pair (
     pair TEXT PRIMARY KEY, local TEXT, dest TEXT, remote TEXT,
     last_sync REAL, last_error TEXT, updated REAL
 );
+CREATE TABLE IF NOT EXISTS sync_sets (
+    pair TEXT NOT NULL, seq INTEGER NOT NULL, local BLOB NOT NULL, pod BLOB NOT NULL,
+    PRIMARY KEY (pair, seq)
+);
+CREATE TRIGGER IF NOT EXISTS sync_sets_ins AFTER INSERT ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair = NEW.pair AND seq = 0; END;
+CREATE TRIGGER IF NOT EXISTS sync_sets_upd AFTER UPDATE ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair IN (NEW.pair, OLD.pair) AND seq = 0; END;
+CREATE TRIGGER IF NOT EXISTS sync_sets_del AFTER DELETE ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair = OLD.pair AND seq = 0; END;
 """
+
+# A pair's record sets (see `Baseline.record_sets`) are kept as chunks (seq 1, 2, ...) of
+# records, each local record followed by a NUL (the pod's end in one already), under a mark
+# (seq 0) that says they hold every row's records. Any change to a row drops the mark (the
+# triggers above, which also see what another program writes); `commit` puts it back with a
+# chunk of what it wrote, while the chunks stay few.
+MAX_SET_CHUNKS = 64
+# One local record as kept in a chunk: seven fields (six NULs inside) and a NUL after it.
+_LOCAL_IN_CHUNK = re.compile(rb"((?:[^\0]*\0){6}[^\0]*)\0")
 
 
 class Baseline:
@@ -204,8 +224,13 @@ class Baseline:
         removals: Iterable[str],
         clear_intents: bool = True,
     ) -> None:
-        """Record a finished batch in one transaction."""
+        """Record a finished batch in one transaction (and keep the pair's record sets whole:
+        a chunk of what it wrote, or, after a removal, none until they are read again)."""
+        removals = list(removals)
         with self._tx():
+            marked = self._sets_marked(pair)
+            local_recs: list[bytes] = []
+            pod_recs: list[bytes] = []
             self._db.executemany(
                 "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (  # a generator, not a list: rows are made as SQLite takes them
@@ -223,8 +248,8 @@ class Baseline:
                         b.remote.mtime_s,
                         b.remote.mode,
                         b.remote.target.encode("utf-8", "surrogateescape"),
-                        local_record(p, b.local),
-                        expected_record(p, b.remote),
+                        _kept(local_recs, local_record(p, b.local)),
+                        _kept(pod_recs, expected_record(p, b.remote)),
                     )
                     for p, b in upserts.items()
                 ),
@@ -235,10 +260,68 @@ class Baseline:
             )
             if clear_intents:
                 self._db.execute("DELETE FROM sync_intents WHERE pair = ?", (pair,))
+            if marked and local_recs:
+                self._add_set_chunk(pair, local_recs, pod_recs, removed=bool(removals))
+
+    # ----- record sets -------------------------------------------------------------------
+
+    def record_sets(self, pair: str) -> tuple[set[bytes], set[bytes]] | None:
+        """Every row's local record and pod record (`local_records`, `pod_records`) as two
+        sets, for comparing a whole scan and a whole listing at C speed. Read from the kept
+        chunks (a few large reads) while they are whole; otherwise from the rows, and kept
+        for the next time. They may also hold records of a row that was changed since (a
+        path compared once more than needed), never miss one of a row. None when a row gives
+        no record."""
+        if self._sets_marked(pair):
+            chunks = self._db.execute(
+                "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
+            ).fetchall()
+            local = b"".join(c[0] for c in chunks)
+            pod = b"".join(c[1] for c in chunks)
+            del chunks
+            return set(_LOCAL_IN_CHUNK.findall(local)), set(RECORD.findall(pod))
+        with self._tx():  # rows read and sets kept as one: no write in between
+            mine = set(self.local_records(pair))
+            theirs = set(self.pod_records(pair))
+            if None in mine or None in theirs:
+                return None
+            self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
+            self._add_set_chunk(pair, mine, theirs)  # type: ignore[arg-type]  # no None
+        return mine, theirs  # type: ignore[return-value]
+
+    def start_sets(self, pair: str) -> None:
+        """A first sync of `pair` begins: its (empty) record sets are whole, and each commit
+        adds its chunk, so the first resync reads them without reading every row."""
+        with self._tx():
+            if not self.has_rows(pair):
+                self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
+                self._db.execute("INSERT INTO sync_sets VALUES (?, 0, x'', x'')", (pair,))
+
+    def _sets_marked(self, pair: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM sync_sets WHERE pair = ? AND seq = 0", (pair,))
+        return row.fetchone() is not None
+
+    def _add_set_chunk(
+        self, pair: str, local: Collection[bytes], pod: Collection[bytes], removed: bool = False
+    ) -> None:
+        """Add a chunk and mark the sets whole, or drop them where a row was removed (its
+        records would stay in the sets) or the chunks are too many (read from the rows
+        again next time, in one chunk)."""
+        ((last, count),) = self._db.execute(
+            "SELECT ifnull(max(seq), 0), count(*) FROM sync_sets WHERE pair = ?", (pair,)
+        )
+        if removed or count > MAX_SET_CHUNKS:
+            self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
+            return
+        self._db.execute(
+            "INSERT INTO sync_sets VALUES (?, ?, ?, ?)",
+            (pair, last + 1, b"\0".join(local) + b"\0" if local else b"", b"".join(pod)),
+        )
+        self._db.execute("INSERT OR REPLACE INTO sync_sets VALUES (?, 0, x'', x'')", (pair,))
 
     def forget(self, pair: str) -> None:
         with self._tx():
-            for table in ("sync_baseline", "sync_intents", "sync_pair"):
+            for table in ("sync_baseline", "sync_intents", "sync_pair", "sync_sets"):
                 self._db.execute(f"DELETE FROM {table} WHERE pair = ?", (pair,))
 
     def set_pair(
@@ -269,6 +352,11 @@ class Baseline:
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
+
+
+def _kept(into: list[bytes], record: bytes) -> bytes:
+    into.append(record)
+    return record
 
 
 class PairRecords(Mapping[str, BaseRecord]):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
+from rpdevd.sync import scanproc
 from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
 from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
@@ -95,13 +96,15 @@ class SyncEngine:
         confirm: Confirm | None = None,
         close_connections: bool = False,
         open_session: OpenSession | None = None,
+        scan_in_child: bool = False,
     ) -> None:
         """`conn` and whatever `connect()` returns may be shared (the daemon keeps one
         connection per pod): the engine closes them only with `close_connections=True` (the
         CLI, whose factory opens a connection for the engine alone). Its own SFTP and exec
         channels it always closes. With `open_session` a full pass runs its one session through
         it (the CLI: the `ssh` binary) and sends every batch through the pod-side receiver, so the
-        connection from `connect` is opened only for a pod without python3."""
+        connection from `connect` is opened only for a pod without python3. With `scan_in_child`
+        a resync walks the local tree in a forked child where that is safe (`scanproc`)."""
         if conn is None and connect is None:
             raise ValueError("SyncEngine needs a connection or a connect() factory")
         self.spec = spec
@@ -111,6 +114,7 @@ class SyncEngine:
         self._owns_conn = close_connections
         self._connect = connect
         self._open_session = open_session
+        self._scan_in_child = scan_in_child
         self._on_event = on_event
         self._sftp: asyncssh.SFTPClient | None = None
         self._applier: SftpApplier | None = None
@@ -254,6 +258,16 @@ class SyncEngine:
         self.rules = IgnoreRules.for_root(self.spec.local_root, self.spec.ignore)
         return scan_tree(self.spec.local_root, self.rules, records=records)
 
+    async def _scan_beside(self, records: bool, child: bool) -> ScanResult:
+        """The local walk, run beside this process's own work: in a forked child (`scanproc`),
+        or in a thread."""
+        if child:
+            self.rules, result = await scanproc.scan(
+                self.spec.local_root, self.spec.ignore, records
+            )
+            return result
+        return await asyncio.to_thread(self._scan, records)
+
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
         return {
             p
@@ -288,18 +302,31 @@ class SyncEngine:
         intents = self.baseline.load_intents(pair)
         # Nothing recorded (a first sync): every path is to be planned, nothing to compare.
         fresh = not intents and not self.baseline.has_rows(pair)
-        scanning = asyncio.ensure_future(asyncio.to_thread(self._scan, not fresh))
+        if fresh:
+            self.baseline.start_sets(pair)
+        child = not fresh and self._scan_in_child and scanproc.available()
+        scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
         try:
-            scanned = await scanning
+            await asyncio.sleep(0)  # the walk starts first
+            if not child:
+                # Beside a walking thread, reading the baseline would take turns with it for
+                # the interpreter's lock: read after it. A child walks on another core.
+                await asyncio.wait([scanning])
             expected = None if fresh else self._expected()
             # The paths where the scan, the baseline and the listing disagree (None: all).
             touched = None if expected is None else set(intents)
             if expected is not None and touched is not None:
-                touched |= local_changes(scanned.records, expected)
-            session, raw = await listing
-            if expected is not None and touched is not None:
-                touched |= pod_changes(raw, expected)
+                # Each side is compared as soon as it is there, the first one first.
+                pending: set[asyncio.Future[Any]] = {scanning, listing}
+                while pending:
+                    done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
+                    if scanning in done:
+                        touched |= local_changes(scanning.result().records, expected)
+                    if listing in done:
+                        touched |= pod_changes(listing.result()[1], expected)
             del expected
+            scanned = await scanning
+            session, raw = await listing
         except BaseException:
             await _settle(listing)
             with contextlib.suppress(BaseException):
@@ -350,8 +377,8 @@ class SyncEngine:
         return p
 
     def _expected(self) -> Expected | None:
-        pair = self.spec.pair_id
-        return Expected.load(self.baseline.local_records(pair), self.baseline.pod_records(pair))
+        sets = self.baseline.record_sets(self.spec.pair_id)
+        return None if sets is None else Expected(*sets)
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
         for w in warnings:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
@@ -71,4 +75,90 @@ def test_a_pairs_records_are_looked_up_in_the_database_path_by_path(tmp_path: Pa
     assert known.under("a/b") == ["a/b/c"] and known.under("b") == []
     assert "a/b" in known and "a/x" not in known and known[odd] == rec
     assert len(known) == len(paths) and sorted(known) == sorted(paths)
+    db.close()
+
+
+# ----- the kept record sets -----------------------------------------------------------------
+
+odd = os.fsdecode(b"bad-\xff\nname")
+
+_PATHS = st.sampled_from(["a", "b", "d/c", "d/e", odd])
+_SIZES = st.integers(0, 3)
+
+
+def _record(size: int) -> BaseRecord:
+    return BaseRecord(
+        LocalEntry("file", size, size * 10**9, 0o644, 7), RemoteEntry("file", size, size, 0o644)
+    )
+
+
+_OPS = st.one_of(
+    st.tuples(st.just("commit"), st.dictionaries(_PATHS, _SIZES), st.lists(_PATHS)),
+    st.tuples(st.just("start"), st.none(), st.none()),
+    st.tuples(st.just("read"), st.none(), st.none()),
+    st.tuples(st.just("other program"), _PATHS, _SIZES),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_OPS, max_size=25))
+def test_the_kept_record_sets_never_miss_a_row(tmp_path_factory: Any, ops: list[Any]) -> None:
+    """Whatever is committed, removed, or written to the rows by another program (an older
+    rpdev), the record sets a full pass compares hold every row's records and name no path
+    without a row: a change may be planned once too often, never go unseen."""
+    db = Baseline(tmp_path_factory.mktemp("sets") / "db.sqlite")
+    try:
+        for op, x, y in ops:
+            if op == "commit":
+                removals = [p for p in y if p not in x]
+                db.commit("pair", {p: _record(n) for p, n in x.items()}, removals)
+                db.commit("other pair", {"a": _record(3)}, [])
+            elif op == "start":
+                db.start_sets("pair")
+            elif op == "read":
+                db.record_sets("pair")
+            else:  # a row replaced behind the baseline's back
+                db._db.execute(
+                    "UPDATE sync_baseline SET l_size = ?, l_rec = NULL WHERE pair = 'pair' "
+                    "AND path = ?",
+                    (y + 10, db._key(x)),
+                )
+            sets = db.record_sets("pair")
+            assert sets is not None
+            rows_local, rows_pod = set(db.local_records("pair")), set(db.pod_records("pair"))
+            assert rows_local <= sets[0] and rows_pod <= sets[1]
+            assert {r.split(b"\0", 1)[0] for r in sets[0]} == {
+                r.split(b"\0", 1)[0] for r in rows_local
+            }
+            assert {r[:-1].rsplit(b"\0", 1)[1] for r in sets[1]} == {
+                r[:-1].rsplit(b"\0", 1)[1] for r in rows_pod
+            }
+    finally:
+        db.close()
+
+
+def test_a_first_sync_keeps_its_sets_as_it_commits(tmp_path: Path) -> None:
+    """After a first sync, the first resync reads the sets from their chunks, not from the
+    rows; a removal, or a row another program changed, makes them read from the rows again."""
+    db = Baseline(tmp_path / "db.sqlite")
+    db.start_sets("pair")
+    for i in range(3):
+        db.commit("pair", {f"f{i}.{j}": _record(j) for j in range(3)}, [])
+    assert db._sets_marked("pair")
+    chunks = db._db.execute("SELECT count(*) FROM sync_sets WHERE pair = 'pair'").fetchone()
+    assert chunks == (4,)  # the mark and one chunk per commit
+    sets = db.record_sets("pair")
+    assert sets is not None and len(sets[0]) == len(sets[1]) == 9
+    db.commit("pair", {}, ["f0.0"])
+    assert not db._sets_marked("pair")
+    sets = db.record_sets("pair")  # from the rows, and kept again
+    assert sets is not None and len(sets[0]) == 8 and db._sets_marked("pair")
+    db._db.execute(
+        "INSERT INTO sync_baseline (pair, path, l_kind, r_kind) VALUES ('pair', 'x', 'file', 'file')"
+    )
+    assert not db._sets_marked("pair")  # an older rpdev's write: the triggers saw it
+    db.start_sets("pair")  # rows exist: not a first sync, nothing marked
+    assert not db._sets_marked("pair")
+    db.forget("pair")
+    assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (0,)
     db.close()

@@ -1,0 +1,129 @@
+"""The local walk in a child process, for a resync by `rpdev sync once` on Linux.
+
+A resync of a big tree is three reads and a comparison: this side's walk, the pod's listing, and
+the baseline's records from SQLite. In one process the walk's thread and the rest take turns for
+one interpreter lock (the walk lets go of it at every `lstat`, and waits to get it back), so the
+walk's hundreds of milliseconds add to everything else. In a child of its own, forked (no
+interpreter start, no imports), it runs on another core beside the baseline read and the pod's
+listing.
+
+The child sends back its ignore rules (the parent needs them afterwards: what is ignored now,
+the live half's rules) and its `ScanResult`, or the exception the scan raised, pickled: it is
+this process's own image that pickles them, so nothing from outside is unpickled.
+
+Only where that is safe: on Linux (on macOS a forked child may crash once system frameworks are
+loaded) and in a process without other threads (a forked child inherits locks that other
+threads may hold). Elsewhere, and in the daemon, the walk runs in a thread (`available()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+from rpdevd.sync.scan import ScanResult, scan_tree
+
+
+class ScanChildError(Exception):
+    """The child ended without a result (killed, out of memory)."""
+
+
+def available() -> bool:
+    """Whether a scan may run in a forked child here and now."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules, ScanResult]:
+    """`scan_tree(root, IgnoreRules.for_root(root, config), records=records)` in a forked
+    child: the rules it built and its result, or what it raised, raised here."""
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        raise
+    if pid == 0:  # pragma: no cover - the child: measured through the parent's result
+        _child(r, w, root, config, records)
+    os.close(w)
+    try:
+        payload = await _read_all(r)
+    finally:
+        os.close(r)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # gone already, unless the read was given up
+        os.waitpid(pid, 0)
+    try:
+        ok, value = pickle.loads(payload)
+    except Exception:
+        raise ScanChildError("the local scan's process ended without a result") from None
+    if ok:
+        rules, result = value
+        return rules, result
+    raise value
+
+
+async def _read_all(fd: int) -> bytes:
+    """Everything the child writes, read as it comes (the pipe holds 64 KiB: a child that had
+    to wait for a reader would not run beside this process)."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            data = b""
+            chunks.clear()
+            if not done.done():
+                done.set_exception(ScanChildError(f"reading the local scan failed: {exc}"))
+        if data:
+            chunks.append(data)
+        elif not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+    return b"".join(chunks)
+
+
+def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> None:
+    """Scan, write the pickled outcome, and leave without running anything of the parent's
+    (no atexit handlers, no flushing of buffers the parent also holds)."""
+    code = 0
+    try:
+        os.close(r)
+        # Signals are the parent's business: Ctrl-C ends the child (the parent reports it), and
+        # none wakes the parent's event loop through the descriptor they share.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            rules = IgnoreRules.for_root(root, config)
+            out: tuple[bool, object] = (True, (rules, scan_tree(root, rules, records=records)))
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # the scan's own error: raised again in the parent
+            try:
+                data = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                data = pickle.dumps((False, ScanChildError(f"{type(exc).__name__}: {exc}")))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view) :]
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)

@@ -1,0 +1,129 @@
+"""The local walk in a forked child (`rpdev sync once`'s resync on Linux).
+
+Each case runs in a fresh interpreter of its own, as `rpdev sync once` does: a forked child is
+only taken in a process without other threads, which a test runner is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync import scanproc
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the forked walk is taken on Linux only"
+)
+
+
+def run(code: str) -> dict[str, object]:
+    """Run `code` (with `root` and `scan_in_child()` at hand) in a fresh interpreter; its last
+    line printed is JSON."""
+    prelude = textwrap.dedent(
+        """
+        import asyncio, json, os, sys
+        from pathlib import Path
+        from rpdevd.sync import scanproc
+        from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+        from rpdevd.sync.scan import scan_tree
+        root = Path(sys.argv[1])
+
+        def scan_in_child(config=IgnoreConfig()):
+            return asyncio.run(scanproc.scan(root, config, True))
+        """
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code), os.environ["SCAN_ROOT"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert res.returncode == 0, res.stderr
+    out: dict[str, object] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "src"
+    for rel in ("a.py", "d/b.py", "d/e/c.txt", "build/out.o", "名前\nnl"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    (root / ".gitignore").write_text("build/\n")
+    (root / "d" / ".gitignore").write_text("*.txt\n")
+    os.symlink("/etc/passwd", root / "outside")
+    monkeypatch.setenv("SCAN_ROOT", str(root))
+    return root
+
+
+def test_the_child_scans_what_this_process_would(tree: Path) -> None:
+    """Records, warnings and the ignore rules (with every directory's own) come back whole."""
+    out = run(
+        """
+        rules, child = scan_in_child()
+        here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=True)
+        print(json.dumps({
+            "same": sorted(child.records) == sorted(here.records) and child.records != [],
+            "warnings": child.warnings == here.warnings and len(here.warnings) == 1,
+            "rules": [rules.ignored_path(p, False) for p in ("d/x.txt", "x.txt", "build/y")],
+            "pid": os.getpid(),
+        }))
+        """
+    )
+    assert out["same"] is True and out["warnings"] is True
+    assert out["rules"] == [True, False, True]
+
+
+def test_the_scans_error_is_raised_here(tree: Path, tmp_path: Path) -> None:
+    out = run(
+        """
+        from rpdevd.sync.scan import LocalRootError
+        root = root / "missing"
+        try:
+            scan_in_child()
+        except LocalRootError as exc:
+            print(json.dumps({"raised": str(exc)}))
+        """
+    )
+    assert "does not exist" in str(out["raised"])
+
+
+def test_a_child_that_dies_is_an_error_not_an_empty_tree(tree: Path) -> None:
+    """A walk that ends without its result (killed, out of memory) must never read as a tree
+    with nothing in it: that is what a deletion looks like."""
+    out = run(
+        """
+        import rpdevd.sync.scanproc as sp
+        sp.scan_tree = lambda *a, **k: os._exit(9)
+        try:
+            scan_in_child()
+        except sp.ScanChildError as exc:
+            try:
+                os.waitpid(-1, os.WNOHANG)
+                left = True
+            except ChildProcessError:
+                left = False  # reaped: no zombie left behind
+            print(json.dumps({"raised": str(exc), "left": left}))
+        """
+    )
+    assert "without a result" in str(out["raised"]) and out["left"] is False
+
+
+def test_the_child_is_taken_only_where_no_other_thread_runs() -> None:
+    assert scanproc.available() is (threading.active_count() == 1)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert scanproc.available() is False
+    finally:
+        stop.set()
+        worker.join()
