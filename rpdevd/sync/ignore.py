@@ -115,20 +115,92 @@ def _prefilter(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
         return None
 
 
+_GLOB = frozenset("*?[\\")
+
+
+@dataclass(frozen=True)
+class _Names:
+    """Which bare names could match a level whose every pattern names a single path component
+    (`*.pyc`, `build/`, `!keep.log`: no slash but a trailing one): exact names, `*suffix`,
+    `prefix*`, and the rest as one expression. Never says no where a pattern matches; a yes
+    is checked by the level itself."""
+
+    exact: frozenset[str]
+    suffixes: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    other: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, spec: pathspec.GitIgnoreSpec) -> _Names | None:
+        exact: set[str] = set()
+        suffixes: list[str] = []
+        prefixes: list[str] = []
+        other: list[str] = []
+        for pattern in spec.patterns:
+            if pattern.include is None:
+                continue
+            text = getattr(pattern, "pattern", None)
+            regex = getattr(pattern, "regex", None)
+            if not isinstance(text, str) or not isinstance(regex, re.Pattern):
+                return None
+            name = text[1:] if text.startswith("!") else text
+            name = name[:-1] if name.endswith("/") else name
+            if not name or "/" in name or name != name.strip():
+                return None  # anchored or several components: the whole path decides
+            if not _GLOB & set(name):
+                exact.add(name)
+            elif name.startswith("*") and not _GLOB & set(name[1:]):
+                suffixes.append(name[1:])
+            elif name.endswith("*") and not _GLOB & set(name[:-1]):
+                prefixes.append(name[:-1])
+            else:
+                other.append("(?:" + regex.pattern.replace("(?P<", "(?P<_") + ")")
+        try:
+            joined = "|".join(p.replace("(?P<_", f"(?P<_{i}_") for i, p in enumerate(other))
+            rest = re.compile(joined) if other else None
+        except re.error:
+            return None
+        return cls(frozenset(exact), tuple(suffixes), tuple(prefixes), rest)
+
+    def may_match(self, name: str, is_dir: bool) -> bool:
+        return (
+            name in self.exact
+            or name.endswith(self.suffixes)
+            or name.startswith(self.prefixes)
+            or (
+                self.other is not None
+                and self.other.search(name + "/" if is_dir else name) is not None
+            )
+        )
+
+
 @dataclass
 class _Level:
     prefix: str  # "" for the root, else "a/b/"
     spec: pathspec.GitIgnoreSpec
     quick: re.Pattern[str] | None = None
+    names: _Names | None = None
 
     def __post_init__(self) -> None:
         self.quick = _prefilter(self.spec)
+        self.names = _Names.of(self.spec) if self.quick is not None else None
 
     def verdict(self, path: str) -> bool | None:
         """True: ignored; False: re-included by a `!` pattern; None: no pattern matches."""
         if self.quick is not None and self.quick.search(path) is None:
             return None
         return self.spec.check_file(path).include
+
+    def by_name(self, rel_dir: str) -> _Names | None:
+        """Its name filter for the entries of directory `rel_dir` (relative to the level),
+        where the entry's own name alone decides: no component of `rel_dir` matches any of
+        its patterns (each pattern names one component, so then only the entry's name can
+        match). None where the whole path must be looked at."""
+        if self.names is None or self.quick is None:
+            return None
+        if rel_dir and self.quick.search(rel_dir + "/") is not None:
+            return None
+        return self.names
 
 
 @dataclass
@@ -213,12 +285,33 @@ class IgnoreRules:
 
     def dir_matcher(self, rel_dir: str) -> Callable[[str, bool], bool]:
         """`ignored` for the entries of directory `rel_dir` ('' for the root), its levels found
-        once rather than per entry (a scan asks for every entry)."""
+        once rather than per entry (a scan asks for every entry). A level whose patterns each
+        name one path component is asked only about entries whose name could match (most
+        names match none: one set lookup and two string tests instead of a regular
+        expression over the whole path)."""
         levels = self._levels(f"{rel_dir}/x" if rel_dir else "x")
         if self.tail is not None:
             levels.append(self.tail)
         if not levels:
             return never_ignored
+        own = rel_dir + "/" if rel_dir else ""
+        filters = [lvl.by_name(own[len(lvl.prefix) :].rstrip("/")) for lvl in levels]
+        if all(f is not None for f in filters):
+            names = [(lvl, f) for lvl, f in zip(levels, filters, strict=True) if f is not None]
+            start = len(own)
+
+            def by_name(rel: str, is_dir: bool) -> bool:
+                name = rel[start:]
+                verdict: bool | None = None
+                for lvl, f in names:
+                    if f.may_match(name, is_dir):
+                        probe = rel + "/" if is_dir else rel
+                        found = lvl.verdict(probe[len(lvl.prefix) :])
+                        if found is not None:
+                            verdict = found
+                return bool(verdict)
+
+            return by_name
 
         def ignored(rel: str, is_dir: bool) -> bool:
             verdict: bool | None = None

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
@@ -250,3 +250,53 @@ def test_a_scan_as_records_holds_what_a_scan_as_entries_holds(tmp_path: Path) ->
     )
     assert as_records.warnings == as_entries.warnings
     assert len(as_entries.warnings) == 5  # outside, climbs, fifo; Src and src, Src/x and src/x
+
+
+_NAME_PATTERNS = st.sampled_from(
+    [
+        "*.pyc", "build/", "node_modules", "!keep.pyc", ".#*", "*~", "a*", "!a", "b?",
+        "[ab]c", "*.log", "!*.log/", "data", "d*a/", "\\#x", "x ", "*", "!b",
+    ]
+)  # fmt: skip
+_ANY_PATTERNS = st.one_of(_NAME_PATTERNS, st.sampled_from(["/top", "a/b", "**/c", "d/**"]))
+_COMPONENTS = st.sampled_from(["a", "b", "c", "ab", "bc", "build", "data", "keep.pyc", "x.log", "d", "bb", "#x", ".#y", "z~"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_ANY_PATTERNS, min_size=1, max_size=4), min_size=1, max_size=3),
+    st.lists(_COMPONENTS, min_size=0, max_size=3).map("/".join),
+    _COMPONENTS,
+    st.booleans(),
+)
+# A parent that a pattern matches (ignored by it, or re-included by a deeper `!`): the whole
+# path decides there, not the name.
+@example([["a*"]], "ab", "c", False)
+@example([["data"], ["!x.log"]], "data", "x.log", False)
+@example([["build/"], ["!build/"]], "a/build", "c", True)
+# Each way a name may match: exact, `*suffix`, `prefix*`, any other glob.
+@example([["data"]], "c", "data", True)
+@example([["*~"]], "", "z~", False)
+@example([[".#*"]], "c", ".#y", False)
+@example([["!a", "[ab]c"]], "", "bc", False)
+def test_asking_by_name_never_changes_a_verdict(
+    levels: list[list[str]], rel_dir: str, name: str, is_dir: bool
+) -> None:
+    """A scan asks a directory's matcher about each entry; where every pattern of a level
+    names one component, only names that could match are looked at. The verdicts are those of
+    the whole rules, whatever the patterns, negations, nesting and parent directories."""
+    from rpdevd.sync.ignore import _Level, compile_patterns
+
+    rules = IgnoreRules(IgnoreConfig(use_defaults=False, use_gitignore=False))
+    parts = rel_dir.split("/") if rel_dir else []
+    for depth, lines in enumerate(levels):
+        spec = compile_patterns(lines)
+        if spec is None:
+            continue
+        if depth == 0:
+            rules.root_levels.append(_Level("", spec))
+        elif depth - 1 < len(parts):
+            below = "/".join(parts[:depth])
+            rules._dir_levels[below] = _Level(below + "/", spec)
+    rel = f"{rel_dir}/{name}" if rel_dir else name
+    assert rules.dir_matcher(rel_dir)(rel, is_dir) == rules.ignored(rel, is_dir)
