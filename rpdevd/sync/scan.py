@@ -12,6 +12,7 @@ taken as empty.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import stat
@@ -168,8 +169,13 @@ def _list_dir(
     with `records`), its directories and the names seen, all or nothing: any entry that cannot
     be examined makes the whole directory Unreadable (its listing would be partial).
     The hot loop of a scan (every entry of the tree): the entry's own `lstat` through its
-    DirEntry, its record formatted in one go or its entry built with tuple.__new__ (a named
-    tuple's __new__ runs Python code); the ignore rules asked only where there are any."""
+    DirEntry, relative to the directory's descriptor (the kernel resolves one name, not the
+    whole path, for each), its record formatted in one go or its entry built with
+    tuple.__new__ (a named tuple's __new__ runs Python code); the ignore rules asked only
+    where there are any.
+    A directory below the root is opened without following a symlink: one that was put in
+    its place since its parent was listed is not read through (it would sync whatever it
+    points at); its state is unknown for this pass."""
     full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
     prefix = rel_dir + "/" if rel_dir else ""
     ignored = rules.dir_matcher(rel_dir)
@@ -179,8 +185,9 @@ def _list_dir(
     found: list[Any] = []
     dirs: list[str] = []
     names: list[str] = []
+    fd = _open_dir(full_dir, rel_dir)
     try:
-        with os.scandir(full_dir) as it:
+        with os.scandir(fd) as it:
             for de in it:
                 name = de.name
                 rel = prefix + name
@@ -237,7 +244,32 @@ def _list_dir(
         raise
     except OSError as exc:
         raise Unreadable(reason(exc)) from None
+    finally:
+        os.close(fd)
     return found, dirs, names
+
+
+_ROOT = os.O_RDONLY | os.O_DIRECTORY
+_SUBDIR = _ROOT | os.O_NOFOLLOW
+
+
+def _open_dir(full_dir: str, rel_dir: str) -> int:
+    """A descriptor of the directory to list: FileNotFoundError where it is gone or became a
+    file (a deletion, as for a vanished file), Unreadable where it cannot be opened or is a
+    symlink now."""
+    try:
+        return os.open(full_dir, _SUBDIR if rel_dir else _ROOT)
+    except FileNotFoundError:
+        raise FileNotFoundError(rel_dir) from None
+    except OSError as exc:
+        # A symlink now: ELOOP, or (Linux, with O_DIRECTORY) ENOTDIR as for a file.
+        if exc.errno == errno.ELOOP or (
+            isinstance(exc, NotADirectoryError) and os.path.islink(full_dir)
+        ):
+            raise Unreadable("replaced by a symlink while it was read") from None
+        if isinstance(exc, NotADirectoryError):
+            raise FileNotFoundError(rel_dir) from None  # a file now: this directory is gone
+        raise Unreadable(reason(exc)) from None
 
 
 _encode = str.encode

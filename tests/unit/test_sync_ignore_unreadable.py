@@ -61,3 +61,21 @@ def test_the_roots_ignore_rules_unreadable_stop_the_scan(tmp_path: Path, where: 
     looping(target)
     with pytest.raises(LocalRootError, match="ignore rules"):
         scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+
+
+def test_a_directory_swapped_for_a_symlink_is_not_read_through(tmp_path: Path) -> None:
+    """A directory listed as a directory, then replaced by a symlink (to a folder of secrets)
+    before it is read: nothing behind the symlink is taken, and the path is unknown for this
+    pass (not a deletion)."""
+    root, secrets = tmp_path / "root", tmp_path / "secrets"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "code.py").write_text("x")
+    secrets.mkdir()
+    (secrets / "id_ed25519").write_text("private")
+    rules = IgnoreRules.for_root(root)
+    (root / "sub" / "code.py").unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(secrets)
+    result = scan_tree(root, rules, start="sub")  # as a pass that listed `sub` as a folder
+    assert result.entries == {} and "sub" in result.unreadable
+    assert "symlink" in result.unreadable["sub"]
