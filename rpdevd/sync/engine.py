@@ -260,12 +260,16 @@ class SyncEngine:
 
     async def _scan_beside(self, records: bool, child: bool) -> ScanResult:
         """The local walk, run beside this process's own work: in a forked child (`scanproc`),
-        or in a thread."""
+        or in a thread (also where the child could not be started or ended without a
+        result: the walk is done again here, never taken as empty)."""
         if child:
-            self.rules, result = await scanproc.scan(
-                self.spec.local_root, self.spec.ignore, records
-            )
-            return result
+            try:
+                self.rules, result = await scanproc.scan(
+                    self.spec.local_root, self.spec.ignore, records
+                )
+                return result
+            except scanproc.ScanChildError as exc:
+                self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
         return await asyncio.to_thread(self._scan, records)
 
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:

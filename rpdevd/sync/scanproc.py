@@ -28,11 +28,11 @@ import threading
 from pathlib import Path
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.scan import ScanResult, scan_tree
+from rpdevd.sync.scan import ScanResult, reason, scan_tree
 
 
 class ScanChildError(Exception):
-    """The child ended without a result (killed, out of memory)."""
+    """The child could not be started, or ended without a result (killed, out of memory)."""
 
 
 def available() -> bool:
@@ -46,10 +46,10 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
     r, w = os.pipe()
     try:
         pid = os.fork()
-    except OSError:
+    except OSError as exc:
         os.close(r)
         os.close(w)
-        raise
+        raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
     if pid == 0:  # pragma: no cover - the child: measured through the parent's result
         _child(r, w, root, config, records)
     os.close(w)

@@ -127,3 +127,41 @@ def test_the_child_is_taken_only_where_no_other_thread_runs() -> None:
     finally:
         stop.set()
         worker.join()
+
+
+def test_a_walk_whose_child_fails_is_done_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No process to fork (a limit on processes, no memory): the engine walks the tree itself
+    and says so, and the walk is the tree's, never an empty one."""
+    import asyncio
+
+    from rpdevd.sync.baseline import Baseline
+    from rpdevd.sync.engine import SyncEngine, SyncSpec
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    root = tmp_path / "src"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f.py").write_text("x")
+    events: list[str] = []
+
+    async def never() -> None:
+        raise AssertionError("no connection is needed")
+
+    eng = SyncEngine(
+        SyncSpec(root, "/remote", "pair"),
+        baseline=Baseline(tmp_path / "db.sqlite"),
+        connect=never,  # type: ignore[arg-type]
+        on_event=lambda e: events.append(e.message),
+        scan_in_child=True,
+    )
+    result = asyncio.run(eng._scan_beside(True, True))
+    assert sorted(r.split(b"\0", 1)[0] for r in result.records) == [b"d", b"d/f.py"]
+    assert events == [
+        "cannot start the local scan's process: Resource temporarily unavailable: the tree "
+        "is walked in this process"
+    ]
+    eng.baseline.close()
