@@ -77,6 +77,18 @@ TARGETS = (
         ),
     ),
     Target(
+        "sync/compare.py",
+        "rpdevd/sync/compare.py",
+        ("tests/unit/test_sync_compare.py", "tests/unit/test_sync_remote.py"),
+    ),
+    Target(
+        "sync/ignore.names",
+        "rpdevd/sync/ignore.py",
+        ("tests/unit/test_sync_ignore_scan.py",),
+        # The name filter and the matcher that uses it.
+        only=("*_Names*", "*dir_matcher*", "*by_name*"),
+    ),
+    Target(
         "endpoint.judge",
         "rpdevd/endpoint.py",
         ("tests/unit/test_endpoint_judge.py", "tests/unit/test_endpoint_transition.py"),

@@ -49,6 +49,8 @@ def test_idle_pod_is_warned_then_stopped(idle_pod, sim: SimThread, start_daemon)
     quiet_wait(lambda: events("idle.warn"), 40, "the warning")
     warn = events("idle.warn")[0]
     assert warn["level"] == "warning" and warn["data"]["stop_at"] > warn["t"]
+    # The view answers a request of its own: waited for, not read in the event's wake.
+    quiet_wait(lambda: views()["idler"].get("warning"), 10, "the warning in the view")
     assert views()["idler"]["warning"]["message"].count("rpdev hold") == 1
     quiet_wait(lambda: events("idle.stop"), 30, "the stop")
     assert len(sim.sim.calls_of("podStop")) == 1

@@ -144,7 +144,7 @@ async def test_pod_restart_on_a_new_port_resumes_by_itself(
     await rig.pod.stop()
     (rig.local / "a").write_text("written while the pod was down")
     (rig.local / "b").write_text("also")
-    await until(lambda: lv.live.state == "disconnected", timeout=8)
+    await until(lambda: lv.live.state == "disconnected", timeout=30)
     await rig.pod.start()  # a new port and a new host key, as after a RunPod resume
     await until(same(rig), timeout=30)
     kinds = [ev.kind for ev in rig.events]
