@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -255,7 +256,7 @@ def test_a_scan_as_records_holds_what_a_scan_as_entries_holds(tmp_path: Path) ->
 _NAME_PATTERNS = st.sampled_from(
     [
         "*.pyc", "build/", "node_modules", "!keep.pyc", ".#*", "*~", "a*", "!a", "b?",
-        "[ab]c", "*.log", "!*.log/", "data", "d*a/", "\\#x", "x ", "*", "!b",
+        "[ab]c", "*.log", "!*.log/", "data", "d*a/", "\\#x", "x ", "*", "!b", "*?c", "a?*",
     ]
 )  # fmt: skip
 _ANY_PATTERNS = st.one_of(_NAME_PATTERNS, st.sampled_from(["/top", "a/b", "**/c", "d/**"]))
@@ -279,6 +280,17 @@ _COMPONENTS = st.sampled_from(["a", "b", "c", "ab", "bc", "build", "data", "keep
 @example([["*~"]], "", "z~", False)
 @example([[".#*"]], "c", ".#y", False)
 @example([["!a", "[ab]c"]], "", "bc", False)
+@example([["d*a/"]], "", "data", True)  # a directory-only glob: the name as a directory
+# Levels that must be asked with the whole path (a pattern with a slash), directory-only.
+@example([["a/b", "build/"]], "", "build", True)
+@example([["a/b", "!*.log/", "*.log"]], "c", "x.log", True)
+@example([["*"], ["!b"]], "a", "b", False)
+@example([["data"]], "data", "x.log", False)  # the parent alone matches
+@example([["aX"]], "aX", "c", False)
+@example([["build/"]], "", "build", False)  # a file named as a directory-only pattern
+@example([["a/b", "build/"]], "", "build", False)
+@example([["*?c"]], "", "bc", False)  # globs past the first character: not a plain suffix
+@example([["a?*"]], "", "ab", False)
 def test_asking_by_name_never_changes_a_verdict(
     levels: list[list[str]], rel_dir: str, name: str, is_dir: bool
 ) -> None:
@@ -300,3 +312,43 @@ def test_asking_by_name_never_changes_a_verdict(
             rules._dir_levels[below] = _Level(below + "/", spec)
     rel = f"{rel_dir}/{name}" if rel_dir else name
     assert rules.dir_matcher(rel_dir)(rel, is_dir) == rules.ignored(rel, is_dir)
+
+
+def test_the_default_ignores_are_asked_by_name() -> None:
+    """The defaults name one component each: exact names, suffixes and prefixes go to set
+    lookups and string tests, the one pattern left to a regular expression; a directory's
+    matcher asks by name (and a pattern with a slash makes its level ask with the path)."""
+    from rpdevd.sync.ignore import DEFAULT_IGNORES, _Names, compile_patterns
+
+    spec = compile_patterns(DEFAULT_IGNORES)
+    assert spec is not None
+    names = _Names.of(spec)
+    assert names is not None
+    assert names.exact == {
+        ".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
+        ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints", ".DS_Store",
+    }  # fmt: skip
+    assert set(names.suffixes) == {".pyc", ".swp", "~"} and names.prefixes == (".#",)
+    assert names.other is not None and names.other.search(".a.rpdev-tmp-1")
+    assert not names.other.search("a.rpdev-tmp-1")
+    rules = IgnoreRules(IgnoreConfig())
+    rules.root_levels.append(_level(DEFAULT_IGNORES))
+    assert rules.dir_matcher("src").__name__ == "by_name"
+    rules.root_levels.append(_level(["docs/build/"]))
+    assert rules.dir_matcher("src").__name__ == "ignored"
+    plain = _Names.of(compile_patterns(["a", "b?", "[ab]c"]))  # type: ignore[arg-type]
+    assert plain is not None and plain.exact == {"a"} and plain.other is not None
+    assert plain.may_match("bx", False) and plain.may_match("ac", False)
+    assert not plain.may_match("c", False)
+    only_names = _Names.of(compile_patterns(["a", "*.b", "c*"]))  # type: ignore[arg-type]
+    assert only_names is not None and only_names.other is None
+    assert _Names.of(compile_patterns(["a/b"])) is None  # type: ignore[arg-type]
+    assert _Names.of(compile_patterns(["x ", "y"])) is None  # type: ignore[arg-type]
+
+
+def _level(lines: Any) -> Any:
+    from rpdevd.sync.ignore import _Level, compile_patterns
+
+    spec = compile_patterns(lines)
+    assert spec is not None
+    return _Level("", spec)
