@@ -355,17 +355,17 @@ async def daemon_rows(pod: Pod, local: Path, work: Path, runs: int) -> list[tupl
 
 def latency_rows(pod: Pod, work: Path, local: Path, edits: int) -> list[tuple[str, ...]]:
     out = {}
+
+    def measured(tool: str, cmd: list[str], remote: Path) -> None:
+        out[tool] = latency(
+            lambda: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            local,
+            remote,
+            edits,
+        )
+
     remote = work / "lat-rpdev"
-    out["rpdev"] = latency(
-        lambda: subprocess.Popen(
-            pod.rpdev("watch", local, remote, pod.base / "lat.sqlite"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        local,
-        remote,
-        edits,
-    )
+    measured("rpdev", pod.rpdev("watch", local, remote, pod.base / "lat.sqlite"), remote)
     if shutil.which("lsyncd"):
         remote = work / "lat-lsyncd"
         remote.mkdir()
@@ -376,44 +376,18 @@ def latency_rows(pod: Pod, work: Path, local: Path, edits: int) -> list[tuple[st
             f"target = {lua(f'{pod.target}:{remote}/')}, delay = 0, "
             f"rsync = {{ archive = true, rsh = {lua(pod.ssh_cmd)} }} }}\n"
         )
-        out["lsyncd"] = latency(
-            lambda: subprocess.Popen(
-                ["lsyncd", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            ),
-            local,
-            remote,
-            edits,
-        )
+        measured("lsyncd", ["lsyncd", str(conf)], remote)
     if shutil.which("unison"):
         remote = work / "lat-unison"
         remote.mkdir()
-        out["unison"] = latency(
-            lambda: subprocess.Popen(
-                [
-                    "unison",
-                    str(local),
-                    f"ssh://{pod.target}/{remote}",
-                    "-batch",
-                    "-auto",
-                    "-repeat",
-                    "1",
-                    "-times",
-                    "-perms",
-                    "0",
-                    "-links",
-                    "true",
-                    "-ui",
-                    "text",
-                    "-sshargs",
-                    " ".join(shlex.quote(a) for a in pod.ssh_opts),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-            local,
-            remote,
-            edits,
-        )
+        unison = [
+            "unison",
+            str(local),
+            f"ssh://{pod.target}/{remote}",
+            *("-batch", "-auto", "-repeat", "1", "-times", "-perms", "0", "-links", "true"),
+            *("-ui", "text", "-sshargs", " ".join(shlex.quote(a) for a in pod.ssh_opts)),
+        ]
+        measured("unison", unison, remote)
     rp = out["rpdev"]
 
     def peers(i: int) -> str:
