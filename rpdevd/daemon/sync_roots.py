@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpdevd.config import Config, SyncConfig
 from rpdevd.daemon.store import Store
+from rpdevd.text import clean
 
 if TYPE_CHECKING:
     from rpdevd.sync.live import LiveSync
@@ -100,9 +101,12 @@ def config_roots(config: Config) -> dict[str, Root]:
     return {r.id: r for r in roots}
 
 
-def saved_root(saved: Any) -> Root | None:
-    """A root as `save_roots` stored it; None for an entry that is not one."""
+def saved_root(saved: Any, said: list[str] | None = None) -> Root | None:
+    """A root as `save_roots` stored it; None for an entry that is not one. A setting kept by an
+    older rpdev that is not one now (an interval under 1s, a pattern refused since) gives way to
+    the default, and `said` gets a line saying so."""
     try:
+        rid = str(saved["id"])
         ignore = saved.get("ignore", [])
         max_delete = saved.get("max_delete", 100)
         if not isinstance(ignore, list) or not all(isinstance(x, str) for x in ignore):
@@ -110,12 +114,23 @@ def saved_root(saved: Any) -> Root | None:
         if not isinstance(max_delete, int) or isinstance(max_delete, bool) or max_delete < 0:
             max_delete = 100
         pull, pull_interval = saved.get("pull", []), saved.get("pull_interval", 30.0)
-        if bad_pull(pull):
+        why = bad_pull(pull)
+        if why:
+            _say(
+                said,
+                f"sync root {rid}: {why}: it pulls nothing back now (`rpdev sync add "
+                "... --pull` sets patterns again)",
+            )
             pull = []  # never a pattern the config would refuse
         if bad_interval(pull_interval):
+            _say(
+                said,
+                f"sync root {rid}: its kept pull interval {pull_interval!r} is not one "
+                "(at least 1s): every 30s from now on",
+            )
             pull_interval = 30.0
         return Root(
-            str(saved["id"]),
+            rid,
             str(saved["pod"]),
             Path(saved["local"]),
             str(saved["remote"]),
@@ -129,6 +144,11 @@ def saved_root(saved: Any) -> Root | None:
         )
     except (AttributeError, KeyError, TypeError):
         return None
+
+
+def _say(said: list[str] | None, line: str) -> None:
+    if said is not None:
+        said.append(clean(line))
 
 
 def bad_pull(pull: object) -> str | None:
@@ -172,12 +192,12 @@ def pod_remote_path(remote: str, volume_mount_path: str | None) -> str:
     return str(PurePosixPath(mount) / rest)
 
 
-def load_roots(config: Config, store: Store) -> dict[str, Root]:
+def load_roots(config: Config, store: Store, said: list[str] | None = None) -> dict[str, Root]:
     """config.toml's roots with the pause each had, and the roots added at run time, as `save`
-    stored them."""
+    stored them (`said`: what was kept that is not a setting now, see `saved_root`)."""
     roots = config_roots(config)
     for saved in store.get(ROOTS_KEY, []) or []:
-        r = saved_root(saved)
+        r = saved_root(saved, said)
         if r is None:
             continue
         if r.id in roots:

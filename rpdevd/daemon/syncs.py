@@ -67,7 +67,11 @@ class SyncService:
         registered beside it (sync_methods.py)."""
         self.d = daemon
         self.pool = pool
-        self.roots: dict[str, Root] = load_roots(daemon.config, daemon.store)
+        said: list[str] = []
+        self.roots: dict[str, Root] = load_roots(daemon.config, daemon.store, said)
+        for line in said:
+            log.warning("%s", line)
+            daemon.bus.emit("sync.warning", line, level="warning")
         self.wake = asyncio.Event()
         self._kicks: set[asyncio.Task[None]] = set()
         # Engines of roots removed or restarted, until they have ended: a root of the same id
