@@ -91,17 +91,34 @@ def _listing_script(root: str) -> str:
 
 
 async def list_pod(conn: asyncssh.SSHClientConnection, root: str) -> dict[str, RemoteEntry]:
-    """Every entry under `root` on the pod (one command); PullError when it cannot be listed."""
-    res = await conn.run(
-        "sh -c " + shlex.quote(_listing_script(root)), encoding=None, input=b"done\n", timeout=300
-    )
-    out = res.stdout if isinstance(res.stdout, bytes) else b""
+    """Every entry under `root` on the pod (one command); PullError when it cannot be listed.
+
+    The script's last step reads one line (what to do next: nothing, for a pull). That line
+    goes only once the listing has ended: a script that stopped early (no such folder) is
+    never written to, so its own message is what the user reads, not the closed channel's."""
+    proc = await conn.create_process("sh -c " + shlex.quote(_listing_script(root)), encoding=None)
     try:
-        return remote_mod.parse_listing(out).entries
+        try:
+            out = await asyncio.wait_for(proc.stdout.readuntil(remote_mod.END), LIST_TIMEOUT)
+        except asyncio.IncompleteReadError as exc:
+            out = exc.partial  # it ended before its listing did
+        else:
+            with contextlib.suppress(OSError):
+                proc.stdin.write(b"done\n")
+                proc.stdin.write_eof()
+        res = await proc.wait(check=False, timeout=LIST_TIMEOUT)
+    finally:
+        proc.close()
+    rest = res.stdout if isinstance(res.stdout, bytes) else b""
+    try:
+        return remote_mod.parse_listing(out + rest).entries
     except ValueError:
         err = res.stderr if isinstance(res.stderr, bytes) else b""
         why = err.decode(errors="replace").strip()[-300:] or f"exit {res.exit_status}"
         raise PullError(f"cannot list {root!r} on the pod: {why}") from None
+
+
+LIST_TIMEOUT = 300.0
 
 
 def local_state(root: Path, rel: str) -> LocalState:

@@ -224,3 +224,28 @@ def test_forget_says_when_nothing_is_remembered(prig: PullRig) -> None:
     answer = json.loads(wrong.stdout)
     assert wrong.returncode == 1 and answer["ok"] is False and not answer["forgot"]
     assert (prig.local / "logs" / "train.log").exists()
+
+
+async def test_a_listing_that_ends_early_is_never_written_to(prig: PullRig) -> None:
+    """The race behind a failure seen under load: the pod's script, finding no folder, exits
+    before rpdev writes the line it reads at the end of a listing; the write then failed with
+    "Channel not open for sending", and that hid the script's own message. Here the pod's side
+    has always exited first: the user still reads what the pod said."""
+    from rpdevd.sync.destination import connect, parse_destination
+    from rpdevd.sync.pull import PullError, list_pod
+
+    prig.remote.rmdir()
+    conn = await connect(parse_destination(prig.dest), prig.opts())
+    real = conn.create_process
+
+    async def exited_first(*args: object, **kwargs: object) -> object:
+        proc = await real(*args, **kwargs)  # type: ignore[arg-type]
+        await proc.wait_closed()  # the script has exited and its channel is closed
+        return proc
+
+    conn.create_process = exited_first  # type: ignore[method-assign, assignment]
+    try:
+        with pytest.raises(PullError, match="no such directory on the pod"):
+            await list_pod(conn, str(prig.remote))
+    finally:
+        conn.close()
