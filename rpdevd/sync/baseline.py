@@ -229,30 +229,28 @@ class Baseline:
         removals = list(removals)
         with self._tx():
             marked = self._sets_marked(pair)
-            local_recs: list[bytes] = []
-            pod_recs: list[bytes] = []
+            rows = [  # a batch at a time (the bulk stream commits every few thousand)
+                (
+                    pair,
+                    self._key(p),
+                    b.local.kind,
+                    b.local.size,
+                    b.local.mtime_ns,
+                    b.local.mode,
+                    b.local.ino,
+                    b.local.target.encode("utf-8", "surrogateescape"),
+                    b.remote.kind,
+                    b.remote.size,
+                    b.remote.mtime_s,
+                    b.remote.mode,
+                    b.remote.target.encode("utf-8", "surrogateescape"),
+                    local_record(p, b.local),
+                    expected_record(p, b.remote),
+                )
+                for p, b in upserts.items()
+            ]
             self._db.executemany(
-                "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (  # a generator, not a list: rows are made as SQLite takes them
-                    (
-                        pair,
-                        self._key(p),
-                        b.local.kind,
-                        b.local.size,
-                        b.local.mtime_ns,
-                        b.local.mode,
-                        b.local.ino,
-                        b.local.target.encode("utf-8", "surrogateescape"),
-                        b.remote.kind,
-                        b.remote.size,
-                        b.remote.mtime_s,
-                        b.remote.mode,
-                        b.remote.target.encode("utf-8", "surrogateescape"),
-                        _kept(local_recs, local_record(p, b.local)),
-                        _kept(pod_recs, expected_record(p, b.remote)),
-                    )
-                    for p, b in upserts.items()
-                ),
+                "INSERT OR REPLACE INTO sync_baseline VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
             self._db.executemany(
                 "DELETE FROM sync_baseline WHERE pair = ? AND path = ?",
@@ -260,8 +258,10 @@ class Baseline:
             )
             if clear_intents:
                 self._db.execute("DELETE FROM sync_intents WHERE pair = ?", (pair,))
-            if marked and local_recs:
-                self._add_set_chunk(pair, local_recs, pod_recs, removed=bool(removals))
+            if marked and rows:
+                self._add_set_chunk(
+                    pair, [r[13] for r in rows], [r[14] for r in rows], removed=bool(removals)
+                )
 
     # ----- record sets -------------------------------------------------------------------
 
@@ -352,11 +352,6 @@ class Baseline:
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
-
-
-def _kept(into: list[bytes], record: bytes) -> bytes:
-    into.append(record)
-    return record
 
 
 class PairRecords(Mapping[str, BaseRecord]):

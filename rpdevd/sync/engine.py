@@ -299,8 +299,8 @@ class SyncEngine:
         self.state = "scanning"
         pair = self.spec.pair_id
         # The listing (handshake, the pod's login shell, its walk) is the long pole: its
-        # request goes out first. The local walk runs in a thread meanwhile, and the baseline's
-        # records are read in another.
+        # request goes out first. The local walk runs meanwhile, in a forked child or a thread
+        # (`_scan_beside`), and the baseline's record sets are read here.
         listing = asyncio.ensure_future(self._list_remote())
         await asyncio.sleep(0)
         intents = self.baseline.load_intents(pair)
@@ -318,8 +318,9 @@ class SyncEngine:
                 await asyncio.wait([scanning])
             expected = None if fresh else self._expected()
             # The paths where the scan, the baseline and the listing disagree (None: all).
-            touched = None if expected is None else set(intents)
-            if expected is not None and touched is not None:
+            touched: set[str] | None = None
+            if expected is not None:
+                touched = set(intents)
                 # Each side is compared as soon as it is there, the first one first.
                 pending: set[asyncio.Future[Any]] = {scanning, listing}
                 while pending:

@@ -99,18 +99,26 @@ def _prefilter(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     paths match none, and one search instead of one per pattern (pathspec's way) makes a scan
     several times faster. None where the patterns cannot be joined (then every path is checked
     pattern by pattern)."""
-    parts = []
+    regexes = []
     for pattern in spec.patterns:
         regex = getattr(pattern, "regex", None)
         if pattern.include is None:
             continue
-        if not isinstance(regex, re.Pattern) or regex.flags != re.UNICODE:
+        if not isinstance(regex, re.Pattern):
             return None
-        parts.append("(?:" + regex.pattern.replace("(?P<", "(?P<_") + ")")
+        regexes.append(regex)
+    return _joined(regexes)
+
+
+def _joined(regexes: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One expression that matches wherever any of `regexes` does; None for none, or where
+    they cannot be joined."""
+    if not regexes or any(r.flags != re.UNICODE for r in regexes):
+        return None
+    # Named groups must be unique in one expression: number them apart.
+    parts = (r.pattern.replace("(?P<", f"(?P<_{i}_") for i, r in enumerate(regexes))
     try:
-        # Named groups must be unique in one expression: number them apart.
-        joined = "|".join(p.replace("(?P<_", f"(?P<_{i}_") for i, p in enumerate(parts))
-        return re.compile(joined) if parts else None
+        return re.compile("|".join(f"(?:{p})" for p in parts))
     except re.error:
         return None
 
@@ -135,7 +143,7 @@ class _Names:
         exact: set[str] = set()
         suffixes: list[str] = []
         prefixes: list[str] = []
-        other: list[str] = []
+        other: list[re.Pattern[str]] = []
         for pattern in spec.patterns:
             if pattern.include is None:
                 continue
@@ -154,11 +162,9 @@ class _Names:
             elif name.endswith("*") and not _GLOB & set(name[:-1]):
                 prefixes.append(name[:-1])
             else:
-                other.append("(?:" + regex.pattern.replace("(?P<", "(?P<_") + ")")
-        try:
-            joined = "|".join(p.replace("(?P<_", f"(?P<_{i}_") for i, p in enumerate(other))
-            rest = re.compile(joined) if other else None
-        except re.error:
+                other.append(regex)
+        rest = _joined(other)
+        if other and rest is None:
             return None
         return cls(frozenset(exact), tuple(suffixes), tuple(prefixes), rest)
 
