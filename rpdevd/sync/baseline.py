@@ -11,14 +11,13 @@ The database file is shared with the daemon, so it runs in WAL mode with a busy 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
-from rpdevd.sync.remote import RECORD, expected_record
+from rpdevd.sync.remote import expected_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_baseline (
@@ -49,13 +48,18 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del AFTER DELETE ON sync_baseline
 """
 
 # A pair's record sets (see `Baseline.record_sets`) are kept as chunks (seq 1, 2, ...) of
-# records, each local record followed by a NUL (the pod's end in one already), under a mark
-# (seq 0) that says they hold every row's records. Any change to a row drops the mark (the
-# triggers above, which also see what another program writes); `commit` puts it back with a
-# chunk of what it wrote, while the chunks stay few.
+# records under a mark (seq 0) that says they hold every row's records. Any change to a row
+# drops the mark (the triggers above, which also see what another program writes); `commit`
+# puts it back with a chunk of what it wrote, while the chunks stay few.
 MAX_SET_CHUNKS = 64
-# One local record as kept in a chunk: seven fields (six NULs inside) and a NUL after it.
-_LOCAL_IN_CHUNK = re.compile(rb"((?:[^\0]*\0){6}[^\0]*)\0")
+# In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
+# No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
+# two apart: a pod record's type and link), and none ends with more than one: the first SEP
+# found is always the one between two records.
+SEP = b"\0\0\0/"
+# The mark's content: the chunks' form. Others (an older rpdev's empty mark over records it
+# kept in another form) are not read: the sets are read from the rows again.
+_SETS_FORM = b"2"
 
 
 class Baseline:
@@ -276,10 +280,13 @@ class Baseline:
             chunks = self._db.execute(
                 "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
             ).fetchall()
-            local = b"".join(c[0] for c in chunks)
-            pod = b"".join(c[1] for c in chunks)
+            local = SEP.join(c[0] for c in chunks if c[0])
+            pod = SEP.join(c[1] for c in chunks if c[1])
             del chunks
-            return set(_LOCAL_IN_CHUNK.findall(local)), set(RECORD.findall(pod))
+            return (
+                set(local.split(SEP)) if local else set(),
+                set(pod.split(SEP)) if pod else set(),
+            )
         with self._tx():  # rows read and sets kept as one: no write in between
             mine = set(self.local_records(pair))
             theirs = set(self.pod_records(pair))
@@ -295,11 +302,16 @@ class Baseline:
         with self._tx():
             if not self.has_rows(pair):
                 self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-                self._db.execute("INSERT INTO sync_sets VALUES (?, 0, x'', x'')", (pair,))
+                self._mark_sets(pair)
 
     def _sets_marked(self, pair: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM sync_sets WHERE pair = ? AND seq = 0", (pair,))
-        return row.fetchone() is not None
+        row = self._db.execute("SELECT local FROM sync_sets WHERE pair = ? AND seq = 0", (pair,))
+        return row.fetchone() == (_SETS_FORM,)
+
+    def _mark_sets(self, pair: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO sync_sets VALUES (?, 0, ?, x'')", (pair, _SETS_FORM)
+        )
 
     def _add_set_chunk(
         self, pair: str, local: Collection[bytes], pod: Collection[bytes], removed: bool = False
@@ -315,9 +327,9 @@ class Baseline:
             return
         self._db.execute(
             "INSERT INTO sync_sets VALUES (?, ?, ?, ?)",
-            (pair, last + 1, b"\0".join(local) + b"\0" if local else b"", b"".join(pod)),
+            (pair, last + 1, SEP.join(local), SEP.join(pod)),
         )
-        self._db.execute("INSERT OR REPLACE INTO sync_sets VALUES (?, 0, x'', x'')", (pair,))
+        self._mark_sets(pair)
 
     def forget(self, pair: str) -> None:
         with self._tx():

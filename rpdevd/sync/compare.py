@@ -11,7 +11,7 @@ operations.
     sets = baseline.record_sets(pair)             # None: a row gives no record: plan it all
     expected = Expected(*sets)
     paths = local_changes(scan.records, expected)  # new, changed or gone here
-    paths |= pod_changes(raw_listing, expected)    # changed on the pod, rpdev's leftovers
+    paths |= pod_changes(record_set(raw_listing), expected)  # changed on the pod, leftovers
 
 The baseline's sets may also hold an older record of a row changed since: that path is
 compared, and planned, once more than it needs to be. A current row's record is never missing,
@@ -20,11 +20,11 @@ so no change goes unseen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from rpdevd.sync.model import LocalEntry, entry_from_record, local_record_path
-from rpdevd.sync.remote import record_path, record_set
+from rpdevd.sync.remote import record_path
 
 _RPDEV_MARK = b".rpdev-"  # in every name `model.is_rpdev_temp` matches
 
@@ -39,21 +39,25 @@ class Expected:
     pod: set[bytes] | None
 
 
-def local_changes(scanned: Iterable[bytes], expected: Expected) -> set[str]:
+def local_changes(scanned: Collection[bytes], expected: Expected) -> set[str]:
     """Paths whose record is new here, changed, or gone since rpdev copied them (a path that
-    changed counts once: its old and new records name the same path)."""
+    changed counts once: its old and new records name the same path). `scanned` holds each
+    path once (a scan's records)."""
     assert expected.local is not None, "local records compared twice"
-    differ = expected.local.symmetric_difference(scanned)
-    expected.local = None
-    return {local_record_path(r) for r in differ}
+    mine, expected.local = expected.local, None
+    # Nothing changed, the usual case, is told without building a set of the scan: as many
+    # records as expected, each of them expected (no path twice, so they are the same set).
+    if len(scanned) == len(mine) and mine.issuperset(scanned):
+        return set()
+    return {local_record_path(r) for r in mine.symmetric_difference(scanned)}
 
 
-def pod_changes(raw: bytes, expected: Expected) -> set[str]:
+def pod_changes(listed: set[bytes], expected: Expected) -> set[str]:
     """Paths rpdev wrote that the pod no longer lists as rpdev left them, and paths that look
     like rpdev's own leftovers (its temporaries; the plan tells them from the user's files).
-    Paths only on the pod that are none of rpdev's business are not looked at."""
+    Paths only on the pod that are none of rpdev's business are not looked at. `listed`: the
+    listing's records (`remote.record_set`, or `remote.ListingRecords` as it came)."""
     assert expected.pod is not None, "pod records compared twice"
-    listed = record_set(raw)
     paths = {record_path(r) for r in expected.pod - listed}
     paths.update(record_path(r) for r in listed - expected.pod if _RPDEV_MARK in r)
     expected.pod = None

@@ -244,13 +244,16 @@ class SyncEngine:
             self.spec.remote_root, self.rules.prune_names(), self.spec.lister
         )
 
-    async def _list_remote(self) -> tuple[PodSession, bytes]:
+    async def _list_remote(
+        self, records: remote_mod.ListingRecords | None = None
+    ) -> tuple[PodSession, bytes]:
         script = self.listing_script()
         if self._open_session is not None:
-            session, listing = await PodSession.listen(await self._open_session(script))
+            proc = await self._open_session(script)
+            session, listing = await PodSession.listen(proc, records=records)
         else:
             conn = await self._ensure_conn()
-            session, listing = await PodSession.start(conn, script)
+            session, listing = await PodSession.start(conn, script, records=records)
         self._python3 = remote_mod.has_python3(listing)
         return session, listing
 
@@ -301,12 +304,15 @@ class SyncEngine:
         # The listing (handshake, the pod's login shell, its walk) is the long pole: its
         # request goes out first. The local walk runs meanwhile, in a forked child or a thread
         # (`_scan_beside`), and the baseline's record sets are read here.
-        listing = asyncio.ensure_future(self._list_remote())
+        # Its records are gathered as they come, while the pod is still listing.
+        listed = remote_mod.ListingRecords()
+        listing = asyncio.ensure_future(self._list_remote(listed))
         await asyncio.sleep(0)
         intents = self.baseline.load_intents(pair)
         # Nothing recorded (a first sync): every path is to be planned, nothing to compare.
         fresh = not intents and not self.baseline.has_rows(pair)
         if fresh:
+            listed.wanted = False
             self.baseline.start_sets(pair)
         child = not fresh and self._scan_in_child and scanproc.available()
         scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
@@ -328,7 +334,7 @@ class SyncEngine:
                     if scanning in done:
                         touched |= local_changes(scanning.result().records, expected)
                     if listing in done:
-                        touched |= pod_changes(listing.result()[1], expected)
+                        touched |= pod_changes(listed.records(listing.result()[1]), expected)
             del expected
             scanned = await scanning
             session, raw = await listing

@@ -143,6 +143,43 @@ def record_set(data: bytes) -> set[bytes]:
     return set(RECORD.findall(_split(data)[1]))
 
 
+class ListingRecords:
+    """A listing's records gathered while its bytes arrive (`feed` the buffer after each read),
+    so that comparing it once it has ended (`compare.pod_changes`) costs set operations only:
+    the parsing runs while the pod is still listing. The same records `record_set` takes from
+    the whole listing."""
+
+    def __init__(self) -> None:
+        self._records: set[bytes] = set()
+        self._at = -1  # where the next record starts; -1 until the header line has come
+        # False: not needed after all (a first sync): nothing is gathered as it comes.
+        self.wanted = True
+
+    def feed(self, data: bytes | bytearray) -> None:
+        if not self.wanted:
+            return
+        if self._at < 0:
+            start = 0 if data.startswith(HEADER) else data.find(b"\n" + HEADER) + 1
+            end = data.find(b"\n", start) if start or data.startswith(HEADER) else -1
+            if end < 0:
+                return
+            self._at = end + 1
+        found = RECORD.findall(data, self._at)
+        self._at += sum(map(len, found))
+        self._records.update(found)
+
+    def records(self, data: bytes) -> set[bytes]:
+        """The records of the whole listing `data` (what was fed, grown to its end): the set
+        `record_set(data)` gives, and its error for what is not a listing."""
+        if not self.wanted:
+            return record_set(data)
+        _split(data)  # a listing, or ValueError
+        self.feed(data)
+        self._records.discard(END)
+        out, self._records = self._records, set()
+        return out
+
+
 def record_path(record: bytes) -> str:
     """The path a raw record names (as `parse_listing` reads it)."""
     path = record[:-1].rsplit(b"\0", 1)[-1]

@@ -9,7 +9,9 @@ listing.
 
 The child sends back its ignore rules (the parent needs them afterwards: what is ignored now,
 the live half's rules) and its `ScanResult`, or the exception the scan raised, pickled: it is
-this process's own image that pickles them, so nothing from outside is unpickled.
+this process's own image that pickles them, so nothing from outside is unpickled. The records
+(100,000 of them for a big tree) follow the pickle in `marshal`'s form, which writes a list of
+bytes three times faster than pickle (no memo of each object), through a pipe grown to 1 MiB.
 
 Only where that is safe: on Linux (on macOS a forked child may crash once system frameworks are
 loaded) and in a process without other threads (a forked child inherits locks that other
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import marshal
 import os
 import pickle
 import signal
@@ -61,18 +65,39 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
             os.kill(pid, signal.SIGKILL)  # gone already, unless the read was given up
         os.waitpid(pid, 0)
     try:
-        ok, value = pickle.loads(payload)
+        ok, value, records = _unpack(payload)
     except Exception:
         raise ScanChildError("the local scan's process ended without a result") from None
     if ok:
         rules, result = value
+        result.records = records
         return rules, result
     raise value
 
 
+_HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
+
+
+def _pack(ok: bool, value: object, records: list[bytes]) -> bytes:
+    data = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
+    return b"".join((len(data).to_bytes(_HEAD, "big"), data, marshal.dumps(records)))
+
+
+def _unpack(payload: bytes) -> tuple[bool, object, list[bytes]]:
+    view = memoryview(payload)
+    end = _HEAD + int.from_bytes(view[:_HEAD], "big")
+    if len(view) <= end:
+        raise ValueError("cut short")
+    ok, value = pickle.loads(view[_HEAD:end])
+    records = marshal.loads(view[end:])
+    if not isinstance(records, list):
+        raise ValueError("no records")
+    return ok, value, records
+
+
 async def _read_all(fd: int) -> bytes:
-    """Everything the child writes, read as it comes (the pipe holds 64 KiB: a child that had
-    to wait for a reader would not run beside this process)."""
+    """Everything the child writes, read as it comes (a child that had to wait for a reader
+    would not run beside this process)."""
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     chunks: list[bytes] = []
@@ -111,15 +136,18 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
         # none wakes the parent's event loop through the descriptor they share.
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        with contextlib.suppress(OSError, AttributeError):  # F_SETPIPE_SZ: Linux only
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             rules = IgnoreRules.for_root(root, config)
-            out: tuple[bool, object] = (True, (rules, scan_tree(root, rules, records=records)))
-            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            result = scan_tree(root, rules, records=records)
+            found, result.records = result.records, []
+            data = _pack(True, (rules, result), found)
         except Exception as exc:  # the scan's own error: raised again in the parent
             try:
-                data = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+                data = _pack(False, exc, [])
             except Exception:
-                data = pickle.dumps((False, ScanChildError(f"{type(exc).__name__}: {exc}")))
+                data = _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"), [])
         view = memoryview(data)
         while view:
             view = view[os.write(w, view) :]

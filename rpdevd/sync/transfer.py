@@ -139,14 +139,24 @@ class PodSession:
 
     @classmethod
     async def start(
-        cls, conn: asyncssh.SSHClientConnection, script: str, timeout: float = 300.0
+        cls,
+        conn: asyncssh.SSHClientConnection,
+        script: str,
+        timeout: float = 300.0,
+        records: remote_mod.ListingRecords | None = None,
     ) -> tuple[PodSession, bytes]:
         proc = await conn.create_process("sh -c " + shlex.quote(script), encoding=None)
-        return await cls.listen(proc, timeout)
+        return await cls.listen(proc, timeout, records)
 
     @classmethod
-    async def listen(cls, proc: Any, timeout: float = 300.0) -> tuple[PodSession, bytes]:
-        """Read the listing the session's script prints first (see remote.py for its form)."""
+    async def listen(
+        cls,
+        proc: Any,
+        timeout: float = 300.0,
+        records: remote_mod.ListingRecords | None = None,
+    ) -> tuple[PodSession, bytes]:
+        """Read the listing the session's script prints first (see remote.py for its form),
+        handing `records` what has come after each read."""
         session = cls(proc)
         buf = bytearray()
         try:
@@ -156,6 +166,8 @@ class PodSession:
                     if not data:
                         break
                     buf += data
+                    if records is not None:
+                        records.feed(buf)
         except BaseException:
             proc.close()
             raise

@@ -162,3 +162,71 @@ def test_a_first_sync_keeps_its_sets_as_it_commits(tmp_path: Path) -> None:
     db.forget("pair")
     assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (0,)
     db.close()
+
+
+_ODD_PATHS = st.one_of(
+    _PATHS,
+    st.binary(min_size=1, max_size=12)
+    .filter(lambda b: b"\0" not in b and b"/" not in b)
+    .map(lambda b: b.decode("utf-8", "surrogateescape")),
+)
+_KINDS = st.sampled_from(["file", "dir", "symlink", "other"])
+_TARGETS = st.one_of(st.just(""), _ODD_PATHS, _ODD_PATHS.map(lambda p: "/" + p))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _ODD_PATHS,
+            st.builds(
+                LocalEntry,
+                _KINDS,
+                st.integers(-(2**63), 2**63),
+                st.integers(-(2**63), 2**63),
+                st.integers(0, 0o7777),
+                st.integers(0, 2**64),
+                _TARGETS,
+            ),
+            st.builds(
+                RemoteEntry,
+                _KINDS,
+                st.integers(0, 2**40),
+                st.integers(-(2**40), 2**40),
+                st.integers(0, 0o7777),
+                _TARGETS,
+            ),
+        ),
+        max_size=8,
+    )
+)
+def test_records_joined_in_a_chunk_split_back_exactly(rows: list[Any]) -> None:
+    """Whatever the names, kinds and link targets (empty ones, a kind no lister prints), the
+    records a chunk joins come back, one for one, from a single split."""
+    from rpdevd.sync.baseline import SEP
+    from rpdevd.sync.model import local_record
+    from rpdevd.sync.remote import expected_record
+
+    for recs in (
+        [local_record(p, lo) for p, lo, _ in rows],
+        [expected_record(p, re) for p, _, re in rows],
+    ):
+        assert (SEP.join(recs).split(SEP) if recs else []) == recs
+
+
+def test_sets_kept_by_an_older_rpdev_in_another_form_are_read_from_the_rows(
+    tmp_path: Path,
+) -> None:
+    db = Baseline(tmp_path / "db.sqlite")
+    db.commit("pair", {"a": _record(1), "b": _record(2)}, [])
+    expected = db.record_sets("pair")
+    assert expected is not None
+    # An older rpdev's chunk (local records each followed by a NUL) under its empty mark.
+    db._db.execute("DELETE FROM sync_sets")
+    db._db.execute(
+        "INSERT INTO sync_sets VALUES ('pair', 1, ?, ?)",
+        (b"\0".join(expected[0]) + b"\0", b"".join(expected[1])),
+    )
+    db._db.execute("INSERT INTO sync_sets VALUES ('pair', 0, x'', x'')")
+    assert not db._sets_marked("pair")
+    assert db.record_sets("pair") == expected  # from the rows, not misread
+    assert db._sets_marked("pair") and db.record_sets("pair") == expected
