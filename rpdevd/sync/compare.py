@@ -58,9 +58,13 @@ def pod_changes(listed: set[bytes], expected: Expected) -> set[str]:
     Paths only on the pod that are none of rpdev's business are not looked at. `listed`: the
     listing's records (`remote.record_set`, or `remote.ListingRecords` as it came)."""
     assert expected.pod is not None, "pod records compared twice"
-    paths = {record_path(r) for r in expected.pod - listed}
-    paths.update(record_path(r) for r in listed - expected.pod if _RPDEV_MARK in r)
-    expected.pod = None
+    theirs, expected.pod = expected.pod, None
+    gone = theirs - listed
+    paths = {record_path(r) for r in gone}
+    # Records listed beyond the expected ones (the user's files) are looked through only
+    # where there are any: as many listed as expected and still there means none.
+    if len(listed) > len(theirs) - len(gone):
+        paths.update(record_path(r) for r in listed - theirs if _RPDEV_MARK in r)
     return paths
 
 

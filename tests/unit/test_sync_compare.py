@@ -157,3 +157,13 @@ def test_a_listing_not_wanted_gathers_nothing_as_it_comes_and_bad_output_is_an_e
 
     with pytest.raises(ValueError, match="did not answer with a listing"):
         ListingRecords().records(b"sh: 1: find: not found\n")
+
+
+def test_a_leftover_is_seen_where_as_many_records_are_listed_as_expected() -> None:
+    # One of rpdev's paths gone, one leftover in its place: the counts match, the leftover is
+    # still looked at; with nothing beyond the expected records, nothing is.
+    leftover = expected_record(".x.rpdev-tmp-9", R)
+    exp = expected({}, {"a": R, "b": R})
+    assert pod_changes({expected_record("a", R), leftover}, exp) == {"b", ".x.rpdev-tmp-9"}
+    exp = expected({}, {"a": R, "b": R})
+    assert pod_changes({expected_record("a", R), expected_record("b", R)}, exp) == set()
