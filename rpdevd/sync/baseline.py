@@ -306,7 +306,7 @@ class Baseline:
 
     def _sets_marked(self, pair: str) -> bool:
         row = self._db.execute("SELECT local FROM sync_sets WHERE pair = ? AND seq = 0", (pair,))
-        return row.fetchone() == (_SETS_FORM,)
+        return bool(row.fetchone() == (_SETS_FORM,))
 
     def _mark_sets(self, pair: str) -> None:
         self._db.execute(

@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.scan import ScanResult, reason, scan_tree
@@ -65,12 +66,12 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
             os.kill(pid, signal.SIGKILL)  # gone already, unless the read was given up
         os.waitpid(pid, 0)
     try:
-        ok, value, records = _unpack(payload)
+        ok, value, found = _unpack(payload)
     except Exception:
         raise ScanChildError("the local scan's process ended without a result") from None
     if ok:
         rules, result = value
-        result.records = records
+        result.records = found
         return rules, result
     raise value
 
@@ -83,7 +84,7 @@ def _pack(ok: bool, value: object, records: list[bytes]) -> bytes:
     return b"".join((len(data).to_bytes(_HEAD, "big"), data, marshal.dumps(records)))
 
 
-def _unpack(payload: bytes) -> tuple[bool, object, list[bytes]]:
+def _unpack(payload: bytes) -> tuple[bool, Any, list[bytes]]:
     view = memoryview(payload)
     end = _HEAD + int.from_bytes(view[:_HEAD], "big")
     if len(view) <= end:
