@@ -82,6 +82,29 @@ TARGETS = (
         ("tests/unit/test_sync_compare.py", "tests/unit/test_sync_remote.py"),
     ),
     Target(
+        "sync/remote.records",
+        "rpdevd/sync/remote.py",
+        ("tests/unit/test_sync_compare.py",),
+        # The listing's records gathered as they come.
+        only=("*ListingRecords*",),
+    ),
+    Target(
+        "sync/baseline.sets",
+        "rpdevd/sync/baseline.py",
+        ("tests/unit/test_sync_baseline.py",),
+        # The kept record sets: their chunks, their mark, reading them back.
+        only=tuple(
+            f"*{name}__mutmut_*"
+            for name in (
+                "record_sets",
+                "start_sets",
+                "_sets_marked",
+                "_mark_sets",
+                "_add_set_chunk",
+            )
+        ),
+    ),
+    Target(
         "sync/ignore.names",
         "rpdevd/sync/ignore.py",
         ("tests/unit/test_sync_ignore_scan.py",),

@@ -51,7 +51,7 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del AFTER DELETE ON sync_baseline
 # records under a mark (seq 0) that says they hold every row's records. Any change to a row
 # drops the mark (the triggers above, which also see what another program writes); `commit`
 # puts it back with a chunk of what it wrote, while the chunks stay few.
-MAX_SET_CHUNKS = 64
+MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the rows, one chunk)
 # In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
 # No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
 # two apart: a pod record's type and link), and none ends with more than one: the first SEP
@@ -320,9 +320,10 @@ class Baseline:
         records would stay in the sets) or the chunks are too many (read from the rows
         again next time, in one chunk)."""
         ((last, count),) = self._db.execute(
-            "SELECT ifnull(max(seq), 0), count(*) FROM sync_sets WHERE pair = ?", (pair,)
+            "SELECT ifnull(max(seq), 0), count(*) FROM sync_sets WHERE pair = ? AND seq > 0",
+            (pair,),
         )
-        if removed or count > MAX_SET_CHUNKS:
+        if removed or count >= MAX_SET_CHUNKS:
             self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
             return
         self._db.execute(

@@ -230,3 +230,48 @@ def test_sets_kept_by_an_older_rpdev_in_another_form_are_read_from_the_rows(
     assert not db._sets_marked("pair")
     assert db.record_sets("pair") == expected  # from the rows, not misread
     assert db._sets_marked("pair") and db.record_sets("pair") == expected
+
+
+def test_whole_sets_are_read_from_their_chunks_not_the_rows(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    db = Baseline(tmp_path / "db.sqlite")
+    db.start_sets("pair")
+    db.commit("pair", {"a": _record(1)}, [])
+    db.commit("pair", {"b": _record(2)}, [])
+    expected = ({r for r in db.local_records("pair")}, {r for r in db.pod_records("pair")})
+
+    def no_rows(pair: str) -> Any:
+        raise AssertionError("read row by row")
+
+    monkeypatch.setattr(db, "local_records", no_rows)
+    monkeypatch.setattr(db, "pod_records", no_rows)
+    assert db.record_sets("pair") == expected
+
+
+def test_a_row_without_a_record_on_either_side_gives_no_sets(tmp_path: Path) -> None:
+    for side in ("l_size", "r_size"):
+        db = Baseline(tmp_path / f"{side}.sqlite")
+        db.commit("pair", {"a": _record(1), "b": _record(2)}, [])
+        # A row an older rpdev wrote without this side's size (and no record kept with it).
+        db._db.execute(
+            f"UPDATE sync_baseline SET {side} = NULL, l_rec = NULL, r_rec = NULL WHERE path = ?",
+            (db._key("a"),),
+        )
+        assert db.record_sets("pair") is None
+
+
+def test_the_sets_stay_whole_up_to_their_chunk_limit(tmp_path: Path) -> None:
+    from rpdevd.sync.baseline import MAX_SET_CHUNKS
+
+    db = Baseline(tmp_path / "db.sqlite")
+    db.start_sets("pair")
+    for i in range(MAX_SET_CHUNKS):
+        db.commit("pair", {f"f{i}": _record(i)}, [])
+    assert db._sets_marked("pair")  # the mark and 64 chunks
+    assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (MAX_SET_CHUNKS + 1,)
+    db.commit("pair", {"one more": _record(1)}, [])
+    assert not db._sets_marked("pair")  # read from the rows next time, in one chunk
+    sets = db.record_sets("pair")
+    assert sets is not None and len(sets[0]) == MAX_SET_CHUNKS + 1
+    assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (2,)

@@ -143,7 +143,21 @@ def test_records_gathered_as_the_listing_comes_are_the_whole_listings(
     gathered = ListingRecords()
     for cut in sorted(cuts):
         gathered.feed(raw[:cut])  # each read grows the buffer; a record may end mid-read
+    gathered.feed(raw)
+    assert gathered._records - {END} == set(recs)  # gathered as it came, before the end
     assert gathered.records(raw) == record_set(raw) == set(recs)
+
+
+def test_a_name_that_holds_the_listings_header_is_a_name() -> None:
+    # A file named like the header line (planted on the pod): the listing starts at the first
+    # header, after what a login script printed, and that name is one record among others.
+    odd = "x\nRPDEV-LIST 1 python3=1\nevil"
+    recs = [expected_record(odd, R), expected_record("a", R)]
+    for chatter in (b"", b"welcome\n"):
+        raw = chatter + listing(recs)
+        gathered = ListingRecords()
+        gathered.feed(raw)
+        assert gathered.records(raw) == record_set(raw) == set(recs)
 
 
 def test_a_listing_not_wanted_gathers_nothing_as_it_comes_and_bad_output_is_an_error() -> None:
