@@ -119,17 +119,29 @@ RECORD = re.compile(rb"[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0[^\0]*\0")
 _LETTERS: dict[str, bytes] = {"file": b"f", "dir": b"d", "symlink": b"l"}
 
 
-def _split(data: bytes) -> tuple[bytes, bytes]:
-    """(header line, records). Lines before the header are skipped: what a chatty login
-    script (a `.bashrc` that echoes) printed before the listing started."""
+def _bounds(data: bytes | bytearray) -> tuple[int, int]:
+    """Where the header line starts, and where the records start after it (-1 while there is
+    no whole header line). Lines before the header are skipped: what a chatty login script (a
+    `.bashrc` that echoes) printed before the listing started."""
     start = 0 if data.startswith(HEADER) else data.find(b"\n" + HEADER) + 1
-    header, sep, body = data[start:].partition(b"\n")
-    if not sep or not header.startswith(HEADER):
-        raise ValueError(
-            "the pod did not answer with a listing (is sh there, and the remote path "
-            f"usable?); it said: {data[:200].decode(errors='replace')!r}"
-        )
-    return header, body[: -len(END)] if body.endswith(END) else body
+    end = data.find(b"\n", start) if data.startswith(HEADER, start) else -1
+    return start, end + 1 if end >= 0 else -1
+
+
+def _not_a_listing(data: bytes) -> ValueError:
+    return ValueError(
+        "the pod did not answer with a listing (is sh there, and the remote path usable?); it "
+        f"said: {data[:200].decode(errors='replace')!r}"
+    )
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """(header line, records)."""
+    start, body = _bounds(data)
+    if body < 0:
+        raise _not_a_listing(data)
+    stop = len(data) - len(END) if data.endswith(END) else len(data)
+    return data[start : body - 1], data[body:stop]
 
 
 def has_python3(data: bytes) -> bool:
@@ -159,11 +171,9 @@ class ListingRecords:
         if not self.wanted:
             return
         if self._at < 0:
-            start = 0 if data.startswith(HEADER) else data.find(b"\n" + HEADER) + 1
-            end = data.find(b"\n", start) if start or data.startswith(HEADER) else -1
-            if end < 0:
+            self._at = _bounds(data)[1]
+            if self._at < 0:
                 return
-            self._at = end + 1
         found = RECORD.findall(data, self._at)
         self._at += sum(map(len, found))
         self._records.update(found)
@@ -173,7 +183,8 @@ class ListingRecords:
         `record_set(data)` gives, and its error for what is not a listing."""
         if not self.wanted:
             return record_set(data)
-        _split(data)  # a listing, or ValueError
+        if _bounds(data)[1] < 0:
+            raise _not_a_listing(data)
         self.feed(data)
         self._records.discard(END)
         out, self._records = self._records, set()

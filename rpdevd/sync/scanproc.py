@@ -79,12 +79,13 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
 _HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
 
 
-def _pack(ok: bool, value: object, records: list[bytes]) -> bytes:
+def _pack(ok: bool, value: object, records: list[bytes]) -> tuple[bytes, ...]:
+    """What the child writes, in parts (the records' part is not copied into one)."""
     data = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
-    return b"".join((len(data).to_bytes(_HEAD, "big"), data, marshal.dumps(records)))
+    return len(data).to_bytes(_HEAD, "big"), data, marshal.dumps(records)
 
 
-def _unpack(payload: bytes) -> tuple[bool, Any, list[bytes]]:
+def _unpack(payload: bytes | bytearray) -> tuple[bool, Any, list[bytes]]:
     view = memoryview(payload)
     end = _HEAD + int.from_bytes(view[:_HEAD], "big")
     if len(view) <= end:
@@ -96,12 +97,12 @@ def _unpack(payload: bytes) -> tuple[bool, Any, list[bytes]]:
     return ok, value, records
 
 
-async def _read_all(fd: int) -> bytes:
+async def _read_all(fd: int) -> bytearray:
     """Everything the child writes, read as it comes (a child that had to wait for a reader
     would not run beside this process)."""
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
-    chunks: list[bytes] = []
+    buf = bytearray()  # grown in place: no second copy of a 10 MB result at its end
     done: asyncio.Future[None] = loop.create_future()
 
     def readable() -> None:
@@ -111,11 +112,11 @@ async def _read_all(fd: int) -> bytes:
             return
         except OSError as exc:
             data = b""
-            chunks.clear()
+            buf.clear()
             if not done.done():
                 done.set_exception(ScanChildError(f"reading the local scan failed: {exc}"))
         if data:
-            chunks.append(data)
+            buf.extend(data)
         elif not done.done():
             done.set_result(None)
 
@@ -124,7 +125,7 @@ async def _read_all(fd: int) -> bytes:
         await done
     finally:
         loop.remove_reader(fd)
-    return b"".join(chunks)
+    return buf
 
 
 def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> None:
@@ -149,9 +150,10 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
                 data = _pack(False, exc, [])
             except Exception:
                 data = _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"), [])
-        view = memoryview(data)
-        while view:
-            view = view[os.write(w, view) :]
+        for part in data:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(w, view) :]
     except BaseException:
         code = 1
     finally:
