@@ -45,21 +45,27 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_upd AFTER UPDATE ON sync_baseline
     BEGIN DELETE FROM sync_sets WHERE pair IN (NEW.pair, OLD.pair) AND seq = 0; END;
 CREATE TRIGGER IF NOT EXISTS sync_sets_del AFTER DELETE ON sync_baseline
     BEGIN DELETE FROM sync_sets WHERE pair = OLD.pair AND seq = 0; END;
+CREATE TRIGGER IF NOT EXISTS sync_sets_ins_2 AFTER INSERT ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair = NEW.pair AND seq < 0; END;
+CREATE TRIGGER IF NOT EXISTS sync_sets_upd_2 AFTER UPDATE ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair IN (NEW.pair, OLD.pair) AND seq < 0; END;
+CREATE TRIGGER IF NOT EXISTS sync_sets_del_2 AFTER DELETE ON sync_baseline
+    BEGIN DELETE FROM sync_sets WHERE pair = OLD.pair AND seq < 0; END;
 """
 
 # A pair's record sets (see `Baseline.record_sets`) are kept as chunks (seq 1, 2, ...) of
-# records under a mark (seq 0) that says they hold every row's records. Any change to a row
+# records under a mark (seq -1) that says they hold every row's records. Any change to a row
 # drops the mark (the triggers above, which also see what another program writes); `commit`
-# puts it back with a chunk of what it wrote, while the chunks stay few.
+# puts it back with a chunk of what it wrote, while the chunks stay few. (An older rpdev kept
+# its chunks in another form under a mark at seq 0: neither reads the other's, each reads the
+# sets from the rows instead, and keeps them in its own form.)
 MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the rows, one chunk)
 # In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
 # No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
 # two apart: a pod record's type and link), and none ends with more than one: the first SEP
 # found is always the one between two records.
 SEP = b"\0\0\0/"
-# The mark's content: the chunks' form. Others (an older rpdev's empty mark over records it
-# kept in another form) are not read: the sets are read from the rows again.
-_SETS_FORM = b"2"
+_MARK = -1
 
 
 class Baseline:
@@ -305,13 +311,11 @@ class Baseline:
                 self._mark_sets(pair)
 
     def _sets_marked(self, pair: str) -> bool:
-        row = self._db.execute("SELECT local FROM sync_sets WHERE pair = ? AND seq = 0", (pair,))
-        return bool(row.fetchone() == (_SETS_FORM,))
+        row = self._db.execute("SELECT 1 FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK))
+        return row.fetchone() is not None
 
     def _mark_sets(self, pair: str) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO sync_sets VALUES (?, 0, ?, x'')", (pair, _SETS_FORM)
-        )
+        self._db.execute("INSERT OR REPLACE INTO sync_sets VALUES (?, ?, x'', x'')", (pair, _MARK))
 
     def _add_set_chunk(
         self, pair: str, local: Collection[bytes], pod: Collection[bytes], removed: bool = False

@@ -230,6 +230,10 @@ def test_sets_kept_by_an_older_rpdev_in_another_form_are_read_from_the_rows(
     assert not db._sets_marked("pair")
     assert db.record_sets("pair") == expected  # from the rows, not misread
     assert db._sets_marked("pair") and db.record_sets("pair") == expected
+    # And the other way: what this rpdev keeps carries no mark an older one reads its own by.
+    assert db._db.execute("SELECT * FROM sync_sets WHERE seq = 0").fetchall() == []
+    db._db.execute("UPDATE sync_baseline SET l_size = 5 WHERE path = ?", (db._key("a"),))
+    assert not db._sets_marked("pair")  # a row written behind its back drops the mark
 
 
 def test_whole_sets_are_read_from_their_chunks_not_the_rows(
