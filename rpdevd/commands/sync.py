@@ -392,13 +392,23 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
     )
 
     from rpdevd.sync.baseline import Baseline
+
+    db = Baseline(Path(args.db)) if args.db else Baseline()
+    pair_id = cli_pair_id(dest, local)
+    if use_ssh and db.has_rows(pair_id):
+        # A resync (`sync once`): its walk starts now, in a process of its own, while the rest
+        # of rpdev loads (the engine adopts it: the same root, by the same rules).
+        from rpdevd.sync import scanproc
+
+        scanproc.early_start(local, ignore)
+
     from rpdevd.sync.destination import connect
     from rpdevd.sync.engine import SyncEngine, SyncSpec
 
     spec = SyncSpec(
         local_root=local,
         remote_root=dest.path,
-        pair_id=cli_pair_id(dest, local),
+        pair_id=pair_id,
         dest_label=dest.label,
         ignore=ignore,
         delete=args.delete,
@@ -422,7 +432,6 @@ def _build(args: argparse.Namespace, printer: _Printer, use_ssh: bool = False) -
         answer = await asyncio.to_thread(input, prompt)
         return answer.strip().lower() in ("y", "yes")
 
-    db = Baseline(Path(args.db)) if args.db else Baseline()
     engine = SyncEngine(
         spec,
         baseline=db,
@@ -464,12 +473,19 @@ def _alias_hint(dest: str, message: str) -> str | None:
 
 def _run_once(args: argparse.Namespace) -> int:
     printer = _Printer(args.json)
+    from rpdevd.sync import scanproc
     from rpdevd.sync.destination import DestinationError
 
     try:
-        engine, db, sessions = _build(args, printer, use_ssh=True)
+        return _once(args, printer)
     except DestinationError as exc:
         return _fail(args, str(exc), 2)
+    finally:
+        scanproc.discard_early()  # a walk started for a pass that did not run
+
+
+def _once(args: argparse.Namespace, printer: _Printer) -> int:
+    engine, db, sessions = _build(args, printer, use_ssh=True)
     from rpdevd.sync.batch import SyncReport
 
     async def main() -> SyncReport:

@@ -20,7 +20,6 @@ threads may hold). Elsewhere, and in the daemon, the walk runs in a thread (`ava
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import marshal
@@ -45,35 +44,85 @@ def available() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
+class Walk:
+    """A walk running in a forked child since `start`; `result` reads what it found."""
+
+    def __init__(self, key: tuple[Path, IgnoreConfig, bool], pid: int, fd: int) -> None:
+        self.key = key
+        self._pid: int | None = pid
+        self._fd = fd
+
+    @classmethod
+    def start(cls, root: Path, config: IgnoreConfig, records: bool) -> Walk:
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
+        if pid == 0:  # pragma: no cover - the child: measured through the parent's result
+            _child(r, w, root, config, records)
+        os.close(w)
+        return cls((root, config, records), pid, r)
+
+    async def result(self) -> tuple[IgnoreRules, ScanResult]:
+        """The rules the child built and its result, or what it raised, raised here."""
+        if self._pid is None:
+            raise ScanChildError("the local scan's process was stopped")
+        try:
+            payload = await _read_all(self._fd)
+        finally:
+            self.stop()
+        try:
+            ok, value, found = _unpack(payload)
+        except Exception:
+            raise ScanChildError("the local scan's process ended without a result") from None
+        if ok:
+            rules, result = value
+            result.records = found
+            return rules, result
+        raise value
+
+    def stop(self) -> None:
+        """End the child (gone already, unless its result was not read) and reap it."""
+        if self._pid is None:
+            return
+        pid, self._pid = self._pid, None
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+# The walk `rpdev sync once` starts before it loads the engine (see early_start), until a scan
+# of the same root, rules and kind adopts it.
+_EARLY: list[Walk] = []
+
+
+def early_start(root: Path, config: IgnoreConfig) -> None:
+    """`rpdev sync once` of a tree synced before: start its walk now, while the rest of rpdev
+    loads and the pod is reached, where that is safe (`available`). Never raises."""
+    if available() and not _EARLY:
+        with contextlib.suppress(ScanChildError):
+            _EARLY.append(Walk.start(root, config, True))
+
+
+def discard_early() -> None:
+    """Stop the walk early_start started that no scan adopted."""
+    while _EARLY:
+        _EARLY.pop().stop()
+
+
 async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules, ScanResult]:
     """`scan_tree(root, IgnoreRules.for_root(root, config), records=records)` in a forked
-    child: the rules it built and its result, or what it raised, raised here."""
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        os.close(r)
-        os.close(w)
-        raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
-    if pid == 0:  # pragma: no cover - the child: measured through the parent's result
-        _child(r, w, root, config, records)
-    os.close(w)
-    try:
-        payload = await _read_all(r)
-    finally:
-        os.close(r)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # gone already, unless the read was given up
-        os.waitpid(pid, 0)
-    try:
-        ok, value, found = _unpack(payload)
-    except Exception:
-        raise ScanChildError("the local scan's process ended without a result") from None
-    if ok:
-        rules, result = value
-        result.records = found
-        return rules, result
-    raise value
+    child (the one early_start started, where it walks the same root by the same rules)."""
+    key = (root, config, records)
+    walk = next((w for w in _EARLY if w.key == key), None)
+    if walk is not None:
+        _EARLY.remove(walk)
+    discard_early()  # another tree's or another rule's: not this pass's
+    return await (walk or Walk.start(root, config, records)).result()
 
 
 _HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
@@ -100,6 +149,8 @@ def _unpack(payload: bytes | bytearray) -> tuple[bool, Any, list[bytes]]:
 async def _read_all(fd: int) -> bytearray:
     """Everything the child writes, read as it comes (a child that had to wait for a reader
     would not run beside this process)."""
+    import asyncio  # here: early_start forks before this process has loaded asyncio
+
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     buf = bytearray()  # grown in place: no second copy of a 10 MB result at its end

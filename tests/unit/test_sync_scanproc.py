@@ -165,3 +165,83 @@ def test_a_walk_whose_child_fails_is_done_in_this_process(
         "is walked in this process"
     ]
     eng.baseline.close()
+
+
+def test_the_walk_started_early_is_the_one_a_scan_of_its_tree_takes(tree: Path) -> None:
+    """`rpdev sync once` starts a resync's walk before it loads the engine: the scan of the
+    same root by the same rules takes it (no second walk), and its result is the tree's."""
+    out = run(
+        """
+        started = []
+        start = scanproc.Walk.start.__func__
+        def counted(cls, *a):
+            started.append(a)
+            return start(cls, *a)
+        scanproc.Walk.start = classmethod(counted)
+        scanproc.early_start(root, IgnoreConfig())
+        early = len(started)
+        rules, child = scan_in_child()
+        here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=True)
+        print(json.dumps({
+            "early": early, "started": len(started), "left": len(scanproc._EARLY),
+            "same": sorted(child.records) == sorted(here.records) and child.records != [],
+        }))
+        """
+    )
+    assert out == {"early": 1, "started": 1, "left": 0, "same": True}
+
+
+def test_a_walk_started_early_by_other_rules_is_stopped_not_taken(tree: Path) -> None:
+    out = run(
+        """
+        scanproc.early_start(root, IgnoreConfig(use_gitignore=False))
+        (early,) = scanproc._EARLY
+        pid = early._pid
+        rules, child = scan_in_child()  # the default rules: .gitignore read
+        gone = True
+        try:
+            os.kill(pid, 0)
+            gone = False
+        except ProcessLookupError:
+            pass  # stopped and reaped: no zombie left
+        paths = sorted(r.split(b"\\0", 1)[0].decode() for r in child.records)
+        print(json.dumps({"gone": gone, "left": len(scanproc._EARLY),
+                          "build ignored": "build/out.o" not in paths}))
+        """
+    )
+    assert out == {"gone": True, "left": 0, "build ignored": True}
+
+
+def test_a_walk_no_scan_took_is_stopped_and_reaped(tree: Path) -> None:
+    out = run(
+        """
+        scanproc.early_start(root, IgnoreConfig())
+        scanproc.early_start(root, IgnoreConfig())  # one walk at a time
+        walks = len(scanproc._EARLY)
+        pid = scanproc._EARLY[0]._pid
+        scanproc.discard_early()
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            reaped = False
+        except ChildProcessError:
+            reaped = True
+        print(json.dumps({"walks": walks, "reaped": reaped, "left": len(scanproc._EARLY)}))
+        """
+    )
+    assert out == {"walks": 1, "reaped": True, "left": 0}
+
+
+def test_no_walk_is_started_early_where_another_thread_runs(tree: Path) -> None:
+    out = run(
+        """
+        import threading
+        stop = threading.Event()
+        worker = threading.Thread(target=stop.wait)
+        worker.start()
+        scanproc.early_start(root, IgnoreConfig())
+        stop.set()
+        worker.join()
+        print(json.dumps({"walks": len(scanproc._EARLY)}))
+        """
+    )
+    assert out == {"walks": 0}
