@@ -283,16 +283,17 @@ class Baseline:
         path compared once more than needed), never miss one of a row. None when a row gives
         no record."""
         if self._sets_marked(pair):
-            chunks = self._db.execute(
+            local: set[bytes] = set()
+            pod: set[bytes] = set()
+            # A chunk at a time: no copy of them all at once beside the sets they fill.
+            for local_chunk, pod_chunk in self._db.execute(
                 "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
-            ).fetchall()
-            local = SEP.join(c[0] for c in chunks if c[0])
-            pod = SEP.join(c[1] for c in chunks if c[1])
-            del chunks
-            return (
-                set(local.split(SEP)) if local else set(),
-                set(pod.split(SEP)) if pod else set(),
-            )
+            ):
+                if local_chunk:
+                    local.update(local_chunk.split(SEP))
+                if pod_chunk:
+                    pod.update(pod_chunk.split(SEP))
+            return local, pod
         with self._tx():  # rows read and sets kept as one: no write in between
             mine = set(self.local_records(pair))
             theirs = set(self.pod_records(pair))

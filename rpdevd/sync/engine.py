@@ -50,7 +50,7 @@ def disconnects() -> tuple[type[BaseException], ...]:
     return (*stream_errors(), TransferError, asyncio.TimeoutError, EOFError)
 
 
-async def _settle(task: asyncio.Future[tuple[PodSession, bytes]]) -> None:
+async def _settle(task: asyncio.Future[tuple[PodSession, remote_mod.Raw]]) -> None:
     """Cancel a listing that is no longer wanted; a session it already opened is finished."""
     task.cancel()
     with contextlib.suppress(BaseException):
@@ -246,7 +246,7 @@ class SyncEngine:
 
     async def _list_remote(
         self, records: remote_mod.ListingRecords | None = None
-    ) -> tuple[PodSession, bytes]:
+    ) -> tuple[PodSession, remote_mod.Raw]:
         script = self.listing_script()
         if self._open_session is not None:
             proc = await self._open_session(script)

@@ -181,3 +181,12 @@ def test_a_leftover_is_seen_where_as_many_records_are_listed_as_expected() -> No
     assert pod_changes({expected_record("a", R), leftover}, exp) == {"b", ".x.rpdev-tmp-9"}
     exp = expected({}, {"a": R, "b": R})
     assert pod_changes({expected_record("a", R), expected_record("b", R)}, exp) == set()
+
+
+def test_a_listing_read_into_a_buffer_parses_as_its_bytes() -> None:
+    from rpdevd.sync.remote import has_python3, parse_listing
+
+    raw = listing([expected_record("a", R), expected_record("d/b", R)])
+    buf = bytearray(raw)  # what a pass reads the listing into, not copied
+    assert parse_listing(buf).entries == parse_listing(raw).entries == {"a": R, "d/b": R}
+    assert has_python3(buf) and record_set(buf) == record_set(raw)
