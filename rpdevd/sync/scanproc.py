@@ -54,7 +54,10 @@ class Walk:
 
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig, records: bool) -> Walk:
-        r, w = os.pipe()
+        try:
+            r, w = os.pipe()
+        except OSError as exc:  # out of descriptors
+            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
         try:
             pid = os.fork()
         except OSError as exc:

@@ -245,3 +245,22 @@ def test_no_walk_is_started_early_where_another_thread_runs(tree: Path) -> None:
         """
     )
     assert out == {"walks": 0}
+
+
+def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) -> None:
+    out = run(
+        """
+        def no_pipe():
+            raise OSError(24, "Too many open files")
+        os.pipe = no_pipe
+        scanproc.early_start(root, IgnoreConfig())  # never raises: nothing started
+        try:
+            scan_in_child()
+        except scanproc.ScanChildError as exc:
+            print(json.dumps({"walks": len(scanproc._EARLY), "raised": str(exc)}))
+        """
+    )
+    assert out == {
+        "walks": 0,
+        "raised": "cannot start the local scan's process: Too many open files",
+    }
