@@ -157,7 +157,7 @@ class Session:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            start_new_session=True,
+            preexec_fn=_new_session,
         )
         assert proc.stdin and proc.stdout and proc.stderr
         loop = asyncio.get_running_loop()
@@ -317,8 +317,19 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
 
 
-def _take_terminal() -> None:
-    # In the child, before exec: a session of its own with the new terminal as its controlling
-    # terminal (stdin is the terminal's slave side), as sshd's child does.
+def _new_session() -> None:
+    # In the child, before exec: a session of its own, and every signal as a new program
+    # expects it, as sshd's child has them (not what this server was started with: under
+    # `nohup` SIGHUP is ignored, and a session would outlive its terminal).
     os.setsid()
+    for sig in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _take_terminal() -> None:
+    # A new session (above) with the new terminal as its controlling terminal (stdin is the
+    # terminal's slave side), as sshd's child does.
+    _new_session()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)

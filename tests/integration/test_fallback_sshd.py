@@ -212,3 +212,35 @@ def test_the_stand_in_is_chosen_where_sshd_is_missing_or_asked_for(
         choose_backend(None, None)
     with pytest.raises(ValueError, match="unknown sshd backend"):
         choose_backend("dropbear", None)
+
+
+@pytest.mark.parametrize("terminal", [None, "dumb"])
+async def test_a_session_has_no_signal_ignored_whatever_the_server_was_started_with(
+    tmp_path: Path, client_key: KeyPair, terminal: str | None
+) -> None:
+    """Started with SIGHUP and SIGINT ignored (under `nohup`, from a shell's background job),
+    the stand-in still starts each session with every signal as a new program expects it, as
+    sshd does: a session on a terminal dies with its terminal."""
+    import signal
+
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGHUP, signal.SIGINT)}
+    try:
+        pod = PodSSHD(tmp_path / "pod", authorized_keys=client_key.public, backend="asyncssh")
+        await pod.start()  # inherits the two ignored signals
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    try:
+        async with asyncssh.connect(
+            pod.host,
+            port=pod.port,
+            username=pod.user,
+            client_keys=[str(client_key.private)],
+            known_hosts=None,
+        ) as c:
+            done = await c.run(
+                "grep -E '^Sig(Ign|Blk)' /proc/self/status", term_type=terminal, timeout=30
+            )
+        assert str(done.stdout).split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+    finally:
+        await pod.stop()
