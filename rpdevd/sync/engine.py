@@ -303,8 +303,8 @@ class SyncEngine:
         pair = self.spec.pair_id
         # The listing (handshake, the pod's login shell, its walk) is the long pole: its
         # request goes out first. The local walk runs meanwhile, in a forked child or a thread
-        # (`_scan_beside`), and the baseline's record sets are read here.
-        # Its records are gathered as they come, while the pod is still listing.
+        # (`_scan_beside`), and the baseline's record sets are read here. The listing's records
+        # are gathered as they come, while the pod is still listing.
         listed = remote_mod.ListingRecords()
         listing = asyncio.ensure_future(self._list_remote(listed))
         await asyncio.sleep(0)

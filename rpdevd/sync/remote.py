@@ -137,25 +137,33 @@ def _not_a_listing(data: Raw) -> ValueError:
     )
 
 
-def _split(data: Raw) -> tuple[bytes, bytes]:
-    """(header line, records)."""
+def _span(data: Raw) -> tuple[int, int, int]:
+    """Where the header line starts, where the records start and where they end (before END);
+    ValueError for what is not a listing. Nothing is copied."""
     start, body = _bounds(data)
     if body < 0:
         raise _not_a_listing(data)
-    stop = len(data) - len(END) if data.endswith(END) else len(data)
+    return start, body, len(data) - len(END) if data.endswith(END) else len(data)
+
+
+def _split(data: Raw) -> tuple[bytes, bytes]:
+    """(header line, records)."""
+    start, body, stop = _span(data)
     view = memoryview(data)
     return bytes(view[start : body - 1]), bytes(view[body:stop])
 
 
 def has_python3(data: Raw) -> bool:
-    return b" python3=1" in _split(data)[0]
+    start, body, _ = _span(data)
+    return data.find(b" python3=1", start, body) >= 0
 
 
 def record_set(data: Raw) -> set[bytes]:
     """The listing's records, each as the raw bytes the lister printed (no parsing, no checks):
     for comparing a whole listing against `expected_record`s at C speed (about 0.3 us and
     100 bytes a record). A malformed record shifts the ones after it, which then match nothing."""
-    return set(RECORD.findall(_split(data)[1]))
+    _, body, stop = _span(data)
+    return set(RECORD.findall(data, body, stop))
 
 
 class ListingRecords:
@@ -186,8 +194,7 @@ class ListingRecords:
         `record_set(data)` gives, and its error for what is not a listing."""
         if not self.wanted:
             return record_set(data)
-        if _bounds(data)[1] < 0:
-            raise _not_a_listing(data)
+        _span(data)  # a listing, or ValueError
         self.feed(data)
         self._records.discard(END)
         out, self._records = self._records, set()

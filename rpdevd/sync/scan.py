@@ -115,14 +115,16 @@ def scan_tree(
     `entries`, or as `records` with `records=True`."""
     check_root(root)
     result = ScanResult()
-    stack = [start]
+    # Each directory with the identity (device, inode) its parent's listing saw (None: the
+    # first, not seen in a listing).
+    stack: list[tuple[str, tuple[int, int] | None]] = [(start, None)]
     clash = False  # two names in one directory that differ only in case
     while stack:
-        rel_dir = stack.pop()
+        rel_dir, seen = stack.pop()
         if rel_dir:
             rules.load_dir(root, rel_dir)
         try:
-            found, dirs, names = _list_dir(root, rel_dir, rules, result.warnings, records)
+            found, dirs, names = _list_dir(root, rel_dir, rules, result.warnings, records, seen)
         except FileNotFoundError:
             if not rel_dir:
                 raise LocalRootError(f"local root {root} vanished during the scan") from None
@@ -164,7 +166,8 @@ def _list_dir(
     rules: IgnoreRules,
     warnings: list[str],
     records: bool,
-) -> tuple[list[Any], list[str], list[str]]:
+    seen: tuple[int, int] | None = None,
+) -> tuple[list[Any], list[tuple[str, tuple[int, int]]], list[str]]:
     """The syncable, non-ignored entries of one directory (`(path, entry)` pairs, or records
     with `records`), its directories and the names seen, all or nothing: any entry that cannot
     be examined makes the whole directory Unreadable (its listing would be partial).
@@ -173,8 +176,9 @@ def _list_dir(
     whole path, for each), its record formatted in one go or its entry built with
     tuple.__new__ (a named tuple's __new__ runs Python code); the ignore rules asked only
     where there are any.
-    A directory below the root is opened without following a symlink: one that was put in
-    its place since its parent was listed is not read through (it would sync whatever it
+    A directory below the root is opened without following a symlink, and must be the one its
+    parent's listing saw (`seen`: a parent of it swapped for a symlink since would lead
+    elsewhere): one put in its place since is not read through (it would sync whatever it
     points at); its state is unknown for this pass."""
     full_dir = os.path.join(root, rel_dir) if rel_dir else str(root)
     prefix = rel_dir + "/" if rel_dir else ""
@@ -183,9 +187,9 @@ def _list_dir(
     new = tuple.__new__
     perms = _PERMS  # one int object per mode (most of a tree shares two or three)
     found: list[Any] = []
-    dirs: list[str] = []
+    dirs: list[tuple[str, tuple[int, int]]] = []
     names: list[str] = []
-    fd = _open_dir(full_dir, rel_dir)
+    fd = _open_dir(full_dir, rel_dir, seen)
     try:
         with os.scandir(fd) as it:
             for de in it:
@@ -222,7 +226,7 @@ def _list_dir(
                             )
                         )
                 elif S_ISDIR(mode):
-                    dirs.append(rel)
+                    dirs.append((rel, (st.st_dev, st.st_ino)))
                     if records:
                         found.append(
                             b"%s\0dir\x000\x000\0%d\0%d\0"
@@ -253,12 +257,12 @@ _ROOT = os.O_RDONLY | os.O_DIRECTORY
 _SUBDIR = _ROOT | os.O_NOFOLLOW
 
 
-def _open_dir(full_dir: str, rel_dir: str) -> int:
+def _open_dir(full_dir: str, rel_dir: str, seen: tuple[int, int] | None = None) -> int:
     """A descriptor of the directory to list: FileNotFoundError where it is gone or became a
-    file (a deletion, as for a vanished file), Unreadable where it cannot be opened or is a
-    symlink now."""
+    file (a deletion, as for a vanished file), Unreadable where it cannot be opened, is a
+    symlink now, or is not the directory `seen` (device, inode) any more."""
     try:
-        return os.open(full_dir, _SUBDIR if rel_dir else _ROOT)
+        fd = os.open(full_dir, _SUBDIR if rel_dir else _ROOT)
     except FileNotFoundError:
         raise FileNotFoundError(rel_dir) from None
     except OSError as exc:
@@ -270,6 +274,12 @@ def _open_dir(full_dir: str, rel_dir: str) -> int:
         if isinstance(exc, NotADirectoryError):
             raise FileNotFoundError(rel_dir) from None  # a file now: this directory is gone
         raise Unreadable(reason(exc)) from None
+    if seen is not None:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != seen:
+            os.close(fd)
+            raise Unreadable("replaced by another directory while it was read")
+    return fd
 
 
 _encode = str.encode

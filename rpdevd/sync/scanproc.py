@@ -13,6 +13,10 @@ this process's own image that pickles them, so nothing from outside is unpickled
 (100,000 of them for a big tree) follow the pickle in `marshal`'s form, which writes a list of
 bytes three times faster than pickle (no memo of each object), through a pipe grown to 1 MiB.
 
+`rpdev sync once` of a tree it synced before starts that walk as soon as it knows the root and
+its rules (`early_start`), before it loads the engine and asyncio; the scan of the same root by
+the same rules takes it, and any other stops it, as the early `ssh` is taken or stopped.
+
 Only where that is safe: on Linux (on macOS a forked child may crash once system frameworks are
 loaded) and in a process without other threads (a forked child inherits locks that other
 threads may hold). Elsewhere, and in the daemon, the walk runs in a thread (`available()`).
@@ -99,32 +103,35 @@ class Walk:
 
 
 # The walk `rpdev sync once` starts before it loads the engine (see early_start), until a scan
-# of the same root, rules and kind adopts it.
-_EARLY: list[Walk] = []
+# of the same root, rules and kind takes it.
+_early: Walk | None = None
 
 
 def early_start(root: Path, config: IgnoreConfig) -> None:
     """`rpdev sync once` of a tree synced before: start its walk now, while the rest of rpdev
     loads and the pod is reached, where that is safe (`available`). Never raises."""
-    if available() and not _EARLY:
+    global _early
+    if available() and _early is None:
         with contextlib.suppress(ScanChildError):
-            _EARLY.append(Walk.start(root, config, True))
+            _early = Walk.start(root, config, True)
 
 
 def discard_early() -> None:
-    """Stop the walk early_start started that no scan adopted."""
-    while _EARLY:
-        _EARLY.pop().stop()
+    """Stop the walk early_start started that no scan took."""
+    global _early
+    walk, _early = _early, None
+    if walk is not None:
+        walk.stop()
 
 
 async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules, ScanResult]:
     """`scan_tree(root, IgnoreRules.for_root(root, config), records=records)` in a forked
     child (the one early_start started, where it walks the same root by the same rules)."""
-    key = (root, config, records)
-    walk = next((w for w in _EARLY if w.key == key), None)
-    if walk is not None:
-        _EARLY.remove(walk)
-    discard_early()  # another tree's or another rule's: not this pass's
+    global _early
+    walk, _early = _early, None
+    if walk is not None and walk.key != (root, config, records):
+        walk.stop()  # another tree's or another rule's: not this pass's
+        walk = None
     return await (walk or Walk.start(root, config, records)).result()
 
 

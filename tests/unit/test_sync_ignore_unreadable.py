@@ -79,3 +79,29 @@ def test_a_directory_swapped_for_a_symlink_is_not_read_through(tmp_path: Path) -
     result = scan_tree(root, rules, start="sub")  # as a pass that listed `sub` as a folder
     assert result.entries == {} and "sub" in result.unreadable
     assert "symlink" in result.unreadable["sub"]
+
+
+def test_a_parent_swapped_for_a_symlink_is_not_read_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`a` listed as a folder, then swapped for a symlink to a folder that holds a `b` of its
+    own, before `a/b` is read: the path to `a/b` now leads elsewhere. Nothing there is taken;
+    `a/b` is unknown for this pass (not a deletion)."""
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "code.py").write_text("x")
+    (elsewhere / "b").mkdir(parents=True)
+    (elsewhere / "b" / "id_ed25519").write_text("private")
+    rules = IgnoreRules.for_root(root)
+    load_dir = rules.load_dir
+
+    def swap_first(at: Path, rel_dir: str) -> None:
+        if rel_dir == "a/b":  # `a` has been listed: swap it now
+            os.rename(root / "a", tmp_path / "moved")
+            (root / "a").symlink_to(elsewhere)
+        load_dir(at, rel_dir)
+
+    monkeypatch.setattr(rules, "load_dir", swap_first)
+    result = scan_tree(root, rules)
+    assert not any("id_ed25519" in p for p in result.entries)
+    assert "a/b" in result.unreadable and "replaced" in result.unreadable["a/b"]

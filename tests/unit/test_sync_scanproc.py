@@ -183,20 +183,19 @@ def test_the_walk_started_early_is_the_one_a_scan_of_its_tree_takes(tree: Path) 
         rules, child = scan_in_child()
         here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=True)
         print(json.dumps({
-            "early": early, "started": len(started), "left": len(scanproc._EARLY),
+            "early": early, "started": len(started), "left": scanproc._early is not None,
             "same": sorted(child.records) == sorted(here.records) and child.records != [],
         }))
         """
     )
-    assert out == {"early": 1, "started": 1, "left": 0, "same": True}
+    assert out == {"early": 1, "started": 1, "left": False, "same": True}
 
 
 def test_a_walk_started_early_by_other_rules_is_stopped_not_taken(tree: Path) -> None:
     out = run(
         """
         scanproc.early_start(root, IgnoreConfig(use_gitignore=False))
-        (early,) = scanproc._EARLY
-        pid = early._pid
+        pid = scanproc._early._pid
         rules, child = scan_in_child()  # the default rules: .gitignore read
         gone = True
         try:
@@ -205,30 +204,31 @@ def test_a_walk_started_early_by_other_rules_is_stopped_not_taken(tree: Path) ->
         except ProcessLookupError:
             pass  # stopped and reaped: no zombie left
         paths = sorted(r.split(b"\\0", 1)[0].decode() for r in child.records)
-        print(json.dumps({"gone": gone, "left": len(scanproc._EARLY),
+        print(json.dumps({"gone": gone, "left": scanproc._early is not None,
                           "build ignored": "build/out.o" not in paths}))
         """
     )
-    assert out == {"gone": True, "left": 0, "build ignored": True}
+    assert out == {"gone": True, "left": False, "build ignored": True}
 
 
 def test_a_walk_no_scan_took_is_stopped_and_reaped(tree: Path) -> None:
     out = run(
         """
         scanproc.early_start(root, IgnoreConfig())
+        first = scanproc._early
         scanproc.early_start(root, IgnoreConfig())  # one walk at a time
-        walks = len(scanproc._EARLY)
-        pid = scanproc._EARLY[0]._pid
+        walks = 1 if scanproc._early is first else 2
+        pid = scanproc._early._pid
         scanproc.discard_early()
         try:
             os.waitpid(pid, os.WNOHANG)
             reaped = False
         except ChildProcessError:
             reaped = True
-        print(json.dumps({"walks": walks, "reaped": reaped, "left": len(scanproc._EARLY)}))
+        print(json.dumps({"walks": walks, "reaped": reaped, "left": scanproc._early is not None}))
         """
     )
-    assert out == {"walks": 1, "reaped": True, "left": 0}
+    assert out == {"walks": 1, "reaped": True, "left": False}
 
 
 def test_no_walk_is_started_early_where_another_thread_runs(tree: Path) -> None:
@@ -241,10 +241,10 @@ def test_no_walk_is_started_early_where_another_thread_runs(tree: Path) -> None:
         scanproc.early_start(root, IgnoreConfig())
         stop.set()
         worker.join()
-        print(json.dumps({"walks": len(scanproc._EARLY)}))
+        print(json.dumps({"walks": scanproc._early is not None}))
         """
     )
-    assert out == {"walks": 0}
+    assert out == {"walks": False}
 
 
 def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) -> None:
@@ -257,10 +257,10 @@ def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) ->
         try:
             scan_in_child()
         except scanproc.ScanChildError as exc:
-            print(json.dumps({"walks": len(scanproc._EARLY), "raised": str(exc)}))
+            print(json.dumps({"walks": scanproc._early is not None, "raised": str(exc)}))
         """
     )
     assert out == {
-        "walks": 0,
+        "walks": False,
         "raised": "cannot start the local scan's process: Too many open files",
     }
