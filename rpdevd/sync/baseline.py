@@ -11,10 +11,13 @@ The database file is shared with the daemon, so it runs in WAL mode with a busy 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
 from rpdevd.sync.remote import expected_record
@@ -59,6 +62,9 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del_2 AFTER DELETE ON sync_baseline
 # puts it back with a chunk of what it wrote, while the chunks stay few. (An older rpdev kept
 # its chunks in another form under a mark at seq 0: neither reads the other's, each reads the
 # sets from the rows instead, and keeps them in its own form.)
+# The mark holds a nonce, new each time it is put back (the sets' generation: `local`), and the
+# digests of a scan and a listing found to agree with that generation (`pod`: see `Seen`), so
+# that they go with it.
 MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the rows, one chunk)
 # In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
 # No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
@@ -66,6 +72,27 @@ MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the
 # found is always the one between two records.
 SEP = b"\0\0\0/"
 _MARK = -1
+_SIDES = (b"l", b"p")  # a digest's side in the mark: this one (the scan's), the pod's
+_DIGEST = 32  # bytes (`compare.digest`)
+
+
+class Sets(NamedTuple):
+    """A pair's record sets (`Baseline.record_sets`), and the generation they were read in."""
+
+    local: set[bytes]
+    pod: set[bytes]
+    nonce: bytes
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The current generation of a pair's kept sets, and the digests (`compare.digest`) of a
+    scan (`local`) and a listing (`pod`) found to agree with it: a scan or a listing with the
+    same digest agrees with it too, and is not compared again (see `Baseline.remember`)."""
+
+    nonce: bytes
+    local: bytes | None = None
+    pod: bytes | None = None
 
 
 class Baseline:
@@ -275,33 +302,69 @@ class Baseline:
 
     # ----- record sets -------------------------------------------------------------------
 
-    def record_sets(self, pair: str) -> tuple[set[bytes], set[bytes]] | None:
+    def record_sets(self, pair: str) -> Sets | None:
         """Every row's local record and pod record (`local_records`, `pod_records`) as two
         sets, for comparing a whole scan and a whole listing at C speed. Read from the kept
         chunks (a few large reads) while they are whole; otherwise from the rows, and kept
         for the next time. They may also hold records of a row that was changed since (a
         path compared once more than needed), never miss one of a row. None when a row gives
         no record."""
-        if self._sets_marked(pair):
-            local: set[bytes] = set()
-            pod: set[bytes] = set()
-            # A chunk at a time: no copy of them all at once beside the sets they fill.
-            for local_chunk, pod_chunk in self._db.execute(
-                "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
-            ):
-                if local_chunk:
-                    local.update(local_chunk.split(SEP))
-                if pod_chunk:
-                    pod.update(pod_chunk.split(SEP))
-            return local, pod
+        with self._tx(read=True):  # the mark and its chunks as of one moment
+            nonce = self._nonce(pair)
+            if nonce is not None:
+                local: set[bytes] = set()
+                pod: set[bytes] = set()
+                # A chunk at a time: no copy of them all at once beside the sets they fill.
+                for local_chunk, pod_chunk in self._db.execute(
+                    "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
+                ):
+                    if local_chunk:
+                        local.update(local_chunk.split(SEP))
+                    if pod_chunk:
+                        pod.update(pod_chunk.split(SEP))
+                return Sets(local, pod, nonce)
         with self._tx():  # rows read and sets kept as one: no write in between
             mine = set(self.local_records(pair))
             theirs = set(self.pod_records(pair))
             if None in mine or None in theirs:
                 return None
             self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-            self._add_set_chunk(pair, mine, theirs)  # type: ignore[arg-type]  # no None
-        return mine, theirs  # type: ignore[return-value]
+            nonce = self._add_set_chunk(pair, mine, theirs)  # type: ignore[arg-type]  # no None
+        assert nonce is not None  # one chunk: never past the limit
+        return Sets(mine, theirs, nonce)  # type: ignore[arg-type]
+
+    def seen(self, pair: str) -> Seen | None:
+        """The kept sets' generation and the digests remembered in it (None: no sets kept, or
+        kept by an rpdev that gave them no generation)."""
+        row = self._db.execute(
+            "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK)
+        ).fetchone()
+        if row is None or not row[0]:
+            return None
+        nonce, kept = bytes(row[0]), bytes(row[1])
+        step = 1 + _DIGEST
+        digests = {kept[i : i + 1]: kept[i + 1 : i + step] for i in range(0, len(kept), step)}
+        local, pod = (digests.get(side) for side in _SIDES)
+        return Seen(nonce, local, pod)
+
+    def remember(self, pair: str, nonce: bytes, local: bytes | None, pod: bytes | None) -> None:
+        """Keep the digest of a scan (`local`) and/or of a listing (`pod`) that agreed with the
+        sets of generation `nonce`: only while that generation is the current one (a commit
+        since, by any program, made another)."""
+        with self._tx():
+            seen = self.seen(pair)
+            if seen is None or seen.nonce != nonce:
+                return
+            local = local or seen.local
+            pod = pod or seen.pod
+            kept = b"".join(
+                side + digest
+                for side, digest in zip(_SIDES, (local, pod), strict=True)
+                if digest is not None and len(digest) == _DIGEST
+            )
+            self._db.execute(
+                "UPDATE sync_sets SET pod = ? WHERE pair = ? AND seq = ?", (kept, pair, _MARK)
+            )
 
     def start_sets(self, pair: str) -> None:
         """A first sync of `pair` begins: its (empty) record sets are whole, and each commit
@@ -312,30 +375,42 @@ class Baseline:
                 self._mark_sets(pair)
 
     def _sets_marked(self, pair: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK))
-        return row.fetchone() is not None
+        return self._nonce(pair) is not None
 
-    def _mark_sets(self, pair: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO sync_sets VALUES (?, ?, x'', x'')", (pair, _MARK))
+    def _nonce(self, pair: str) -> bytes | None:
+        """The kept sets' generation; None where they are not kept whole (or marked by an
+        rpdev that gave them none: read from the rows once, and kept with one)."""
+        row = self._db.execute(
+            "SELECT local FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK)
+        ).fetchone()
+        return bytes(row[0]) or None if row is not None else None
+
+    def _mark_sets(self, pair: str) -> bytes:
+        """Mark the sets whole, in a new generation (no digest remembered yet)."""
+        nonce = os.urandom(16)
+        self._db.execute(
+            "INSERT OR REPLACE INTO sync_sets VALUES (?, ?, ?, x'')", (pair, _MARK, nonce)
+        )
+        return nonce
 
     def _add_set_chunk(
         self, pair: str, local: Collection[bytes], pod: Collection[bytes], removed: bool = False
-    ) -> None:
-        """Add a chunk and mark the sets whole, or drop them where a row was removed (its
-        records would stay in the sets) or the chunks are too many (read from the rows
-        again next time, in one chunk)."""
+    ) -> bytes | None:
+        """Add a chunk and mark the sets whole (their new generation), or drop them where a
+        row was removed (its records would stay in the sets) or the chunks are too many (read
+        from the rows again next time, in one chunk)."""
         ((last, count),) = self._db.execute(
             "SELECT ifnull(max(seq), 0), count(*) FROM sync_sets WHERE pair = ? AND seq > 0",
             (pair,),
         )
         if removed or count >= MAX_SET_CHUNKS:
             self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-            return
+            return None
         self._db.execute(
             "INSERT INTO sync_sets VALUES (?, ?, ?, ?)",
             (pair, last + 1, SEP.join(local), SEP.join(pod)),
         )
-        self._mark_sets(pair)
+        return self._mark_sets(pair)
 
     def forget(self, pair: str) -> None:
         with self._tx():
@@ -368,8 +443,8 @@ class Baseline:
         keys = ("pair", "local", "dest", "remote", "last_sync", "last_error", "files")
         return [dict(zip(keys, row, strict=True)) for row in cur]
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._db)
+    def _tx(self, read: bool = False) -> _Tx:
+        return _Tx(self._db, read)
 
 
 class PairRecords(Mapping[str, BaseRecord]):
@@ -401,11 +476,14 @@ class PairRecords(Mapping[str, BaseRecord]):
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """A transaction: a writer's (others wait for it), or a reader's (one snapshot)."""
+
+    def __init__(self, db: sqlite3.Connection, read: bool = False) -> None:
         self.db = db
+        self.read = read
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("BEGIN" if self.read else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -16,6 +16,11 @@ operations.
 The baseline's sets may also hold an older record of a row changed since: that path is
 compared, and planned, once more than it needs to be. A current row's record is never missing,
 so no change goes unseen.
+
+Cheaper still, where nothing changed since the last pass: the digest of a scan or a listing
+that agreed with the sets is kept beside them (`Baseline.remember`, until they change), and
+one with the same digest agrees too (`Baseline.seen`): neither the sets nor the records are
+read (`Comparison`).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from rpdevd.sync.baseline import Baseline, Seen
 from rpdevd.sync.model import LocalEntry, entry_from_record, local_record_path
-from rpdevd.sync.remote import record_path
+from rpdevd.sync.remote import ListingRecords, Raw, record_path
+from rpdevd.sync.scan import ScanResult
 
 _RPDEV_MARK = b".rpdev-"  # in every name `model.is_rpdev_temp` matches
 
@@ -33,10 +40,12 @@ _RPDEV_MARK = b".rpdev-"  # in every name `model.is_rpdev_temp` matches
 class Expected:
     """The baseline's records of one pair: what the scan shows while nothing changed here
     (`local`), and what the pod lists while it still holds what rpdev wrote (`pod`). Each is
-    dropped (set to None) once compared, to free its memory."""
+    dropped (set to None) once compared, to free its memory. `nonce`: the generation they were
+    read in (`Baseline.record_sets`)."""
 
     local: set[bytes] | None
     pod: set[bytes] | None
+    nonce: bytes = b""
 
 
 def local_changes(scanned: Collection[bytes], expected: Expected) -> set[str]:
@@ -74,3 +83,49 @@ def entries_of(records: Iterable[bytes], paths: set[str] | None) -> dict[str, Lo
         return dict(map(entry_from_record, records))
     wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
     return dict(entry_from_record(r) for r in records if r.partition(b"\0")[0] in wanted)
+
+
+class Comparison:
+    """One full pass's comparison of its scan and its listing with a pair's baseline: each told
+    by its digest where the baseline keeps the same one, as agreeing in the current generation
+    of its sets (`Baseline.seen`); otherwise by the sets, read once, when first needed, and a
+    scan or a listing that agrees then has its digest kept for the next pass."""
+
+    def __init__(self, baseline: Baseline, pair: str) -> None:
+        self.baseline = baseline
+        self.pair = pair
+        self.seen: Seen | None = baseline.seen(pair)
+        self._expected: Expected | None = None
+        self._sets_read = False
+
+    def _sets(self) -> Expected | None:
+        if not self._sets_read:
+            self._sets_read = True
+            sets = self.baseline.record_sets(self.pair)
+            self._expected = None if sets is None else Expected(*sets)
+        return self._expected
+
+    def local(self, scanned: ScanResult) -> set[str] | None:
+        """`local_changes` of the scan (None: the baseline gives no sets: plan every path)."""
+        if scanned.digest is not None and self.seen and scanned.digest == self.seen.local:
+            return set()
+        expected = self._sets()
+        if expected is None:
+            return None
+        changed = local_changes(scanned.records, expected)
+        if not changed and scanned.digest is not None:
+            self.baseline.remember(self.pair, expected.nonce, scanned.digest, None)
+        return changed
+
+    def pod(self, listed: ListingRecords, raw: Raw) -> set[str] | None:
+        """`pod_changes` of the listing `raw`, gathered by `listed` (None: plan every path)."""
+        digest = listed.digest(raw)
+        if self.seen and digest == self.seen.pod:
+            return set()
+        expected = self._sets()
+        if expected is None:
+            return None
+        changed = pod_changes(listed.records(raw), expected)
+        if not changed:
+            self.baseline.remember(self.pair, expected.nonce, None, digest)
+        return changed

@@ -27,7 +27,7 @@ from rpdevd.sync import remote as remote_mod
 from rpdevd.sync import scanproc
 from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
-from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
+from rpdevd.sync.compare import Comparison, entries_of
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Plan, plan
@@ -56,6 +56,11 @@ async def _settle(task: asyncio.Future[tuple[PodSession, remote_mod.Raw]]) -> No
     with contextlib.suppress(BaseException):
         session, _ = await task
         await session.finish()
+
+
+def _union(paths: set[str], more: set[str] | None) -> set[str] | None:
+    """Paths to plan, and more of them (None: every path)."""
+    return None if more is None else paths | more
 
 
 def unreadable_message(path: str, why: str) -> str:
@@ -311,9 +316,12 @@ class SyncEngine:
         intents = self.baseline.load_intents(pair)
         # Nothing recorded (a first sync): every path is to be planned, nothing to compare.
         fresh = not intents and not self.baseline.has_rows(pair)
-        if fresh:
+        compare = None if fresh else Comparison(self.baseline, pair)
+        if compare is None:
             listed.wanted = False
             self.baseline.start_sets(pair)
+        elif compare.seen and compare.seen.pod:
+            listed.wanted = False  # told by its digest, most likely: records only if not
         child = not fresh and self._scan_in_child and scanproc.available()
         scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
         try:
@@ -322,20 +330,19 @@ class SyncEngine:
                 # Beside a walking thread, reading the baseline would take turns with it for
                 # the interpreter's lock: read after it. A child walks on another core.
                 await asyncio.wait([scanning])
-            expected = None if fresh else self._expected()
             # The paths where the scan, the baseline and the listing disagree (None: all).
             touched: set[str] | None = None
-            if expected is not None:
+            if compare is not None:
                 touched = set(intents)
                 # Each side is compared as soon as it is there, the first one first.
                 pending: set[asyncio.Future[Any]] = {scanning, listing}
-                while pending:
+                while pending and touched is not None:
                     done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
                     if scanning in done:
-                        touched |= local_changes(scanning.result().records, expected)
-                    if listing in done:
-                        touched |= pod_changes(listed.records(listing.result()[1]), expected)
-            del expected
+                        touched = _union(touched, compare.local(scanning.result()))
+                    if listing in done and touched is not None:
+                        touched = _union(touched, compare.pod(listed, listing.result()[1]))
+            del compare
             scanned = await scanning
             session, raw = await listing
         except BaseException:
@@ -386,10 +393,6 @@ class SyncEngine:
         if not report.unreadable and self.last_error == self._unreadable_error:
             self.last_error = self._unreadable_error = None  # everything reads again
         return p
-
-    def _expected(self) -> Expected | None:
-        sets = self.baseline.record_sets(self.spec.pair_id)
-        return None if sets is None else Expected(*sets)
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
         for w in warnings:

@@ -6,7 +6,10 @@ that are not valid UTF-8 are carried as `str` with surrogate escapes (`os.fsdeco
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    import hashlib
 
 Kind = Literal["file", "dir", "symlink", "other"]
 
@@ -125,3 +128,12 @@ def local_unchanged(now: LocalEntry, then: LocalEntry) -> bool:
 def is_rpdev_temp(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     return TMP_MARK in name or (name.startswith(STAGE_PREFIX) and "/" not in path)
+
+
+def hasher() -> hashlib.blake2b:
+    """What a digest of records is taken with (`ScanResult.digest`, `ListingRecords.digest`):
+    equal digests, the same records in the same order (a collision is out of reach: BLAKE2b,
+    32 bytes). Kept in the baseline beside the sets they agreed with (`Baseline.remember`)."""
+    import hashlib  # here: `rpdev sync once` forks its walk before it needs it
+
+    return hashlib.blake2b(digest_size=32)

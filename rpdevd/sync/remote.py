@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from rpdevd.sync.model import Kind, RemoteEntry, remote_entry
+from rpdevd.sync.model import Kind, RemoteEntry, hasher, remote_entry
 from rpdevd.sync.podops import RECEIVER, read_beside
 
 HEADER = b"RPDEV-LIST 1"
@@ -170,24 +170,41 @@ class ListingRecords:
     """A listing's records gathered while its bytes arrive (`feed` the buffer after each read),
     so that comparing it once it has ended (`compare.pod_changes`) costs set operations only:
     the parsing runs while the pod is still listing. The same records `record_set` takes from
-    the whole listing."""
+    the whole listing. And its digest (`digest`), taken as it comes: a listing with the digest
+    of one that agreed with the baseline agrees with it too, and is not compared again."""
 
     def __init__(self) -> None:
         self._records: set[bytes] = set()
         self._at = -1  # where the next record starts; -1 until the header line has come
-        # False: not needed after all (a first sync): nothing is gathered as it comes.
+        self._hash = hasher()
+        self._hashed = -1  # how far the digest has read; -1 until the header line has come
+        # False: not needed (a first sync; a listing told by its digest, gathered at the end
+        # if that fails): nothing is gathered as it comes.
         self.wanted = True
 
     def feed(self, data: Raw) -> None:
+        if self._hashed < 0:
+            self._hashed = _bounds(data)[1]
+            if self._hashed < 0:
+                return
+        # Everything after the header line (what a login script printed before it is not the
+        # listing): the records and END.
+        self._hash.update(memoryview(data)[self._hashed :])
+        self._hashed = len(data)
         if not self.wanted:
             return
         if self._at < 0:
             self._at = _bounds(data)[1]
-            if self._at < 0:
-                return
         found = RECORD.findall(data, self._at)
         self._at += sum(map(len, found))
         self._records.update(found)
+
+    def digest(self, data: Raw) -> bytes:
+        """The digest of the whole listing `data` (what was fed, grown to its end); ValueError
+        for what is not a listing."""
+        _span(data)
+        self.feed(data)
+        return self._hash.digest()
 
     def records(self, data: Raw) -> set[bytes]:
         """The records of the whole listing `data` (what was fed, grown to its end): the set

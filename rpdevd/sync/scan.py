@@ -40,6 +40,9 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     # Paths whose state could not be read, with the reason: unknown, never deleted.
     unreadable: dict[str, str] = field(default_factory=dict)
+    # The records' digest (`model.hasher`), where the scan took one (a forked walk's: see
+    # scanproc): a scan with the digest of one that agreed with the baseline agrees with it too.
+    digest: bytes | None = None
 
 
 class Unreadable(Exception):
@@ -148,7 +151,7 @@ def scan_tree(
         # Paths that differ only in case differ so first in one directory: looked for there,
         # a directory at a time (no second copy of every path at once).
         if not clash and len(names) > 1:
-            clash = len({name.casefold() for name in names}) < len(names)
+            clash = case_clash(names)
     if clash:
         paths = map(local_record_path, result.records) if records else iter(result.entries)
         result.warnings += case_collisions(paths)
@@ -285,6 +288,15 @@ def _open_dir(full_dir: str, rel_dir: str, seen: tuple[int, int] | None = None) 
 _encode = str.encode
 _UTF8 = "utf-8"
 _ESC = "surrogateescape"
+
+
+def case_clash(names: list[str]) -> bool:
+    """Whether two of one directory's names differ only in case. ASCII names (most) are folded
+    all at once: for them folding is lower-casing, and no name holds a "/"."""
+    joined = "/".join(names)
+    if joined.isascii():
+        return len(set(joined.lower().split("/"))) < len(names)
+    return len({name.casefold() for name in names}) < len(names)
 
 
 def case_collisions(paths: Iterable[str]) -> list[str]:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
+from rpdevd.sync.model import hasher
 from rpdevd.sync.scan import ScanResult, reason, scan_tree
 
 
@@ -138,10 +139,11 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
 _HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
 
 
-def _pack(ok: bool, value: object, records: list[bytes]) -> tuple[bytes, ...]:
-    """What the child writes, in parts (the records' part is not copied into one)."""
+def _pack(ok: bool, value: object, records: bytes = marshal.dumps([])) -> tuple[bytes, ...]:
+    """What the child writes, in parts (the records, already in marshal's form, are not copied
+    into one)."""
     data = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
-    return len(data).to_bytes(_HEAD, "big"), data, marshal.dumps(records)
+    return len(data).to_bytes(_HEAD, "big"), data, records
 
 
 def _unpack(payload: bytes | bytearray) -> tuple[bool, Any, list[bytes]]:
@@ -204,13 +206,19 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
         try:
             rules = IgnoreRules.for_root(root, config)
             result = scan_tree(root, rules, records=records)
-            found, result.records = result.records, []
+            found = marshal.dumps(result.records)
+            result.records = []
+            # The digest of the records as written: equal bytes, equal records in the same
+            # order (and the walk's order is the directories' own, which stays while they do).
+            h = hasher()
+            h.update(found)
+            result.digest = h.digest()
             data = _pack(True, (rules, result), found)
         except Exception as exc:  # the scan's own error: raised again in the parent
             try:
-                data = _pack(False, exc, [])
+                data = _pack(False, exc)
             except Exception:
-                data = _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"), [])
+                data = _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"))
         for part in data:
             view = memoryview(part)
             while view:

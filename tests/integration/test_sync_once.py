@@ -400,3 +400,56 @@ async def test_a_big_batch_is_recorded_as_the_pod_confirms_it(
     assert snapshot(rig.remote) == snapshot(rig.local)
     again = await rig.once()
     assert again.sent == 0 and again.deleted == 0 and again.conflicts == []
+
+
+async def test_a_resync_told_by_its_digests_still_sees_every_change(rig: Rig) -> None:
+    """Once an unchanged resync has kept the digests of its scan and its listing, the next
+    ones are told by them; any change here or on the pod is still seen, and the pod's edit
+    of a file rpdev wrote is kept as a conflict copy, never overwritten."""
+    make_tree(rig.local, files=30)
+    rig.cli("once")
+    dest = parse_destination(rig.dest)
+    pair = cli_pair_id(dest, rig.local.resolve())
+
+    def seen() -> Any:
+        db = Baseline(rig.db)
+        try:
+            return db.seen(pair)
+        finally:
+            db.close()
+
+    for _ in range(2):  # the first keeps the digests, the second is told by them
+        assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
+        kept = seen()
+        assert kept is not None and kept.local is not None and kept.pod is not None
+
+    # An edit here of the same size, in the same second.
+    target = rig.local / "pkg01" / "mod1" / "f00001.py"
+    st = target.stat()
+    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 1
+    assert snapshot(rig.remote) == snapshot(rig.local)
+
+    for _ in range(2):
+        assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
+    # Changes on the pod alone: a file rpdev wrote, deleted (sent again), another edited
+    # (the pod's version kept, and said so).
+    (rig.remote / "pkg03" / "mod3" / "f00003.py").unlink()
+    edited = rig.remote / "pkg04" / "mod4" / "f00004.py"
+    edited.write_text("the pod's")
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["sent"] == 1 and (rig.remote / "pkg03" / "mod3" / "f00003.py").exists()
+    assert any("pkg04/mod4/f00004.py" in n for n in out["notes"])
+    assert edited.read_text() == "the pod's"
+
+    for _ in range(2):
+        assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
+    # The pod edits a file rpdev wrote while it changes here too: both kept.
+    pod_file = rig.remote / "pkg02" / "mod2" / "f00002.py"
+    pod_file.write_text("edited on the pod")
+    (rig.local / "pkg02" / "mod2" / "f00002.py").write_text("edited here")
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert len(out["conflicts"]) == 1
+    assert (rig.remote / out["conflicts"][0]).read_text() == "edited on the pod"
+    assert pod_file.read_text() == "edited here"

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpdevd.sync.baseline import Baseline
+from rpdevd.sync.baseline import Baseline, Seen, Sets
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.podops import encode_manifest
@@ -213,6 +213,10 @@ def test_records_joined_in_a_chunk_split_back_exactly(rows: list[Any]) -> None:
         assert (SEP.join(recs).split(SEP) if recs else []) == recs
 
 
+def _two(sets: Sets | None) -> tuple[set[bytes], set[bytes]] | None:
+    return None if sets is None else (sets.local, sets.pod)
+
+
 def test_sets_kept_by_an_older_rpdev_in_another_form_are_read_from_the_rows(
     tmp_path: Path,
 ) -> None:
@@ -228,8 +232,8 @@ def test_sets_kept_by_an_older_rpdev_in_another_form_are_read_from_the_rows(
     )
     db._db.execute("INSERT INTO sync_sets VALUES ('pair', 0, x'', x'')")
     assert not db._sets_marked("pair")
-    assert db.record_sets("pair") == expected  # from the rows, not misread
-    assert db._sets_marked("pair") and db.record_sets("pair") == expected
+    assert _two(db.record_sets("pair")) == _two(expected)  # from the rows, not misread
+    assert db._sets_marked("pair") and _two(db.record_sets("pair")) == _two(expected)
     # And the other way: what this rpdev keeps carries no mark an older one reads its own by.
     assert db._db.execute("SELECT * FROM sync_sets WHERE seq = 0").fetchall() == []
     db._db.execute("UPDATE sync_baseline SET l_size = 5 WHERE path = ?", (db._key("a"),))
@@ -250,7 +254,7 @@ def test_whole_sets_are_read_from_their_chunks_not_the_rows(
 
     monkeypatch.setattr(db, "local_records", no_rows)
     monkeypatch.setattr(db, "pod_records", no_rows)
-    assert db.record_sets("pair") == expected
+    assert _two(db.record_sets("pair")) == expected
 
 
 def test_a_row_without_a_record_on_either_side_gives_no_sets(tmp_path: Path) -> None:
@@ -279,3 +283,59 @@ def test_the_sets_stay_whole_up_to_their_chunk_limit(tmp_path: Path) -> None:
     sets = db.record_sets("pair")
     assert sets is not None and len(sets[0]) == MAX_SET_CHUNKS + 1
     assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (2,)
+
+
+_L, _P = b"l" * 32, b"p" * 32  # a scan's digest, a listing's
+
+
+def test_digests_are_kept_for_the_generation_of_the_sets_they_agreed_with(tmp_path: Path) -> None:
+    """A digest is kept only with the generation of the sets it was compared with, and goes
+    with it: a commit, a removal, another program's write, a forgotten pair."""
+    db = Baseline(tmp_path / "db.sqlite")
+    assert db.seen("pair") is None  # nothing kept
+    db.commit("pair", {"a": _record(1)}, [])
+    sets = db.record_sets("pair")
+    assert sets is not None
+    assert db.seen("pair") == Seen(sets.nonce)
+    db.remember("pair", sets.nonce, _L, None)
+    db.remember("pair", sets.nonce, None, _P)
+    assert db.seen("pair") == Seen(sets.nonce, _L, _P)
+    again = db.record_sets("pair")  # read again: the same generation
+    assert again is not None and again.nonce == sets.nonce
+    db.remember("pair", sets.nonce, b"m" * 32, None)  # one side, the other kept
+    assert db.seen("pair") == Seen(sets.nonce, b"m" * 32, _P)
+
+    db.commit("pair", {"b": _record(2)}, [])  # the sets change: a new generation, no digests
+    now = db.seen("pair")
+    assert now is not None and now.nonce != sets.nonce and now.local is now.pod is None
+    db.remember("pair", sets.nonce, _L, _P)  # compared with the old sets: not kept
+    assert db.seen("pair") == now
+
+    db.remember("pair", now.nonce, _L, _P)
+    db._db.execute("UPDATE sync_baseline SET l_size = 5 WHERE path = ?", (db._key("a"),))
+    assert db.seen("pair") is None  # another program's write: gone with the mark
+    fresh = db.record_sets("pair")
+    assert fresh is not None and db.seen("pair") == Seen(fresh.nonce)
+    db.remember("pair", fresh.nonce, _L, _P)
+    db.commit("pair", {}, ["a"])  # a removal drops the sets, and the digests
+    assert db.seen("pair") is None
+    db.record_sets("pair")
+    db.remember("pair", db.seen("pair").nonce, _L, _P)  # type: ignore[union-attr]
+    db.forget("pair")
+    assert db.seen("pair") is None
+    db.close()
+
+
+def test_sets_marked_without_a_generation_are_read_from_the_rows(tmp_path: Path) -> None:
+    """A mark an rpdev without generations wrote (empty) is none: no digest is told by it, and
+    the sets are read from the rows once, and kept in a generation of their own."""
+    db = Baseline(tmp_path / "db.sqlite")
+    db.start_sets("pair")
+    db.commit("pair", {"a": _record(1)}, [])
+    db._db.execute("UPDATE sync_sets SET local = x'', pod = ? WHERE seq = -1", (b"l" + _L,))
+    assert not db._sets_marked("pair") and db.seen("pair") is None
+    db.remember("pair", b"", _L, _P)
+    assert db.seen("pair") is None
+    sets = db.record_sets("pair")
+    assert sets is not None and len(sets.local) == 1 and db.seen("pair") == Seen(sets.nonce)
+    db.close()

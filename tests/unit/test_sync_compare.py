@@ -5,9 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rpdevd.sync.compare import Expected, entries_of, local_changes, pod_changes
+from rpdevd.sync.baseline import Seen, Sets
+from rpdevd.sync.compare import Comparison, Expected, entries_of, local_changes, pod_changes
 from rpdevd.sync.model import LocalEntry, RemoteEntry, entry_from_record, local_record
 from rpdevd.sync.remote import END, HEADER, ListingRecords, expected_record, record_set
+from rpdevd.sync.scan import ScanResult
 
 # Paths as the scan gives them: no NUL, any other character, lone surrogates for bytes that
 # are not UTF-8.
@@ -190,3 +192,110 @@ def test_a_listing_read_into_a_buffer_parses_as_its_bytes() -> None:
     buf = bytearray(raw)  # what a pass reads the listing into, not copied
     assert parse_listing(buf).entries == parse_listing(raw).entries == {"a": R, "d/b": R}
     assert has_python3(buf) and record_set(buf) == record_set(raw)
+
+
+@given(
+    st.binary(max_size=40).filter(lambda b: HEADER not in b),
+    st.binary(max_size=40).filter(lambda b: HEADER not in b),
+    records,
+    st.lists(st.integers(0, 400), max_size=8),
+    st.lists(st.integers(0, 400), max_size=8),
+)
+def test_a_listings_digest_is_its_records_whatever_came_before_or_how_it_was_read(
+    chatter: bytes, other: bytes, recs: list[bytes], cuts: list[int], cuts2: list[int]
+) -> None:
+    """Read in any pieces, after anything a login script printed, one listing gives one
+    digest; listings that differ give different ones, and a first sync's gathers none."""
+
+    def digest(raw: bytes, cuts: list[int], wanted: bool = True) -> bytes:
+        gathered = ListingRecords()
+        gathered.wanted = wanted
+        for cut in sorted(cuts):
+            gathered.feed(raw[:cut])
+        return gathered.digest(raw)
+
+    one = (chatter + b"\n" if chatter else b"") + listing(recs)
+    two = (other + b"\n" if other else b"") + listing(recs)
+    assert digest(one, cuts) == digest(two, cuts2) == digest(one, [], wanted=False)
+    assert digest(one, cuts) != digest(listing([*recs, expected_record("new", R)]), [])
+    if recs != recs[::-1]:  # the same records in another order: another digest
+        assert digest(one, cuts) != digest(listing(recs[::-1]), [])
+
+
+class _Baseline:
+    """The two calls a Comparison makes of a baseline, counted."""
+
+    def __init__(self, sets: Sets | None, seen: Seen | None) -> None:
+        self.sets, self._seen = sets, seen
+        self.reads = 0
+        self.kept: list[tuple[bytes, bytes | None, bytes | None]] = []
+
+    def seen(self, pair: str) -> Seen | None:
+        return self._seen
+
+    def record_sets(self, pair: str) -> Sets | None:
+        self.reads += 1
+        return (
+            None
+            if self.sets is None
+            else Sets(set(self.sets.local), set(self.sets.pod), self.sets.nonce)
+        )
+
+    def remember(self, pair: str, nonce: bytes, local: bytes | None, pod: bytes | None) -> None:
+        self.kept.append((nonce, local, pod))
+
+
+def _scan(records: list[bytes], digest: bytes | None) -> ScanResult:
+    return ScanResult(records=records, digest=digest)
+
+
+def test_a_scan_or_listing_with_a_kept_digest_is_not_compared_again() -> None:
+    base = {"a": F}
+    sets = Sets({local_record("a", F)}, {expected_record("a", R)}, b"n" * 16)
+    raw = listing([expected_record("a", R)])
+    listed_digest = ListingRecords().digest(raw)
+
+    # First: no digest kept; both sides compared (the sets read once) and their digests kept.
+    db = _Baseline(sets, Seen(b"n" * 16))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) == set()
+    assert cmp.pod(ListingRecords(), raw) == set()
+    assert db.reads == 1
+    assert db.kept == [(b"n" * 16, b"d" * 32, None), (b"n" * 16, None, listed_digest)]
+
+    # Then: both told by their digests, the sets never read, nothing kept again.
+    db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    assert cmp.local(_scan([], b"d" * 32)) == set()  # (records not even looked at)
+    assert cmp.pod(ListingRecords(), raw) == set()
+    assert db.reads == 0 and db.kept == []
+
+    # A scan with another digest, or none (a walk in a thread), is compared: a change is seen.
+    for digest in (b"e" * 32, None):
+        db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
+        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+        assert cmp.local(_scan([local_record("a", base["a"]._replace(size=9))], digest)) == {"a"}
+        assert db.reads == 1 and db.kept == []  # a scan that disagreed: its digest not kept
+
+    # A listing that changed on the pod: compared, the change seen, its digest not kept.
+    db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    edited = listing([expected_record("a", R._replace(size=9))])
+    assert cmp.pod(ListingRecords(), edited) == {"a"}
+    assert db.reads == 1 and db.kept == []
+
+
+def test_no_kept_sets_no_digest_and_a_row_without_a_record_plans_every_path() -> None:
+    raw = listing([expected_record("a", R)])
+    # Nothing kept (a first resync after an upgrade): compared by the sets.
+    sets = Sets({local_record("a", F)}, {expected_record("a", R)}, b"n" * 16)
+    db = _Baseline(sets, None)
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) == set()
+    assert db.kept == [(b"n" * 16, b"d" * 32, None)]
+    # No sets (a row gives no record): every path planned (None), nothing kept.
+    db = _Baseline(None, None)
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) is None
+    assert cmp.pod(ListingRecords(), raw) is None
+    assert db.reads == 1 and db.kept == []

@@ -209,6 +209,28 @@ def test_case_collisions_below_a_directory_are_warned(tmp_path: Path) -> None:
     assert not any("other" in w for w in clashes)
 
 
+_NAMES = st.text(
+    st.sampled_from("aAbBsS\u00df\u1e9e\u0130i\u03a3\u03c3\u03c2K\u212a._-"), min_size=1, max_size=4
+)
+
+
+@given(st.lists(_NAMES, unique=True, max_size=6))
+def test_a_case_clash_is_told_as_case_folding_tells_it(names: list[str]) -> None:
+    """ASCII names are folded all at once; any other name (sharp s, Kelvin sign, dotted I,
+    final sigma) one by one: the verdict is always case folding's."""
+    from rpdevd.sync.scan import case_clash
+
+    assert case_clash(names) == (len({n.casefold() for n in names}) < len(names))
+
+
+def test_non_ascii_names_that_differ_only_in_case_are_warned(tmp_path: Path) -> None:
+    touch(tmp_path / "Stra\u00dfe")
+    touch(tmp_path / "STRASSE")
+    touch(tmp_path / "other")
+    res = scan_tree(tmp_path, IgnoreRules.for_root(tmp_path))
+    assert any("differ only in case" in w for w in res.warnings)
+
+
 def test_no_case_collision_no_warning(tmp_path: Path) -> None:
     touch(tmp_path / "a" / "README")
     touch(tmp_path / "b" / "readme")  # the same name folded, but in two directories

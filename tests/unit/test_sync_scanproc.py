@@ -82,6 +82,34 @@ def test_the_child_scans_what_this_process_would(tree: Path) -> None:
     assert out["rules"] == [True, False, True]
 
 
+def test_the_childs_digest_is_its_records_and_changes_with_them(tree: Path) -> None:
+    """Two walks of an unchanged tree give one digest, the one of the records as sent; an
+    edit (a byte, the same size and second) or a new file gives another."""
+    out = run(
+        """
+        import marshal
+        from rpdevd.sync.model import hasher
+        first = scan_in_child()[1]
+        again = scan_in_child()[1]
+        h = hasher()
+        h.update(marshal.dumps(first.records))
+        st = os.stat(root / "a.py")
+        (root / "a.py").write_text("A.py")  # the same size
+        os.utime(root / "a.py", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+        edited = scan_in_child()[1]
+        (root / "new").write_text("")
+        grown = scan_in_child()[1]
+        print(json.dumps({
+            "same": first.digest == again.digest == h.digest() and len(first.digest) == 32,
+            "edited": edited.digest not in (first.digest, None),
+            "grown": grown.digest not in (first.digest, edited.digest, None),
+            "in thread": scan_tree(root, IgnoreRules.for_root(root), records=True).digest,
+        }))
+        """
+    )
+    assert out == {"same": True, "edited": True, "grown": True, "in thread": None}
+
+
 def test_the_scans_error_is_raised_here(tree: Path, tmp_path: Path) -> None:
     out = run(
         """
