@@ -92,15 +92,19 @@ TARGETS = (
         "sync/baseline.sets",
         "rpdevd/sync/baseline.py",
         ("tests/unit/test_sync_baseline.py",),
-        # The kept record sets: their chunks, their mark, reading them back.
+        # The kept record sets: their chunks, their mark, reading them back; the digests kept
+        # with their generation.
         only=tuple(
             f"*{name}__mutmut_*"
             for name in (
                 "record_sets",
                 "start_sets",
                 "_sets_marked",
+                "_nonce",
                 "_mark_sets",
                 "_add_set_chunk",
+                "seen",
+                "remember",
             )
         ),
     ),

@@ -339,3 +339,24 @@ def test_sets_marked_without_a_generation_are_read_from_the_rows(tmp_path: Path)
     sets = db.record_sets("pair")
     assert sets is not None and len(sets.local) == 1 and db.seen("pair") == Seen(sets.nonce)
     db.close()
+
+
+def test_reading_the_sets_waits_for_no_writer(tmp_path: Path) -> None:
+    """The daemon may be in the middle of a commit while `sync once` reads the sets: the read
+    sees the last committed generation at once (a snapshot), without waiting for the writer."""
+    db = Baseline(tmp_path / "db.sqlite")
+    db.start_sets("pair")
+    db.commit("pair", {"a": _record(1)}, [])
+    before = db.seen("pair")
+    writer = sqlite3.connect(tmp_path / "db.sqlite", timeout=0, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute(
+        "INSERT INTO sync_baseline (pair, path, l_kind, r_kind) VALUES ('pair', 'b', 'file', 'file')"
+    )
+    db._db.execute("PRAGMA busy_timeout = 0")  # a wait would fail at once, not in 10 s
+    sets = db.record_sets("pair")
+    assert sets is not None and before is not None and sets.nonce == before.nonce
+    assert len(sets.local) == 1
+    writer.execute("ROLLBACK")
+    writer.close()
+    db.close()

@@ -223,7 +223,7 @@ def test_a_listings_digest_is_its_records_whatever_came_before_or_how_it_was_rea
 
 
 class _Baseline:
-    """The two calls a Comparison makes of a baseline, counted."""
+    """The calls a Comparison makes of a baseline, counted; it holds one pair, "pair"."""
 
     def __init__(self, sets: Sets | None, seen: Seen | None) -> None:
         self.sets, self._seen = sets, seen
@@ -231,9 +231,10 @@ class _Baseline:
         self.kept: list[tuple[bytes, bytes | None, bytes | None]] = []
 
     def seen(self, pair: str) -> Seen | None:
-        return self._seen
+        return self._seen if pair == "pair" else None
 
     def record_sets(self, pair: str) -> Sets | None:
+        assert pair == "pair"
         self.reads += 1
         return (
             None
@@ -242,6 +243,7 @@ class _Baseline:
         )
 
     def remember(self, pair: str, nonce: bytes, local: bytes | None, pod: bytes | None) -> None:
+        assert pair == "pair"
         self.kept.append((nonce, local, pod))
 
 
