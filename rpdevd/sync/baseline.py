@@ -73,7 +73,8 @@ MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the
 SEP = b"\0\0\0/"
 _MARK = -1
 _SIDES = (b"l", b"p")  # a digest's side in the mark: this one (the scan's), the pod's
-_DIGEST = 32  # bytes (`compare.digest`)
+_DIGEST = 32  # bytes (`model.hasher`)
+MAX_TOLD = 1000  # paths kept with a digest, at most
 
 
 class Sets(NamedTuple):
@@ -84,15 +85,23 @@ class Sets(NamedTuple):
     nonce: bytes
 
 
+class Told(NamedTuple):
+    """The digest (`model.hasher`) of a scan or a listing, and the paths its comparison with a
+    generation of the sets found (none: it agreed with them everywhere)."""
+
+    digest: bytes
+    paths: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class Seen:
-    """The current generation of a pair's kept sets, and the digests (`compare.digest`) of a
-    scan (`local`) and a listing (`pod`) found to agree with it: a scan or a listing with the
-    same digest agrees with it too, and is not compared again (see `Baseline.remember`)."""
+    """The current generation of a pair's kept sets, and what a scan (`local`) and a listing
+    (`pod`) compared with it were told: a scan or a listing with the same digest is told the
+    same, and is not compared again (see `Baseline.remember`)."""
 
     nonce: bytes
-    local: bytes | None = None
-    pod: bytes | None = None
+    local: Told | None = None
+    pod: Told | None = None
 
 
 class Baseline:
@@ -341,26 +350,21 @@ class Baseline:
         ).fetchone()
         if row is None or not row[0]:
             return None
-        nonce, kept = bytes(row[0]), bytes(row[1])
-        step = 1 + _DIGEST
-        digests = {kept[i : i + 1]: kept[i + 1 : i + step] for i in range(0, len(kept), step)}
-        local, pod = (digests.get(side) for side in _SIDES)
-        return Seen(nonce, local, pod)
+        told = _read_told(bytes(row[1]))
+        return Seen(bytes(row[0]), told.get(_SIDES[0]), told.get(_SIDES[1]))
 
-    def remember(self, pair: str, nonce: bytes, local: bytes | None, pod: bytes | None) -> None:
-        """Keep the digest of a scan (`local`) and/or of a listing (`pod`) that agreed with the
-        sets of generation `nonce`: only while that generation is the current one (a commit
-        since, by any program, made another)."""
+    def remember(self, pair: str, nonce: bytes, local: Told | None, pod: Told | None) -> None:
+        """Keep what the comparison of a scan (`local`) and/or of a listing (`pod`) with the
+        sets of generation `nonce` was told: only while that generation is the current one (a
+        commit since, by any program, made another), and only up to MAX_TOLD paths."""
         with self._tx():
             seen = self.seen(pair)
             if seen is None or seen.nonce != nonce:
                 return
-            local = local or seen.local
-            pod = pod or seen.pod
             kept = b"".join(
-                side + digest
-                for side, digest in zip(_SIDES, (local, pod), strict=True)
-                if digest is not None and len(digest) == _DIGEST
+                _told_bytes(side, told)
+                for side, told in zip(_SIDES, (local or seen.local, pod or seen.pod), strict=True)
+                if told is not None and len(told.digest) == _DIGEST and len(told.paths) <= MAX_TOLD
             )
             self._db.execute(
                 "UPDATE sync_sets SET pod = ? WHERE pair = ? AND seq = ?", (kept, pair, _MARK)
@@ -445,6 +449,30 @@ class Baseline:
 
     def _tx(self, read: bool = False) -> _Tx:
         return _Tx(self._db, read)
+
+
+# What the mark keeps of a comparison: its side (1 byte), its digest (32), the length of its
+# paths (4, big-endian), then the paths (NUL between them, none in a path).
+def _told_bytes(side: bytes, told: Told) -> bytes:
+    paths = b"\0".join(p.encode("utf-8", "surrogateescape") for p in sorted(told.paths))
+    return side + told.digest + len(paths).to_bytes(4, "big") + paths
+
+
+def _read_told(kept: bytes) -> dict[bytes, Told]:
+    """What `_told_bytes` wrote, side by side; anything cut short or unknown is left out."""
+    out: dict[bytes, Told] = {}
+    at = 0
+    while at + 1 + _DIGEST + 4 <= len(kept):
+        side, digest = kept[at : at + 1], kept[at + 1 : at + 1 + _DIGEST]
+        at += 1 + _DIGEST + 4
+        size = int.from_bytes(kept[at - 4 : at], "big")
+        if at + size > len(kept):
+            break
+        paths = kept[at : at + size].split(b"\0") if size else []
+        at += size
+        if side in _SIDES:
+            out[side] = Told(digest, frozenset(p.decode("utf-8", "surrogateescape") for p in paths))
+    return out
 
 
 class PairRecords(Mapping[str, BaseRecord]):

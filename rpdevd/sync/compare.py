@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from rpdevd.sync.baseline import Baseline, Seen
+from rpdevd.sync.baseline import Baseline, Seen, Told
 from rpdevd.sync.model import LocalEntry, entry_from_record, local_record_path
 from rpdevd.sync.remote import ListingRecords, Raw, record_path
 from rpdevd.sync.scan import ScanResult
@@ -87,9 +87,12 @@ def entries_of(records: Iterable[bytes], paths: set[str] | None) -> dict[str, Lo
 
 class Comparison:
     """One full pass's comparison of its scan and its listing with a pair's baseline: each told
-    by its digest where the baseline keeps the same one, as agreeing in the current generation
-    of its sets (`Baseline.seen`); otherwise by the sets, read once, when first needed, and a
-    scan or a listing that agrees then has its digest kept for the next pass."""
+    by its digest where the baseline keeps the same one for the current generation of its sets
+    (`Baseline.seen`), the paths kept with it; otherwise by the sets, read once, when first
+    needed, and what that tells is kept with the digest for the next pass. (The paths are the
+    same function of the same records and the same sets: mostly none; else rows changed since
+    their sets were whole, whose older records the sets still hold, or files rpdev wrote that the
+    user changed on the pod.)"""
 
     def __init__(self, baseline: Baseline, pair: str) -> None:
         self.baseline = baseline
@@ -107,25 +110,28 @@ class Comparison:
 
     def local(self, scanned: ScanResult) -> set[str] | None:
         """`local_changes` of the scan (None: the baseline gives no sets: plan every path)."""
-        if scanned.digest is not None and self.seen and scanned.digest == self.seen.local:
-            return set()
+        told = self.seen.local if self.seen else None
+        if scanned.digest is not None and told is not None and scanned.digest == told.digest:
+            return set(told.paths)
         expected = self._sets()
         if expected is None:
             return None
         changed = local_changes(scanned.records, expected)
-        if not changed and scanned.digest is not None:
-            self.baseline.remember(self.pair, expected.nonce, scanned.digest, None)
+        if scanned.digest is not None:
+            self.baseline.remember(
+                self.pair, expected.nonce, Told(scanned.digest, frozenset(changed)), None
+            )
         return changed
 
     def pod(self, listed: ListingRecords, raw: Raw) -> set[str] | None:
         """`pod_changes` of the listing `raw`, gathered by `listed` (None: plan every path)."""
         digest = listed.digest(raw)
-        if self.seen and digest == self.seen.pod:
-            return set()
+        told = self.seen.pod if self.seen else None
+        if told is not None and digest == told.digest:
+            return set(told.paths)
         expected = self._sets()
         if expected is None:
             return None
         changed = pod_changes(listed.records(raw), expected)
-        if not changed:
-            self.baseline.remember(self.pair, expected.nonce, None, digest)
+        self.baseline.remember(self.pair, expected.nonce, None, Told(digest, frozenset(changed)))
         return changed

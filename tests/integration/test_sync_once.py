@@ -433,6 +433,9 @@ async def test_a_resync_told_by_its_digests_still_sees_every_change(rig: Rig) ->
 
     for _ in range(2):
         assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
+    kept = seen()  # the edited file's older record, still in the sets: planned, and nothing to do
+    assert kept is not None and kept.local is not None
+    assert kept.local.paths == {"pkg01/mod1/f00001.py"}
     # Changes on the pod alone: a file rpdev wrote, deleted (sent again), another edited
     # (the pod's version kept, and said so).
     (rig.remote / "pkg03" / "mod3" / "f00003.py").unlink()

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpdevd.sync.baseline import Baseline, Seen, Sets
+from rpdevd.sync.baseline import MAX_TOLD, Baseline, Seen, Sets, Told
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.podops import encode_manifest
@@ -285,7 +285,10 @@ def test_the_sets_stay_whole_up_to_their_chunk_limit(tmp_path: Path) -> None:
     assert db._db.execute("SELECT count(*) FROM sync_sets").fetchone() == (2,)
 
 
-_L, _P = b"l" * 32, b"p" * 32  # a scan's digest, a listing's
+# What a scan's comparison was told (nothing changed), and a listing's (two paths, one of them
+# not UTF-8, with a newline).
+_L = Told(b"l" * 32)
+_P = Told(b"p" * 32, frozenset({"a", os.fsdecode(b"d/\xff\nb")}))
 
 
 def test_digests_are_kept_for_the_generation_of_the_sets_they_agreed_with(tmp_path: Path) -> None:
@@ -302,8 +305,12 @@ def test_digests_are_kept_for_the_generation_of_the_sets_they_agreed_with(tmp_pa
     assert db.seen("pair") == Seen(sets.nonce, _L, _P)
     again = db.record_sets("pair")  # read again: the same generation
     assert again is not None and again.nonce == sets.nonce
-    db.remember("pair", sets.nonce, b"m" * 32, None)  # one side, the other kept
-    assert db.seen("pair") == Seen(sets.nonce, b"m" * 32, _P)
+    db.remember("pair", sets.nonce, Told(b"m" * 32), None)  # one side, the other kept
+    assert db.seen("pair") == Seen(sets.nonce, Told(b"m" * 32), _P)
+    many = Told(b"n" * 32, frozenset(f"f{i}" for i in range(MAX_TOLD + 1)))
+    db.remember("pair", sets.nonce, many, None)  # too many paths to keep: the scan's dropped
+    assert db.seen("pair") == Seen(sets.nonce, None, _P)
+    db.remember("pair", sets.nonce, Told(b"m" * 32), None)
 
     db.commit("pair", {"b": _record(2)}, [])  # the sets change: a new generation, no digests
     now = db.seen("pair")
@@ -332,7 +339,7 @@ def test_sets_marked_without_a_generation_are_read_from_the_rows(tmp_path: Path)
     db = Baseline(tmp_path / "db.sqlite")
     db.start_sets("pair")
     db.commit("pair", {"a": _record(1)}, [])
-    db._db.execute("UPDATE sync_sets SET local = x'', pod = ? WHERE seq = -1", (b"l" + _L,))
+    db._db.execute("UPDATE sync_sets SET local = x'', pod = ? WHERE seq = -1", (b"l" + _L.digest,))
     assert not db._sets_marked("pair") and db.seen("pair") is None
     db.remember("pair", b"", _L, _P)
     assert db.seen("pair") is None
@@ -360,3 +367,18 @@ def test_reading_the_sets_waits_for_no_writer(tmp_path: Path) -> None:
     writer.execute("ROLLBACK")
     writer.close()
     db.close()
+
+
+def test_what_is_kept_with_a_digest_is_read_back_or_left_out_never_misread(
+    tmp_path: Path,
+) -> None:
+    """Kept bytes cut short, or of an unknown side, give nothing of that side (compared again),
+    never another digest or other paths."""
+    from rpdevd.sync.baseline import _read_told, _told_bytes
+
+    both = _told_bytes(b"l", _L) + _told_bytes(b"p", _P)
+    assert _read_told(both) == {b"l": _L, b"p": _P}
+    for cut in range(len(both)):
+        read = _read_told(both[:cut])
+        assert read in ({}, {b"l": _L})
+    assert _read_told(_told_bytes(b"x", _L) + _told_bytes(b"p", _P)) == {b"p": _P}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rpdevd.sync.baseline import Seen, Sets
+from rpdevd.sync.baseline import Seen, Sets, Told
 from rpdevd.sync.compare import Comparison, Expected, entries_of, local_changes, pod_changes
 from rpdevd.sync.model import LocalEntry, RemoteEntry, entry_from_record, local_record
 from rpdevd.sync.remote import END, HEADER, ListingRecords, expected_record, record_set
@@ -228,7 +228,7 @@ class _Baseline:
     def __init__(self, sets: Sets | None, seen: Seen | None) -> None:
         self.sets, self._seen = sets, seen
         self.reads = 0
-        self.kept: list[tuple[bytes, bytes | None, bytes | None]] = []
+        self.kept: list[tuple[bytes, Told | None, Told | None]] = []
 
     def seen(self, pair: str) -> Seen | None:
         return self._seen if pair == "pair" else None
@@ -242,7 +242,7 @@ class _Baseline:
             else Sets(set(self.sets.local), set(self.sets.pod), self.sets.nonce)
         )
 
-    def remember(self, pair: str, nonce: bytes, local: bytes | None, pod: bytes | None) -> None:
+    def remember(self, pair: str, nonce: bytes, local: Told | None, pod: Told | None) -> None:
         assert pair == "pair"
         self.kept.append((nonce, local, pod))
 
@@ -251,40 +251,61 @@ def _scan(records: list[bytes], digest: bytes | None) -> ScanResult:
     return ScanResult(records=records, digest=digest)
 
 
-def test_a_scan_or_listing_with_a_kept_digest_is_not_compared_again() -> None:
-    base = {"a": F}
-    sets = Sets({local_record("a", F)}, {expected_record("a", R)}, b"n" * 16)
-    raw = listing([expected_record("a", R)])
+def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() -> None:
+    base = {"a": F, "b": F}
+    sets = Sets(
+        {local_record(p, e) for p, e in base.items()},
+        {expected_record("a", R), expected_record("b", R)},
+        b"n" * 16,
+    )
+    raw = listing([expected_record("a", R), expected_record("b", R)])
     listed_digest = ListingRecords().digest(raw)
+    same = [local_record(p, e) for p, e in base.items()]
 
-    # First: no digest kept; both sides compared (the sets read once) and their digests kept.
+    # First: nothing kept; both sides compared (the sets read once) and what they were told
+    # kept with their digests.
     db = _Baseline(sets, Seen(b"n" * 16))
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
-    assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) == set()
+    assert cmp.local(_scan(same, b"d" * 32)) == set()
     assert cmp.pod(ListingRecords(), raw) == set()
     assert db.reads == 1
-    assert db.kept == [(b"n" * 16, b"d" * 32, None), (b"n" * 16, None, listed_digest)]
+    assert db.kept == [(b"n" * 16, Told(b"d" * 32), None), (b"n" * 16, None, Told(listed_digest))]
 
     # Then: both told by their digests, the sets never read, nothing kept again.
-    db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
+    db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32), Told(listed_digest)))
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([], b"d" * 32)) == set()  # (records not even looked at)
     assert cmp.pod(ListingRecords(), raw) == set()
     assert db.reads == 0 and db.kept == []
 
-    # A scan with another digest, or none (a walk in a thread), is compared: a change is seen.
-    for digest in (b"e" * 32, None):
-        db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
-        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
-        assert cmp.local(_scan([local_record("a", base["a"]._replace(size=9))], digest)) == {"a"}
-        assert db.reads == 1 and db.kept == []  # a scan that disagreed: its digest not kept
-
-    # A listing that changed on the pod: compared, the change seen, its digest not kept.
-    db = _Baseline(sets, Seen(b"n" * 16, b"d" * 32, listed_digest))
+    # A digest told of paths gets those paths (the older record of a row changed since, a
+    # file the user changed on the pod), again without the sets.
+    db = _Baseline(
+        sets,
+        Seen(b"n" * 16, Told(b"d" * 32, frozenset({"a"})), Told(listed_digest, frozenset({"b"}))),
+    )
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
-    edited = listing([expected_record("a", R._replace(size=9))])
-    assert cmp.pod(ListingRecords(), edited) == {"a"}
-    assert db.reads == 1 and db.kept == []
+    assert cmp.local(_scan([], b"d" * 32)) == {"a"}
+    assert cmp.pod(ListingRecords(), raw) == {"b"}
+    assert db.reads == 0 and db.kept == []
+
+    # A scan with another digest, or none (a walk in a thread), is compared: a change is seen,
+    # and kept with its digest where it has one.
+    for digest in (b"e" * 32, None):
+        db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32), Told(listed_digest)))
+        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+        edited = [local_record("a", base["a"]._replace(size=9)), same[1]]
+        assert cmp.local(_scan(edited, digest)) == {"a"}
+        assert db.reads == 1
+        assert db.kept == ([(b"n" * 16, Told(digest, frozenset({"a"})), None)] if digest else [])
+
+    # A listing that changed on the pod: compared, the change seen and kept.
+    db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32), Told(listed_digest)))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    changed = listing([expected_record("a", R._replace(size=9)), expected_record("b", R)])
+    assert cmp.pod(ListingRecords(), changed) == {"a"}
+    assert db.reads == 1
+    assert db.kept == [(b"n" * 16, None, Told(ListingRecords().digest(changed), frozenset({"a"})))]
 
 
 def test_no_kept_sets_no_digest_and_a_row_without_a_record_plans_every_path() -> None:
@@ -294,10 +315,26 @@ def test_no_kept_sets_no_digest_and_a_row_without_a_record_plans_every_path() ->
     db = _Baseline(sets, None)
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) == set()
-    assert db.kept == [(b"n" * 16, b"d" * 32, None)]
+    assert db.kept == [(b"n" * 16, Told(b"d" * 32), None)]
     # No sets (a row gives no record): every path planned (None), nothing kept.
     db = _Baseline(None, None)
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) is None
     assert cmp.pod(ListingRecords(), raw) is None
     assert db.reads == 1 and db.kept == []
+
+
+@given(records, st.lists(odd_paths, max_size=4), st.booleans())
+def test_a_listing_parsed_for_some_paths_gives_what_the_whole_parse_gives_for_them(
+    recs: list[bytes], extra: list[str], dotted: bool
+) -> None:
+    """A plan of a few paths parses only their records: the entries the whole listing's parse
+    gives for those paths, whatever the names (the ones asked for, and ones not listed)."""
+    from rpdevd.sync.remote import parse_listing
+
+    if dotted:  # a lister that prints `./path`
+        recs = [r[: r[:-1].rindex(b"\0") + 1] + b"./" + r[r[:-1].rindex(b"\0") + 1 :] for r in recs]
+    raw = listing(recs)
+    whole = parse_listing(raw).entries
+    for only in (set(list(whole)[::2]) | set(extra), set(), set(whole)):
+        assert parse_listing(raw, only).entries == {p: e for p, e in whole.items() if p in only}
