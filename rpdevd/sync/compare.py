@@ -100,6 +100,15 @@ class Comparison:
         self.seen: Seen | None = baseline.seen(pair)
         self._expected: Expected | None = None
         self._sets_read = False
+        # What the sets told each side, for `remember` to keep: (scan's, listing's).
+        self._told: tuple[Told | None, Told | None] = (None, None)
+
+    def prefetch(self, scan_digest: bool) -> None:
+        """Read the sets now (while the walk and the listing run) unless both sides may be told
+        by their digests: a scan without one (`scan_digest` False: a walk in a thread), or a
+        side with nothing kept, needs them anyway."""
+        if not (scan_digest and self.seen and self.seen.local and self.seen.pod):
+            self._sets()
 
     def _sets(self) -> Expected | None:
         if not self._sets_read:
@@ -118,9 +127,7 @@ class Comparison:
             return None
         changed = local_changes(scanned.records, expected)
         if scanned.digest is not None:
-            self.baseline.remember(
-                self.pair, expected.nonce, Told(scanned.digest, frozenset(changed)), None
-            )
+            self._told = (Told(scanned.digest, frozenset(changed)), self._told[1])
         return changed
 
     def pod(self, listed: ListingRecords, raw: Raw) -> set[str] | None:
@@ -133,5 +140,11 @@ class Comparison:
         if expected is None:
             return None
         changed = pod_changes(listed.records(raw), expected)
-        self.baseline.remember(self.pair, expected.nonce, None, Told(digest, frozenset(changed)))
+        self._told = (self._told[0], Told(digest, frozenset(changed)))
         return changed
+
+    def remember(self) -> None:
+        """Keep, in one write, what the sets told each side compared with them."""
+        if self._expected is not None and self._told != (None, None):
+            self.baseline.remember(self.pair, self._expected.nonce, *self._told)
+            self._told = (None, None)

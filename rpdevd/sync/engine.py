@@ -333,6 +333,7 @@ class SyncEngine:
             # The paths where the scan, the baseline and the listing disagree (None: all).
             touched: set[str] | None = None
             if compare is not None:
+                compare.prefetch(scan_digest=child)
                 touched = set(intents)
                 # Each side is compared as soon as it is there, the first one first.
                 pending: set[asyncio.Future[Any]] = {scanning, listing}
@@ -342,7 +343,6 @@ class SyncEngine:
                         touched = _union(touched, compare.local(scanning.result()))
                     if listing in done and touched is not None:
                         touched = _union(touched, compare.pod(listed, listing.result()[1]))
-            del compare
             scanned = await scanning
             session, raw = await listing
         except BaseException:
@@ -383,7 +383,11 @@ class SyncEngine:
                     unknown=unknown,
                 )
                 del base, local  # what the plan's ops need of it, they hold
-            del raw, scanned, touched  # the scan and the listing are done with: free them first
+            if compare is not None and p.empty():
+                # Nothing to do: what the comparison told is kept for the next pass (where
+                # there is work, the pass's commits make the sets' next generation anyway).
+                compare.remember()
+            del raw, scanned, touched, compare  # done with: freed first
             # The bulk stream goes through the pod-side receiver: only where python3 runs.
             await self.batches.run(p, report, session if self._python3 else None, full=True)
         finally:

@@ -268,14 +268,18 @@ def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() 
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan(same, b"d" * 32)) == set()
     assert cmp.pod(ListingRecords(), raw) == set()
-    assert db.reads == 1
-    assert db.kept == [(b"n" * 16, Told(b"d" * 32), None), (b"n" * 16, None, Told(listed_digest))]
+    assert db.reads == 1 and db.kept == []
+    cmp.remember()  # both, in one write
+    assert db.kept == [(b"n" * 16, Told(b"d" * 32), Told(listed_digest))]
+    cmp.remember()
+    assert len(db.kept) == 1
 
     # Then: both told by their digests, the sets never read, nothing kept again.
     db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32), Told(listed_digest)))
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([], b"d" * 32)) == set()  # (records not even looked at)
     assert cmp.pod(ListingRecords(), raw) == set()
+    cmp.remember()
     assert db.reads == 0 and db.kept == []
 
     # A digest told of paths gets those paths (the older record of a row changed since, a
@@ -287,6 +291,7 @@ def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() 
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([], b"d" * 32)) == {"a"}
     assert cmp.pod(ListingRecords(), raw) == {"b"}
+    cmp.remember()
     assert db.reads == 0 and db.kept == []
 
     # A scan with another digest, or none (a walk in a thread), is compared: a change is seen,
@@ -296,6 +301,7 @@ def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() 
         cmp = Comparison(db, "pair")  # type: ignore[arg-type]
         edited = [local_record("a", base["a"]._replace(size=9)), same[1]]
         assert cmp.local(_scan(edited, digest)) == {"a"}
+        cmp.remember()
         assert db.reads == 1
         assert db.kept == ([(b"n" * 16, Told(digest, frozenset({"a"})), None)] if digest else [])
 
@@ -304,6 +310,7 @@ def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() 
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     changed = listing([expected_record("a", R._replace(size=9)), expected_record("b", R)])
     assert cmp.pod(ListingRecords(), changed) == {"a"}
+    cmp.remember()
     assert db.reads == 1
     assert db.kept == [(b"n" * 16, None, Told(ListingRecords().digest(changed), frozenset({"a"})))]
 
@@ -315,12 +322,14 @@ def test_no_kept_sets_no_digest_and_a_row_without_a_record_plans_every_path() ->
     db = _Baseline(sets, None)
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) == set()
+    cmp.remember()
     assert db.kept == [(b"n" * 16, Told(b"d" * 32), None)]
     # No sets (a row gives no record): every path planned (None), nothing kept.
     db = _Baseline(None, None)
     cmp = Comparison(db, "pair")  # type: ignore[arg-type]
     assert cmp.local(_scan([local_record("a", F)], b"d" * 32)) is None
     assert cmp.pod(ListingRecords(), raw) is None
+    cmp.remember()
     assert db.reads == 1 and db.kept == []
 
 
@@ -338,3 +347,22 @@ def test_a_listing_parsed_for_some_paths_gives_what_the_whole_parse_gives_for_th
     whole = parse_listing(raw).entries
     for only in (set(list(whole)[::2]) | set(extra), set(), set(whole)):
         assert parse_listing(raw, only).entries == {p: e for p, e in whole.items() if p in only}
+
+
+def test_the_sets_are_read_early_unless_both_sides_may_be_told_by_digests() -> None:
+    """Where a side will need the sets, they are read while the walk and the listing run, not
+    after them; where both may be told by their digests, not at all (until one differs)."""
+    sets = Sets(set(), set(), b"n" * 16)
+    both = Seen(b"n" * 16, Told(b"d" * 32), Told(b"p" * 32))
+    for seen, scan_digest, reads in (
+        (both, True, 0),
+        (both, False, 1),  # a walk in a thread: no digest of the scan
+        (Seen(b"n" * 16, Told(b"d" * 32)), True, 1),
+        (Seen(b"n" * 16, None, Told(b"p" * 32)), True, 1),
+        (None, True, 1),
+    ):
+        db = _Baseline(sets, seen)
+        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+        cmp.prefetch(scan_digest)
+        cmp.prefetch(scan_digest)
+        assert db.reads == reads
