@@ -35,6 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rpdevd.sim.sshd import PodSSHD, generate_keypair  # noqa: E402
 
 PY = sys.executable
+# rpdev as a user starts it: its console script, which imports the installed package, compiled
+# when it was installed. (`python -m rpdevd.cli` from a checkout imports the checkout's sources
+# instead, compiled again on every start where bytecode is not written, as under
+# PYTHONDONTWRITEBYTECODE: 0.1 CPU-seconds a start that no user pays.)
+_SCRIPT = Path(PY).parent / "rpdev"
+RPDEV = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "rpdevd.cli"]
 
 
 def make_tree(
@@ -85,9 +91,7 @@ class Pod:
 
     def rpdev(self, sub: str, local: Path, remote: Path, db: Path) -> list[str]:
         return [
-            PY,
-            "-m",
-            "rpdevd.cli",
+            *RPDEV,
             "sync",
             sub,
             str(local),
