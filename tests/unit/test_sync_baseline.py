@@ -307,6 +307,9 @@ def test_digests_are_kept_for_the_generation_of_the_sets_they_agreed_with(tmp_pa
     assert again is not None and again.nonce == sets.nonce
     db.remember("pair", sets.nonce, Told(b"m" * 32), None)  # one side, the other kept
     assert db.seen("pair") == Seen(sets.nonce, Told(b"m" * 32), _P)
+    most = Told(b"n" * 32, frozenset(f"f{i}" for i in range(MAX_TOLD)))
+    db.remember("pair", sets.nonce, most, None)  # as many paths as are kept
+    assert db.seen("pair") == Seen(sets.nonce, most, _P)
     many = Told(b"n" * 32, frozenset(f"f{i}" for i in range(MAX_TOLD + 1)))
     db.remember("pair", sets.nonce, many, None)  # too many paths to keep: the scan's dropped
     assert db.seen("pair") == Seen(sets.nonce, None, _P)
