@@ -62,9 +62,9 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del_2 AFTER DELETE ON sync_baseline
 # puts it back with a chunk of what it wrote, while the chunks stay few. (An older rpdev kept
 # its chunks in another form under a mark at seq 0: neither reads the other's, each reads the
 # sets from the rows instead, and keeps them in its own form.)
-# The mark holds a nonce, new each time it is put back (the sets' generation: `local`), and the
-# digests of a scan and a listing found to agree with that generation (`pod`: see `Seen`), so
-# that they go with it.
+# The mark holds a nonce, new each time it is put back (the sets' generation: `local`), and
+# what comparing a scan and a listing with that generation told, with their digests (`pod`: see
+# `Seen`), so that they go with it.
 MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the rows, one chunk)
 # In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
 # No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
@@ -343,7 +343,7 @@ class Baseline:
         return Sets(mine, theirs, nonce)  # type: ignore[arg-type]
 
     def seen(self, pair: str) -> Seen | None:
-        """The kept sets' generation and the digests remembered in it (None: no sets kept, or
+        """The kept sets' generation and what was remembered in it (None: no sets kept, or
         kept by an rpdev that gave them no generation)."""
         row = self._db.execute(
             "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK)

@@ -17,10 +17,10 @@ The baseline's sets may also hold an older record of a row changed since: that p
 compared, and planned, once more than it needs to be. A current row's record is never missing,
 so no change goes unseen.
 
-Cheaper still, where nothing changed since the last pass: the digest of a scan or a listing
-that agreed with the sets is kept beside them (`Baseline.remember`, until they change), and
-one with the same digest agrees too (`Baseline.seen`): neither the sets nor the records are
-read (`Comparison`).
+Cheaper still, where nothing changed since the last pass: what comparing a scan or a listing
+with the sets told (the paths to plan) is kept beside them with its digest
+(`Baseline.remember`, until they change), and one with the same digest is told the same
+(`Baseline.seen`): neither the sets nor the records are read (`Comparison`).
 """
 
 from __future__ import annotations
