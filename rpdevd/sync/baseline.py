@@ -315,9 +315,9 @@ class Baseline:
         """Every row's local record and pod record (`local_records`, `pod_records`) as two
         sets, for comparing a whole scan and a whole listing at C speed. Read from the kept
         chunks (a few large reads) while they are whole; otherwise from the rows, and kept
-        for the next time. They may also hold records of a row that was changed since (a
-        path compared once more than needed), never miss one of a row. None when a row gives
-        no record."""
+        for the next time. They may also hold records of a row that was changed since (that
+        path is planned on each pass, for nothing), never miss one of a row. None when a row
+        gives no record."""
         with self._tx(read=True):  # the mark and its chunks as of one moment
             nonce = self._nonce(pair)
             if nonce is not None:

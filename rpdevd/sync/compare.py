@@ -13,9 +13,9 @@ operations.
     paths = local_changes(scan.records, expected)  # new, changed or gone here
     paths |= pod_changes(record_set(raw_listing), expected)  # changed on the pod, leftovers
 
-The baseline's sets may also hold an older record of a row changed since: that path is
-compared, and planned, once more than it needs to be. A current row's record is never missing,
-so no change goes unseen.
+The baseline's sets may also hold an older record of a row changed since: that path is planned
+(and found to need nothing) on each pass, until the sets are next read from the rows. A current
+row's record is never missing, so no change goes unseen.
 
 Cheaper still, where nothing changed since the last pass: what comparing a scan or a listing
 with the sets told (the paths to plan) is kept beside them with its digest

@@ -133,7 +133,8 @@ def is_rpdev_temp(path: str) -> bool:
 def hasher() -> hashlib.blake2b:
     """What a digest of records is taken with (`ScanResult.digest`, `ListingRecords.digest`):
     equal digests, the same records in the same order (a collision is out of reach: BLAKE2b,
-    32 bytes). Kept in the baseline beside the sets they agreed with (`Baseline.remember`)."""
+    32 bytes). Kept in the baseline beside the sets, with what comparing them told
+    (`Baseline.remember`)."""
     import hashlib  # here: `rpdev sync once` forks its walk before it needs it
 
     return hashlib.blake2b(digest_size=32)

@@ -171,20 +171,21 @@ class ListingRecords:
     so that comparing it once it has ended (`compare.pod_changes`) costs set operations only:
     the parsing runs while the pod is still listing. The same records `record_set` takes from
     the whole listing. And its digest (`digest`), taken as it comes: a listing with the digest
-    of one that agreed with the baseline agrees with it too, and is not compared again."""
+    of one compared before is told what that one was (`compare.Comparison`)."""
 
     def __init__(self) -> None:
         self._records: set[bytes] = set()
-        self._at = -1  # where the next record starts; -1 until the header line has come
+        # Where the next record starts, and how far the digest has read: both -1 until the
+        # header line has come.
+        self._at = self._hashed = -1
         self._hash = hasher()
-        self._hashed = -1  # how far the digest has read; -1 until the header line has come
         # False: not needed (a first sync; a listing told by its digest, gathered at the end
         # if that fails): nothing is gathered as it comes.
         self.wanted = True
 
     def feed(self, data: Raw) -> None:
         if self._hashed < 0:
-            self._hashed = _bounds(data)[1]
+            self._at = self._hashed = _bounds(data)[1]
             if self._hashed < 0:
                 return
         # Everything after the header line (what a login script printed before it is not the
@@ -193,8 +194,6 @@ class ListingRecords:
         self._hashed = len(data)
         if not self.wanted:
             return
-        if self._at < 0:
-            self._at = _bounds(data)[1]
         found = RECORD.findall(data, self._at)
         self._at += sum(map(len, found))
         self._records.update(found)

@@ -41,7 +41,7 @@ class ScanResult:
     # Paths whose state could not be read, with the reason: unknown, never deleted.
     unreadable: dict[str, str] = field(default_factory=dict)
     # The records' digest (`model.hasher`), where the scan took one (a forked walk's: see
-    # scanproc): a scan with the digest of one that agreed with the baseline agrees with it too.
+    # scanproc): a scan with the digest of one compared before is told what that one was.
     digest: bytes | None = None
 
 
