@@ -366,3 +366,32 @@ def test_the_sets_are_read_early_unless_both_sides_may_be_told_by_digests() -> N
         cmp.prefetch(scan_digest)
         cmp.prefetch(scan_digest)
         assert db.reads == reads
+
+
+# Names from a few letters, so that paths, targets and the other fields name each other often.
+_close = st.sampled_from(["a", "b", "a/b", "./a", "f", "0", "644", "d", ""])
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["f", "d", "l", "0"]), _close, _close), max_size=10),
+    st.binary(max_size=12),
+    st.sets(_close, max_size=3),
+)
+def test_a_few_paths_are_found_by_searching_as_the_whole_parse_finds_them(
+    recs: list[tuple[str, str, str]], tail: bytes, only: set[str]
+) -> None:
+    """A plan of a few paths finds their records by searching the listing for them: a symlink
+    whose target names a path, another field that does, a record cut short at the end, or
+    stray bytes after the records never make it take the wrong record or miss one."""
+    from rpdevd.sync.remote import parse_listing
+
+    body = b"".join(
+        b"%s\x000\x00644\x001700000000\x00%s\x00%s\x00"
+        % (t.encode(), target.encode(), path.encode())
+        for t, target, path in recs
+    )
+    raw = HEADER + b" python3=1\n" + body + tail + END
+    whole = parse_listing(raw)
+    part = parse_listing(raw, only)
+    assert part.entries == {p: e for p, e in whole.entries.items() if p in only}
+    assert list(part.entries) == [p for p in whole.entries if p in only]
