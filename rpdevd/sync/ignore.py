@@ -260,6 +260,11 @@ class IgnoreRules:
         prefix = rel_dir + "/" if rel_dir else ""
         self._dir_levels[rel_dir] = _Level(prefix, spec) if spec else None
 
+    def merge(self, other: IgnoreRules) -> None:
+        """Take in the directories' rules that `other`, a copy of these rules, read since."""
+        self._dir_levels.update(other._dir_levels)
+        self.unreadable.update(other.unreadable)
+
     def forget_dir(self, rel_dir: str) -> None:
         self._dir_levels.pop(rel_dir, None)
 

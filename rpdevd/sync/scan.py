@@ -16,7 +16,7 @@ import errno
 import os
 import posixpath
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
@@ -117,45 +117,88 @@ def scan_tree(
     """Every syncable, non-ignored entry under `root/start` ('' for the whole tree), as
     `entries`, or as `records` with `records=True`."""
     check_root(root)
-    result = ScanResult()
-    # Each directory with the identity (device, inode) its parent's listing saw (None: the
-    # first, not seen in a listing).
-    stack: list[tuple[str, tuple[int, int] | None]] = [(start, None)]
-    clash = False  # two names in one directory that differ only in case
-    while stack:
-        rel_dir, seen = stack.pop()
-        if rel_dir:
-            rules.load_dir(root, rel_dir)
-        try:
-            found, dirs, names = _list_dir(root, rel_dir, rules, result.warnings, records, seen)
-        except FileNotFoundError:
-            if not rel_dir:
-                raise LocalRootError(f"local root {root} vanished during the scan") from None
-            continue  # gone since its parent was listed: a deletion like any other
-        except Unreadable as exc:
-            if not rel_dir:
-                raise LocalRootError(f"local root {root} cannot be read: {exc.reason}") from None
-            result.unreadable[rel_dir] = exc.reason
-            continue
-        if rel_dir in rules.unreadable:  # its ignore rules are unknown, so is what it holds
-            why = rules.unreadable[rel_dir]
-            if not rel_dir:
-                raise LocalRootError(f"local root {root}: cannot read its ignore rules ({why})")
-            result.unreadable[rel_dir] = why
-            continue
-        if records:
-            result.records += found
-        else:
-            result.entries.update(found)
-        stack += dirs
-        # Paths that differ only in case differ so first in one directory: looked for there,
-        # a directory at a time (no second copy of every path at once).
-        if not clash and len(names) > 1:
-            clash = case_clash(names)
-    if clash:
-        paths = map(local_record_path, result.records) if records else iter(result.entries)
-        result.warnings += case_collisions(paths)
-    return result
+    walk = TreeWalk(root, rules, records)
+    walk.run([(start, None)])
+    return walk.finish()
+
+
+# A directory to walk, with the identity (device, inode) its parent's listing saw (None: the
+# first, not seen in a listing).
+Pending = tuple[str, tuple[int, int] | None]
+
+
+class TreeWalk:
+    """One walk of a tree, depth first: `run` walks the directories on a stack and those found
+    below them, into `result`; `finish` ends it. A walk may be shared out: stopped while
+    directories are still pending (`run`'s `until`), they can be walked elsewhere (another
+    process: see scanproc), and what that found `merge`d back before `finish`."""
+
+    def __init__(self, root: Path, rules: IgnoreRules, records: bool) -> None:
+        self.root = root
+        self.rules = rules
+        self.records = records
+        self.result = ScanResult()
+        self.clash = False  # two names in one directory that differ only in case
+
+    def run(
+        self, stack: list[Pending], until: Callable[[list[Pending]], bool] | None = None
+    ) -> list[Pending]:
+        """Walk the stack's directories, and theirs below them, until none is left, or until
+        `until(stack)` holds (asked before each directory); returns what is left."""
+        root, rules, result, records = self.root, self.rules, self.result, self.records
+        while stack:
+            if until is not None and until(stack):
+                break
+            rel_dir, seen = stack.pop()
+            if rel_dir:
+                rules.load_dir(root, rel_dir)
+            try:
+                found, dirs, names = _list_dir(root, rel_dir, rules, result.warnings, records, seen)
+            except FileNotFoundError:
+                if not rel_dir:
+                    raise LocalRootError(f"local root {root} vanished during the scan") from None
+                continue  # gone since its parent was listed: a deletion like any other
+            except Unreadable as exc:
+                if not rel_dir:
+                    raise LocalRootError(
+                        f"local root {root} cannot be read: {exc.reason}"
+                    ) from None
+                result.unreadable[rel_dir] = exc.reason
+                continue
+            if rel_dir in rules.unreadable:  # its ignore rules are unknown, so is what it holds
+                why = rules.unreadable[rel_dir]
+                if not rel_dir:
+                    raise LocalRootError(f"local root {root}: cannot read its ignore rules ({why})")
+                result.unreadable[rel_dir] = why
+                continue
+            if records:
+                result.records += found
+            else:
+                result.entries.update(found)
+            stack += dirs
+            # Paths that differ only in case differ so first in one directory: looked for
+            # there, a directory at a time (no second copy of every path at once).
+            if not self.clash and len(names) > 1:
+                self.clash = case_clash(names)
+        return stack
+
+    def merge(self, rules: IgnoreRules, result: ScanResult, clash: bool) -> None:
+        """Take in what a walk of some of this one's pending directories found (after this
+        one's own records), with the ignore rules it read on the way."""
+        self.rules.merge(rules)
+        self.result.entries.update(result.entries)
+        self.result.records += result.records
+        self.result.warnings += result.warnings
+        self.result.unreadable.update(result.unreadable)
+        self.clash = self.clash or clash
+
+    def finish(self) -> ScanResult:
+        """The result, with a warning for each pair of paths that differ only in case."""
+        result = self.result
+        if self.clash:
+            paths = map(local_record_path, result.records) if self.records else iter(result.entries)
+            result.warnings += case_collisions(paths)
+        return result
 
 
 _PERMS = tuple(range(0o1000))

@@ -37,7 +37,7 @@ from typing import Any
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import hasher
-from rpdevd.sync.scan import ScanResult, reason, scan_tree
+from rpdevd.sync.scan import Pending, ScanResult, TreeWalk, check_root, reason
 
 
 class ScanChildError(Exception):
@@ -204,8 +204,7 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
         with contextlib.suppress(OSError, AttributeError):  # F_SETPIPE_SZ: Linux only
             fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
-            rules = IgnoreRules.for_root(root, config)
-            result = scan_tree(root, rules, records=records)
+            rules, result = _walk(root, config, records)
             found = marshal.dumps(result.records)
             result.records = []
             # The digest of the records as written: equal bytes, equal records in the same
@@ -215,15 +214,133 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
             result.digest = h.digest()
             data = _pack(True, (rules, result), found)
         except Exception as exc:  # the scan's own error: raised again in the parent
-            try:
-                data = _pack(False, exc)
-            except Exception:
-                data = _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"))
-        for part in data:
-            view = memoryview(part)
-            while view:
-                view = view[os.write(w, view) :]
+            data = _packed_error(exc)
+        _write_all(w, data)
     except BaseException:
         code = 1
     finally:
         os._exit(code)
+
+
+# A walk is shared with a second process once this many directories are pending (each then
+# walks every other one of them, and all below it), on a machine with more than one core.
+SHARE_AT = 8
+
+
+def _walk(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules, ScanResult]:
+    """`scan_tree` of the whole tree, shared with a process of its own where there is a core
+    for it: the two walk at once. The records come in one order for one tree (this walk's,
+    then the other's), so its digest stays while the tree does."""
+    rules = IgnoreRules.for_root(root, config)
+    check_root(root)
+    walk = TreeWalk(root, rules, records)
+    pending = walk.run([("", None)], until=lambda stack: len(stack) >= SHARE_AT)
+    other = None
+    if pending and _cores() > 1:
+        with contextlib.suppress(OSError):  # no process to be had: walked here alone
+            other = _Beside.start(walk, pending[1::2])
+            pending = pending[::2]
+    try:
+        walk.run(pending)
+    except BaseException:
+        if other is not None:
+            other.stop()
+        raise
+    if other is not None:
+        walk.merge(*other.result())
+    return rules, walk.finish()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Beside:
+    """Part of a walk, in a process forked from the walk's (whose copy of the rules and of the
+    walk so far it starts from): its directories' records come back through a pipe."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self._pid = pid
+        self._fd = fd
+
+    @classmethod
+    def start(cls, walk: TreeWalk, pending: list[Pending]) -> _Beside:
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            raise
+        if pid == 0:  # pragma: no cover - the other walker: measured through its result
+            _walk_beside(r, w, walk, pending)
+        os.close(w)
+        with contextlib.suppress(OSError):  # F_SETPIPE_SZ: Linux only
+            fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
+        return cls(pid, r)
+
+    def result(self) -> tuple[IgnoreRules, ScanResult, bool]:
+        """What it found (raised here: what it raised; ScanChildError: it ended without)."""
+        chunks = []
+        try:
+            while chunk := os.read(self._fd, 1 << 20):
+                chunks.append(chunk)
+        except OSError:
+            chunks = []
+        finally:
+            self.stop()
+        try:
+            ok, value, found = _unpack(b"".join(chunks))
+        except Exception:
+            raise ScanChildError("part of the local scan ended without a result") from None
+        if not ok:
+            raise value
+        rules, result, clash = value
+        result.records = found
+        return rules, result, clash
+
+    def stop(self) -> None:
+        """End it (gone already, once its result was read) and reap it."""
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+
+
+def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending]) -> None:
+    """The other walker: its directories, then its result, written whole; it stops early
+    where the walk it shares has ended (its result would have no reader)."""
+    code = 0
+    try:
+        os.close(r)
+        parent = os.getppid()
+        mine = TreeWalk(walk.root, walk.rules, walk.records)
+        try:
+            mine.run(pending, until=lambda _: os.getppid() != parent)
+            found = marshal.dumps(mine.result.records)
+            mine.result.records = []
+            data = _pack(True, (mine.rules, mine.result, mine.clash), found)
+        except Exception as exc:
+            data = _packed_error(exc)
+        _write_all(w, data)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _packed_error(exc: Exception) -> tuple[bytes, ...]:
+    try:
+        return _pack(False, exc)
+    except Exception:
+        return _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"))
+
+
+def _write_all(fd: int, parts: tuple[bytes, ...]) -> None:
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]

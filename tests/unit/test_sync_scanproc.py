@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -130,7 +131,7 @@ def test_a_child_that_dies_is_an_error_not_an_empty_tree(tree: Path) -> None:
     out = run(
         """
         import rpdevd.sync.scanproc as sp
-        sp.scan_tree = lambda *a, **k: os._exit(9)
+        sp._walk = lambda *a, **k: os._exit(9)
         try:
             scan_in_child()
         except sp.ScanChildError as exc:
@@ -292,3 +293,182 @@ def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) ->
         "walks": False,
         "raised": "cannot start the local scan's process: Too many open files",
     }
+
+
+@pytest.fixture
+def wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tree with more directories than one walker keeps: its walk is shared by two."""
+    root = tmp_path / "wide"
+    for i in range(3 * scanproc.SHARE_AT):
+        d = root / f"d{i:02}"
+        for rel in ("a.py", "b.tmp", "s/c.py", "s/t/e.py", "u/f"):
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_text(rel)
+        (d / ".gitignore").write_text("*.tmp\n")
+    for name in ("Q", "q"):  # differ only in case, with the same names below them
+        (root / name / "x").mkdir(parents=True)
+    os.symlink("/etc/passwd", root / "d05" / "s" / "outside")
+    os.symlink(".gitignore", root / "d11" / "s" / ".gitignore")  # unreadable: a loop
+    (root / "d18" / ".gitignore").unlink()
+    os.symlink(".gitignore", root / "d18" / ".gitignore")
+    monkeypatch.setenv("SCAN_ROOT", str(root))
+    return root
+
+
+# Each walk that is shared notes, in a file beside the tree, how many directories it gave away.
+SHARED = """
+start = scanproc._Beside.start
+def counted(walk, pending):
+    with open(root.parent / "shared", "a") as f:
+        f.write(f"{len(pending)}\\n")
+    return start(walk, pending)
+scanproc._Beside.start = counted
+"""
+
+
+def test_a_walk_shared_by_two_processes_finds_what_one_walk_finds(wide: Path) -> None:
+    """Every record once, the warnings (a symlink out of the root, and names differing only in
+    case, whichever walker saw them), the directories whose rules cannot be read, and every
+    directory's ignore rules come back as one walk here gives them; and the same digest for
+    the same tree, walk after walk."""
+    out = run(
+        SHARED
+        + textwrap.dedent(
+            """
+        rules, child = scan_in_child()
+        again = scan_in_child()[1]
+        here_rules = IgnoreRules.for_root(root, IgnoreConfig())
+        here = scan_tree(root, here_rules, records=True)
+        tmp = [f"d{i:02}/s/x.tmp" for i in range(24) if i not in (11, 18)]
+        print(json.dumps({
+            "shared": (root.parent / "shared").read_text().split(),
+            "records": sorted(child.records) == sorted(here.records),
+            "once": len(child.records) == len(set(child.records)),
+            "warnings": sorted(child.warnings),
+            "same warnings": sorted(child.warnings) == sorted(here.warnings),
+            "unreadable": child.unreadable,
+            "rules": [rules.ignored_path(p, False) for p in tmp] == [True] * len(tmp),
+            "digest": child.digest == again.digest is not None,
+        }))
+        """
+        )
+    )
+    assert out["shared"] == ["13", "13"], "each walk is shared, the same way"
+    assert out["records"] and out["once"] and out["same warnings"] and out["rules"]
+    assert out["unreadable"] == {"d11/s": ANY, "d18": ANY}
+    warnings = out["warnings"]
+    assert isinstance(warnings, list) and "'Q/x' and 'q/x' differ only in case" in warnings
+    assert any("outside" in w for w in warnings)
+    assert out["digest"]
+
+
+def test_a_walker_beside_that_dies_or_fails_fails_the_walk(wide: Path) -> None:
+    """The other half of a shared walk ending without its result (killed), or with an error,
+    is the walk's error, never a tree without that half; and no process is left behind."""
+    out = run(
+        """
+        import rpdevd.sync.scanproc as sp
+        from rpdevd.sync.scan import TreeWalk
+
+        def reaped():
+            try:
+                os.waitpid(-1, os.WNOHANG)
+                return False
+            except ChildProcessError:
+                return True
+
+        beside = sp._walk_beside
+        sp._walk_beside = lambda *a: os._exit(9)
+        try:
+            scan_in_child()
+        except sp.ScanChildError as exc:
+            died = [str(exc), reaped()]
+
+        class Failing(TreeWalk):
+            def run(self, stack, until=None):
+                if until is not None and stack[0][0]:  # the walker beside
+                    raise RuntimeError("boom")
+                return super().run(stack, until)
+
+        sp._walk_beside = beside
+        sp.TreeWalk = Failing
+        try:
+            scan_in_child()
+        except RuntimeError as exc:
+            failed = [str(exc), reaped()]
+        print(json.dumps({"died": died, "failed": failed}))
+        """
+    )
+    assert out == {
+        "died": ["part of the local scan ended without a result", True],
+        "failed": ["boom", True],
+    }
+
+
+def test_a_walk_takes_in_what_its_other_half_found(tmp_path: Path) -> None:
+    """`TreeWalk.merge`: the other half's records after this one's, its warnings, unreadable
+    directories and rules, and its names differing only in case, which are then looked for
+    across both halves (a directory of one and the same names below it in the other's)."""
+    from rpdevd.sync.ignore import IgnoreRules
+    from rpdevd.sync.scan import ScanResult, TreeWalk
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("x")
+    walk = TreeWalk(tmp_path, IgnoreRules.for_root(tmp_path), True)
+    walk.run([("", None)])
+    other_rules = IgnoreRules.for_root(tmp_path)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / ".gitignore").write_text("*.log\n")
+    other_rules.load_dir(tmp_path, "b")
+    other_rules.unreadable["c"] = "Too many levels of symbolic links"
+    other = ScanResult(
+        records=[b"A/x\0file\x001\x001\x00420\x001\0"],
+        warnings=["skipped 'b/out'"],
+        unreadable={"c": "Too many levels of symbolic links"},
+    )
+    walk.merge(other_rules, other, clash=True)
+    result = walk.finish()
+    assert [r.split(b"\0")[0] for r in result.records] == [b"a", b"a/x", b"A/x"]
+    assert result.warnings == ["skipped 'b/out'", "'A/x' and 'a/x' differ only in case"]
+    assert result.unreadable == {"c": "Too many levels of symbolic links"}
+    assert walk.rules.ignored_path("b/y.log", False) and walk.rules.unreadable == other.unreadable
+
+
+def test_a_walker_beside_stops_once_the_walk_it_shares_is_stopped(wide: Path) -> None:
+    """A walk stopped (Ctrl-C, another tree's) leaves no process walking on: the walker
+    beside it ends after the directory it is in, not after its whole half."""
+    out = run(
+        """
+        import time
+        import rpdevd.sync.scan as scan
+        import rpdevd.sync.scanproc as sp
+
+        start, listed = sp._Beside.start, scan._list_dir
+        def noted(walk, pending):
+            other = start(walk, pending)
+            (root.parent / "beside").write_text(str(other._pid))
+            return other
+        def slow(root, rel_dir, *a):
+            if rel_dir.count("/") == 1:
+                time.sleep(1)  # a second each: over 20 s for a half
+            return listed(root, rel_dir, *a)
+        sp._Beside.start, scan._list_dir = noted, slow
+
+        walk = sp.Walk.start(root, IgnoreConfig(), True)
+        while not (root.parent / "beside").exists():
+            time.sleep(0.05)
+        pid = int((root.parent / "beside").read_text())
+        walk.stop()
+        stopped = time.monotonic()
+        def walking():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            except FileNotFoundError:
+                return False
+        while walking() and time.monotonic() - stopped < 8:
+            time.sleep(0.05)
+        print(json.dumps({"walking": walking()}))
+        """
+    )
+    assert out == {"walking": False}
