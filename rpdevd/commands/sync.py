@@ -486,6 +486,7 @@ def _run_once(args: argparse.Namespace) -> int:
 
 def _once(args: argparse.Namespace, printer: _Printer) -> int:
     engine, db, sessions = _build(args, printer, use_ssh=True)
+    _fewer_collections()
     from rpdevd.sync.batch import SyncReport
 
     async def main() -> SyncReport:
@@ -530,6 +531,19 @@ def _once(args: argparse.Namespace, printer: _Printer) -> int:
     if report.failed or report.unreadable:
         return 1
     return EXIT_HELD if report.held else 0
+
+
+def _fewer_collections() -> None:
+    """A pass of a big tree makes hundreds of thousands of objects that live until it ends
+    (entries, ops, results): Python's cycle collector, run every 700 new objects by default,
+    walks them again and again (5-8% of a first sync's CPU at 100,000 files). What is loaded
+    by now stays until the process ends, and is left out of every collection; the young are
+    collected every 10,000 objects. For this one-shot process only: a daemon is left as it
+    is."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _run_watch(args: argparse.Namespace) -> int:

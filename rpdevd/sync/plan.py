@@ -145,17 +145,19 @@ class _Builder:
 
     def local_file(self, p: str, lo: LocalEntry) -> None:
         r = self.remote.get(p)
-        b = self.base.get(p)
-        want = expected_remote(lo)
-        if r is None:
-            key = (lo.ino, lo.size, lo.mtime_ns)
-            src = self.movable.pop(key, None) if lo.kind == "file" and lo.ino else None
+        if r is None:  # the usual case of a first sync: nothing there
+            src = None
+            if self.movable and lo.kind == "file" and lo.ino:
+                src = self.movable.pop((lo.ino, lo.size, lo.mtime_ns), None)
             if src is not None:
                 self.moved_from.add(src)
                 self.moves.append(Op("move", p, lo, None, src, self.remote[src]))
             else:
                 self.puts.append(Op("put", p, lo))
-        elif r.kind == "dir":
+            return
+        b = self.base.get(p)
+        want = expected_remote(lo)
+        if r.kind == "dir":
             ours = b is not None and b.remote.kind == "dir"
             (self.late_puts if ours else self.puts).append(
                 Op("put", p, lo, r if ours else None, conflict=not ours)
