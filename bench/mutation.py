@@ -89,6 +89,13 @@ TARGETS = (
         only=("*ListingRecords*",),
     ),
     Target(
+        "sync/remote.listing",
+        "rpdevd/sync/remote.py",
+        ("tests/unit/test_sync_compare.py", "tests/unit/test_sync_remote.py"),
+        # The listing parsed, whole or for a few paths (searched for, or split out).
+        only=("*parse_listing*", "*_rows_naming*"),
+    ),
+    Target(
         "sync/baseline.sets",
         "rpdevd/sync/baseline.py",
         ("tests/unit/test_sync_baseline.py",),

@@ -286,10 +286,10 @@ def parse_listing(data: Raw, only: Collection[str] | None = None) -> Listing:
     if only is not None:
         wanted = {p.encode("utf-8", "surrogateescape") for p in only}
         wanted |= {b"./" + p for p in wanted}
-    # A record is six fields: the whole ones, each ended by a NUL (a last field without one is
-    # a field too, cut short).
-    count = body.count(b"\0") + (not body.endswith(b"\0") and bool(body))
-    if count % 6:
+    # A record is six whole fields, each ended by a NUL; anything after the last whole record
+    # (fields short of six, bytes after the last NUL) is a record cut short.
+    count = body.count(b"\0")
+    if count % 6 or not body.endswith(b"\0") and body:
         out.malformed += 1
     rows: Iterable[list[bytes]]
     if only is not None and len(wanted) <= _FEW:

@@ -373,7 +373,7 @@ _close = st.sampled_from(["a", "b", "a/b", "./a", "f", "0", "644", "d", ""])
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from(["f", "d", "l", "0"]), _close, _close), max_size=10),
+    st.lists(st.tuples(st.sampled_from(["f", "d", "l", "0", ""]), _close, _close), max_size=10),
     st.binary(max_size=12),
     st.sets(_close, max_size=3),
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rpdevd.sync.model import RemoteEntry
 from rpdevd.sync.remote import (
     END,
     HEADER,
@@ -84,6 +85,35 @@ def test_parser_rejects_escapes_and_garbage() -> None:
     # A login script that prints something first: skipped.
     chatty = b"conda: base activated\n" + HEADER + b" python3=1\n" + body + END
     assert set(parse_listing(chatty).entries) == {"ok"}
+
+
+def test_the_parser_reads_every_record_as_the_listers_print_it() -> None:
+    """A lister's `./` before each path, another type letter (a fifo: `other`), a target or a
+    name that is not UTF-8; and a record cut short at the end, counted once as malformed (the
+    ones before it parsed), even where only its last NUL is missing. The same for a plan of a
+    few paths."""
+    odd = b"\xff\xfename"
+    body = b"".join(
+        [
+            b"f\x003\x00644\x001700000000\x00\x00a\x00",
+            b"p\x000\x00600\x001700000000\x00\x00fifo\x00",
+            b"l\x004\x00777\x001700000000\x00" + odd + b"\x00" + odd + b"\x00",
+        ]
+    )
+    want = {
+        "a": RemoteEntry("file", 3, 1_700_000_000, 0o644),
+        "fifo": RemoteEntry("other", 0, 1_700_000_000, 0o600),
+        "\udcff\udcfename": RemoteEntry("symlink", 4, 1_700_000_000, 0o777, "\udcff\udcfename"),
+    }
+    dotted = body.replace(b"\x00a\x00", b"\x00./a\x00").replace(b"\x00fifo\x00", b"\x00./fifo\x00")
+    for records in (body, dotted):
+        for cut in (b"", b"f\x001", b"f\x001\x00", b"f\x001\x00644\x001\x00\x00b"):
+            malformed = 1 if cut else 0
+            raw = HEADER + b" python3=1\n" + records + cut + END
+            listing = parse_listing(raw)
+            assert (listing.entries, listing.malformed) == (want, malformed)
+            few = parse_listing(raw, {"a", "\udcff\udcfename"})
+            assert few.entries == {p: e for p, e in want.items() if p != "fifo"}
 
 
 @pytest.mark.parametrize("mode", ["find", "python", "sh"])
