@@ -34,6 +34,32 @@ def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
     assert mode[0] == "wal"
 
 
+@given(st.integers(16, 90), st.integers(0, 40), st.integers(0, 40))
+@settings(max_examples=25, deadline=None)
+def test_rows_written_and_removed_many_to_a_statement_are_each_written_once(
+    limit: int, written: int, removed: int
+) -> None:
+    """A commit writes and removes its rows many to a statement, within SQLite's limit on
+    values a statement however low: every row lands once, every removal is made, nothing of
+    another pair is touched, and the sets read back are the rows'."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Baseline(Path(tmp) / "s.db")
+        db._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        rec = BaseRecord(LocalEntry("file", 1, 2, 0o644, 3), RemoteEntry("file", 1, 0, 0o644))
+        paths = [f"d/f{i}" for i in range(removed + 3)]
+        new = [f"e/g{i}" for i in range(written)]
+        db.commit("other", {"d/f0": rec}, [])
+        db.commit("p", {p: rec for p in paths}, [])
+        db.commit("p", {p: rec for p in new}, paths[:removed])
+        left = set(new) | set(paths[removed:])
+        assert set(db.load("p")) == left and set(db.load("other")) == {"d/f0"}
+        sets = db.record_sets("p")
+        assert sets is not None and len(sets.local) == len(sets.pod) == len(left)
+        db.close()
+
+
 def test_intents_cleared_by_commit(tmp_path: Path) -> None:
     db = Baseline(tmp_path / "s.db")
     lo = LocalEntry("file", 1, 2 * 10**9, 0o644)
