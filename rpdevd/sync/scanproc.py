@@ -32,8 +32,9 @@ import pickle
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import hasher
@@ -191,11 +192,10 @@ async def _read_all(fd: int) -> bytearray:
     return buf
 
 
-def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> None:
-    """Scan, write the pickled outcome, and leave without running anything of the parent's
-    (no atexit handlers, no flushing of buffers the parent also holds)."""
-    code = 0
-    try:
+def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> NoReturn:
+    """Scan, write the pickled outcome, and leave (`_answer`)."""
+
+    def setup() -> None:
         os.close(r)
         # Signals are the parent's business: Ctrl-C ends the child (the parent reports it), and
         # none wakes the parent's event loop through the descriptor they share.
@@ -203,17 +203,33 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         with contextlib.suppress(OSError, AttributeError):  # F_SETPIPE_SZ: Linux only
             fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+
+    def outcome() -> tuple[bytes, ...]:
+        rules, result = _walk(root, config, records)
+        found = marshal.dumps(result.records)
+        result.records = []
+        # The digest of the records as written: equal bytes, equal records in the same order
+        # (and the walk's order is the directories' own, which stays while they do).
+        h = hasher()
+        h.update(found)
+        result.digest = h.digest()
+        return _pack(True, (rules, result), found)
+
+    _answer(w, setup, outcome)
+
+
+def _answer(
+    w: int, setup: Callable[[], None], outcome: Callable[[], tuple[bytes, ...]]
+) -> NoReturn:
+    """A forked process's end: write what `outcome` gives, or the error it raised (raised
+    again by the reader), and leave without running anything of the parent's (no atexit
+    handlers, no flushing of buffers the parent also holds)."""
+    code = 0
+    try:
+        setup()
         try:
-            rules, result = _walk(root, config, records)
-            found = marshal.dumps(result.records)
-            result.records = []
-            # The digest of the records as written: equal bytes, equal records in the same
-            # order (and the walk's order is the directories' own, which stays while they do).
-            h = hasher()
-            h.update(found)
-            result.digest = h.digest()
-            data = _pack(True, (rules, result), found)
-        except Exception as exc:  # the scan's own error: raised again in the parent
+            data = outcome()
+        except Exception as exc:  # the walk's own error
             data = _packed_error(exc)
         _write_all(w, data)
     except BaseException:
@@ -310,26 +326,19 @@ class _Beside:
         os.waitpid(self._pid, 0)
 
 
-def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending]) -> None:
-    """The other walker: its directories, then its result, written whole; it stops early
-    where the walk it shares has ended (its result would have no reader)."""
-    code = 0
-    try:
-        os.close(r)
-        parent = os.getppid()
+def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending]) -> NoReturn:
+    """The other walker: its directories, then its result (`_answer`); it stops early where
+    the walk it shares has ended (its result would have no reader)."""
+    parent = os.getppid()
+
+    def outcome() -> tuple[bytes, ...]:
         mine = TreeWalk(walk.root, walk.rules, walk.records)
-        try:
-            mine.run(pending, until=lambda _: os.getppid() != parent)
-            found = marshal.dumps(mine.result.records)
-            mine.result.records = []
-            data = _pack(True, (mine.rules, mine.result, mine.clash), found)
-        except Exception as exc:
-            data = _packed_error(exc)
-        _write_all(w, data)
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
+        mine.run(pending, until=lambda _: os.getppid() != parent)
+        found = marshal.dumps(mine.result.records)
+        mine.result.records = []
+        return _pack(True, (mine.rules, mine.result, mine.clash), found)
+
+    _answer(w, lambda: os.close(r), outcome)
 
 
 def _packed_error(exc: Exception) -> tuple[bytes, ...]:
