@@ -285,6 +285,7 @@ class _Beside:
     @classmethod
     def start(cls, walk: TreeWalk, pending: list[Pending]) -> _Beside:
         r, w = os.pipe()
+        walker = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -292,7 +293,7 @@ class _Beside:
             os.close(w)
             raise
         if pid == 0:  # pragma: no cover - the other walker: measured through its result
-            _walk_beside(r, w, walk, pending)
+            _walk_beside(r, w, walk, pending, walker)
         os.close(w)
         with contextlib.suppress(OSError):  # F_SETPIPE_SZ: Linux only
             fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
@@ -326,14 +327,14 @@ class _Beside:
         os.waitpid(self._pid, 0)
 
 
-def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending]) -> NoReturn:
+def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker: int) -> NoReturn:
     """The other walker: its directories, then its result (`_answer`); it stops early where
-    the walk it shares has ended (its result would have no reader)."""
-    parent = os.getppid()
+    the walk it shares (process `walker`, its parent) has ended: its result would have no
+    reader."""
 
     def outcome() -> tuple[bytes, ...]:
         mine = TreeWalk(walk.root, walk.rules, walk.records)
-        mine.run(pending, until=lambda _: os.getppid() != parent)
+        mine.run(pending, until=lambda _: os.getppid() != walker)
         found = marshal.dumps(mine.result.records)
         mine.result.records = []
         return _pack(True, (mine.rules, mine.result, mine.clash), found)
