@@ -316,7 +316,9 @@ def wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # Each walk that is shared notes, in a file beside the tree, how many directories it gave away.
+# Two cores, whatever this machine has: the walk is shared only where there is a second.
 SHARED = """
+scanproc._cores = lambda: 2
 start = scanproc._Beside.start
 def counted(walk, pending):
     with open(root.parent / "shared", "a") as f:
@@ -377,6 +379,7 @@ def test_a_walker_beside_that_dies_or_fails_fails_the_walk(wide: Path) -> None:
             except ChildProcessError:
                 return True
 
+        sp._cores = lambda: 2  # shared, whatever this machine has
         beside = sp._walk_beside
         sp._walk_beside = lambda *a: os._exit(9)
         try:
@@ -452,10 +455,12 @@ def test_a_walker_beside_stops_once_the_walk_it_shares_is_stopped(wide: Path) ->
             if rel_dir.count("/") == 1:
                 time.sleep(1)  # a second each: over 20 s for a half
             return listed(root, rel_dir, *a)
-        sp._Beside.start, scan._list_dir = noted, slow
+        sp._Beside.start, scan._list_dir, sp._cores = noted, slow, lambda: 2
 
         walk = sp.Walk.start(root, IgnoreConfig(), True)
+        began = time.monotonic()
         while not (root.parent / "beside").exists():
+            assert time.monotonic() - began < 30, "the walk was not shared"
             time.sleep(0.05)
         pid = int((root.parent / "beside").read_text())
         walk.stop()
