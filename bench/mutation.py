@@ -96,22 +96,26 @@ TARGETS = (
         only=("*parse_listing*", "*_rows_naming*"),
     ),
     Target(
+        "sync/recordsets.py",
+        "rpdevd/sync/recordsets.py",
+        ("tests/unit/test_sync_baseline.py",),
+    ),
+    Target(
         "sync/baseline.sets",
         "rpdevd/sync/baseline.py",
         ("tests/unit/test_sync_baseline.py",),
-        # The kept record sets: their chunks, their mark, reading them back; the digests kept
-        # with their generation.
+        # The record sets as the baseline reads and keeps them (from its rows where they are not
+        # kept), and the rows written many to a statement.
         only=tuple(
             f"*{name}__mutmut_*"
             for name in (
                 "record_sets",
                 "start_sets",
                 "_sets_marked",
-                "_nonce",
-                "_mark_sets",
-                "_add_set_chunk",
                 "seen",
                 "remember",
+                "commit",
+                "_per_statement",
             )
         ),
     ),

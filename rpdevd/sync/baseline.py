@@ -6,20 +6,21 @@ batch's manifest is recorded as its intents before the batch starts (one row, ho
 so a crash mid-batch leaves the pod's new files recognisable as rpdev's own on the next run (no
 spurious conflict copies).
 
-The database file is shared with the daemon, so it runs in WAL mode with a busy timeout.
+The database file is shared with the daemon, so it runs in WAL mode with a busy timeout. Beside
+the rows, each pair's record sets are kept (`recordsets.py`: the table `sync_sets`, which the
+triggers below keep honest), read and kept here in this connection's transactions.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
+from rpdevd.sync import recordsets
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, local_record
+from rpdevd.sync.recordsets import Seen, Sets, Told
 from rpdevd.sync.remote import expected_record
 
 SCHEMA = """
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS sync_sets (
     pair TEXT NOT NULL, seq INTEGER NOT NULL, local BLOB NOT NULL, pod BLOB NOT NULL,
     PRIMARY KEY (pair, seq)
 );
+-- Any change to a row, by any program, drops the pair's kept sets' mark (see recordsets.py).
 CREATE TRIGGER IF NOT EXISTS sync_sets_ins AFTER INSERT ON sync_baseline
     BEGIN DELETE FROM sync_sets WHERE pair = NEW.pair AND seq = 0; END;
 CREATE TRIGGER IF NOT EXISTS sync_sets_upd AFTER UPDATE ON sync_baseline
@@ -56,54 +58,8 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del_2 AFTER DELETE ON sync_baseline
     BEGIN DELETE FROM sync_sets WHERE pair = OLD.pair AND seq < 0; END;
 """
 
-# A pair's record sets (see `Baseline.record_sets`) are kept as chunks (seq 1, 2, ...) of
-# records under a mark (seq -1) that says they hold every row's records. Any change to a row
-# drops the mark (the triggers above, which also see what another program writes); `commit`
-# puts it back with a chunk of what it wrote, while the chunks stay few. (An older rpdev kept
-# its chunks in another form under a mark at seq 0: neither reads the other's, each reads the
-# sets from the rows instead, and keeps them in its own form.)
-# The mark holds a nonce, new each time it is put back (the sets' generation: `local`), and
-# what comparing a scan and a listing with that generation told, with their digests (`pod`: see
-# `Seen`), so that they go with it.
-MAX_SET_CHUNKS = 64  # at most: a commit past them drops the sets (read from the rows, one chunk)
-# In a chunk, records are joined by SEP, so that reading them back is one split at C speed.
-# No record holds three NULs in a row (its fields hold no NUL, and only one may be empty, or
-# two apart: a pod record's type and link), and none ends with more than one: the first SEP
-# found is always the one between two records.
-SEP = b"\0\0\0/"
-_MARK = -1
-_SIDES = (b"l", b"p")  # a digest's side in the mark: this one (the scan's), the pod's
-_DIGEST = 32  # bytes (`model.hasher`)
-MAX_TOLD = 1000  # paths kept with a digest, at most
 ROWS_PER_STATEMENT = 256  # rows written by one statement, at most (see `_per_statement`)
 _ROW = "(" + ",".join("?" * 15) + ")"  # a row of sync_baseline's 15 columns
-
-
-class Sets(NamedTuple):
-    """A pair's record sets (`Baseline.record_sets`), and the generation they were read in."""
-
-    local: set[bytes]
-    pod: set[bytes]
-    nonce: bytes
-
-
-class Told(NamedTuple):
-    """The digest (`model.hasher`) of a scan or a listing, and the paths its comparison with a
-    generation of the sets found (none: it agreed with them everywhere)."""
-
-    digest: bytes
-    paths: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Seen:
-    """The current generation of a pair's kept sets, and what a scan (`local`) and a listing
-    (`pod`) compared with it were told: a scan or a listing with the same digest is told the
-    same, and is not compared again (see `Baseline.remember`)."""
-
-    nonce: bytes
-    local: Told | None = None
-    pod: Told | None = None
 
 
 class Baseline:
@@ -315,8 +271,12 @@ class Baseline:
             if clear_intents:
                 self._db.execute("DELETE FROM sync_intents WHERE pair = ?", (pair,))
             if marked and rows:
-                self._add_set_chunk(
-                    pair, [r[13] for r in rows], [r[14] for r in rows], removed=bool(removals)
+                recordsets.add_chunk(
+                    self._db,
+                    pair,
+                    [r[13] for r in rows],
+                    [r[14] for r in rows],
+                    removed=bool(removals),
                 )
 
     def _per_statement(self, values: int, also: int = 0) -> int:
@@ -340,102 +300,38 @@ class Baseline:
         path is planned on each pass, for nothing), never miss one of a row. None when a row
         gives no record."""
         with self._tx(read=True):  # the mark and its chunks as of one moment
-            nonce = self._nonce(pair)
-            if nonce is not None:
-                local: set[bytes] = set()
-                pod: set[bytes] = set()
-                # A chunk at a time: no copy of them all at once beside the sets they fill.
-                for local_chunk, pod_chunk in self._db.execute(
-                    "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
-                ):
-                    if local_chunk:
-                        local.update(local_chunk.split(SEP))
-                    if pod_chunk:
-                        pod.update(pod_chunk.split(SEP))
-                return Sets(local, pod, nonce)
+            kept = recordsets.read(self._db, pair)
+        if kept is not None:
+            return kept
         with self._tx():  # rows read and sets kept as one: no write in between
             mine = set(self.local_records(pair))
             theirs = set(self.pod_records(pair))
             if None in mine or None in theirs:
                 return None
-            self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-            nonce = self._add_set_chunk(pair, mine, theirs)  # type: ignore[arg-type]  # no None
-        assert nonce is not None  # one chunk: never past the limit
-        return Sets(mine, theirs, nonce)  # type: ignore[arg-type]
+            nonce = recordsets.keep(self._db, pair, mine, theirs)  # type: ignore[arg-type]
+        return Sets(mine, theirs, nonce)  # type: ignore[arg-type]  # no None in either
 
     def seen(self, pair: str) -> Seen | None:
         """The kept sets' generation and what was remembered in it (None: no sets kept, or
         kept by an rpdev that gave them no generation)."""
-        row = self._db.execute(
-            "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK)
-        ).fetchone()
-        if row is None or not row[0]:
-            return None
-        told = _read_told(bytes(row[1]))
-        return Seen(bytes(row[0]), told.get(_SIDES[0]), told.get(_SIDES[1]))
+        return recordsets.seen(self._db, pair)
 
     def remember(self, pair: str, nonce: bytes, local: Told | None, pod: Told | None) -> None:
         """Keep what the comparison of a scan (`local`) and/or of a listing (`pod`) with the
         sets of generation `nonce` was told: only while that generation is the current one (a
         commit since, by any program, made another), and only up to MAX_TOLD paths."""
         with self._tx():
-            seen = self.seen(pair)
-            if seen is None or seen.nonce != nonce:
-                return
-            kept = b"".join(
-                _told_bytes(side, told)
-                for side, told in zip(_SIDES, (local or seen.local, pod or seen.pod), strict=True)
-                if told is not None and len(told.digest) == _DIGEST and len(told.paths) <= MAX_TOLD
-            )
-            self._db.execute(
-                "UPDATE sync_sets SET pod = ? WHERE pair = ? AND seq = ?", (kept, pair, _MARK)
-            )
+            recordsets.remember(self._db, pair, nonce, local, pod)
 
     def start_sets(self, pair: str) -> None:
         """A first sync of `pair` begins: its (empty) record sets are whole, and each commit
         adds its chunk, so the first resync reads them without reading every row."""
         with self._tx():
             if not self.has_rows(pair):
-                self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-                self._mark_sets(pair)
+                recordsets.start(self._db, pair)
 
     def _sets_marked(self, pair: str) -> bool:
-        return self._nonce(pair) is not None
-
-    def _nonce(self, pair: str) -> bytes | None:
-        """The kept sets' generation; None where they are not kept whole (or marked by an
-        rpdev that gave them none: read from the rows once, and kept with one)."""
-        row = self._db.execute(
-            "SELECT local FROM sync_sets WHERE pair = ? AND seq = ?", (pair, _MARK)
-        ).fetchone()
-        return bytes(row[0]) or None if row is not None else None
-
-    def _mark_sets(self, pair: str) -> bytes:
-        """Mark the sets whole, in a new generation (no digest remembered yet)."""
-        nonce = os.urandom(16)
-        self._db.execute(
-            "INSERT OR REPLACE INTO sync_sets VALUES (?, ?, ?, x'')", (pair, _MARK, nonce)
-        )
-        return nonce
-
-    def _add_set_chunk(
-        self, pair: str, local: Collection[bytes], pod: Collection[bytes], removed: bool = False
-    ) -> bytes | None:
-        """Add a chunk and mark the sets whole (their new generation), or drop them where a
-        row was removed (its records would stay in the sets) or the chunks are too many (read
-        from the rows again next time, in one chunk)."""
-        ((last, count),) = self._db.execute(
-            "SELECT ifnull(max(seq), 0), count(*) FROM sync_sets WHERE pair = ? AND seq > 0",
-            (pair,),
-        )
-        if removed or count >= MAX_SET_CHUNKS:
-            self._db.execute("DELETE FROM sync_sets WHERE pair = ?", (pair,))
-            return None
-        self._db.execute(
-            "INSERT INTO sync_sets VALUES (?, ?, ?, ?)",
-            (pair, last + 1, SEP.join(local), SEP.join(pod)),
-        )
-        return self._mark_sets(pair)
+        return recordsets.generation(self._db, pair) is not None
 
     def forget(self, pair: str) -> None:
         with self._tx():
@@ -470,30 +366,6 @@ class Baseline:
 
     def _tx(self, read: bool = False) -> _Tx:
         return _Tx(self._db, read)
-
-
-# What the mark keeps of a comparison: its side (1 byte), its digest (32), the length of its
-# paths (4, big-endian), then the paths (NUL between them, none in a path).
-def _told_bytes(side: bytes, told: Told) -> bytes:
-    paths = b"\0".join(p.encode("utf-8", "surrogateescape") for p in sorted(told.paths))
-    return side + told.digest + len(paths).to_bytes(4, "big") + paths
-
-
-def _read_told(kept: bytes) -> dict[bytes, Told]:
-    """What `_told_bytes` wrote, side by side; anything cut short or unknown is left out."""
-    out: dict[bytes, Told] = {}
-    at = 0
-    while at + 1 + _DIGEST + 4 <= len(kept):
-        side, digest = kept[at : at + 1], kept[at + 1 : at + 1 + _DIGEST]
-        at += 1 + _DIGEST + 4
-        size = int.from_bytes(kept[at - 4 : at], "big")
-        if at + size > len(kept):
-            break
-        paths = kept[at : at + size].split(b"\0") if size else []
-        at += size
-        if side in _SIDES:
-            out[side] = Told(digest, frozenset(p.decode("utf-8", "surrogateescape") for p in paths))
-    return out
 
 
 class PairRecords(Mapping[str, BaseRecord]):

@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from rpdevd.sync.baseline import Baseline, Seen, Told
+from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.model import LocalEntry, entry_from_record, local_record_path
+from rpdevd.sync.recordsets import Seen, Told
 from rpdevd.sync.remote import ListingRecords, Raw, record_path
 from rpdevd.sync.scan import ScanResult
 

@@ -7,13 +7,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rpdevd.sync.baseline import MAX_TOLD, Baseline, Seen, Sets, Told
+from rpdevd.sync.baseline import Baseline
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.podops import encode_manifest
+from rpdevd.sync.recordsets import MAX_TOLD, Seen, Sets, Told
 
 
 def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
@@ -35,6 +36,8 @@ def test_round_trip_and_pairs_are_separate(tmp_path: Path) -> None:
 
 
 @given(st.integers(16, 90), st.integers(0, 40), st.integers(0, 40))
+@example(limit=16, written=0, removed=40)  # removals over two statements and more
+@example(limit=16, written=40, removed=0)
 @settings(max_examples=25, deadline=None)
 def test_rows_written_and_removed_many_to_a_statement_are_each_written_once(
     limit: int, written: int, removed: int
@@ -58,6 +61,20 @@ def test_rows_written_and_removed_many_to_a_statement_are_each_written_once(
         sets = db.record_sets("p")
         assert sets is not None and len(sets.local) == len(sets.pod) == len(left)
         db.close()
+
+
+def test_a_commit_while_the_sets_are_not_kept_whole_leaves_them_so(tmp_path: Path) -> None:
+    """Sets dropped by a removal are read from the rows next time: a commit in between adds no
+    chunk that would mark them whole with its own rows alone."""
+    db = Baseline(tmp_path / "s.db")
+    rec = BaseRecord(LocalEntry("file", 1, 2, 0o644, 3), RemoteEntry("file", 1, 0, 0o644))
+    db.commit("p", {"a": rec, "b": rec}, [])
+    db.commit("p", {}, ["b"])  # a removal: the sets are dropped
+    db.commit("p", {"c": rec}, [])
+    sets = db.record_sets("p")
+    assert sets is not None
+    assert sorted(r.split(b"\0", 1)[0] for r in sets.local) == [b"a", b"c"]
+    db.close()
 
 
 def test_intents_cleared_by_commit(tmp_path: Path) -> None:
@@ -228,8 +245,8 @@ _TARGETS = st.one_of(st.just(""), _ODD_PATHS, _ODD_PATHS.map(lambda p: "/" + p))
 def test_records_joined_in_a_chunk_split_back_exactly(rows: list[Any]) -> None:
     """Whatever the names, kinds and link targets (empty ones, a kind no lister prints), the
     records a chunk joins come back, one for one, from a single split."""
-    from rpdevd.sync.baseline import SEP
     from rpdevd.sync.model import local_record
+    from rpdevd.sync.recordsets import SEP
     from rpdevd.sync.remote import expected_record
 
     for recs in (
@@ -296,7 +313,7 @@ def test_a_row_without_a_record_on_either_side_gives_no_sets(tmp_path: Path) -> 
 
 
 def test_the_sets_stay_whole_up_to_their_chunk_limit(tmp_path: Path) -> None:
-    from rpdevd.sync.baseline import MAX_SET_CHUNKS
+    from rpdevd.sync.recordsets import MAX_SET_CHUNKS
 
     db = Baseline(tmp_path / "db.sqlite")
     db.start_sets("pair")
@@ -403,7 +420,7 @@ def test_what_is_kept_with_a_digest_is_read_back_or_left_out_never_misread(
 ) -> None:
     """Kept bytes cut short, or of an unknown side, give nothing of that side (compared again),
     never another digest or other paths."""
-    from rpdevd.sync.baseline import _read_told, _told_bytes
+    from rpdevd.sync.recordsets import _read_told, _told_bytes
 
     both = _told_bytes(b"l", _L) + _told_bytes(b"p", _P)
     assert _read_told(both) == {b"l": _L, b"p": _P}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rpdevd.sync.baseline import Seen, Sets, Told
 from rpdevd.sync.compare import Comparison, Expected, entries_of, local_changes, pod_changes
 from rpdevd.sync.model import LocalEntry, RemoteEntry, entry_from_record, local_record
+from rpdevd.sync.recordsets import Seen, Sets, Told
 from rpdevd.sync.remote import END, HEADER, ListingRecords, expected_record, record_set
 from rpdevd.sync.scan import ScanResult
 
