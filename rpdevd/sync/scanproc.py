@@ -13,6 +13,10 @@ this process's own image that pickles them, so nothing from outside is unpickled
 (100,000 of them for a big tree) follow the pickle in `marshal`'s form, which writes a list of
 bytes three times faster than pickle (no memo of each object), through a pipe grown to 1 MiB.
 
+On a machine with more than one core the child shares its walk with a second process once
+eight directories are pending (`_walk`): each walks every other one of them and all below it,
+and the second hands its part back to the child, which sends the whole.
+
 `rpdev sync once` of a tree it synced before starts that walk as soon as it knows the root and
 its rules (`early_start`), before it loads the engine and asyncio; the scan of the same root by
 the same rules takes it, and any other stops it, as the early `ssh` is taken or stopped.
