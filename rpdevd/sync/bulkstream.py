@@ -38,6 +38,7 @@ from pathlib import Path
 from rpdevd.sync import podops
 from rpdevd.sync.model import STAGE_PREFIX, LocalEntry
 from rpdevd.sync.plan import Op
+from rpdevd.sync.readahead import Readahead
 from rpdevd.sync.scan import entry_from_stat
 
 CHUNK = 1 << 20
@@ -107,6 +108,16 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
     file). The consumer writes the body (`_body`) and the end mark (`_mark`) between two
     steps; the file is checked for changes and closed on the next step."""
     root = str(job.root)
+    ahead = Readahead(root, job.files, job.planned)
+    try:
+        yield from _opened(job, root, ahead)
+    finally:
+        ahead.close()
+
+
+def _opened(
+    job: BulkJob, root: str, ahead: Readahead
+) -> Iterator[tuple[bytes, int, int, str, int, Extents | None]]:
     for n, rel in enumerate(job.files):
         try:
             # O_NONBLOCK: a path that became a FIFO must not block the open (it is then
@@ -119,6 +130,7 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
             yield b"-\n", -1, 0, rel, n, None
             continue
         try:
+            ahead.probe(fd, n)  # not in memory: the files after it are read ahead
             st = os.fstat(fd)
             entry = entry_from_stat(st)
             if entry is None or entry.kind != "file":

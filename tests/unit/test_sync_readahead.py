@@ -1,0 +1,244 @@
+"""Reading ahead of the bulk stream's sender: started only where files are not in memory, kept
+within its window, stopped where the files are in memory again, and never in the way of what
+is sent.
+
+Files are put out of memory with `posix_fadvise(DONTNEED)` after an fsync, which needs no
+privilege; a file system that keeps files in memory anyway (tmpfs) cannot show it."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from rpdevd.sync import readahead
+from rpdevd.sync.bulkstream import BulkJob, chunks, send
+from rpdevd.sync.model import LocalEntry
+from rpdevd.sync.readahead import Readahead
+
+pytestmark = pytest.mark.skipif(not readahead.supported(), reason="no RWF_NOWAIT/fadvise here")
+
+SIZE = 8192
+
+
+def entry(path: Path) -> LocalEntry:
+    st = path.lstat()
+    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
+
+
+def make(root: Path, count: int) -> list[str]:
+    root.mkdir()
+    names = [f"f{i:04d}" for i in range(count)]
+    for i, name in enumerate(names):
+        (root / name).write_bytes(bytes([i % 251]) * SIZE)
+    return names
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def cached(path: Path) -> bool:
+    """Whether the file's first page is in memory, told by `mincore` on a mapping of it: a look
+    that reads nothing (a probe that must not wait starts the file's read itself)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), SIZE, access=mmap.ACCESS_COPY) as m:
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        vec = (ctypes.c_ubyte * 2)()
+        if _libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(SIZE), vec) != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        del addr
+        return bool(vec[0] & 1)
+
+
+def evict(root: Path, names: list[str]) -> None:
+    for name in names:
+        fd = os.open(root / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    if cached(root / names[-1]):
+        pytest.skip("this file system keeps its files in memory")
+
+
+def wait_cached(path: Path, seconds: float = 20.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cached(path):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def opened(ahead: Readahead, root: Path, name: str, n: int) -> None:
+    """What the sender does with file n: open it and let the reader ahead probe it."""
+    fd = os.open(root / name, os.O_RDONLY)
+    try:
+        ahead.probe(fd, n)
+    finally:
+        os.close(fd)
+
+
+def test_files_not_in_memory_are_read_ahead_of_the_sender(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 64)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    try:
+        opened(ahead, root, names[0], 0)
+        assert ahead.started == 1
+        assert wait_cached(root / names[-1]), "the last file was never read ahead"
+        assert all(cached(root / n) for n in names[1:])
+    finally:
+        ahead.close()
+
+
+def test_nothing_is_read_ahead_where_the_files_are_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 64)
+    advised: list[int] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, *a: advised.append(fd))
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    for n, name in enumerate(names):
+        opened(ahead, root, name, n)
+    ahead.close()
+    assert ahead.started == 0
+    assert advised == []
+
+
+def test_the_reader_keeps_within_its_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readahead, "FILES", 8)
+    root = tmp_path / "tree"
+    names = make(root, 48)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    try:
+        opened(ahead, root, names[0], 0)
+        assert wait_cached(root / names[8])
+        time.sleep(0.2)  # were it not held, it would be far past here by now
+        assert not any(cached(root / n) for n in names[9:])
+        ahead.at = 30  # the sender moves on: so does the reader
+        assert wait_cached(root / names[38])
+        assert not cached(root / names[39])
+    finally:
+        ahead.close()
+
+
+def test_the_reader_keeps_within_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readahead, "BYTES", 4 * SIZE)
+    root = tmp_path / "tree"
+    names = make(root, 40)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    try:
+        opened(ahead, root, names[0], 0)
+        assert wait_cached(root / names[5])  # advised until more than BYTES were ahead
+        time.sleep(0.2)
+        assert not any(cached(root / n) for n in names[6:])
+        ahead.at = 10  # what the sender passed no longer counts
+        assert wait_cached(root / names[15])
+        time.sleep(0.2)
+        assert not any(cached(root / n) for n in names[16:])
+    finally:
+        ahead.close()
+
+
+def test_the_reader_stops_where_the_files_are_in_memory_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readahead, "WARM", 4)
+    root = tmp_path / "tree"
+    names = make(root, 48)
+    evict(root, names[:4] + names[24:])  # out of memory: files 0-3, and 24 onwards
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    opened(ahead, root, names[0], 0)
+    assert ahead.started == 1
+    thread = ahead._thread
+    assert thread is not None
+    thread.join(10)
+    assert not thread.is_alive()
+    # It stopped after four files in memory in a row, long before file 24.
+    assert not any(cached(root / n) for n in names[24:])
+    for n in range(16, 48):  # the sender's probe at file 32 starts it again
+        opened(ahead, root, names[n], n)
+    ahead.close()
+    assert ahead.started == 2
+
+
+def test_the_reader_goes_on_through_a_few_files_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readahead, "WARM", 4)
+    root = tmp_path / "tree"
+    names = make(root, 40)
+    evict(root, names[::4])  # one in four out of memory: never four in memory in a row
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    try:
+        opened(ahead, root, names[0], 0)
+        assert wait_cached(root / names[36])
+    finally:
+        ahead.close()
+
+
+def test_files_gone_or_unreadable_are_passed_over(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 40)
+    planned = [entry(root / n) for n in names]  # as scanned, before they went
+    evict(root, names)
+    (root / names[3]).unlink()
+    (root / names[5]).unlink()
+    (root / names[5]).symlink_to(names[6])  # never followed
+    ahead = Readahead(str(root), names, planned)
+    try:
+        opened(ahead, root, names[0], 0)
+        assert wait_cached(root / names[-1])
+    finally:
+        ahead.close()
+
+
+def test_sizes_not_told_count_as_the_most_advised_of_a_file(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 40)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [None] * len(names))
+    try:
+        opened(ahead, root, names[0], 0)
+        limit = readahead.BYTES // readahead.PER_FILE  # files of PER_FILE each within BYTES
+        assert wait_cached(root / names[limit + 1])
+        time.sleep(0.2)
+        assert not any(cached(root / n) for n in names[limit + 2 :])
+    finally:
+        ahead.close()
+
+
+@pytest.mark.parametrize("via_send", [False, True], ids=["chunks", "send"])
+def test_the_stream_is_the_same_read_ahead_or_not(tmp_path: Path, via_send: bool) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 100)
+    (root / "big").write_bytes(os.urandom(3 << 20))  # through sendfile
+    names.append("big")
+
+    def stream() -> bytes:
+        job = BulkJob(root, ".stage", names, b"m", [entry(root / n) for n in names])
+        if not via_send:
+            return b"".join(chunks(job))
+        out = tmp_path / "stream.bin"
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            send(job, fd)
+        finally:
+            os.close(fd)
+        assert not job.torn and not job.missing and not job.unreadable
+        return out.read_bytes()
+
+    warm = stream()
+    evict(root, names)
+    assert stream() == warm
