@@ -34,11 +34,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from rpdevd.sync import podops
 from rpdevd.sync.model import STAGE_PREFIX, LocalEntry
 from rpdevd.sync.plan import Op
-from rpdevd.sync.readahead import Readahead
+from rpdevd.sync.readahead import EVERY, Readahead
 from rpdevd.sync.scan import entry_from_stat
 
 CHUNK = 1 << 20
@@ -118,11 +119,19 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
 def _opened(
     job: BulkJob, root: str, ahead: Readahead
 ) -> Iterator[tuple[bytes, int, int, str, int, Extents | None]]:
+    # The hot loop of a first sync (every file of the tree): the path joined by hand (a
+    # relative path, never absolute), and the scan's entry kept without building another where
+    # the file is as scanned.
+    prefix = root + os.sep if not root.endswith(os.sep) else root
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    planned_all = job.planned
+    known = len(planned_all)
+    every = EVERY
     for n, rel in enumerate(job.files):
         try:
             # O_NONBLOCK: a path that became a FIFO must not block the open (it is then
             # refused below, as not a file); regular files ignore the flag.
-            fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(prefix + rel, flags)
         except OSError as exc:
             if exc.errno not in _GONE:  # there, but not readable: say so, never skip quietly
                 job.unreadable[rel] = exc.strerror or type(exc).__name__
@@ -130,27 +139,40 @@ def _opened(
             yield b"-\n", -1, 0, rel, n, None
             continue
         try:
-            ahead.probe(fd, n)  # not in memory: the files after it are read ahead
+            if n % every == 0:
+                ahead.probe(fd, n)  # not in memory: the files after it are read ahead
             st = os.fstat(fd)
-            entry = entry_from_stat(st)
-            if entry is None or entry.kind != "file":
-                job.missing.add(rel)
-                yield b"-\n", -1, 0, rel, n, None
-                continue
-            header = b"%d %o %d" % (st.st_size, entry.mode, entry.mtime_s)
-            extents = data_extents(fd, st)
+            size = st.st_size
+            planned = planned_all[n] if n < known else None
+            if (
+                planned is not None
+                and S_ISREG(st.st_mode)
+                and planned.mtime_ns == st.st_mtime_ns
+                and planned.size == size
+                and planned.ino == st.st_ino
+                and planned.mode == st.st_mode & 0o777
+                and planned.kind == "file"
+            ):
+                entry = planned  # as scanned (the usual case): kept, not built again
+            else:
+                now = entry_from_stat(st)
+                if now is None or now.kind != "file":
+                    job.missing.add(rel)
+                    yield b"-\n", -1, 0, rel, n, None
+                    continue
+                entry = planned if now == planned and planned is not None else now
+            header = b"%d %o %d\n" % (size, entry.mode, entry.mtime_ns // 1_000_000_000)
+            extents = data_extents(fd, st) if st.st_blocks * 512 < size else None
             if extents is not None:
-                header += b" %d" % len(extents)
-            yield header + b"\n", fd, st.st_size, rel, n, extents
+                header = header[:-1] + b" %d\n" % len(extents)
+            yield header, fd, size, rel, n, extents
             if rel in job.unreadable:
                 job.missing.add(rel)
                 continue
             after = os.fstat(fd)
-            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            if after.st_mtime_ns != st.st_mtime_ns or after.st_size != size:
                 job.torn.add(rel)
-            planned = job.planned[n] if n < len(job.planned) else None
-            # As scanned (the usual case): the scan's record is kept, not a copy of it.
-            job.sent[rel] = planned if entry == planned and planned is not None else entry
+            job.sent[rel] = entry
             job.files_done += 1
         finally:
             os.close(fd)
@@ -251,8 +273,17 @@ def send(job: BulkJob, out: int, prefix: bytes = b"") -> None:
                 else:
                     buf += data
         elif size < FLUSH:
-            for data in _read_into(job, fd, rel, size):
-                buf += data
+            # One read takes a small file whole (the usual case); what a short or failed read
+            # leaves, the careful loop reads, pads and reports.
+            try:
+                whole = os.read(fd, size)
+            except OSError:
+                whole = b""
+            buf += whole
+            job.bytes_done += len(whole)
+            if len(whole) < size:
+                for data in _read_into(job, fd, rel, size - len(whole)):
+                    buf += data
         else:
             _write_all(out, buf)
             buf.clear()

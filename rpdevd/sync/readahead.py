@@ -75,9 +75,9 @@ class Readahead:
         self._stop = threading.Event()
 
     def probe(self, fd: int, n: int) -> None:
-        """The sender opened file `n` (as `fd`): now and then, see whether it had to wait."""
+        """The sender opened file `n` (as `fd`), one in EVERY: see whether it had to wait."""
         self.at = n
-        if not self.enabled or n % EVERY or not self.size(n):
+        if not self.enabled or not self.size(n):
             return
         thread = self._thread
         if thread is not None and thread.is_alive():
