@@ -120,6 +120,11 @@ TARGETS = (
         ),
     ),
     Target(
+        "sync/readahead.py",
+        "rpdevd/sync/readahead.py",
+        ("tests/unit/test_sync_readahead.py",),
+    ),
+    Target(
         "sync/ignore.names",
         "rpdevd/sync/ignore.py",
         ("tests/unit/test_sync_ignore_scan.py",),

@@ -8,6 +8,7 @@ privilege; a file system that keeps files in memory anyway (tmpfs) cannot show i
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import time
@@ -210,6 +211,77 @@ def test_files_gone_or_unreadable_are_passed_over(tmp_path: Path) -> None:
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / names[-1])
+        assert cached(root / names[4]) and cached(root / names[6])  # each one after them
+    finally:
+        ahead.close()
+
+
+def test_one_reader_at_a_time_and_none_left_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readahead, "FILES", 4)
+    root = tmp_path / "tree"
+    names = make(root, 64)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    opened(ahead, root, names[0], 0)
+    thread = ahead._thread
+    assert thread is not None and thread.daemon  # never keeps the program from ending
+    opened(ahead, root, names[16], 16)  # out of memory too, while the reader waits for it
+    assert ahead.started == 1
+    ahead.close()
+    assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("errno_", [errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS])
+def test_where_the_system_cannot_tell_nothing_reads_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_: int
+) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 64)
+    evict(root, names)
+    asked: list[int] = []
+
+    def cannot_tell(fd: int, *args: object) -> int:
+        asked.append(fd)
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(os, "preadv", cannot_tell)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    for n, name in enumerate(names):
+        opened(ahead, root, name, n)
+    ahead.close()
+    assert ahead.started == 0
+    assert len(asked) == 1  # and it stops asking
+
+
+def test_a_probe_whose_read_fails_reads_nothing_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 64)
+    evict(root, names)
+
+    def failing(fd: int, *args: object) -> int:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "preadv", failing)
+    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    for n, name in enumerate(names):
+        opened(ahead, root, name, n)
+    ahead.close()
+    assert ahead.started == 0  # the sender's own read finds the error
+
+
+def test_files_beyond_what_the_scan_told(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    names = make(root, 40)
+    evict(root, names)
+    ahead = Readahead(str(root), names, [])  # no entries at all: PER_FILE each
+    try:
+        opened(ahead, root, names[0], 0)
+        assert ahead.started == 1
+        assert wait_cached(root / names[1])
     finally:
         ahead.close()
 
