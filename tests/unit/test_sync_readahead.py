@@ -227,6 +227,7 @@ def test_one_reader_at_a_time_and_none_left_after(
     opened(ahead, root, names[0], 0)
     thread = ahead._thread
     assert thread is not None and thread.daemon  # never keeps the program from ending
+    assert thread.name == "rpdev-readahead"  # as a dump of the threads names it
     opened(ahead, root, names[16], 16)  # out of memory too, while the reader waits for it
     assert ahead.started == 1
     ahead.close()
