@@ -34,9 +34,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISLNK, S_ISREG
+from stat import S_ISREG
 
 from rpdevd.sync import podops
+from rpdevd.sync.localdirs import SWAPPED, Below, Swapped
 from rpdevd.sync.model import STAGE_PREFIX, LocalEntry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.readahead import EVERY, Readahead
@@ -110,7 +111,7 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
     steps; the file is checked for changes and closed on the next step."""
     root = str(job.root)
     ahead = Readahead(root, job.files, job.planned)
-    dirs = _Dirs(root)
+    dirs = Below(root)
     try:
         yield from _opened(job, dirs, ahead)
     finally:
@@ -118,80 +119,8 @@ def _members(job: BulkJob) -> Iterator[tuple[bytes, int, int, str, int, Extents 
         dirs.close()
 
 
-class _Dirs:
-    """The directories of the files being sent, opened from the root one name at a time without
-    following a symlink (as the walk opens them), and kept open along the current path: a
-    directory swapped for a symlink since the scan is never read through (it would send
-    whatever it points at), and each file is opened by its name in its own directory.
-    Consecutive files mostly share their directory (the ops come in the plan's order)."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.path: list[str] = []  # the names of the open directories below the root
-        self.fds: list[int] = []  # the root's descriptor, then one per name in `path`
-        self.last: str | None = None  # `path` joined, once it is all open
-
-    def parent(self, rel: str) -> tuple[int, str]:
-        """(the descriptor of rel's directory, rel's own name). OSError where that directory
-        cannot be opened (ENOENT, ENOTDIR: gone); _Swapped where one on the way is a symlink
-        now."""
-        cut = rel.rfind("/")
-        where = rel[:cut] if cut >= 0 else ""
-        if where != self.last:  # not the last file's directory (the usual case is)
-            self._to(where.split("/") if where else [])
-            self.last = where
-        return self.fds[-1], rel[cut + 1 :]
-
-    def _to(self, names: list[str]) -> None:
-        """Open the directories `names` below the root, keeping those already open."""
-        path, fds = self.path, self.fds
-        self.last = None
-        if not fds:
-            fds.append(os.open(self.root, _ROOT))
-        keep = 0
-        for have, want in zip(path, names, strict=False):
-            if have != want:
-                break
-            keep += 1
-        while len(path) > keep:
-            path.pop()
-            os.close(fds.pop())
-        for part in names[keep:]:
-            try:
-                fd = os.open(part, _SUBDIR, dir_fd=fds[-1])
-            except OSError as exc:
-                # A symlink: ELOOP, or (Linux, with O_DIRECTORY) ENOTDIR as for a file.
-                if exc.errno == errno.ELOOP:
-                    raise _Swapped from None
-                if exc.errno == errno.ENOTDIR:
-                    try:
-                        link = S_ISLNK(os.lstat(part, dir_fd=fds[-1]).st_mode)
-                    except OSError:
-                        link = False
-                    if link:
-                        raise _Swapped from None
-                raise
-            path.append(part)
-            fds.append(fd)
-
-    def close(self) -> None:
-        while self.fds:
-            os.close(self.fds.pop())
-        self.path.clear()
-        self.last = None
-
-
-_ROOT = os.O_RDONLY | os.O_DIRECTORY
-_SUBDIR = _ROOT | os.O_NOFOLLOW
-_SWAPPED = "a directory above it was replaced by a symlink while it was read"
-
-
-class _Swapped(Exception):
-    """A directory on the way to a file is a symlink now."""
-
-
 def _opened(
-    job: BulkJob, dirs: _Dirs, ahead: Readahead
+    job: BulkJob, dirs: Below, ahead: Readahead
 ) -> Iterator[tuple[bytes, int, int, str, int, Extents | None]]:
     # The hot loop of a first sync (every file of the tree): the scan's entry kept without
     # building another where the file is as scanned.
@@ -205,8 +134,8 @@ def _opened(
         try:
             where, name = dirs.parent(rel)
             fd = os.open(name, flags, dir_fd=where)
-        except _Swapped:
-            job.unreadable[rel] = _SWAPPED  # never read through, and said
+        except Swapped:
+            job.unreadable[rel] = SWAPPED  # never read through, and said
             job.missing.add(rel)
             yield b"-\n", -1, 0, rel, n, None
             continue

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from rpdevd.sshlib import asyncssh
 from rpdevd.sync.bulkstream import Extents, data_extents
+from rpdevd.sync.localdirs import SWAPPED, Swapped, open_below
 from rpdevd.sync.model import TMP_MARK, Kind, LocalEntry, RemoteEntry, remote_entry
 from rpdevd.sync.plan import Op
 from rpdevd.sync.scan import Unreadable, reason
@@ -140,13 +141,16 @@ class SftpApplier:
     ) -> LocalEntry | None:
         """Copy the local file to `tmp`; the local state sent, or None if it vanished. Raises
         Unreadable when it is there but cannot be read (`tmp` is then removed)."""
-        local = os.path.join(self.local_root, rel)
         try:
-            fh = open(local, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW))  # noqa: SIM115
+            # Through its directories, never a symlink on the way (`localdirs`).
+            fd = open_below(str(self.local_root), rel, os.O_RDONLY | os.O_NOFOLLOW)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except Swapped:
+            raise Unreadable(SWAPPED) from None
         except OSError as exc:
             raise Unreadable(reason(exc)) from None
+        fh = open(fd, "rb")  # noqa: SIM115
         with fh:
             st = os.fstat(fh.fileno())
             attrs = asyncssh.SFTPAttrs(

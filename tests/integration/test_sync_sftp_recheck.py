@@ -197,3 +197,23 @@ async def test_a_file_that_appeared_where_a_directory_goes_is_kept_as_a_copy(pod
     assert result.status == "ok" and result.info.startswith("pkg.rpdev-conflict-")
     assert (pod.root / "pkg").is_dir()
     assert pod.files() == {result.info: POD_EDIT}
+
+
+async def test_an_edit_below_a_directory_swapped_for_a_symlink_is_not_read_through(
+    pod: Pod, tmp_path: Path
+) -> None:
+    """The local side, read the same way: each file through its directories as the walk saw
+    them. A directory swapped for a symlink after the plan (by another user who can write in the
+    tree, or a race) is never read through; the edit is reported unreadable, nothing sent."""
+    secret = b"outside the tree: never sent\n"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_bytes(secret)
+    op = Op("put", "src/a.txt", local=pod.local_file("src/a.txt", b"local version\n"))
+    (pod.local / "src" / "a.txt").unlink()
+    (pod.local / "src").rmdir()
+    (pod.local / "src").symlink_to(outside)
+    (result,) = await pod.applier.apply([op])
+    assert result.status == "unreadable"
+    assert "replaced by a symlink" in result.info
+    assert pod.files() == {}

@@ -78,9 +78,7 @@ def test_a_directory_swapped_for_a_symlink_is_not_read_through(
 
 
 @pytest.mark.parametrize("via_send", [False, True], ids=["chunks", "send"])
-def test_a_directory_removed_or_become_a_file_is_a_deletion(
-    tmp_path: Path, via_send: bool
-) -> None:
+def test_a_directory_removed_or_become_a_file_is_a_deletion(tmp_path: Path, via_send: bool) -> None:
     root, files, planned = tree(tmp_path)
     job = BulkJob(root, ".stage", files, b"m", planned)
     shutil.rmtree(root / "a" / "b")
