@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import shlex
@@ -23,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK
 from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
@@ -121,9 +123,41 @@ async def list_pod(conn: asyncssh.SSHClientConnection, root: str) -> dict[str, R
 LIST_TIMEOUT = 300.0
 
 
+_LINKED = "a folder above it is a symlink here"
+
+
+def _folders(root: Path, rel: str, make: bool = False) -> str | None:
+    """Why the folders above `rel` (below the root) are not all real folders here, or None.
+    A folder that is a symlink is never written through (planted by another user who can write
+    in the tree, or a link of the user's own, it would land the pod's file wherever it points);
+    one that is a file is in the way. `make`: create the missing ones (none followed)."""
+    at = root
+    for part in rel.split("/")[:-1]:
+        at = at / part
+        try:
+            st = os.lstat(at)
+        except FileNotFoundError:
+            if not make:
+                return None  # nothing here yet: made when the file lands
+            try:
+                os.mkdir(at)
+            except FileExistsError:  # made meanwhile: looked at again below
+                pass
+            st = os.lstat(at)
+        if S_ISLNK(st.st_mode):
+            return _LINKED
+        if not S_ISDIR(st.st_mode):
+            return "a folder above it is a file here"
+    return None
+
+
 def local_state(root: Path, rel: str) -> LocalState:
-    """What `rel` is here: an entry, None (nothing), or why it cannot be read."""
+    """What `rel` is here: an entry, None (nothing), or why it cannot be read (or written:
+    below a symlink)."""
     try:
+        why = _folders(root, rel)
+        if why is not None:
+            return why
         st = os.lstat(root / rel)
     except FileNotFoundError:
         return None
@@ -284,8 +318,12 @@ class Puller:
         self, sftp: asyncssh.SFTPClient, op: PullOp, done: list[int], total: int, nfiles: int
     ) -> tuple[Pulled, str]:
         """Bring one file down and rename it into place. (record, conflict copy or "")."""
-        target = self.spec.local_root / op.path
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        root = self.spec.local_root
+        target = root / op.path
+        # The folders above it made or checked, none a symlink: checked again before the rename.
+        why = await asyncio.to_thread(_folders, root, op.path, True)
+        if why is not None:
+            raise OSError(errno.ELOOP, why)
         tmp = target.with_name(f".{target.name}{TMP_MARK}{secrets.token_hex(4)}")
         src = rpath(self.spec.remote_root, op.path).encode("utf-8", "surrogateescape")
         big = op.pod.size >= PROGRESS_MIN
@@ -298,6 +336,9 @@ class Puller:
             self._progress(op, 0, done, total, nfiles)
         try:
             await sftp.get(src, os.fsencode(tmp), preserve=True, progress_handler=tick)
+            why = await asyncio.to_thread(_folders, root, op.path)
+            if why is not None:
+                raise OSError(errno.ELOOP, why)
             copy = await asyncio.to_thread(self._make_way, target, op)
             os.replace(tmp, target)
         except BaseException:

@@ -249,3 +249,26 @@ async def test_a_listing_that_ends_early_is_never_written_to(prig: PullRig) -> N
             await list_pod(conn, str(prig.remote))
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("depth", ["logs", "outputs/run1"])
+def test_nothing_lands_through_a_local_symlink(prig: PullRig, tmp_path: Path, depth: str) -> None:
+    """A folder here that is a symlink (planted by another user who can write in the tree, or
+    a link of your own) is never written through: what the pod has below it stays on the pod,
+    reported, and nothing lands where the link points."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "train.log").write_bytes(b"not the tree's\n")
+    (prig.local / depth).parent.mkdir(parents=True, exist_ok=True)
+    (prig.local / depth).symlink_to(elsewhere)
+    prig.on_pod("logs/train.log", b"from the pod\n", 1_700_000_600)
+    prig.on_pod("logs/new.log", b"from the pod\n", 1_700_000_600)
+    prig.on_pod("outputs/run1/loss.png", b"png\n", 1_700_000_600)
+    prig.on_pod("outputs/run1/deeper/acc.png", b"png\n", 1_700_000_600)
+    res = prig.pull(*PATTERNS, "--json", check=False)
+    out = json.loads(res.stdout)
+    assert sorted(os.listdir(elsewhere)) == ["train.log"]
+    assert (elsewhere / "train.log").read_bytes() == b"not the tree's\n"
+    assert res.returncode == 1 and not out["ok"]
+    assert all("symlink" in line for line in out["unreadable"])
+    assert len(out["unreadable"]) == 2
