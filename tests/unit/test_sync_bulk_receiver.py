@@ -12,27 +12,11 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sync import podops
-from rpdevd.sync.bulkstream import BulkJob, bulk_job, chunks, send
+from rpdevd.sync.bulkstream import BulkJob, bulk_job, chunks
 from rpdevd.sync.model import LocalEntry, RemoteEntry, expected_remote
 from rpdevd.sync.plan import Op
 from rpdevd.sync.scan import stat_one
-
-
-def entry(path: Path) -> LocalEntry:
-    st = path.lstat()
-    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
-
-
-def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
-    if not via_send:
-        return b"".join(chunks(job))
-    out = tmp_path / "stream.bin"
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        send(job, fd)
-    finally:
-        os.close(fd)
-    return out.read_bytes()
+from tests.unit.bulkstreams import entry, stream
 
 
 def _oldest_python() -> str | None:

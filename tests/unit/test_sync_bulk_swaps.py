@@ -10,27 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rpdevd.sync.bulkstream import BulkJob, chunks, send
+from rpdevd.sync.bulkstream import BulkJob, chunks
 from rpdevd.sync.model import LocalEntry
+from tests.unit.bulkstreams import entry, stream
 
 SECRET = b"outside the tree: never sent\n"
-
-
-def entry(path: Path) -> LocalEntry:
-    st = path.lstat()
-    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
-
-
-def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
-    if not via_send:
-        return b"".join(chunks(job))
-    out = tmp_path / "stream.bin"
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        send(job, fd)
-    finally:
-        os.close(fd)
-    return out.read_bytes()
 
 
 def tree(tmp_path: Path) -> tuple[Path, list[str], list[LocalEntry | None]]:

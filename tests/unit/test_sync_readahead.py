@@ -17,18 +17,13 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sync import readahead
-from rpdevd.sync.bulkstream import BulkJob, chunks, send
-from rpdevd.sync.model import LocalEntry
+from rpdevd.sync.bulkstream import BulkJob
 from rpdevd.sync.readahead import Readahead
+from tests.unit.bulkstreams import entry, stream
 
 pytestmark = pytest.mark.skipif(not readahead.supported(), reason="no RWF_NOWAIT/fadvise here")
 
 SIZE = 8192
-
-
-def entry(path: Path) -> LocalEntry:
-    st = path.lstat()
-    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
 
 
 def make(root: Path, count: int) -> list[str]:
@@ -82,6 +77,14 @@ def wait_cached(path: Path, seconds: float = 20.0) -> bool:
     return False
 
 
+def cold(tmp_path: Path, count: int) -> tuple[Path, list[str], Readahead]:
+    """A tree of `count` files out of memory, and a reader ahead of a sender through it."""
+    root = tmp_path / "tree"
+    names = make(root, count)
+    evict(root, names)
+    return root, names, Readahead(str(root), names, [entry(root / n) for n in names])
+
+
 def opened(ahead: Readahead, root: Path, name: str, n: int) -> None:
     """What the sender does with file n: open it, and let the reader ahead probe one in EVERY."""
     fd = os.open(root / name, os.O_RDONLY)
@@ -93,10 +96,7 @@ def opened(ahead: Readahead, root: Path, name: str, n: int) -> None:
 
 
 def test_files_not_in_memory_are_read_ahead_of_the_sender(tmp_path: Path) -> None:
-    root = tmp_path / "tree"
-    names = make(root, 64)
-    evict(root, names)
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    root, names, ahead = cold(tmp_path, 64)
     try:
         opened(ahead, root, names[0], 0)
         assert ahead.started == 1
@@ -126,10 +126,7 @@ def test_the_reader_keeps_within_its_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "FILES", 8)
-    root = tmp_path / "tree"
-    names = make(root, 48)
-    evict(root, names)
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    root, names, ahead = cold(tmp_path, 48)
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / names[8])
@@ -144,10 +141,7 @@ def test_the_reader_keeps_within_its_window(
 
 def test_the_reader_keeps_within_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readahead, "BYTES", 4 * SIZE)
-    root = tmp_path / "tree"
-    names = make(root, 40)
-    evict(root, names)
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    root, names, ahead = cold(tmp_path, 40)
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / names[5])  # advised until more than BYTES were ahead
@@ -220,10 +214,7 @@ def test_one_reader_at_a_time_and_none_left_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "FILES", 4)
-    root = tmp_path / "tree"
-    names = make(root, 64)
-    evict(root, names)
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    root, names, ahead = cold(tmp_path, 64)
     opened(ahead, root, names[0], 0)
     thread = ahead._thread
     assert thread is not None and thread.daemon  # never keeps the program from ending
@@ -234,44 +225,34 @@ def test_one_reader_at_a_time_and_none_left_after(
     assert not thread.is_alive()
 
 
-@pytest.mark.parametrize("errno_", [errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS])
-def test_where_the_system_cannot_tell_nothing_reads_ahead(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_: int
+@pytest.mark.parametrize(
+    ("errno_", "asked"),
+    [
+        (errno.EOPNOTSUPP, 1),  # the system cannot tell: asked once, then never again
+        (errno.EINVAL, 1),
+        (errno.ENOSYS, 1),
+        (errno.EIO, 4),  # the probe's read fails: the sender's own read finds the error
+    ],
+)
+def test_a_probe_that_cannot_tell_reads_nothing_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_: int, asked: int
 ) -> None:
     root = tmp_path / "tree"
     names = make(root, 64)
     evict(root, names)
-    asked: list[int] = []
-
-    def cannot_tell(fd: int, *args: object) -> int:
-        asked.append(fd)
-        raise OSError(errno_, os.strerror(errno_))
-
-    monkeypatch.setattr(os, "preadv", cannot_tell)
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
-    for n, name in enumerate(names):
-        opened(ahead, root, name, n)
-    ahead.close()
-    assert ahead.started == 0
-    assert len(asked) == 1  # and it stops asking
-
-
-def test_a_probe_whose_read_fails_reads_nothing_ahead(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "tree"
-    names = make(root, 64)
-    evict(root, names)
+    calls: list[int] = []
 
     def failing(fd: int, *args: object) -> int:
-        raise OSError(errno.EIO, "I/O error")
+        calls.append(fd)
+        raise OSError(errno_, os.strerror(errno_))
 
     monkeypatch.setattr(os, "preadv", failing)
     ahead = Readahead(str(root), names, [entry(root / n) for n in names])
     for n, name in enumerate(names):
         opened(ahead, root, name, n)
     ahead.close()
-    assert ahead.started == 0  # the sender's own read finds the error
+    assert ahead.started == 0
+    assert len(calls) == asked
 
 
 def test_files_beyond_what_the_scan_told(tmp_path: Path) -> None:
@@ -309,19 +290,12 @@ def test_the_stream_is_the_same_read_ahead_or_not(tmp_path: Path, via_send: bool
     (root / "big").write_bytes(os.urandom(3 << 20))  # through sendfile
     names.append("big")
 
-    def stream() -> bytes:
+    def sent() -> bytes:
         job = BulkJob(root, ".stage", names, b"m", [entry(root / n) for n in names])
-        if not via_send:
-            return b"".join(chunks(job))
-        out = tmp_path / "stream.bin"
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            send(job, fd)
-        finally:
-            os.close(fd)
+        data = stream(job, via_send, tmp_path)
         assert not job.torn and not job.missing and not job.unreadable
-        return out.read_bytes()
+        return data
 
-    warm = stream()
+    warm = sent()
     evict(root, names)
-    assert stream() == warm
+    assert sent() == warm

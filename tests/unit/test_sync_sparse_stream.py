@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sync import podops
-from rpdevd.sync.bulkstream import BulkJob, bulk_job, chunks, data_extents, send
-from rpdevd.sync.model import LocalEntry
+from rpdevd.sync.bulkstream import bulk_job, data_extents
 from rpdevd.sync.plan import Op
+from tests.unit.bulkstreams import entry, stream
 
 MIB = 1 << 20
 
@@ -30,23 +30,6 @@ def make_sparse(path: Path, size: int, data: dict[int, bytes]) -> None:
 
 def allocated(path: Path) -> int:
     return path.stat().st_blocks * 512
-
-
-def entry(path: Path) -> LocalEntry:
-    st = path.lstat()
-    return LocalEntry("file", st.st_size, st.st_mtime_ns, st.st_mode & 0o777, st.st_ino)
-
-
-def stream(job: BulkJob, via_send: bool, tmp_path: Path) -> bytes:
-    if not via_send:
-        return b"".join(chunks(job))
-    out = tmp_path / "stream.bin"
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        send(job, fd)
-    finally:
-        os.close(fd)
-    return out.read_bytes()
 
 
 @pytest.mark.parametrize("via_send", [False, True], ids=["chunks", "sendfile"])

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from rpdevd.sync import podops
-from rpdevd.sync.bulkstream import bulk_job, chunks, send
+from rpdevd.sync.bulkstream import bulk_job
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry, expected_remote
 from rpdevd.sync.plan import Op, plan, under_any
 from rpdevd.sync.transfer import _results
+from tests.unit.bulkstreams import stream
 
 # ----- the plan (pure) ---------------------------------------------------------------------------
 
@@ -213,16 +214,7 @@ def test_a_file_whose_read_fails_part_way_never_lands(
         Op("put", "z", entry(src / "z")),
     ]
     job = bulk_job(src, ops)
-    if via_send:
-        out = tmp_path / "stream.bin"
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            send(job, fd)
-        finally:
-            os.close(fd)
-        data = out.read_bytes()
-    else:
-        data = b"".join(chunks(job))
+    data = stream(job, via_send, tmp_path)
     monkeypatch.undo()
     assert job.unreadable == {"bad": "Input/output error"}
     assert set(job.sent) == {"a", "z"}
