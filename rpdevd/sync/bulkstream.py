@@ -162,12 +162,12 @@ def _opened(
             ):
                 entry = planned  # as scanned (the usual case): kept, not built again
             else:
-                now = entry_from_stat(st)
+                now = entry_from_stat(st)  # changed since the scan (or not scanned)
                 if now is None or now.kind != "file":
                     job.missing.add(rel)
                     yield b"-\n", -1, 0, rel, n, None
                     continue
-                entry = planned if now == planned and planned is not None else now
+                entry = now
             header = b"%d %o %d\n" % (size, entry.mode, entry.mtime_ns // 1_000_000_000)
             extents = data_extents(fd, st) if st.st_blocks * 512 < size else None
             if extents is not None:

@@ -14,7 +14,8 @@ thread keeps at most `FILES` files and `BYTES` bytes ahead of the sender, and st
 `WARM` files in a row were in memory already; a later probe starts it again.
 
 Advice is only advice: a file that vanished or cannot be opened is skipped (the sender reports
-it), and nothing here changes what is sent or how. Where the system has neither call (macOS),
+it), and nothing here changes what is sent or how. Files are opened as the sender opens them,
+through their directories without following a symlink (`localdirs`). Where the system has neither call (macOS),
 nothing reads ahead.
 """
 
@@ -26,6 +27,7 @@ import os
 import threading
 from collections.abc import Sequence
 
+from rpdevd.sync.localdirs import Below, Swapped
 from rpdevd.sync.model import LocalEntry
 
 EVERY = 16  # the sender probes one file in this many
@@ -108,7 +110,16 @@ class Readahead:
             thread.join(1.0)  # a thread stuck in an open (a hung mount) is left: it only advises
 
     def _run(self, i: int) -> None:
-        files, root = self.files, self.root
+        # Through the files' directories as the sender opens them (`localdirs`): a directory
+        # swapped for a symlink leads this thread nowhere else either.
+        below = Below(self.root)
+        try:
+            self._ahead(i, below)
+        finally:
+            below.close()
+
+    def _ahead(self, i: int, below: Below) -> None:
+        files = self.files
         buf = bytearray(1)
         lead: collections.deque[tuple[int, int]] = collections.deque()  # (file, bytes advised)
         lead_bytes = 0
@@ -125,8 +136,9 @@ class Readahead:
                 continue
             size = self.size(i)
             try:
-                fd = os.open(os.path.join(root, files[i]), _FLAGS)
-            except OSError:
+                where, name = below.parent(files[i])
+                fd = os.open(name, _FLAGS, dir_fd=where)
+            except (OSError, Swapped):
                 i += 1
                 continue
             try:

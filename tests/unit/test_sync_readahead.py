@@ -299,3 +299,31 @@ def test_the_stream_is_the_same_read_ahead_or_not(tmp_path: Path, via_send: bool
     warm = sent()
     evict(root, names)
     assert sent() == warm
+
+
+def test_a_directory_swapped_for_a_symlink_leads_the_reader_nowhere(tmp_path: Path) -> None:
+    """It opens files as the sender does, through their directories: what a planted symlink
+    points at is never opened, not even to advise on it."""
+    root = tmp_path / "tree"
+    names = make(root, 16) + [f"sub/g{i:04d}" for i in range(16)] + ["z"]
+    (root / "sub").mkdir()
+    for name in names[16:]:
+        (root / name).write_bytes(b"s" * SIZE)
+    planned = [entry(root / n) for n in names]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in names[16:32]:
+        (outside / name.split("/")[1]).write_bytes(b"o" * SIZE)
+    evict(root, names)
+    evict(outside, [n.split("/")[1] for n in names[16:32]])
+    for name in names[16:32]:
+        (root / name).unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(outside)
+    ahead = Readahead(str(root), names, planned)
+    try:
+        opened(ahead, root, names[0], 0)
+        assert wait_cached(root / "z")  # past the swapped directory
+        assert not any(cached(outside / n.split("/")[1]) for n in names[16:32])
+    finally:
+        ahead.close()
