@@ -37,7 +37,8 @@ def walk(out: "BinaryIO", d: bytes, rel: bytes, prune: "set[bytes]") -> None:
         t = b"f" if stat.S_ISREG(m) else b"l" if stat.S_ISLNK(m) else b"o"
         tgt = os.readlink(de.path) if t == b"l" else b""
         out.write(
-            b"%s\0%d\0%o\0%d\0%s\0%s\0" % (t, st.st_size, stat.S_IMODE(m), int(st.st_mtime), tgt, r)
+            b"%s\0%d\0%o\0%d\0%s\0%s\0"
+            % (t, st.st_size, stat.S_IMODE(m), st.st_mtime_ns // 1000000000, tgt, r)
         )
 
 

@@ -116,6 +116,60 @@ def test_the_parser_reads_every_record_as_the_listers_print_it() -> None:
             assert few.entries == {p: e for p, e in want.items() if p != "fifo"}
 
 
+def test_records_are_gathered_in_whole_seconds() -> None:
+    """GNU find prints mtimes with a fraction (`%T@`): the records leave it out, so they are
+    the bytes the other listers print and the baseline expects; a dot anywhere else (a name, a
+    link's target, a fraction already cut) is kept. Gathered a read at a time, at every cut of
+    the buffer, the records are the same."""
+    body = b"".join(
+        [
+            b"f\x003\x00644\x001700000000.5000000000\x00\x00v1.2\x00",
+            b"f\x003\x00644\x00-2.5000000000\x00\x00old.0\x00",
+            b"l\x003\x00777\x001700000000.0000000000\x00a.9\x00link.9\x00",
+            b"d\x000\x00755\x000\x00\x00dir.1\x00",
+            b"f\x003\x00644\x001700000001\x00\x00whole\x00",
+        ]
+    )
+    want = {
+        b"f\x003\x00644\x001700000000\x00\x00v1.2\x00",
+        b"f\x003\x00644\x00-2\x00\x00old.0\x00",
+        b"l\x003\x00777\x001700000000\x00a.9\x00link.9\x00",
+        b"d\x000\x00755\x000\x00\x00dir.1\x00",
+        b"f\x003\x00644\x001700000001\x00\x00whole\x00",
+    }
+    raw = b"motd\n" + HEADER + b" python3=1\n" + body + END
+    assert record_set(raw) - {END} == want
+    for step in (1, 5, 7, 64):
+        gathered = ListingRecords()
+        for end in range(0, len(raw), step):
+            gathered.feed(raw[:end])
+        assert gathered.records(raw) == want
+    entries = parse_listing(raw).entries
+    assert entries["old.0"].mtime_s == -2 and entries["v1.2"].mtime_s == 1_700_000_000
+
+
+@pytest.mark.parametrize("mode", ["find", "python", "sh"])
+def test_every_lister_gives_a_fraction_of_a_second_as_the_others(tmp_path: Path, mode: str) -> None:
+    """A file whose mtime has a fraction (one the user wrote on the pod; rpdev sets whole
+    seconds), after 1970 and before it: each lister's record is the one the others give, its
+    seconds the floor of its mtime, as the baseline counts them."""
+    if mode == "sh" and not shutil.which("stat"):
+        pytest.skip("no stat")
+    root = tmp_path / "root"
+    root.mkdir()
+    for name, ns in (("late", 1_700_000_000_250_000_000), ("early", -1_500_000_000)):
+        (root / name).write_bytes(b"abc")
+        os.utime(root / name, ns=(ns, ns))
+        (root / name).chmod(0o644)
+    raw = run(listing_script(str(root), [], mode))
+    assert record_set(raw) - {END} == {
+        b"f\x003\x00644\x001700000000\x00\x00late\x00",
+        b"f\x003\x00644\x00-2\x00\x00early\x00",
+    }
+    entries = parse_listing(raw).entries
+    assert (entries["late"].mtime_s, entries["early"].mtime_s) == (1_700_000_000, -2)
+
+
 @pytest.mark.parametrize("mode", ["find", "python", "sh"])
 def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) -> None:
     """What makes the no-change check possible: a tree rpdev wrote lists, byte for byte, as
