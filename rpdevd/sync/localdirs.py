@@ -7,11 +7,14 @@ never read through, which would send whatever it points at.
     fd = os.open(name, flags, dir_fd=below.parent(rel)[0])   # directory cost one open each
     below.close()
 
-`open_below` does it once, for a few files.
+`open_below` does it once, for a few files. A pull lands files the same way, through
+directories opened (and made) one name at a time, so that nothing is written through a symlink
+(`pull.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from stat import S_ISLNK
@@ -38,19 +41,20 @@ class Below:
         self.fds: list[int] = []  # the root's descriptor, then one per name in `path`
         self.last: str | None = None  # `path` joined, once it is all open
 
-    def parent(self, rel: str) -> tuple[int, str]:
+    def parent(self, rel: str, make: bool = False) -> tuple[int, str]:
         """(the descriptor of rel's directory, rel's own name). OSError where that directory
-        cannot be opened (ENOENT, ENOTDIR: gone); Swapped where one on the way is a symlink
-        now."""
+        cannot be opened (ENOENT, ENOTDIR: gone, or a file on the way); Swapped where one on
+        the way is a symlink now. `make`: a missing one is made (a file about to land)."""
         cut = rel.rfind("/")
         where = rel[:cut] if cut >= 0 else ""
         if where != self.last:  # not the last file's directory (the usual case is)
-            self._to(where.split("/") if where else [])
+            self._to(where.split("/") if where else [], make)
             self.last = where
         return self.fds[-1], rel[cut + 1 :]
 
-    def _to(self, names: list[str]) -> None:
-        """Open the directories `names` below the root, keeping those already open."""
+    def _to(self, names: list[str], make: bool = False) -> None:
+        """Open the directories `names` below the root, keeping those already open (and
+        making those missing, with `make`)."""
         path, fds = self.path, self.fds
         self.last = None
         if not fds:
@@ -64,6 +68,9 @@ class Below:
             path.pop()
             os.close(fds.pop())
         for part in names[keep:]:
+            if make:
+                with contextlib.suppress(FileExistsError):  # what is there is opened below
+                    os.mkdir(part, dir_fd=fds[-1])
             try:
                 fd = os.open(part, _SUBDIR, dir_fd=fds[-1])
             except OSError as exc:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
+from rpdevd.sync.localdirs import Below, Swapped
 from rpdevd.sync.model import CONFLICT_MARK, TMP_MARK, LocalEntry, RemoteEntry
 from rpdevd.sync.pullbase import PullBaseline
 from rpdevd.sync.pullplan import (
@@ -124,30 +125,29 @@ LIST_TIMEOUT = 300.0
 
 
 _LINKED = "a folder above it is a symlink here"
+_IN_THE_WAY = "a folder above it is a file here"
+_MOVED = "a folder above it was moved or replaced while it was pulled"
+# The temporary a file lands in: new, never through a symlink, not inherited by a child.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _folders(root: Path, rel: str, make: bool = False) -> str | None:
-    """Why the folders above `rel` (below the root) are not all real folders here, or None.
-    A folder that is a symlink is never written through (planted by another user who can write
-    in the tree, or a link of the user's own, it would land the pod's file wherever it points);
-    one that is a file is in the way. `make`: create the missing ones (none followed)."""
+def _folders(root: Path, rel: str) -> str | None:
+    """Why the folders above `rel` (below the root) are not all real folders here, or None
+    (also where some are missing: made when the file lands). A folder that is a symlink is
+    never written through (planted by another user who can write in the tree, or a link of
+    the user's own, it would land the pod's file wherever it points); one that is a file is in
+    the way. The landing itself goes through the folders' descriptors (`Puller._land`)."""
     at = root
     for part in rel.split("/")[:-1]:
         at = at / part
         try:
             st = os.lstat(at)
         except FileNotFoundError:
-            if not make:
-                return None  # nothing here yet: made when the file lands
-            try:
-                os.mkdir(at)
-            except FileExistsError:  # made meanwhile: looked at again below
-                pass
-            st = os.lstat(at)
+            return None
         if S_ISLNK(st.st_mode):
             return _LINKED
         if not S_ISDIR(st.st_mode):
-            return "a folder above it is a file here"
+            return _IN_THE_WAY
     return None
 
 
@@ -162,19 +162,46 @@ def local_state(root: Path, rel: str) -> LocalState:
     except FileNotFoundError:
         return None
     except NotADirectoryError:
-        return "a folder above it is a file here"
+        return _IN_THE_WAY
     except OSError as exc:
         return reason(exc)
     return entry_from_stat(st) or LocalEntry("other")
 
 
-def _free_name(target: Path, stamp: str) -> Path:
-    copy = target.with_name(f"{target.name}{CONFLICT_MARK}{stamp}")
+def _free_name(where: int, name: str, stamp: str) -> str:
+    """A name for a conflict copy of `name` that nothing in the folder `where` has."""
+    copy = f"{name}{CONFLICT_MARK}{stamp}"
     n = 2
-    while os.path.lexists(copy):
-        copy = target.with_name(f"{target.name}{CONFLICT_MARK}{stamp}-{n}")
+    while _exists(where, copy):
+        copy = f"{name}{CONFLICT_MARK}{stamp}-{n}"
         n += 1
     return copy
+
+
+def _exists(where: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=where, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _still_there(root: Path, rel: str, where: int) -> str | None:
+    """Why `rel`'s folder as it is reached now from the root is not the folder `where` (the
+    one its file was written in), or None."""
+    below = Below(str(root))
+    try:
+        now, _ = below.parent(rel)
+        a, b = os.fstat(now), os.fstat(where)
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
+            return _MOVED
+    except Swapped:
+        return _LINKED
+    except OSError:
+        return _MOVED
+    finally:
+        below.close()
+    return None
 
 
 class Puller:
@@ -317,46 +344,83 @@ class Puller:
     async def _land(
         self, sftp: asyncssh.SFTPClient, op: PullOp, done: list[int], total: int, nfiles: int
     ) -> tuple[Pulled, str]:
-        """Bring one file down and rename it into place. (record, conflict copy or "")."""
-        root = self.spec.local_root
-        target = root / op.path
-        # The folders above it made or checked, none a symlink: checked again before the rename.
-        why = await asyncio.to_thread(_folders, root, op.path, True)
-        if why is not None:
-            raise OSError(errno.ELOOP, why)
-        tmp = target.with_name(f".{target.name}{TMP_MARK}{secrets.token_hex(4)}")
-        src = rpath(self.spec.remote_root, op.path).encode("utf-8", "surrogateescape")
-        big = op.pod.size >= PROGRESS_MIN
-
-        def tick(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
-            if big:
-                self._progress(op, copied, done, total, nfiles)
-
-        if big:
-            self._progress(op, 0, done, total, nfiles)
+        """Bring one file down and rename it into place. (record, conflict copy or "").
+        Everything here is done through the target's folder, opened (and made where missing)
+        from the root one name at a time without following a symlink, and kept open: the
+        temporary is created in it and written through its descriptor, the conflict copy and
+        the rename are names in it. A folder swapped for a symlink at any moment is never
+        written through."""
+        below = Below(str(self.spec.local_root))
         try:
-            await sftp.get(src, os.fsencode(tmp), preserve=True, progress_handler=tick)
-            why = await asyncio.to_thread(_folders, root, op.path)
-            if why is not None:
-                raise OSError(errno.ELOOP, why)
-            copy = await asyncio.to_thread(self._make_way, target, op)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        st = os.lstat(target)
-        if big:
-            self._progress(op, op.pod.size, done, total, nfiles)
+            try:
+                where, name = await asyncio.to_thread(below.parent, op.path, True)
+            except Swapped:
+                raise OSError(errno.ELOOP, _LINKED) from None
+            except NotADirectoryError:
+                raise OSError(errno.ENOTDIR, _IN_THE_WAY) from None
+            tmp = f".{name}{TMP_MARK}{secrets.token_hex(4)}"
+            fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=where)
+            try:
+                try:
+                    await self._download(sftp, op, fd, done, total, nfiles)
+                finally:
+                    os.close(fd)
+                # Still the folder at that path? One moved away and replaced since would
+                # take the file where nobody looks for it: it stays on the pod, reported.
+                why = await asyncio.to_thread(_still_there, self.spec.local_root, op.path, where)
+                if why is not None:
+                    raise OSError(errno.ELOOP, why)
+                copy = await asyncio.to_thread(self._make_way, where, name, op)
+                os.replace(tmp, name, src_dir_fd=where, dst_dir_fd=where)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=where)
+                raise
+            st = os.stat(name, dir_fd=where, follow_symlinks=False)
+        finally:
+            below.close()
         done[0] += op.pod.size
         return Pulled(op.pod.size, op.pod.mtime_s, st.st_size, st.st_mtime_ns), copy
 
-    def _make_way(self, target: Path, op: PullOp) -> str:
-        """Checked again just before the rename: what is at `target` now is replaced only if
-        it is still what the plan expected (the pull's own, unchanged); anything else is
-        renamed to a conflict copy. The copy's path (relative to the root), or ""."""
+    async def _download(
+        self,
+        sftp: asyncssh.SFTPClient,
+        op: PullOp,
+        fd: int,
+        done: list[int],
+        total: int,
+        nfiles: int,
+    ) -> None:
+        """The pod's file into `fd`, in parallel pieces, with its mode (permission bits) and
+        mtime."""
+        src = rpath(self.spec.remote_root, op.path).encode("utf-8", "surrogateescape")
+        big = op.pod.size >= PROGRESS_MIN
+        if big:
+            self._progress(op, 0, done, total, nfiles)
+        copied = 0
+        async with sftp.open(src, "rb") as f:
+            attrs = await f.stat()
+            async for offset, data in await f.read_parallel():
+                os.pwrite(fd, data, offset)
+                copied += len(data)
+                if big:
+                    self._progress(op, copied, done, total, nfiles)
+        if attrs.permissions is not None:
+            os.fchmod(fd, attrs.permissions & 0o777)
+        if attrs.mtime is not None:
+            mtime = attrs.mtime * 1_000_000_000 + (attrs.mtime_ns or 0)
+            atime = mtime if attrs.atime is None else attrs.atime * 1_000_000_000
+            os.utime(fd, ns=(atime + (attrs.atime_ns or 0), mtime))
+        if big:
+            self._progress(op, op.pod.size, done, total, nfiles)
+
+    def _make_way(self, where: int, name: str, op: PullOp) -> str:
+        """Checked again just before the rename: what is at `name` in the folder `where` now
+        is replaced only if it is still what the plan expected (the pull's own, unchanged);
+        anything else is renamed to a conflict copy. The copy's path (relative to the root),
+        or ""."""
         try:
-            st = os.lstat(target)
+            st = os.stat(name, dir_fd=where, follow_symlinks=False)
         except FileNotFoundError:
             return ""
         now = entry_from_stat(st) or LocalEntry("other")
@@ -371,9 +435,9 @@ class Puller:
             )
         ):
             return ""
-        copy = _free_name(target, self._stamp)
-        os.rename(target, copy)
-        return copy.relative_to(self.spec.local_root).as_posix()
+        copy = _free_name(where, name, self._stamp)
+        os.rename(name, copy, src_dir_fd=where, dst_dir_fd=where)
+        return op.path[: len(op.path) - len(name)] + copy
 
 
 async def pull_loop(

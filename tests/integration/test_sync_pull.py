@@ -272,3 +272,83 @@ def test_nothing_lands_through_a_local_symlink(prig: PullRig, tmp_path: Path, de
     assert res.returncode == 1 and not out["ok"]
     assert all("symlink" in line for line in out["unreadable"])
     assert len(out["unreadable"]) == 2
+
+
+@pytest.mark.parametrize("swap", ["symlink", "folder"])
+async def test_a_folder_swapped_while_its_file_comes_down_is_never_written_through(
+    prig: PullRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """The race after the plan's check: once a file's folder is open, it is moved away and a
+    symlink (or another folder) put in its place while the file comes down. The file is
+    written through the folder it opened, never where the link points; since that folder is
+    no longer at its path, the file stays on the pod, reported, and no temporary is left."""
+    from rpdevd.sync.destination import connect, parse_destination
+    from rpdevd.sync.pull import Puller, PullSpec
+    from rpdevd.sync.pullbase import PullBaseline
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (prig.local / "logs").mkdir()
+    prig.on_pod("logs/train.log", b"from the pod\n" * 1000, 1_700_000_600)
+    prig.on_pod("outputs/loss.png", b"png\n", 1_700_000_600)
+    real = Puller._download
+
+    async def swapped(self: Puller, sftp: object, op: object, fd: int, *rest: object) -> None:
+        if op.path == "logs/train.log":  # type: ignore[attr-defined]
+            (prig.local / "logs").rename(prig.local / "moved")
+            if swap == "symlink":
+                (prig.local / "logs").symlink_to(elsewhere)
+            else:
+                (prig.local / "logs").mkdir()
+        await real(self, sftp, op, fd, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Puller, "_download", swapped)
+    spec = PullSpec(prig.local, str(prig.remote), "swap", ("outputs/**/*.png", "logs/"))
+    db = PullBaseline(prig.db)
+    conn = await connect(parse_destination(prig.dest), prig.opts())
+    try:
+        report = await Puller(spec, baseline=db).pull(conn)
+    finally:
+        conn.close()
+        await conn.wait_closed()
+        db.close()
+    assert list(elsewhere.iterdir()) == []
+    assert os.listdir(prig.local / "moved") == []  # written there, never renamed into view
+    assert not (prig.local / "logs" / "train.log").exists()
+    why = "is a symlink here" if swap == "symlink" else "was moved or replaced while it was pulled"
+    assert report.failed == [f"logs/train.log: a folder above it {why}"]
+    assert report.got == 1 and (prig.local / "outputs" / "loss.png").read_bytes() == b"png\n"
+
+
+async def test_a_folder_swapped_just_before_the_rename_takes_nothing_through(
+    prig: PullRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last window, between the check and the rename: the rename is a name in the folder
+    the file was written in, so the file lands there (moved away with it), never where the
+    symlink now in its place points."""
+    from rpdevd.sync.destination import connect, parse_destination
+    from rpdevd.sync.pull import Puller, PullSpec
+    from rpdevd.sync.pullbase import PullBaseline
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    prig.on_pod("logs/train.log", b"from the pod\n", 1_700_000_600)
+    real = Puller._make_way
+
+    def swapped(self: Puller, where: int, name: str, op: object) -> str:
+        (prig.local / "logs").rename(prig.local / "moved")
+        (prig.local / "logs").symlink_to(elsewhere)
+        return real(self, where, name, op)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Puller, "_make_way", swapped)
+    spec = PullSpec(prig.local, str(prig.remote), "swap", ("logs/",))
+    db = PullBaseline(prig.db)
+    conn = await connect(parse_destination(prig.dest), prig.opts())
+    try:
+        await Puller(spec, baseline=db).pull(conn)
+    finally:
+        conn.close()
+        await conn.wait_closed()
+        db.close()
+    assert list(elsewhere.iterdir()) == []
+    assert os.listdir(prig.local / "moved") == ["train.log"]
