@@ -84,9 +84,9 @@ TARGETS = (
     Target(
         "sync/remote.records",
         "rpdevd/sync/remote.py",
-        ("tests/unit/test_sync_compare.py",),
-        # The listing's records gathered as they come.
-        only=("*ListingRecords*",),
+        ("tests/unit/test_sync_compare.py", "tests/unit/test_sync_remote.py"),
+        # The listing's records gathered as they come (in whole seconds), or from a whole one.
+        only=("*ListingRecords*", "*_whole_records*", "*record_set*"),
     ),
     Target(
         "sync/remote.listing",
