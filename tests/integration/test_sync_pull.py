@@ -352,3 +352,14 @@ async def test_a_folder_swapped_just_before_the_rename_takes_nothing_through(
         db.close()
     assert list(elsewhere.iterdir()) == []
     assert os.listdir(prig.local / "moved") == ["train.log"]
+
+
+def test_a_pulled_file_keeps_its_permission_bits_and_no_more(prig: PullRig) -> None:
+    """The pod's rwx bits come down; its setuid, setgid and sticky bits never do (a pod could
+    otherwise plant a set-user-ID program in a tree that someone runs as root)."""
+    prig.on_pod("logs/tool", b"#!/bin/sh\n", 1_700_000_600, 0o6755)
+    prig.on_pod("logs/notes.txt", b"x", 1_700_000_600, 0o1640)
+    assert prig.pull_json()["got"] == 2
+    assert (prig.local / "logs" / "tool").stat().st_mode & 0o7777 == 0o755
+    assert (prig.local / "logs" / "notes.txt").stat().st_mode & 0o7777 == 0o640
+    assert (prig.local / "logs" / "tool").stat().st_mtime == 1_700_000_600
