@@ -344,11 +344,12 @@ class _Printer:
 def _ssh_sessions(dest: Any, opts: Any) -> Any:
     """`sync once` runs its session over the `ssh` binary, started here, before the engine's
     imports: the handshake and the pod's login shell overlap this process's start-up."""
-    from rpdevd.sync.sshproc import SshSessions, find_ssh, ssh_argv
+    from rpdevd.sync.sshproc import SshSessions, find_ssh, ssh_argv, user_chose_ciphers
 
     ssh = find_ssh()
     if ssh is None:
         return None
+    config_file = str(opts.config_file) if opts.config_file else None
     sessions = SshSessions(
         ssh_argv(
             ssh,
@@ -357,7 +358,8 @@ def _ssh_sessions(dest: Any, opts: Any) -> Any:
             port=dest.port,
             identities=[str(p) for p in opts.identities],
             options=opts.options,
-            config_file=str(opts.config_file) if opts.config_file else None,
+            config_file=config_file,
+            fast_ciphers=not user_chose_ciphers(config_file),
         )
     )
     sessions.prestart()

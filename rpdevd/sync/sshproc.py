@@ -46,6 +46,85 @@ _OPTION_NAMES = {
 }
 
 
+# The ciphers offered where the user's SSH config chooses none (`user_chose_ciphers`): AES-GCM
+# first, which runs on the CPU's AES instructions (400 MB through `ssh` in 0.80 s where
+# OpenSSH's first choice, ChaCha20-Poly1305, takes 1.15 s here, at half the client's CPU), then
+# AES-CTR. Every one is known to each OpenSSH since 6.2 and allowed in FIPS mode, so no client
+# refuses the list, and every OpenSSH server takes AES-CTR. (The daemon's asyncssh connections
+# prefer AES-GCM too: destination.py.)
+FAST_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
+_SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+
+
+def user_chose_ciphers(config_file: str | None = None) -> bool:
+    """Whether the SSH config `ssh` reads (`config_file`, or the user's and the system's) has a
+    `Ciphers` line anywhere, in a file it includes too, for any host: a choice that is the
+    user's, never overridden. A file that cannot be read counts as one that chooses."""
+    home = os.path.expanduser("~/.ssh")
+    if config_file:
+        roots = [(config_file, home)]
+    else:
+        roots = [(os.path.join(home, "config"), home), (_SYSTEM_CONFIG, "/etc/ssh")]
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        path, base = todo.pop()
+        if path in seen or len(seen) > 64:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as f:
+                text = f.read(1 << 20).decode("utf-8", "replace")
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True
+        for line in text.splitlines():
+            words = line.replace("=", " ", 1).split()
+            if not words:
+                continue
+            key = words[0].lower()
+            if key == "ciphers":
+                return True
+            if key == "include":
+                todo += [(p, base) for p in _included(words[1:], base)]
+    return False
+
+
+def _included(patterns: list[str], base: str) -> list[str]:
+    """The files an `Include` line names (relative ones below `base`, as ssh reads them)."""
+    out = []
+    for pattern in patterns:
+        pattern = os.path.join(base, os.path.expanduser(pattern.strip('"')))
+        folder, name = os.path.split(pattern)
+        if not any(c in pattern for c in "*?["):
+            out.append(pattern)
+        elif (
+            name.count("*") == 1
+            and not any(c in folder + name for c in "?[")
+            and ("*" not in folder)
+        ):
+            # `dir/*.conf` (the usual form) without loading glob and re before `ssh` starts.
+            head, tail = name.split("*")
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            out += sorted(
+                os.path.join(folder, n)
+                for n in names
+                if n.startswith(head)
+                and n.endswith(tail)
+                and len(n) >= len(name) - 1
+                and not n.startswith(".")
+            )
+        else:
+            import glob  # only here: the rest of the forms
+
+            out += sorted(glob.glob(pattern))
+    return out
+
+
 # `dd bs=1` reads byte by byte (slow, exact) where `head` is missing.
 BOOTSTRAP = (
     "sh -c 'IFS= read -r n || exit 3; "
@@ -79,12 +158,17 @@ def ssh_argv(
     options: dict[str, str] | None = None,
     config_file: str | None = None,
     connect_timeout: float = 20.0,
+    fast_ciphers: bool = False,
 ) -> list[str]:
-    """The `ssh` command line (without the remote command)."""
+    """The `ssh` command line (without the remote command). `fast_ciphers`: offer
+    FAST_CIPHERS (where the user chose none: `user_chose_ciphers`), unless `options` names
+    some."""
     argv = [ssh, *_BASE_OPTIONS]
     opts = dict(options or {})
     if "connecttimeout" not in opts:
         argv += ["-o", f"ConnectTimeout={max(int(connect_timeout), 1)}"]
+    if fast_ciphers and "ciphers" not in opts:
+        argv += ["-o", f"Ciphers={FAST_CIPHERS}"]
     if config_file:
         argv += ["-F", config_file]
     for ident in identities or []:
@@ -159,6 +243,9 @@ def early_start(args: list[str]) -> None:
         identities=[os.path.expanduser(i) for i in identities],
         options=opts,
         config_file=os.path.expanduser(config_file) if config_file else None,
+        fast_ciphers=not user_chose_ciphers(
+            os.path.expanduser(config_file) if config_file else None
+        ),
     )
     try:
         _EARLY[tuple(argv)] = Child([*argv, BOOTSTRAP])
