@@ -29,11 +29,12 @@ class Swapped(Exception):
 
 
 class Below:
-    """The directories of the files being sent, opened from the root one name at a time without
-    following a symlink (as the walk opens them), and kept open along the current path: a
-    directory swapped for a symlink since the scan is never read through (it would send
-    whatever it points at), and each file is opened by its name in its own directory.
-    Consecutive files mostly share their directory (the ops come in the plan's order)."""
+    """The directories of the files being sent (or pulled: `parent(rel, make=True)`), opened
+    from the root one name at a time without following a symlink (as the walk opens them), and
+    kept open along the current path: a directory swapped for a symlink since the scan is never
+    read or written through (it would send whatever it points at, or land a pulled file there),
+    and each file is opened by its name in its own directory. Consecutive files mostly share
+    their directory (the ops come in the plan's order)."""
 
     def __init__(self, root: str) -> None:
         self.root = root

@@ -15,8 +15,8 @@ thread keeps at most `FILES` files and `BYTES` bytes ahead of the sender, and st
 
 Advice is only advice: a file that vanished or cannot be opened is skipped (the sender reports
 it), and nothing here changes what is sent or how. Files are opened as the sender opens them,
-through their directories without following a symlink (`localdirs`). Where the system has neither call (macOS),
-nothing reads ahead.
+through their directories without following a symlink (`localdirs`). Where the system has
+neither call (macOS), nothing reads ahead.
 """
 
 from __future__ import annotations

@@ -93,35 +93,11 @@ def user_chose_ciphers(config_file: str | None = None) -> bool:
 
 def _included(patterns: list[str], base: str) -> list[str]:
     """The files an `Include` line names (relative ones below `base`, as ssh reads them)."""
-    out = []
-    for pattern in patterns:
-        pattern = os.path.join(base, os.path.expanduser(pattern.strip('"')))
-        folder, name = os.path.split(pattern)
-        if not any(c in pattern for c in "*?["):
-            out.append(pattern)
-        elif (
-            name.count("*") == 1
-            and not any(c in folder + name for c in "?[")
-            and ("*" not in folder)
-        ):
-            # `dir/*.conf` (the usual form) without loading glob and re before `ssh` starts.
-            head, tail = name.split("*")
-            try:
-                names = os.listdir(folder)
-            except OSError:
-                continue
-            out += sorted(
-                os.path.join(folder, n)
-                for n in names
-                if n.startswith(head)
-                and n.endswith(tail)
-                and len(n) >= len(name) - 1
-                and not n.startswith(".")
-            )
-        else:
-            import glob  # only here: the rest of the forms
+    import glob  # only for a config that includes (ssh's own wildcards: glob's)
 
-            out += sorted(glob.glob(pattern))
+    out: list[str] = []
+    for pattern in patterns:
+        out += sorted(glob.glob(os.path.join(base, os.path.expanduser(pattern.strip('"')))))
     return out
 
 
@@ -235,6 +211,7 @@ def early_start(args: list[str]) -> None:
         opts = dict(parse_option(o) for o in options)
     except DestinationError:
         return
+    config = os.path.expanduser(config_file) if config_file else None
     argv = ssh_argv(
         ssh,
         dest.host,
@@ -242,10 +219,8 @@ def early_start(args: list[str]) -> None:
         port=dest.port,
         identities=[os.path.expanduser(i) for i in identities],
         options=opts,
-        config_file=os.path.expanduser(config_file) if config_file else None,
-        fast_ciphers=not user_chose_ciphers(
-            os.path.expanduser(config_file) if config_file else None
-        ),
+        config_file=config,
+        fast_ciphers=not user_chose_ciphers(config),
     )
     try:
         _EARLY[tuple(argv)] = Child([*argv, BOOTSTRAP])

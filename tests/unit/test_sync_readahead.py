@@ -12,6 +12,7 @@ import errno
 import mmap
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,11 +78,14 @@ def wait_cached(path: Path, seconds: float = 20.0) -> bool:
     return False
 
 
-def cold(tmp_path: Path, count: int) -> tuple[Path, list[str], Readahead]:
-    """A tree of `count` files out of memory, and a reader ahead of a sender through it."""
+def cold(
+    tmp_path: Path, count: int, out: Callable[[list[str]], list[str]] = list
+) -> tuple[Path, list[str], Readahead]:
+    """A tree of `count` files, those `out` picks out of memory (all of them unless told), and
+    a reader ahead of a sender through it."""
     root = tmp_path / "tree"
     names = make(root, count)
-    evict(root, names)
+    evict(root, out(names))
     return root, names, Readahead(str(root), names, [entry(root / n) for n in names])
 
 
@@ -159,10 +163,8 @@ def test_the_reader_stops_where_the_files_are_in_memory_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "WARM", 4)
-    root = tmp_path / "tree"
-    names = make(root, 48)
-    evict(root, names[:4] + names[24:])  # out of memory: files 0-3, and 24 onwards
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    # Out of memory: files 0-3, and 24 onwards.
+    root, names, ahead = cold(tmp_path, 48, lambda names: names[:4] + names[24:])
     opened(ahead, root, names[0], 0)
     assert ahead.started == 1
     thread = ahead._thread
@@ -182,10 +184,8 @@ def test_the_reader_goes_on_through_a_few_files_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "WARM", 4)
-    root = tmp_path / "tree"
-    names = make(root, 40)
-    evict(root, names[::4])  # one in four out of memory: never four in memory in a row
-    ahead = Readahead(str(root), names, [entry(root / n) for n in names])
+    # One in four out of memory: never four in memory in a row.
+    root, names, ahead = cold(tmp_path, 40, lambda names: names[::4])
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / names[36])

@@ -41,7 +41,7 @@ def run(script: str) -> bytes:
 @pytest.mark.parametrize("mode", ["find", "python", "sh"])
 def test_every_lister_gives_the_same_listing(tmp_path: Path, mode: str) -> None:
     if mode == "sh" and not shutil.which("stat"):
-        pytest.skip("no stat")
+        pytest.skip("no `stat` command here: the sh lister needs it")
     build(tmp_path / "root")
     out = run(listing_script(str(tmp_path / "root"), [".git"], mode))
     listing = parse_listing(out)
@@ -156,7 +156,7 @@ def test_every_lister_gives_a_fraction_of_a_second_as_the_others(tmp_path: Path,
     seconds), after 1970 and before it: each lister's record is the one the others give, its
     seconds the floor of its mtime, as the baseline counts them."""
     if mode == "sh" and not shutil.which("stat"):
-        pytest.skip("no stat")
+        pytest.skip("no `stat` command here: the sh lister needs it")
     root = tmp_path / "root"
     root.mkdir()
     for name, ns in (("late", 1_700_000_000_250_000_000), ("early", -1_500_000_000)):
@@ -183,7 +183,7 @@ def test_every_lister_prints_the_canonical_records(tmp_path: Path, mode: str) ->
     from rpdevd.sync.scan import scan_tree
 
     if mode == "sh" and not shutil.which("stat"):
-        pytest.skip("no stat")
+        pytest.skip("no `stat` command here: the sh lister needs it")
     root = tmp_path / "root"
     build(root)
     shutil.rmtree(root / ".git")
