@@ -14,8 +14,9 @@ past the script.
 
 `rpdev sync once` goes further: `early_start` spawns `ssh` from the raw command line, before
 argparse, the destination parser's callers or anything heavier than `os` is loaded (only
-`destination.parse_destination`, which is written to need nothing more). `SshSessions` adopts
-that process when it builds the very same command line, and kills it otherwise.
+`destination.parse_destination`, which is written to need nothing more, and `glob` where the
+SSH config has an `Include`: `user_chose_ciphers`). `SshSessions` adopts that process when it
+builds the very same command line, and kills it otherwise.
 
 Without an `ssh` binary (or for `watch`, which needs SFTP) rpdev uses asyncssh as before.
 """
