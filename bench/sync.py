@@ -414,13 +414,31 @@ def latency_rows(pod: Pod, work: Path, local: Path, edits: int) -> list[tuple[st
 SCALE_FROM = 20_000
 
 
-def run_rss(cmd: list[str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MB of the process and the children it waited for, stdout)."""
+def busy_seconds() -> float | None:
+    """CPU-seconds the whole machine has spent busy since it started (/proc/stat: every CPU's
+    time but idle and iowait), None where there is no /proc/stat. The difference across a
+    command counts both ends (here the pod's sshd and its walk run on the same machine), and
+    whatever else ran meanwhile."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_rss(cmd: list[str], busy: list[float] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MB of the process and the children it waited for, stdout).
+    With `busy`, the machine's busy CPU-seconds meanwhile are appended to it (`busy_seconds`)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        before = busy_seconds()
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         took = time.perf_counter() - start
+        after = busy_seconds()
+        if busy is not None and before is not None and after is not None:
+            busy.append(after - before)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -454,11 +472,14 @@ def scale_rows(pod: Pod, local: Path, work: Path, runs: int) -> list[tuple[str, 
         1: {"rpdev": [], "rsync": []},
         2: {"rpdev": [], "rsync": []},
     }
+    # The machine's busy CPU-seconds during each resync, both ends counted (see busy_seconds):
+    # where a tool keeps every CPU busy, the CPU it needs, not the waits, sets its time.
+    cpu: dict[str, list[float]] = {"rpdev": [], "rsync": []}
     for n in range(runs):
         order = ("rpdev", "rsync") if n % 2 == 0 else ("rsync", "rpdev")
         for case, place in (("first", 0), ("resync", 1), ("resync", 2)):
             for tool in order:
-                took, peak, _ = run_rss(cmd(tool, n))
+                took, peak, _ = run_rss(cmd(tool, n), cpu[tool] if place else None)
                 times[case][tool].append(took)
                 rss[case][tool].append(peak)
                 if place:
@@ -497,6 +518,18 @@ def scale_rows(pod: Pod, local: Path, work: Path, runs: int) -> list[tuple[str, 
                 f"{statistics.median(nth[place]['rpdev']) / statistics.median(nth[place]['rsync']):.2f}x rsync",
             )
             for place, label in ((1, "the first after a sync"), (2, "the second"))
+        ),
+        *(
+            [
+                (
+                    "  a resync's busy CPU-seconds (machine)",
+                    f"{statistics.median(cpu['rpdev']):.2f}",
+                    f"rsync -a {statistics.median(cpu['rsync']):.2f}",
+                    f"both ends, on {os.cpu_count()} CPUs",
+                )
+            ]
+            if cpu["rpdev"] and cpu["rsync"]
+            else []
         ),
         (
             "peak RSS, sync once: first sync (MB)",
