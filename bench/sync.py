@@ -416,15 +416,16 @@ SCALE_FROM = 20_000
 
 def busy_seconds() -> float | None:
     """CPU-seconds the whole machine has spent busy since it started (/proc/stat: every CPU's
-    time but idle and iowait), None where there is no /proc/stat. The difference across a
-    command counts both ends (here the pod's sshd and its walk run on the same machine), and
-    whatever else ran meanwhile."""
+    user, nice, system, irq and softirq time; not idle, iowait, time the hypervisor stole, or
+    guests', which user already counts), None where there is no /proc/stat. The difference
+    across a command counts both ends (here the pod's sshd and its walk run on the same
+    machine), and whatever else ran meanwhile."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            ticks = [int(v) for v in f.readline().split()[1:]]
+            user, nice, system, _, _, irq, softirq = map(int, f.readline().split()[1:8])
     except (OSError, ValueError):
         return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def run_rss(cmd: list[str], busy: list[float] | None = None) -> tuple[float, int, str]:
