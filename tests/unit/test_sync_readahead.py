@@ -51,15 +51,91 @@ def cached(path: Path) -> bool:
 
 
 def evict(root: Path, names: list[str]) -> None:
-    for name in names:
-        fd = os.open(root / name, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-    if cached(root / names[-1]):
-        pytest.skip("this file system keeps its files in memory")
+    """Put the files out of memory, every one of them, checked. The kernel passes over a page
+    it cannot lock at that instant (one the machine's memory scanner is looking at), so a file
+    still in memory is put out again, for up to two seconds."""
+    left = list(names)
+    for _ in range(200):
+        for name in left:
+            fd = os.open(root / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+        still = [n for n in left if cached(root / n)]
+        if len(still) == len(names):
+            pytest.skip("this file system keeps its files in memory")
+        if not still:
+            return
+        left = still
+        time.sleep(0.01)
+    pytest.skip(f"{len(left)} files stayed in memory however often they were put out")
+
+
+class Touched:
+    """The files the reader ahead looks at, by their real paths (from /proc/self/fd): those it
+    probes (`in_memory`) and those it advises the kernel of (`posix_fadvise`, still made).
+    With `out`, the probe answers that those files are out of memory and the rest in it,
+    whatever the page cache holds, and reads nothing: what the reader decides is then the
+    reader's alone, not the rest of the machine's use of memory (a file another process or the
+    kernel reads in at the wrong instant would change it)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, out: list[Path] | None = None) -> None:
+        self.paths: list[str] = []  # probed or advised
+        self.advised: list[str] = []
+        probe, advise = readahead.in_memory, os.posix_fadvise
+        gone = None if out is None else {os.path.realpath(p) for p in out}
+
+        def probed(fd: int, buf: bytearray) -> bool | None:
+            path = self._path(fd)
+            self.paths.append(path)
+            return probe(fd, buf) if gone is None else path not in gone
+
+        def advised(fd: int, offset: int, length: int, advice: int) -> None:
+            path = self._path(fd)
+            advise(fd, offset, length, advice)
+            self.paths.append(path)
+            self.advised.append(path)
+
+        monkeypatch.setattr(readahead, "in_memory", probed)
+        monkeypatch.setattr(os, "posix_fadvise", advised)
+
+    @staticmethod
+    def _path(fd: int) -> str:
+        return os.readlink(f"/proc/self/fd/{fd}")
+
+    def any_of(self, root: Path, names: list[str]) -> list[str]:
+        """Those of `names` (below `root`) it looked at."""
+        wanted = {os.path.realpath(root / n): n for n in names}
+        return [wanted[p] for p in self.paths if p in wanted]
+
+    def wait_advised(self, path: Path, seconds: float = 20.0) -> bool:
+        """Whether the kernel is advised of `path` within `seconds`."""
+        real = os.path.realpath(path)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if real in self.advised:
+                return True
+            time.sleep(0.01)
+        return False
+
+
+def declared(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+    out: Callable[[list[str]], list[str]] = list,
+    sizes: bool = True,
+) -> tuple[Path, list[str], Readahead, Touched]:
+    """A tree of `count` files, those `out` picks declared out of memory (all unless told:
+    see `Touched`), and a reader ahead through it (told each file's size, or, without `sizes`,
+    none)."""
+    root = tmp_path / "tree"
+    names = make(root, count)
+    touched = Touched(monkeypatch, [root / n for n in out(names)])
+    planned = [entry(root / n) if sizes else None for n in names]
+    return root, names, Readahead(str(root), names, planned), touched
 
 
 def warm(root: Path, names: list[str]) -> None:
@@ -130,31 +206,33 @@ def test_the_reader_keeps_within_its_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "FILES", 8)
-    root, names, ahead = cold(tmp_path, 48)
+    root, names, ahead, touched = declared(tmp_path, monkeypatch, 48)
     try:
         opened(ahead, root, names[0], 0)
-        assert wait_cached(root / names[8])
+        assert touched.wait_advised(root / names[8])
         time.sleep(0.2)  # were it not held, it would be far past here by now
-        assert not any(cached(root / n) for n in names[9:])
+        assert touched.any_of(root, names[9:]) == []
         ahead.at = 30  # the sender moves on: so does the reader
-        assert wait_cached(root / names[38])
-        assert not cached(root / names[39])
+        assert touched.wait_advised(root / names[38])
+        time.sleep(0.2)
+        assert touched.any_of(root, names[9:31]) == []  # what the sender passed: left
+        assert touched.any_of(root, names[39:]) == []
     finally:
         ahead.close()
 
 
 def test_the_reader_keeps_within_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readahead, "BYTES", 4 * SIZE)
-    root, names, ahead = cold(tmp_path, 40)
+    root, names, ahead, touched = declared(tmp_path, monkeypatch, 40)
     try:
         opened(ahead, root, names[0], 0)
-        assert wait_cached(root / names[5])  # advised until more than BYTES were ahead
+        assert touched.wait_advised(root / names[5])  # until more than BYTES were ahead
         time.sleep(0.2)
-        assert not any(cached(root / n) for n in names[6:])
+        assert touched.any_of(root, names[6:]) == []
         ahead.at = 10  # what the sender passed no longer counts
-        assert wait_cached(root / names[15])
+        assert touched.wait_advised(root / names[15])
         time.sleep(0.2)
-        assert not any(cached(root / n) for n in names[16:])
+        assert touched.any_of(root, names[16:]) == []
     finally:
         ahead.close()
 
@@ -164,7 +242,9 @@ def test_the_reader_stops_where_the_files_are_in_memory_again(
 ) -> None:
     monkeypatch.setattr(readahead, "WARM", 4)
     # Out of memory: files 0-3, and 24 onwards.
-    root, names, ahead = cold(tmp_path, 48, lambda names: names[:4] + names[24:])
+    root, names, ahead, touched = declared(
+        tmp_path, monkeypatch, 48, lambda names: names[:4] + names[24:]
+    )
     opened(ahead, root, names[0], 0)
     assert ahead.started == 1
     thread = ahead._thread
@@ -172,9 +252,9 @@ def test_the_reader_stops_where_the_files_are_in_memory_again(
     thread.join(10)
     assert not thread.is_alive()
     # It stopped after four files in memory in a row, long before file 24.
-    assert not any(cached(root / n) for n in names[24:])
-    warm(root, names[4:24])
-    for n in range(16, 48):  # the sender's probe at file 32 starts it again
+    assert sorted(set(touched.any_of(root, names[1:8]))) == names[1:8]
+    assert touched.any_of(root, names[8:]) == []
+    for n in range(16, 48):  # the sender's probe at file 16 finds it in memory, at 32 not
         opened(ahead, root, names[n], n)
     ahead.close()
     assert ahead.started == 2
@@ -185,10 +265,11 @@ def test_the_reader_goes_on_through_a_few_files_in_memory(
 ) -> None:
     monkeypatch.setattr(readahead, "WARM", 4)
     # One in four out of memory: never four in memory in a row.
-    root, names, ahead = cold(tmp_path, 40, lambda names: names[::4])
+    root, names, ahead, touched = declared(tmp_path, monkeypatch, 40, lambda names: names[::4])
     try:
         opened(ahead, root, names[0], 0)
-        assert wait_cached(root / names[36])
+        assert touched.wait_advised(root / names[36])
+        assert [touched.any_of(root, [n]) != [] for n in names[1:]] == [True] * 39
     finally:
         ahead.close()
 
@@ -268,17 +349,16 @@ def test_files_beyond_what_the_scan_told(tmp_path: Path) -> None:
         ahead.close()
 
 
-def test_sizes_not_told_count_as_the_most_advised_of_a_file(tmp_path: Path) -> None:
-    root = tmp_path / "tree"
-    names = make(root, 40)
-    evict(root, names)
-    ahead = Readahead(str(root), names, [None] * len(names))
+def test_sizes_not_told_count_as_the_most_advised_of_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, names, ahead, touched = declared(tmp_path, monkeypatch, 40, sizes=False)
     try:
         opened(ahead, root, names[0], 0)
         limit = readahead.BYTES // readahead.PER_FILE  # files of PER_FILE each within BYTES
-        assert wait_cached(root / names[limit + 1])
+        assert touched.wait_advised(root / names[limit + 1])
         time.sleep(0.2)
-        assert not any(cached(root / n) for n in names[limit + 2 :])
+        assert touched.any_of(root, names[limit + 2 :]) == []
     finally:
         ahead.close()
 
@@ -301,7 +381,9 @@ def test_the_stream_is_the_same_read_ahead_or_not(tmp_path: Path, via_send: bool
     assert sent() == warm
 
 
-def test_a_directory_swapped_for_a_symlink_leads_the_reader_nowhere(tmp_path: Path) -> None:
+def test_a_directory_swapped_for_a_symlink_leads_the_reader_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """It opens files as the sender does, through their directories: what a planted symlink
     points at is never opened, not even to advise on it."""
     root = tmp_path / "tree"
@@ -321,9 +403,11 @@ def test_a_directory_swapped_for_a_symlink_leads_the_reader_nowhere(tmp_path: Pa
     (root / "sub").rmdir()
     (root / "sub").symlink_to(outside)
     ahead = Readahead(str(root), names, planned)
+    touched = Touched(monkeypatch)
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / "z")  # past the swapped directory
-        assert not any(cached(outside / n.split("/")[1]) for n in names[16:32])
+        assert "z" in touched.any_of(root, ["z"])  # looked at, through no symlink
+        assert touched.any_of(outside, [n.split("/")[1] for n in names[16:32]]) == []
     finally:
         ahead.close()
