@@ -51,9 +51,9 @@ def cached(path: Path) -> bool:
 
 
 def evict(root: Path, names: list[str]) -> None:
-    """Put the files out of memory, every one of them, checked. The kernel passes over a page
-    it cannot lock at that instant (one the machine's memory scanner is looking at), so a file
-    still in memory is put out again, for up to two seconds."""
+    """Put the files out of memory, every one of them, checked: the kernel passes over a page
+    it cannot take at that instant, so a file still in memory is put out again, for up to two
+    seconds."""
     left = list(names)
     for _ in range(200):
         for name in left:
