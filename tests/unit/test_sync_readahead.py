@@ -76,10 +76,12 @@ def evict(root: Path, names: list[str]) -> None:
 class Touched:
     """The files the reader ahead looks at, by their real paths (from /proc/self/fd): those it
     probes (`in_memory`) and those it advises the kernel of (`posix_fadvise`, still made).
-    With `out`, the probe answers that those files are out of memory and the rest in it,
-    whatever the page cache holds, and reads nothing: what the reader decides is then the
-    reader's alone, not the rest of the machine's use of memory (a file another process or the
-    kernel reads in at the wrong instant would change it)."""
+    With `out`, the probe answers that those files are out of memory and the rest in it, and
+    reads nothing. A real probe is no steady witness: a read that must not wait starts the
+    file's read itself (the file is in memory after it), and where the disk answers at once it
+    may find it done, so a file just put out of memory can look in it (CI saw the sender's
+    first probe find so, and no reader start). What the reader decides is then told apart
+    from what the disk and the rest of the machine do to the page cache."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, out: list[Path] | None = None) -> None:
         self.paths: list[str] = []  # probed or advised
@@ -155,13 +157,14 @@ def wait_cached(path: Path, seconds: float = 20.0) -> bool:
 
 
 def cold(
-    tmp_path: Path, count: int, out: Callable[[list[str]], list[str]] = list
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
 ) -> tuple[Path, list[str], Readahead]:
-    """A tree of `count` files, those `out` picks out of memory (all of them unless told), and
-    a reader ahead of a sender through it."""
+    """A tree of `count` files put out of memory (and so declared to the probes: `Touched`),
+    and a reader ahead of a sender through it: what it advises is read into memory."""
     root = tmp_path / "tree"
     names = make(root, count)
-    evict(root, out(names))
+    evict(root, names)
+    Touched(monkeypatch, [root / n for n in names])
     return root, names, Readahead(str(root), names, [entry(root / n) for n in names])
 
 
@@ -175,8 +178,10 @@ def opened(ahead: Readahead, root: Path, name: str, n: int) -> None:
         os.close(fd)
 
 
-def test_files_not_in_memory_are_read_ahead_of_the_sender(tmp_path: Path) -> None:
-    root, names, ahead = cold(tmp_path, 64)
+def test_files_not_in_memory_are_read_ahead_of_the_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, names, ahead = cold(tmp_path, monkeypatch, 64)
     try:
         opened(ahead, root, names[0], 0)
         assert ahead.started == 1
@@ -274,11 +279,14 @@ def test_the_reader_goes_on_through_a_few_files_in_memory(
         ahead.close()
 
 
-def test_files_gone_or_unreadable_are_passed_over(tmp_path: Path) -> None:
+def test_files_gone_or_unreadable_are_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "tree"
     names = make(root, 40)
     planned = [entry(root / n) for n in names]  # as scanned, before they went
     evict(root, names)
+    Touched(monkeypatch, [root / n for n in names])
     (root / names[3]).unlink()
     (root / names[5]).unlink()
     (root / names[5]).symlink_to(names[6])  # never followed
@@ -295,7 +303,7 @@ def test_one_reader_at_a_time_and_none_left_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readahead, "FILES", 4)
-    root, names, ahead = cold(tmp_path, 64)
+    root, names, ahead = cold(tmp_path, monkeypatch, 64)
     opened(ahead, root, names[0], 0)
     thread = ahead._thread
     assert thread is not None and thread.daemon  # never keeps the program from ending
@@ -336,10 +344,11 @@ def test_a_probe_that_cannot_tell_reads_nothing_ahead(
     assert len(calls) == asked
 
 
-def test_files_beyond_what_the_scan_told(tmp_path: Path) -> None:
+def test_files_beyond_what_the_scan_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "tree"
     names = make(root, 40)
     evict(root, names)
+    Touched(monkeypatch, [root / n for n in names])
     ahead = Readahead(str(root), names, [])  # no entries at all: PER_FILE each
     try:
         opened(ahead, root, names[0], 0)
@@ -403,7 +412,7 @@ def test_a_directory_swapped_for_a_symlink_leads_the_reader_nowhere(
     (root / "sub").rmdir()
     (root / "sub").symlink_to(outside)
     ahead = Readahead(str(root), names, planned)
-    touched = Touched(monkeypatch)
+    touched = Touched(monkeypatch, [root / n for n in names])
     try:
         opened(ahead, root, names[0], 0)
         assert wait_cached(root / "z")  # past the swapped directory
