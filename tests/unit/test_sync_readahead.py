@@ -178,6 +178,31 @@ def opened(ahead: Readahead, root: Path, name: str, n: int) -> None:
         os.close(fd)
 
 
+def test_the_probe_tells_files_out_of_memory_from_files_in_it(tmp_path: Path) -> None:
+    """The probe itself, on the real page cache (every other test declares what it answers):
+    of files just put out of memory, it tells some so at least (where the disk answers at
+    once, the read it starts may be done before it looks), and of files in memory, each."""
+    root = tmp_path / "tree"
+    names = make(root, 16)
+    buf = bytearray(1)
+
+    def probes() -> list[bool | None]:
+        answers = []
+        for name in names:
+            fd = os.open(root / name, os.O_RDONLY)
+            try:
+                answers.append(readahead.in_memory(fd, buf))
+            finally:
+                os.close(fd)
+        return answers
+
+    evict(root, names)
+    out = probes()
+    assert False in out and None not in out
+    warm(root, names)
+    assert probes() == [True] * len(names)
+
+
 def test_files_not_in_memory_are_read_ahead_of_the_sender(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
