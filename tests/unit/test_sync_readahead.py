@@ -2,8 +2,11 @@
 within its window, stopped where the files are in memory again, and never in the way of what
 is sent.
 
-Files are put out of memory with `posix_fadvise(DONTNEED)` after an fsync, which needs no
-privilege; a file system that keeps files in memory anyway (tmpfs) cannot show it."""
+What the reader decides is read off the files it probes and advises the kernel of (`Touched`),
+with what its probe answers declared: a real probe starts the read it asks about, so the page
+cache is no steady witness. The probe itself, and the advice's effect, are tested on the real
+page cache: files are put out of memory with `posix_fadvise(DONTNEED)` after an fsync, which
+needs no privilege; a file system that keeps files in memory anyway (tmpfs) cannot show it."""
 
 from __future__ import annotations
 

@@ -137,9 +137,8 @@ def test_records_are_gathered_in_whole_seconds() -> None:
         b"d\x000\x00755\x000\x00\x00dir.1\x00",
         b"f\x003\x00644\x001700000001\x00\x00whole\x00",
     }
-    raw = (
-        b"motd \x00 banner\n" + HEADER + b" python3=1\n" + body + END
-    )  # a NUL before: not the listing
+    # A login banner with a NUL in it comes before the header: it is not the listing.
+    raw = b"motd \x00 banner\n" + HEADER + b" python3=1\n" + body + END
     assert record_set(raw) - {END} == want
     for step in (1, 5, 7, 64):
         gathered = ListingRecords()
