@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rpdevd.sync.baseline import Baseline
-from rpdevd.sync.bulkstream import bulk_job
+from rpdevd.sync.bulkstream import JobParts
 from rpdevd.sync.model import BaseRecord, LocalEntry
 from rpdevd.sync.plan import Op, Plan, release_held
 from rpdevd.sync.podops import encode_manifest
@@ -133,11 +133,17 @@ class BatchRunner:
         )
 
     async def run(
-        self, p: Plan, report: SyncReport, session: PodSession | None, full: bool = False
+        self,
+        p: Plan,
+        report: SyncReport,
+        session: PodSession | None,
+        full: bool = False,
+        parts: JobParts | None = None,
     ) -> None:
         """Run the plan's ops (the held deletions too once confirmed) and record what landed.
         `session`: an open session whose pod runs the receiver (python3), for a bulk stream;
-        None: SFTP. `full`: the plan is a full pass's, which settles every intent."""
+        None: SFTP. `full`: the plan is a full pass's, which settles every intent. `parts`:
+        the bulk job of the plan's first ops, made already (`plan.FreshPlan`)."""
         host = self.host
         for note in p.notes:
             report.notes.append(note)
@@ -178,7 +184,7 @@ class BatchRunner:
                     self.baseline.commit(pair, upserts, (), clear_intents=False)
                     upserts.clear()
 
-            await self._apply(ops, session, on_result)
+            await self._apply(ops, session, on_result, parts)
             if self.approved and not self.held:
                 self.approved = False
         # A batch that ran through, or a full pass, leaves nothing for intents to recognise:
@@ -188,14 +194,23 @@ class BatchRunner:
         self.baseline.commit(self.pair_id, upserts, removals, clear_intents=done)
 
     async def _apply(
-        self, ops: list[Op], session: PodSession | None, on_result: Callable[[OpResult], None]
+        self,
+        ops: list[Op],
+        session: PodSession | None,
+        on_result: Callable[[OpResult], None],
+        parts: JobParts | None = None,
     ) -> None:
         """Record the batch's intents, then run it: many ops (files or not) as one bulk stream
         through the pod-side receiver (one round trip), few over SFTP. Each op's result goes
-        to `on_result` (in bulk, as the receiver reports it)."""
+        to `on_result` (in bulk, as the receiver reports it). `parts`: the job of the first
+        `parts.ops` of `ops`, made already (the rest is added)."""
         many = len(ops) >= self.bulk_min or self.bulk_always
         if session is not None and many:
-            job = bulk_job(self.local_root, ops)
+            if parts is None:
+                parts = JobParts(self.local_root)
+            assert parts.ops <= len(ops), "a job of more ops than the batch has"
+            parts.add(ops[parts.ops :])
+            job = parts.job()
             self.baseline.add_intents(self.pair_id, job.manifest)
             await session.bulk(job, ops, self._progress, on_result)
             return

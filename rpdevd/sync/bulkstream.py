@@ -66,10 +66,36 @@ class BulkJob:
 
 def bulk_job(local_root: Path, ops: list[Op]) -> BulkJob:
     """The job for a batch: file puts staged by number, symlinks by a per-op suffix."""
-    puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
-    stage = STAGE_PREFIX + secrets.token_hex(6)
-    manifest = podops.encode_manifest(ops)  # numbered as below: file puts in order
-    return BulkJob(local_root, stage, [op.path for op in puts], manifest, [op.local for op in puts])
+    parts = JobParts(local_root)
+    parts.add(ops)
+    return parts.job()
+
+
+class JobParts:
+    """A batch's job made a part of its ops at a time (a first sync's, as its plan is made
+    while the tree is walked: `plan.FreshPlan`), the same as `bulk_job` of them all."""
+
+    def __init__(self, local_root: Path) -> None:
+        self.root = local_root
+        self.ops = 0  # ops added so far
+        self._files: list[str] = []
+        self._planned: list[LocalEntry | None] = []
+        self._manifest: list[bytes] = []
+
+    def add(self, ops: list[Op]) -> None:
+        """The next ops of the batch, in the order they run."""
+        # Numbered as the stream numbers them: file puts in order, on from the parts before.
+        self._manifest.append(
+            podops.encode_manifest(ops, first_file=len(self._files), first_op=self.ops)
+        )
+        puts = [op for op in ops if op.kind == "put" and op.local and op.local.kind == "file"]
+        self._files += [op.path for op in puts]
+        self._planned += [op.local for op in puts]
+        self.ops += len(ops)
+
+    def job(self) -> BulkJob:
+        stage = STAGE_PREFIX + secrets.token_hex(6)
+        return BulkJob(self.root, stage, self._files, b"".join(self._manifest), self._planned)
 
 
 _GONE = (errno.ENOENT, errno.ENOTDIR)

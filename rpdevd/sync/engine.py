@@ -27,10 +27,11 @@ from rpdevd.sync import remote as remote_mod
 from rpdevd.sync import scanproc
 from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
+from rpdevd.sync.bulkstream import JobParts
 from rpdevd.sync.compare import Comparison, entries_of
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
-from rpdevd.sync.plan import Plan, plan
+from rpdevd.sync.plan import FreshPlan, Plan, plan
 from rpdevd.sync.scan import ScanResult, scan_tree
 from rpdevd.sync.transfer import PodSession, TransferError, stream_errors
 
@@ -280,6 +281,43 @@ class SyncEngine:
                 self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
         return await asyncio.to_thread(self._scan, records)
 
+    async def _plan_as_walked(
+        self,
+        listing: asyncio.Future[tuple[PodSession, remote_mod.Raw]],
+        made: list[tuple[Plan, JobParts]],
+    ) -> ScanResult:
+        """A first sync's walk in a forked child that sends its entries as it finds them, each
+        part planned (`FreshPlan`) and put into the bulk job's manifest as it comes, once the
+        pod's listing is in: the plan is ready soon after the walk ends, and goes into `made`.
+        Where the tree has unreadable paths none is made (`plan`, with `unknown`, makes it);
+        where the child could not be started or ended without a result, the walk is done in
+        a thread (`_scan_beside`)."""
+        root = self.spec.local_root
+        try:
+            stream = scanproc.EntryStream.start(root, self.spec.ignore)
+        except scanproc.ScanChildError as exc:
+            self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
+            return await self._scan_beside(False, False)
+        try:
+            _, raw = await listing
+            fresh = FreshPlan(remote_mod.parse_listing(raw, None).entries)
+            del raw
+            parts = JobParts(root)
+            local: dict[str, LocalEntry] = {}
+            while (part := await stream.next_part()) is not None:
+                local.update(part)
+                parts.add(fresh.add(part))
+            self.rules, scanned = stream.outcome()
+        except scanproc.ScanChildError as exc:
+            self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
+            return await self._scan_beside(False, False)
+        finally:
+            stream.stop()
+        scanned.entries = local
+        if not scanned.unreadable:
+            made.append((fresh.finish(local), parts))
+        return scanned
+
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
         return {
             p
@@ -323,7 +361,12 @@ class SyncEngine:
         elif compare.seen and compare.seen.pod:
             listed.wanted = False  # told by its digest, most likely: records only if not
         child = not fresh and self._scan_in_child and scanproc.available()
-        scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
+        # A first sync's plan, where it is made while the tree is walked (`_plan_as_walked`).
+        made: list[tuple[Plan, JobParts]] = []
+        if fresh and self._scan_in_child and scanproc.available():
+            scanning = asyncio.ensure_future(self._plan_as_walked(listing, made))
+        else:
+            scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
         try:
             await asyncio.sleep(0)  # the walk starts first
             if not child:
@@ -360,8 +403,11 @@ class SyncEngine:
                     f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
+            parts = None
             if touched is not None and not touched:
                 p = Plan()  # scan, baseline and pod agree everywhere
+            elif made:
+                p, parts = made[0]  # a first sync's, made while the tree was walked
             else:
                 # The plan sees the paths that differ alone. Their baseline rows are loaded for
                 # this plan only (between passes nothing of it stays in memory: `known` reads
@@ -389,7 +435,9 @@ class SyncEngine:
                 compare.remember()
             del raw, scanned, touched, compare  # done with: freed first
             # The bulk stream goes through the pod-side receiver: only where python3 runs.
-            await self.batches.run(p, report, session if self._python3 else None, full=True)
+            await self.batches.run(
+                p, report, session if self._python3 else None, full=True, parts=parts
+            )
         finally:
             await session.finish()
         self.last_sync = time.time()

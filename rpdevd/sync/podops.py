@@ -57,19 +57,26 @@ def _expect(e: RemoteEntry | None) -> bytes:
 _NO_LOCAL = LocalEntry("other")
 
 
-def encode_manifest(ops: list[Op], stage_names: Mapping[str, str] | None = None) -> bytes:
+def encode_manifest(
+    ops: list[Op],
+    stage_names: Mapping[str, str] | None = None,
+    *,
+    first_file: int = 0,
+    first_op: int = 0,
+) -> bytes:
     """NUL-separated records of 16 fields, one per op, in order: code, path, move source, stage
     name, mode, mtime, size, symlink target, then what is expected at the path and at the move
     source (kind, size, mtime, target each). The receiver ignores size (the stream carries
     it); the baseline keeps the manifest as the batch's intents (see `manifest_intents`).
     Stage names from `stage_names`, or with None as the bulk stream numbers them: file puts
-    0, 1, 2... in order, a symlink put `s` and its op's index.
+    0, 1, 2... in order, a symlink put `s` and its op's index (a part of a longer manifest
+    numbers on from the parts before it: `first_file`, `first_op`).
     Written into one buffer as it goes: 100,000 ops take about 10 MB, once."""
     out = bytearray()
-    files = 0
+    files = first_file
     codes, no_local, enc = _CODES, _NO_LOCAL, str.encode
     nothing = _expect(None)
-    for i, op in enumerate(ops):
+    for i, op in enumerate(ops, first_op):
         kind = op.kind
         code = codes[kind]
         lo = op.local or no_local

@@ -139,6 +139,8 @@ class TreeWalk:
         self.records = records
         self.result = ScanResult()
         self.clash = False  # two names in one directory that differ only in case
+        # Handed each directory's entries (or records) as they are found, where set.
+        self.sink: Callable[[list[Any]], None] | None = None
 
     def run(
         self, stack: list[Pending], until: Callable[[list[Pending]], bool] | None = None
@@ -175,6 +177,8 @@ class TreeWalk:
                 result.records += found
             else:
                 result.entries.update(found)
+            if self.sink is not None:
+                self.sink(found)
             stack += dirs
             # Paths that differ only in case differ so first in one directory: looked for
             # there, a directory at a time (no second copy of every path at once).

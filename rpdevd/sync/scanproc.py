@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import hasher
+from rpdevd.sync.model import LocalEntry, hasher
 from rpdevd.sync.scan import Pending, ScanResult, TreeWalk, check_root, reason
 
 
@@ -196,17 +196,21 @@ async def _read_all(fd: int) -> bytearray:
     return buf
 
 
+def _setup_child(r: int, w: int) -> None:
+    os.close(r)
+    # Signals are the parent's business: Ctrl-C ends the child (the parent reports it), and
+    # none wakes the parent's event loop through the descriptor they share.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):  # F_SETPIPE_SZ: Linux only
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
 def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> NoReturn:
     """Scan, write the pickled outcome, and leave (`_answer`)."""
 
     def setup() -> None:
-        os.close(r)
-        # Signals are the parent's business: Ctrl-C ends the child (the parent reports it), and
-        # none wakes the parent's event loop through the descriptor they share.
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        with contextlib.suppress(OSError, AttributeError):  # F_SETPIPE_SZ: Linux only
-            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+        _setup_child(r, w)
 
     def outcome() -> tuple[bytes, ...]:
         rules, result = _walk(root, config, records)
@@ -223,11 +227,14 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
 
 
 def _answer(
-    w: int, setup: Callable[[], None], outcome: Callable[[], tuple[bytes, ...]]
+    w: int,
+    setup: Callable[[], None],
+    outcome: Callable[[], tuple[bytes, ...]],
+    wrap: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = lambda parts: parts,
 ) -> NoReturn:
     """A forked process's end: write what `outcome` gives, or the error it raised (raised
-    again by the reader), and leave without running anything of the parent's (no atexit
-    handlers, no flushing of buffers the parent also holds)."""
+    again by the reader), each as `wrap` frames it, and leave without running anything of the
+    parent's (no atexit handlers, no flushing of buffers the parent also holds)."""
     code = 0
     try:
         setup()
@@ -235,7 +242,7 @@ def _answer(
             data = outcome()
         except Exception as exc:  # the walk's own error
             data = _packed_error(exc)
-        _write_all(w, data)
+        _write_all(w, wrap(data))
     except BaseException:
         code = 1
     finally:
@@ -358,3 +365,163 @@ def _write_all(fd: int, parts: tuple[bytes, ...]) -> None:
         view = memoryview(part)
         while view:
             view = view[os.write(fd, view) :]
+
+
+# A first sync's walk (`EntryStream`) sends frames: a kind, the length (8 bytes, big-endian),
+# then the bytes. `_PART`: some entries, as marshal's (paths, fields); `_END`: the outcome, as
+# `_pack` writes it, its entries left out (the parts had them).
+_PART = b"E"
+_END = b"R"
+_FRAME = 9
+PART_ENTRIES = 4096  # entries a part, about
+
+
+class EntryStream:
+    """A first sync's walk, in a forked child that sends its entries a part at a time as it
+    finds them (a few thousand each, directory by directory, in the walk's order), so that the
+    plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. The child
+    walks alone: this process plans on the other core. Its output is read from the moment it
+    starts (`start` is called with the event loop running), so the child never waits for a
+    reader."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        import asyncio  # here: early_start forks before this process has loaded asyncio
+
+        self._pid: int | None = pid
+        self._fd = fd
+        self._buf = bytearray()
+        self._at = 0
+        self._ended = False
+        self._more = asyncio.Event()
+        self._outcome: bytes | None = None
+        self._loop = asyncio.get_running_loop()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._readable)
+
+    @classmethod
+    def start(cls, root: Path, config: IgnoreConfig) -> EntryStream:
+        """Fork the walk (ScanChildError where no process can be had)."""
+        try:
+            r, w = os.pipe()
+        except OSError as exc:
+            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
+        if pid == 0:  # pragma: no cover - the child: measured through the parent's parts
+            _stream_child(r, w, root, config)
+        os.close(w)
+        return cls(pid, r)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._buf += data
+        else:
+            self._ended = True
+            self._loop.remove_reader(self._fd)
+        self._more.set()
+
+    async def next_part(self) -> dict[str, LocalEntry] | None:
+        """The next part of the walk's entries; None once it has ended (then `outcome`)."""
+        if self._pid is None:
+            raise ScanChildError("the local scan's process was stopped")
+        while self._outcome is None:
+            buf, at = self._buf, self._at
+            if len(buf) - at >= _FRAME:
+                size = int.from_bytes(buf[at + 1 : at + _FRAME], "big")
+                if len(buf) - at - _FRAME >= size:
+                    kind = buf[at : at + 1]
+                    payload = bytes(buf[at + _FRAME : at + _FRAME + size])
+                    self._at = at + _FRAME + size
+                    if self._at > 1 << 20:  # what was read so far let go, now and then
+                        del buf[: self._at]
+                        self._at = 0
+                    if kind == _PART:
+                        return _entries(payload)
+                    if kind != _END:
+                        self.stop()
+                        raise ScanChildError("the local scan's process sent what it should not")
+                    self._outcome = payload
+                    break
+            if self._ended:
+                self.stop()
+                raise ScanChildError("the local scan's process ended without a result")
+            self._more.clear()
+            await self._more.wait()
+        return None
+
+    def outcome(self) -> tuple[IgnoreRules, ScanResult]:
+        """Once every part is read: the rules the child built and its result without its
+        entries, or what the walk raised, raised here."""
+        payload, self._outcome = self._outcome, None
+        self.stop()
+        if payload is None:
+            raise ScanChildError("the local scan's process ended without a result")
+        try:
+            ok, value, _ = _unpack(payload)
+        except Exception:
+            raise ScanChildError("the local scan's process ended without a result") from None
+        if ok:
+            rules, result = value
+            return rules, result
+        raise value
+
+    def stop(self) -> None:
+        """End the child (gone already, once its outcome was read) and reap it."""
+        if self._pid is None:
+            return
+        pid, self._pid = self._pid, None
+        if not self._ended:
+            self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _entries(payload: bytes) -> dict[str, LocalEntry]:
+    paths, fields = marshal.loads(payload)
+    new = tuple.__new__
+    return dict(zip(paths, [new(LocalEntry, f) for f in fields], strict=True))
+
+
+def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
+    """Walk, sending the entries a part at a time, then the outcome; and leave (`_answer`)."""
+    part: list[tuple[str, LocalEntry]] = []
+
+    def send() -> None:
+        data = marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
+        _write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
+        part.clear()
+
+    def sink(found: list[tuple[str, LocalEntry]]) -> None:
+        part.extend(found)
+        if len(part) >= PART_ENTRIES:
+            send()
+
+    def outcome() -> tuple[bytes, ...]:
+        rules = IgnoreRules.for_root(root, config)
+        check_root(root)
+        walk = TreeWalk(root, rules, False)
+        walk.sink = sink
+        walk.run([("", None)])
+        if part:
+            send()
+        result = walk.finish()
+        result.entries = {}
+        return _pack(True, (rules, result))
+
+    def framed(parts: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        size = sum(len(p) for p in parts)
+        return (_END + size.to_bytes(_FRAME - 1, "big"), *parts)
+
+    _answer(w, lambda: _setup_child(r, w), outcome, framed)
