@@ -58,6 +58,7 @@ CREATE TRIGGER IF NOT EXISTS sync_sets_del_2 AFTER DELETE ON sync_baseline
     BEGIN DELETE FROM sync_sets WHERE pair = OLD.pair AND seq < 0; END;
 """
 
+INTENTS_ROW = 1 << 20  # bytes of a batch's manifest a row of its intents holds, about
 ROWS_PER_STATEMENT = 256  # rows written by one statement, at most (see `_per_statement`)
 _ROW = "(" + ",".join("?" * 15) + ")"  # a row of sync_baseline's 15 columns
 
@@ -217,9 +218,22 @@ class Baseline:
             out.update(manifest_intents(manifest))
         return out
 
-    def add_intents(self, pair: str, manifest: bytes) -> None:
-        """Record a batch's manifest before any of it runs."""
-        self._db.execute("INSERT INTO sync_intents VALUES (?, ?)", (pair, manifest))
+    def add_intents(self, pair: str, manifest: bytes | bytearray, cuts: Iterable[int] = ()) -> None:
+        """Record a batch's manifest before any of it runs, in one transaction. `cuts`: where
+        its parts end (each part whole records); a big manifest is kept as several rows of
+        whole parts, up to INTENTS_ROW bytes each where the parts allow (SQLite builds each
+        row in memory: one row of 7 MB cost `sync once` as much again at its peak)."""
+        bounds, start, end = [], 0, 0
+        for cut in (*cuts, len(manifest)):
+            if cut - start > INTENTS_ROW and end > start:
+                bounds.append((start, end))
+                start = end
+            end = cut
+        bounds.append((start, len(manifest)))
+        with self._tx(), memoryview(manifest) as view:  # rows bound from it, not copied
+            self._db.executemany(
+                "INSERT INTO sync_intents VALUES (?, ?)", [(pair, view[a:b]) for a, b in bounds]
+            )
 
     def commit(
         self,

@@ -211,7 +211,7 @@ class BatchRunner:
             assert parts.ops <= len(ops), "a job of more ops than the batch has"
             parts.add(ops[parts.ops :])
             job = parts.job()
-            self.baseline.add_intents(self.pair_id, job.manifest)
+            self.baseline.add_intents(self.pair_id, job.manifest, job.cuts)
             await session.bulk(job, ops, self._progress, on_result)
             return
         self.baseline.add_intents(self.pair_id, encode_manifest(ops, {}))

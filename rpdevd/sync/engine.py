@@ -287,8 +287,9 @@ class SyncEngine:
         made: list[tuple[Plan, JobParts]],
     ) -> ScanResult:
         """A first sync's walk in a forked child that sends its entries as it finds them, each
-        part planned (`FreshPlan`) and put into the bulk job's manifest as it comes, once the
-        pod's listing is in: the plan is ready soon after the walk ends, and goes into `made`.
+        part planned (`FreshPlan`) and put into the bulk job's manifest as it comes (those that
+        come before the pod's listing, once it is in): the plan is ready soon after the walk
+        ends, and goes into `made`.
         Where the tree has unreadable paths none is made (`plan`, with `unknown`, makes it);
         where the child could not be started or ended without a result, the walk is done in
         a thread (`_scan_beside`)."""
@@ -298,16 +299,26 @@ class SyncEngine:
         except scanproc.ScanChildError as exc:
             self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
             return await self._scan_beside(False, False)
+        local: dict[str, LocalEntry] = {}
+        parts = JobParts(root)
+        fresh: FreshPlan | None = None
+        waiting: list[dict[str, LocalEntry]] = []  # parts that came before the listing did
         try:
-            _, raw = await listing
-            fresh = FreshPlan(remote_mod.parse_listing(raw, None).entries)
-            del raw
-            parts = JobParts(root)
-            local: dict[str, LocalEntry] = {}
             while (part := await stream.next_part()) is not None:
                 local.update(part)
-                parts.add(fresh.add(part))
+                if fresh is None and listing.done():
+                    fresh = FreshPlan(remote_mod.parse_listing(listing.result()[1], None).entries)
+                if fresh is None:
+                    waiting.append(part)
+                    continue
+                for ready in (*waiting, part):
+                    parts.add(fresh.add(ready))
+                waiting.clear()
             self.rules, scanned = stream.outcome()
+            if fresh is None:
+                fresh = FreshPlan(remote_mod.parse_listing((await listing)[1], None).entries)
+                for ready in waiting:
+                    parts.add(fresh.add(ready))
         except scanproc.ScanChildError as exc:
             self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
             return await self._scan_beside(False, False)

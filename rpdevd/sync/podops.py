@@ -57,22 +57,29 @@ def _expect(e: RemoteEntry | None) -> bytes:
 _NO_LOCAL = LocalEntry("other")
 
 
-def encode_manifest(
-    ops: list[Op],
-    stage_names: Mapping[str, str] | None = None,
-    *,
-    first_file: int = 0,
-    first_op: int = 0,
-) -> bytes:
+def encode_manifest(ops: list[Op], stage_names: Mapping[str, str] | None = None) -> bytes:
     """NUL-separated records of 16 fields, one per op, in order: code, path, move source, stage
     name, mode, mtime, size, symlink target, then what is expected at the path and at the move
     source (kind, size, mtime, target each). The receiver ignores size (the stream carries
     it); the baseline keeps the manifest as the batch's intents (see `manifest_intents`).
     Stage names from `stage_names`, or with None as the bulk stream numbers them: file puts
-    0, 1, 2... in order, a symlink put `s` and its op's index (a part of a longer manifest
-    numbers on from the parts before it: `first_file`, `first_op`).
-    Written into one buffer as it goes: 100,000 ops take about 10 MB, once."""
+    0, 1, 2... in order, a symlink put `s` and its op's index."""
     out = bytearray()
+    encode_into(out, ops, stage_names)
+    return bytes(out)
+
+
+def encode_into(
+    out: bytearray,
+    ops: list[Op],
+    stage_names: Mapping[str, str] | None = None,
+    *,
+    first_file: int = 0,
+    first_op: int = 0,
+) -> None:
+    """`encode_manifest`, written onto the end of `out` as it goes (100,000 ops take about
+    7 MB, once). A part of a longer manifest numbers on from the parts before it:
+    `first_file` file puts and `first_op` ops."""
     files = first_file
     codes, no_local, enc = _CODES, _NO_LOCAL, str.encode
     nothing = _expect(None)
@@ -106,7 +113,6 @@ def encode_manifest(
             nothing if op.expect is None else _expect(op.expect),
             nothing if op.src_expect is None else _expect(op.src_expect),
         )
-    return bytes(out)
 
 
 # One result of the receiver: eight NUL-terminated fields.

@@ -380,23 +380,17 @@ class EntryStream:
     """A first sync's walk, in a forked child that sends its entries a part at a time as it
     finds them (a few thousand each, directory by directory, in the walk's order), so that the
     plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. The child
-    walks alone: this process plans on the other core. Its output is read from the moment it
-    starts (`start` is called with the event loop running), so the child never waits for a
-    reader."""
+    walks alone: this process plans on the other core. Its output is read as the parts are
+    asked for: what the reader has not taken waits in the pipe (1 MiB: a few parts), where the
+    child waits for it, and never piles up here."""
 
     def __init__(self, pid: int, fd: int) -> None:
-        import asyncio  # here: early_start forks before this process has loaded asyncio
-
         self._pid: int | None = pid
         self._fd = fd
         self._buf = bytearray()
-        self._at = 0
-        self._ended = False
-        self._more = asyncio.Event()
-        self._outcome: bytes | None = None
-        self._loop = asyncio.get_running_loop()
+        self._ended = False  # the pipe's end was read
+        self._outcome: bytes | None = None  # the last frame's bytes, once it came
         os.set_blocking(fd, False)
-        self._loop.add_reader(fd, self._readable)
 
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig) -> EntryStream:
@@ -416,48 +410,57 @@ class EntryStream:
         os.close(w)
         return cls(pid, r)
 
-    def _readable(self) -> None:
-        try:
-            data = os.read(self._fd, 1 << 20)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            self._buf += data
-        else:
-            self._ended = True
-            self._loop.remove_reader(self._fd)
-        self._more.set()
-
     async def next_part(self) -> dict[str, LocalEntry] | None:
         """The next part of the walk's entries; None once it has ended (then `outcome`)."""
-        if self._pid is None:
-            raise ScanChildError("the local scan's process was stopped")
         while self._outcome is None:
-            buf, at = self._buf, self._at
-            if len(buf) - at >= _FRAME:
-                size = int.from_bytes(buf[at + 1 : at + _FRAME], "big")
-                if len(buf) - at - _FRAME >= size:
-                    kind = buf[at : at + 1]
-                    payload = bytes(buf[at + _FRAME : at + _FRAME + size])
-                    self._at = at + _FRAME + size
-                    if self._at > 1 << 20:  # what was read so far let go, now and then
-                        del buf[: self._at]
-                        self._at = 0
+            if self._pid is None:
+                raise ScanChildError("the local scan's process was stopped")
+            buf = self._buf
+            if len(buf) >= _FRAME:
+                size = int.from_bytes(buf[1:_FRAME], "big")
+                if len(buf) - _FRAME >= size:
+                    kind = bytes(buf[:1])
+                    with memoryview(buf) as view:
+                        payload = view[_FRAME : _FRAME + size].tobytes()
+                    del buf[: _FRAME + size]
                     if kind == _PART:
                         return _entries(payload)
-                    if kind != _END:
-                        self.stop()
-                        raise ScanChildError("the local scan's process sent what it should not")
-                    self._outcome = payload
-                    break
+                    if kind == _END and not buf:
+                        self._outcome = payload
+                        return None
+                    self.stop()
+                    raise ScanChildError("the local scan's process sent what it should not")
             if self._ended:
                 self.stop()
                 raise ScanChildError("the local scan's process ended without a result")
-            self._more.clear()
-            await self._more.wait()
+            try:
+                data = os.read(self._fd, 1 << 20)
+            except BlockingIOError:
+                await self._readable()
+                continue
+            except OSError:
+                data = b""
+            if data:
+                buf += data
+            else:
+                self._ended = True
         return None
+
+    async def _readable(self) -> None:
+        import asyncio  # here: early_start forks before this process has loaded asyncio
+
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self._fd, readable)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(self._fd)
 
     def outcome(self) -> tuple[IgnoreRules, ScanResult]:
         """Once every part is read: the rules the child built and its result without its
@@ -480,8 +483,6 @@ class EntryStream:
         if self._pid is None:
             return
         pid, self._pid = self._pid, None
-        if not self._ended:
-            self._loop.remove_reader(self._fd)
         os.close(self._fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,37 @@ def test_intents_cleared_by_commit(tmp_path: Path) -> None:
     assert db.load_intents("p")
     db.commit("p", {}, [])
     assert db.load_intents("p") == {}
+
+
+def test_a_big_batchs_intents_are_kept_in_rows_of_whole_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest made in parts (a first sync's) is kept as several rows, each of whole parts
+    and of at most INTENTS_ROW bytes where a part is not bigger: read back, the same intents
+    as the manifest in one row."""
+    from rpdevd.sync import baseline as baseline_mod
+    from rpdevd.sync.bulkstream import JobParts
+    from rpdevd.sync.podops import manifest_intents
+
+    monkeypatch.setattr(baseline_mod, "INTENTS_ROW", 300)
+    parts = JobParts(tmp_path)
+    for n in range(6):  # parts of 1, 2, ... 6 puts
+        parts.add(
+            [Op("put", f"d{n}/f{i}", LocalEntry("file", i, n * 10**9, 0o644)) for i in range(n + 1)]
+        )
+    job = parts.job()
+    db = Baseline(tmp_path / "s.db")
+    db.add_intents("p", job.manifest, job.cuts)
+    rows = [m for (m,) in db._db.execute("SELECT manifest FROM sync_intents ORDER BY rowid")]
+    assert db.load_intents("p") == manifest_intents(bytes(job.manifest))
+    assert b"".join(rows) == job.manifest and len(rows) > 2
+    bounds = [0, *job.cuts]
+    at = 0
+    for row in rows:  # each ends where a part does; one longer than 300 bytes is one part
+        first, at = bounds.index(at), at + len(row)
+        assert at in bounds
+        assert len(row) <= 300 or bounds.index(at) == first + 1
+    db.close()
 
 
 def test_default_path_is_the_shared_database(home: Path) -> None:
