@@ -61,7 +61,11 @@ TARGETS = (
     Target(
         "sync/plan.py",
         "rpdevd/sync/plan.py",
-        ("tests/unit/test_sync_plan.py", "tests/unit/test_plan_rules.py"),
+        (
+            "tests/unit/test_sync_plan.py",
+            "tests/unit/test_plan_rules.py",
+            "tests/unit/test_sync_fresh_plan.py",
+        ),
     ),
     Target(
         "sshconfig/render.py",
