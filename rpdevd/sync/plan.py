@@ -113,7 +113,6 @@ def under_any(path: str, roots: Collection[str]) -> bool:
 
 @dataclass
 class _Builder:
-    local: Mapping[str, LocalEntry]
     remote: Mapping[str, RemoteEntry]
     base: Mapping[str, BaseRecord]
     intents: Mapping[str, RemoteEntry]
@@ -225,7 +224,7 @@ def plan(
     be opened). Nothing at or below them is planned: they stay on the pod and in the baseline
     as they are, until a pass reads them."""
     unknown = set(unknown)
-    bld = _Builder(local, remote, base, intents or {})
+    bld = _Builder(remote, base, intents or {})
     gone = [p for p in set(base) | set(bld.intents) if p not in local and not under_any(p, unknown)]
     bld.find_movable(gone)
     for p in sorted(local):
@@ -242,8 +241,7 @@ def plan(
         if p not in local and p not in base and is_rpdev_temp(p) and not under_any(p, unknown):
             bld.cleans.append(Op("clean", p, None, r))
 
-    out = bld.out
-    bld.mkdirs.sort(key=lambda op: op.path)
+    out = bld.out  # (the mkdirs are in path order: the local paths were, above)
     bld.rmdirs.sort(key=lambda op: (-_depth(op.path), op.path))
     removal = bld.deletes + bld.rmdirs
     late_puts = bld.late_puts
@@ -273,14 +271,14 @@ class FreshPlan:
     a tree with unreadable paths: `plan` with `unknown` is."""
 
     def __init__(self, remote: Mapping[str, RemoteEntry]) -> None:
-        self._bld = _Builder({}, remote, {}, {})
+        self._bld = _Builder(remote, {}, {})
         self._ops: list[Op] = []
 
     def add(self, local: Mapping[str, LocalEntry]) -> list[Op]:
         """The ops for the paths of `local` (a part of the tree), in the order they run."""
         bld = self._bld
         bld.mkdirs, bld.puts, bld.chmods = [], [], []
-        for p in sorted(local):  # mkdirs sorted, as `plan` sorts them
+        for p in sorted(local):  # the mkdirs in path order, as `plan` makes them
             lo = local[p]
             if lo.kind == "dir":
                 bld.local_dir(p, lo)

@@ -48,8 +48,8 @@ def local_entry(is_dir: bool, n: int, link: bool) -> LocalEntry:
 
 
 # What the pod may hold at a local path: nothing, the same content (adopted), the same content
-# with another mode, something else (a file, a directory), or, at a path of its own, a
-# leftover temporary of rpdev's.
+# with another mode, something else (a file, a directory); and at paths of its own, a leftover
+# temporary of rpdev's, or the pod's own files.
 POD = st.sampled_from(["none", "same", "mode", "other file", "other dir"])
 
 
@@ -74,6 +74,9 @@ def first_syncs(draw: st.DrawFn) -> tuple[list[tuple[str, LocalEntry]], dict[str
             remote[p] = RemoteEntry("dir", 0, 0, 0o755)
     for leftover in draw(st.lists(st.sampled_from([".x.rpdev-tmp-1", "a/.y.rpdev-tmp-2"]))):
         remote[leftover] = RemoteEntry("file", 1, 1, 0o600)
+    # The pod's own files, beside and below the synced ones: never rpdev's to touch.
+    for own in draw(st.lists(st.sampled_from(["results", "a/ckpt.pt", "a/b/out.log"]))):
+        remote.setdefault(own, RemoteEntry("file", 5, 1_800_000_000, 0o644))
     return local, remote
 
 
