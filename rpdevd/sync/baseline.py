@@ -241,9 +241,10 @@ class Baseline:
         upserts: dict[str, BaseRecord],
         removals: Iterable[str],
         clear_intents: bool = True,
-    ) -> None:
+    ) -> bytes | None:
         """Record a finished batch in one transaction (and keep the pair's record sets whole:
-        a chunk of what it wrote, or, after a removal, none until they are read again)."""
+        a chunk of what it wrote, or, after a removal, none until they are read again).
+        Returns the sets' generation after it (None: they are not kept whole)."""
         removals = list(removals)
         with self._tx():
             marked = self._sets_marked(pair)
@@ -285,13 +286,14 @@ class Baseline:
             if clear_intents:
                 self._db.execute("DELETE FROM sync_intents WHERE pair = ?", (pair,))
             if marked and rows:
-                recordsets.add_chunk(
+                return recordsets.add_chunk(
                     self._db,
                     pair,
                     [r[13] for r in rows],
                     [r[14] for r in rows],
                     removed=bool(removals),
                 )
+            return recordsets.generation(self._db, pair)
 
     def _per_statement(self, values: int, also: int = 0) -> int:
         """Rows of `values` values each written by one statement. Many to a statement, not one
@@ -306,15 +308,16 @@ class Baseline:
 
     # ----- record sets -------------------------------------------------------------------
 
-    def record_sets(self, pair: str) -> Sets | None:
+    def record_sets(self, pair: str, local_too: bool = True) -> Sets | None:
         """Every row's local record and pod record (`local_records`, `pod_records`) as two
         sets, for comparing a whole scan and a whole listing at C speed. Read from the kept
         chunks (a few large reads) while they are whole; otherwise from the rows, and kept
         for the next time. They may also hold records of a row that was changed since (that
         path is planned on each pass, for nothing), never miss one of a row. None when a row
-        gives no record."""
+        gives no record. Without `local_too` the local set may come back empty (not read from
+        the kept chunks: a scan told by its digest needs none)."""
         with self._tx(read=True):  # the mark and its chunks as of one moment
-            kept = recordsets.read(self._db, pair)
+            kept = recordsets.read(self._db, pair, local_too)
         if kept is not None:
             return kept
         with self._tx():  # rows read and sets kept as one: no write in between

@@ -107,6 +107,11 @@ class BatchRunner:
         self.torn: set[str] = set()  # read while they changed: to be looked at again
         self.edits = 0
         self._last_progress = 0.0
+        # Of the last batch run: whether every op landed and what it recorded is what the plan
+        # saw (nothing failed, kept, unreadable, held, torn or read otherwise than planned),
+        # and the baseline's sets' generation after its last commit (None: not kept whole).
+        self.as_planned = False
+        self.generation: bytes | None = None
 
     def take_edits(self) -> int:
         """Files pushed (sent, moved, deleted) since the last call."""
@@ -145,6 +150,7 @@ class BatchRunner:
         None: SFTP. `full`: the plan is a full pass's, which settles every intent. `parts`:
         the bulk job of the plan's first ops, made already (`plan.FreshPlan`)."""
         host = self.host
+        self.as_planned = not p.held
         for note in p.notes:
             report.notes.append(note)
             host.emit("sync.kept", note, "warning")
@@ -191,7 +197,7 @@ class BatchRunner:
         # every path they name is now in the baseline or gone. Kept while something failed or
         # is held.
         done = (bool(ops) or full) and len(report.failed) == failed and not self.held
-        self.baseline.commit(self.pair_id, upserts, removals, clear_intents=done)
+        self.generation = self.baseline.commit(self.pair_id, upserts, removals, clear_intents=done)
 
     async def _apply(
         self,
@@ -230,6 +236,8 @@ class BatchRunner:
         events."""
         op = res.op
         host = self.host
+        if res.status != "ok" or res.torn or res.sent not in (None, op.local):
+            self.as_planned = False
         if res.status == "unreadable":  # nothing done on the pod; tried again next pass
             host.report_unreadable({op.path: res.info}, report)
             return

@@ -101,21 +101,31 @@ class Comparison:
         self.seen: Seen | None = baseline.seen(pair)
         self._expected: Expected | None = None
         self._sets_read = False
+        self._local_read = False  # the sets were read with their local half
         # What the sets told each side, for `remember` to keep: (scan's, listing's).
         self._told: tuple[Told | None, Told | None] = (None, None)
 
     def prefetch(self, scan_digest: bool) -> None:
         """Read the sets now (while the walk and the listing run) unless both sides may be told
         by their digests: a scan without one (`scan_digest` False: a walk in a thread), or a
-        side with nothing kept, needs them anyway."""
-        if not (scan_digest and self.seen and self.seen.local and self.seen.pod):
-            self._sets()
+        side with nothing kept, needs them anyway. Where the scan may be told (the resync after
+        a first sync), the pod's half alone."""
+        scan_told = scan_digest and self.seen is not None and self.seen.local is not None
+        if not (scan_told and self.seen and self.seen.pod):
+            self._sets(local=not scan_told)
 
-    def _sets(self) -> Expected | None:
-        if not self._sets_read:
-            self._sets_read = True
-            sets = self.baseline.record_sets(self.pair)
-            self._expected = None if sets is None else Expected(*sets)
+    def _sets(self, local: bool = True) -> Expected | None:
+        """The sets, read once when first needed (`local` False: the pod's half may do); read
+        again, whole, where the local half is needed after all. What the pod's half told is
+        then kept only if it is of the same generation."""
+        if self._sets_read and (self._local_read or not local):
+            return self._expected
+        before = self._expected if self._sets_read else None
+        self._sets_read, self._local_read = True, local
+        sets = self.baseline.record_sets(self.pair, local_too=local)
+        self._expected = None if sets is None else Expected(*sets)
+        if before is not None and (self._expected is None or self._expected.nonce != before.nonce):
+            self._told = (self._told[0], None)
         return self._expected
 
     def local(self, scanned: ScanResult) -> set[str] | None:
@@ -137,7 +147,7 @@ class Comparison:
         told = self.seen.pod if self.seen else None
         if told is not None and digest == told.digest:
             return set(told.paths)
-        expected = self._sets()
+        expected = self._sets(local=False)  # the local half as read already, if it was
         if expected is None:
             return None
         changed = pod_changes(listed.records(raw), expected)

@@ -32,6 +32,7 @@ from rpdevd.sync.compare import Comparison, entries_of
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import BaseRecord, LocalEntry, RemoteEntry
 from rpdevd.sync.plan import FreshPlan, Plan, plan
+from rpdevd.sync.recordsets import Told
 from rpdevd.sync.scan import ScanResult, scan_tree
 from rpdevd.sync.transfer import PodSession, TransferError, stream_errors
 
@@ -329,6 +330,16 @@ class SyncEngine:
             made.append((fresh.finish(local), parts))
         return scanned
 
+    def _keep_walked(self, digest: bytes | None, report: SyncReport) -> None:
+        """After a first sync's batch: where everything it planned landed as it was walked,
+        the sets hold the walk's records and no more, so the next resync's scan of the tree
+        as it is (the walk's `digest`, taken in a resync's order) is told it agrees with them
+        and reads no local set (`compare.Comparison`); kept with the sets' generation that
+        the batch's last commit made (another program's commit since makes it moot)."""
+        batches = self.batches
+        if digest and batches.as_planned and report.ok and batches.generation is not None:
+            self.baseline.remember(self.spec.pair_id, batches.generation, Told(digest), None)
+
     def _ignored_now(self, base: dict[str, BaseRecord], local: dict[str, LocalEntry]) -> set[str]:
         return {
             p
@@ -414,11 +425,12 @@ class SyncEngine:
                     f"local root {self.spec.local_root} is empty but {synced} paths were "
                     "synced from it: refusing to delete anything on the pod"
                 )
-            parts = None
+            parts, walked = None, None
             if touched is not None and not touched:
                 p = Plan()  # scan, baseline and pod agree everywhere
             elif made:
                 p, parts = made[0]  # a first sync's, made while the tree was walked
+                walked = scanned.digest  # taken in a resync's order
             else:
                 # The plan sees the paths that differ alone. Their baseline rows are loaded for
                 # this plan only (between passes nothing of it stays in memory: `known` reads
@@ -449,6 +461,7 @@ class SyncEngine:
             await self.batches.run(
                 p, report, session if self._python3 else None, full=True, parts=parts
             )
+            self._keep_walked(walked, report)
         finally:
             await session.finish()
         self.last_sync = time.time()

@@ -64,8 +64,9 @@ class Seen:
     pod: Told | None = None
 
 
-def read(db: sqlite3.Connection, pair: str) -> Sets | None:
-    """The kept sets, while they are whole (None: not kept, or kept without a generation)."""
+def read(db: sqlite3.Connection, pair: str, local_too: bool = True) -> Sets | None:
+    """The kept sets, while they are whole (None: not kept, or kept without a generation);
+    without `local_too`, the pod's alone (the local set left empty)."""
     nonce = generation(db, pair)
     if nonce is None:
         return None
@@ -73,7 +74,8 @@ def read(db: sqlite3.Connection, pair: str) -> Sets | None:
     pod: set[bytes] = set()
     # A chunk at a time: no copy of them all at once beside the sets they fill.
     for local_chunk, pod_chunk in db.execute(
-        "SELECT local, pod FROM sync_sets WHERE pair = ? AND seq > 0", (pair,)
+        f"SELECT {'local' if local_too else 'NULL'}, pod FROM sync_sets WHERE pair = ? AND seq > 0",
+        (pair,),
     ):
         if local_chunk:
             local.update(local_chunk.split(SEP))

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import LocalEntry, hasher
+from rpdevd.sync.model import LocalEntry, hasher, local_record
 from rpdevd.sync.scan import Pending, ScanResult, TreeWalk, check_root, reason
 
 
@@ -496,8 +496,16 @@ def _entries(payload: bytes) -> dict[str, LocalEntry]:
 
 
 def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
-    """Walk, sending the entries a part at a time, then the outcome; and leave (`_answer`)."""
+    """Walk, sending the entries a part at a time, then the outcome; and leave (`_answer`).
+
+    The outcome's digest is the one a resync's walk (`_walk`) of the tree, as it is, will
+    take: the walk goes in that walk's order (its first walker's part, then its second's, where
+    it would share), and the digest is of the entries' records (`model.local_record`, the
+    bytes the baseline keeps), as that walk takes it. A first sync that lands everything as
+    it was walked keeps it, so that the next resync's scan is told by it (`engine`)."""
     part: list[tuple[str, LocalEntry]] = []
+    records: list[bytes] = []
+    record = local_record
 
     def send() -> None:
         data = marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
@@ -506,6 +514,7 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
 
     def sink(found: list[tuple[str, LocalEntry]]) -> None:
         part.extend(found)
+        records.extend([record(p, e) for p, e in found])
         if len(part) >= PART_ENTRIES:
             send()
 
@@ -514,11 +523,19 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
         check_root(root)
         walk = TreeWalk(root, rules, False)
         walk.sink = sink
-        walk.run([("", None)])
+        pending = walk.run([("", None)], until=lambda stack: len(stack) >= SHARE_AT)
+        if pending and _cores() > 1:
+            walk.run(pending[::2])
+            walk.run(pending[1::2])
+        else:
+            walk.run(pending)
         if part:
             send()
         result = walk.finish()
         result.entries = {}
+        h = hasher()
+        h.update(marshal.dumps(records))
+        result.digest = h.digest()
         return _pack(True, (rules, result))
 
     def framed(parts: tuple[bytes, ...]) -> tuple[bytes, ...]:

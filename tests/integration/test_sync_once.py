@@ -456,3 +456,59 @@ async def test_a_resync_told_by_its_digests_still_sees_every_change(rig: Rig) ->
     assert len(out["conflicts"]) == 1
     assert (rig.remote / out["conflicts"][0]).read_text() == "edited on the pod"
     assert pod_file.read_text() == "edited here"
+
+
+@pytest.mark.slow
+async def test_a_first_sync_tells_the_next_resyncs_scan_and_an_edit_is_still_seen(
+    rig: Rig,
+) -> None:
+    """A first sync by `sync once` that lands everything as walked keeps its walk's digest
+    (taken in a resync's order) for the sets it made: the next resync's scan of the tree as it
+    is has that digest, and is told it agrees with them; the pod's listing is not told, and is
+    compared. An edit since, of the same size and in the same second, has another digest and
+    is sent."""
+    from rpdevd.sync import scanproc
+
+    make_tree(rig.local, files=60)
+    for i in range(3 * scanproc.SHARE_AT):  # enough directories for the walk to be shared
+        (rig.local / f"wide{i:02d}").mkdir()
+        (rig.local / f"wide{i:02d}" / "x.py").write_text(str(i))
+    assert json.loads(rig.cli("once", "--json").stdout)["sent"] > 60
+    dest = parse_destination(rig.dest)
+    pair = cli_pair_id(dest, rig.local.resolve())
+
+    def seen() -> Any:
+        db = Baseline(rig.db)
+        try:
+            return db.seen(pair)
+        finally:
+            db.close()
+
+    kept = seen()
+    assert kept is not None and kept.pod is None
+    assert kept.local is not None and kept.local.paths == frozenset()
+    # The digest a resync's forked walk takes of the tree, here in a process of its own.
+    code = (
+        "import asyncio, sys; from pathlib import Path; from rpdevd.sync import scanproc;"
+        "from rpdevd.sync.ignore import IgnoreConfig;"
+        "print(asyncio.run(scanproc.scan(Path(sys.argv[1]), IgnoreConfig(), True))[1].digest.hex())"
+    )
+    walked = subprocess.run(
+        [sys.executable, "-c", code, str(rig.local.resolve())],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert bytes.fromhex(walked.stdout.strip()) == kept.local.digest  # the CLI's default rules
+
+    out = json.loads(rig.cli("once", "--json").stdout)
+    assert out["sent"] == 0 and out["ok"]
+    again = seen()
+    assert again is not None and again.local == kept.local and again.pod is not None
+
+    target = rig.local / "pkg01" / "mod1" / "f00001.py"
+    st = target.stat()
+    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 1
+    assert snapshot(rig.remote) == snapshot(rig.local)

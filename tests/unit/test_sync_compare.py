@@ -228,18 +228,20 @@ class _Baseline:
     def __init__(self, sets: Sets | None, seen: Seen | None) -> None:
         self.sets, self._seen = sets, seen
         self.reads = 0
+        self.halves: list[bool] = []  # per read: with the local half
         self.kept: list[tuple[bytes, Told | None, Told | None]] = []
 
     def seen(self, pair: str) -> Seen | None:
         return self._seen if pair == "pair" else None
 
-    def record_sets(self, pair: str) -> Sets | None:
+    def record_sets(self, pair: str, local_too: bool = True) -> Sets | None:
         assert pair == "pair"
         self.reads += 1
-        return (
-            None
-            if self.sets is None
-            else Sets(set(self.sets.local), set(self.sets.pod), self.sets.nonce)
+        self.halves.append(local_too)
+        if self.sets is None:
+            return None
+        return Sets(
+            set(self.sets.local) if local_too else set(), set(self.sets.pod), self.sets.nonce
         )
 
     def remember(self, pair: str, nonce: bytes, local: Told | None, pod: Told | None) -> None:
@@ -313,6 +315,62 @@ def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() 
     cmp.remember()
     assert db.reads == 1
     assert db.kept == [(b"n" * 16, None, Told(ListingRecords().digest(changed), frozenset({"a"})))]
+
+
+def test_a_scan_told_after_a_first_sync_reads_the_pods_half_of_the_sets_alone() -> None:
+    """The resync after a first sync that kept its walk's digest (a scan told, nothing kept of
+    the pod's listing): only the pod's half of the sets is read. A scan with another digest
+    reads them again, whole, and its change is seen; what the pod's half told is kept only
+    where the two reads are of one generation."""
+    base = {"a": F, "b": F}
+    sets = Sets(
+        {local_record(p, e) for p, e in base.items()},
+        {expected_record("a", R), expected_record("b", R)},
+        b"n" * 16,
+    )
+    raw = listing([expected_record("a", R), expected_record("b", R)])
+    listed = Told(ListingRecords().digest(raw))
+    edited = [local_record("a", base["a"]._replace(size=9)), local_record("b", F)]
+
+    db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32)))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    cmp.prefetch(scan_digest=True)
+    assert cmp.local(_scan([], b"d" * 32)) == set()
+    assert cmp.pod(ListingRecords(), raw) == set()
+    cmp.remember()
+    assert db.halves == [False] and db.kept == [(b"n" * 16, None, listed)]
+
+    for first_pod in (True, False):  # the listing compared before the scan, or after
+        db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32)))
+        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+        cmp.prefetch(scan_digest=True)
+        if first_pod:
+            assert cmp.pod(ListingRecords(), raw) == set()
+        assert cmp.local(_scan(edited, b"e" * 32)) == {"a"}
+        if not first_pod:
+            assert cmp.pod(ListingRecords(), raw) == set()
+        cmp.remember()
+        assert db.halves == [False, True]
+        assert db.kept == [(b"n" * 16, Told(b"e" * 32, frozenset({"a"})), listed)]
+
+    # A commit by another program between the two reads: the pod's half was told against the
+    # generation before it, so only the scan's comparison is kept.
+    db = _Baseline(sets, Seen(b"n" * 16, Told(b"d" * 32)))
+    cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+    cmp.prefetch(scan_digest=True)
+    assert cmp.pod(ListingRecords(), raw) == set()
+    db.sets = sets._replace(nonce=b"m" * 16)
+    assert cmp.local(_scan(edited, b"e" * 32)) == {"a"}
+    cmp.remember()
+    assert db.kept == [(b"m" * 16, Told(b"e" * 32, frozenset({"a"})), None)]
+
+    # Without a digest kept for the scan, or a scan without one, the sets are read whole.
+    for seen, digest in ((Seen(b"n" * 16), b"d" * 32), (Seen(b"n" * 16, Told(b"d" * 32)), None)):
+        db = _Baseline(sets, seen)
+        cmp = Comparison(db, "pair")  # type: ignore[arg-type]
+        cmp.prefetch(scan_digest=digest is not None)
+        assert cmp.local(_scan(edited, digest)) == {"a"}
+        assert db.halves == [True]
 
 
 def test_no_kept_sets_no_digest_and_a_row_without_a_record_plans_every_path() -> None:

@@ -655,3 +655,26 @@ def test_a_first_sync_whose_walk_cannot_fork_is_walked_and_planned_here(
         "is walked in this process"
     ]
     eng.baseline.close()
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_first_syncs_walk_takes_the_digest_the_next_resyncs_walk_will(
+    wide: Path, cores: int
+) -> None:
+    """Walked in a resync's order (shared by two walkers where there are two cores), its
+    digest is the resync's scan's while the tree stays as it was, and another after an edit."""
+    out = stream_in_child(
+        f"""
+        scanproc._cores = lambda: {cores}
+        first = stream()[1][1]
+        resync = scan_in_child()[1]
+        (root / "d03" / "a.py").write_text("A.py, longer")
+        edited = scan_in_child()[1]
+        print(json.dumps({{
+            "same": first.digest == resync.digest and len(first.digest) == 32,
+            "edited": edited.digest != first.digest,
+            "unreadable": sorted(first.unreadable) == sorted(resync.unreadable) != [],
+        }}))
+        """
+    )
+    assert out == {"same": True, "edited": True, "unreadable": True}
