@@ -100,8 +100,7 @@ class Comparison:
         self.pair = pair
         self.seen: Seen | None = baseline.seen(pair)
         self._expected: Expected | None = None
-        self._sets_read = False
-        self._local_read = False  # the sets were read with their local half
+        self._read: bool | None = None  # the sets read: None not yet, False the pod's half alone
         # What the sets told each side, for `remember` to keep: (scan's, listing's).
         self._told: tuple[Told | None, Told | None] = (None, None)
 
@@ -118,14 +117,15 @@ class Comparison:
         """The sets, read once when first needed (`local` False: the pod's half may do); read
         again, whole, where the local half is needed after all. What the pod's half told is
         then kept only if it is of the same generation."""
-        if self._sets_read and (self._local_read or not local):
+        if self._read is not None and (self._read or not local):
             return self._expected
-        before = self._expected if self._sets_read else None
-        self._sets_read, self._local_read = True, local
+        before, self._read = self._expected, local
         sets = self.baseline.record_sets(self.pair, local_too=local)
         self._expected = None if sets is None else Expected(*sets)
         if before is not None and (self._expected is None or self._expected.nonce != before.nonce):
-            self._told = (self._told[0], None)
+            # Read again for the scan, which is compared next: the pod's half was told of
+            # another generation.
+            self._told = (None, None)
         return self._expected
 
     def local(self, scanned: ScanResult) -> set[str] | None:

@@ -64,7 +64,7 @@ class Seen:
     pod: Told | None = None
 
 
-def read(db: sqlite3.Connection, pair: str, local_too: bool = True) -> Sets | None:
+def read(db: sqlite3.Connection, pair: str, local_too: bool) -> Sets | None:
     """The kept sets, while they are whole (None: not kept, or kept without a generation);
     without `local_too`, the pod's alone (the local set left empty)."""
     nonce = generation(db, pair)

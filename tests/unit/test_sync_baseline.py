@@ -125,6 +125,26 @@ def test_a_big_batchs_intents_are_kept_in_rows_of_whole_parts(
     db.close()
 
 
+def test_a_commit_tells_the_sets_generation_and_the_pods_half_is_read_alone(
+    tmp_path: Path,
+) -> None:
+    """What a first sync keeps its walk's digest with (the generation its last commit made),
+    and what a resync whose scan is told reads (the pod's half of the sets alone)."""
+    db = Baseline(tmp_path / "s.db")
+    db.start_sets("p")
+    rec = BaseRecord(LocalEntry("file", 1, 2, 0o644, 3), RemoteEntry("file", 1, 0, 0o644))
+    made = db.commit("p", {"a": rec, "b": rec}, [])
+    seen = db.seen("p")
+    assert made is not None and seen is not None and made == seen.nonce
+    assert db.commit("p", {}, []) == made  # nothing written: the same generation
+    whole, pods = db.record_sets("p"), db.record_sets("p", local_too=False)
+    assert whole is not None and pods is not None
+    assert pods.pod == whole.pod and len(pods.pod) == 2 and pods.nonce == whole.nonce == made
+    assert pods.local == set() and len(whole.local) == 2
+    assert db.commit("p", {}, ["a"]) is None  # a removal drops the sets: no generation
+    db.close()
+
+
 def test_default_path_is_the_shared_database(home: Path) -> None:
     from rpdevd import paths
 
