@@ -64,19 +64,7 @@ class Walk:
 
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig, records: bool) -> Walk:
-        try:
-            r, w = os.pipe()
-        except OSError as exc:  # out of descriptors
-            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            os.close(r)
-            os.close(w)
-            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
-        if pid == 0:  # pragma: no cover - the child: measured through the parent's result
-            _child(r, w, root, config, records)
-        os.close(w)
+        pid, r = _fork(lambda r, w: _child(r, w, root, config, records))
         return cls((root, config, records), pid, r)
 
     async def result(self) -> tuple[IgnoreRules, ScanResult]:
@@ -87,25 +75,15 @@ class Walk:
             payload = await _read_all(self._fd)
         finally:
             self.stop()
-        try:
-            ok, value, found = _unpack(payload)
-        except Exception:
-            raise ScanChildError("the local scan's process ended without a result") from None
-        if ok:
-            rules, result = value
-            result.records = found
-            return rules, result
-        raise value
+        rules, result, found = _outcome(payload)
+        result.records = found
+        return rules, result
 
     def stop(self) -> None:
         """End the child (gone already, unless its result was not read) and reap it."""
-        if self._pid is None:
-            return
-        pid, self._pid = self._pid, None
-        os.close(self._fd)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        if self._pid is not None:
+            pid, self._pid = self._pid, None
+            _end(pid, self._fd)
 
 
 # The walk `rpdev sync once` starts before it loads the engine (see early_start), until a scan
@@ -139,6 +117,45 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
         walk.stop()  # another tree's or another rule's: not this pass's
         walk = None
     return await (walk or Walk.start(root, config, records)).result()
+
+
+def _fork(child: Callable[[int, int], NoReturn]) -> tuple[int, int]:
+    """A forked process that runs `child(r, w)` on a new pipe; here, its pid and the pipe's
+    reading end (ScanChildError where no pipe or process can be had)."""
+    try:
+        r, w = os.pipe()
+    except OSError as exc:  # out of descriptors
+        raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(r)
+        os.close(w)
+        raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
+    if pid == 0:  # pragma: no cover - the child: measured through what it sends
+        child(r, w)
+    os.close(w)
+    return pid, r
+
+
+def _end(pid: int, fd: int) -> None:
+    """Close the child's pipe, end it (gone already where its result was read) and reap it."""
+    os.close(fd)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _outcome(payload: bytes | bytearray) -> tuple[IgnoreRules, ScanResult, list[bytes]]:
+    """The rules, result and records a child sent, or what its walk raised, raised here."""
+    try:
+        ok, value, found = _unpack(payload)
+    except Exception:
+        raise ScanChildError("the local scan's process ended without a result") from None
+    if ok:
+        rules, result = value
+        return rules, result, found
+    raise value
 
 
 _HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
@@ -332,10 +349,7 @@ class _Beside:
 
     def stop(self) -> None:
         """End it (gone already, once its result was read) and reap it."""
-        os.close(self._fd)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
-        os.waitpid(self._pid, 0)
+        _end(self._pid, self._fd)
 
 
 def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker: int) -> NoReturn:
@@ -395,19 +409,7 @@ class EntryStream:
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig) -> EntryStream:
         """Fork the walk (ScanChildError where no process can be had)."""
-        try:
-            r, w = os.pipe()
-        except OSError as exc:
-            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            os.close(r)
-            os.close(w)
-            raise ScanChildError(f"cannot start the local scan's process: {reason(exc)}") from None
-        if pid == 0:  # pragma: no cover - the child: measured through the parent's parts
-            _stream_child(r, w, root, config)
-        os.close(w)
+        pid, r = _fork(lambda r, w: _stream_child(r, w, root, config))
         return cls(pid, r)
 
     async def next_part(self) -> dict[str, LocalEntry] | None:
@@ -469,24 +471,14 @@ class EntryStream:
         self.stop()
         if payload is None:
             raise ScanChildError("the local scan's process ended without a result")
-        try:
-            ok, value, _ = _unpack(payload)
-        except Exception:
-            raise ScanChildError("the local scan's process ended without a result") from None
-        if ok:
-            rules, result = value
-            return rules, result
-        raise value
+        rules, result, _ = _outcome(payload)
+        return rules, result
 
     def stop(self) -> None:
         """End the child (gone already, once its outcome was read) and reap it."""
-        if self._pid is None:
-            return
-        pid, self._pid = self._pid, None
-        os.close(self._fd)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        if self._pid is not None:
+            pid, self._pid = self._pid, None
+            _end(pid, self._fd)
 
 
 def _entries(payload: bytes) -> dict[str, LocalEntry]:

@@ -99,6 +99,15 @@ class Rig:
         }
         return [arg for k, v in self.pin().items() for arg in ("-o", f"{names[k]}={v}")]
 
+    def seen(self) -> Any:
+        """What the baseline keeps of the comparisons with its sets (`Baseline.seen`) for the
+        pair `sync once` of this rig's tree and remote directory makes."""
+        db = Baseline(self.db)
+        try:
+            return db.seen(cli_pair_id(parse_destination(self.dest), self.local.resolve()))
+        finally:
+            db.close()
+
     def opts(self) -> ConnectOptions:
         return ConnectOptions(identities=[self.key.private], options=self.pin())
 
@@ -158,6 +167,13 @@ class Rig:
 @pytest.fixture
 def rig(tmp_path: Path, pod_sshd: PodSSHD, client_key: KeyPair) -> Rig:
     return Rig(tmp_path, pod_sshd, client_key)
+
+
+def edit_in_the_same_second(target: Path) -> None:
+    """An edit of the same size whose mtime moves by a nanosecond: only the record tells."""
+    st = target.stat()
+    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
 
 
 def ignored(rel: str) -> bool:
@@ -408,26 +424,14 @@ async def test_a_resync_told_by_its_digests_still_sees_every_change(rig: Rig) ->
     of a file rpdev wrote is kept as a conflict copy, never overwritten."""
     make_tree(rig.local, files=30)
     rig.cli("once")
-    dest = parse_destination(rig.dest)
-    pair = cli_pair_id(dest, rig.local.resolve())
-
-    def seen() -> Any:
-        db = Baseline(rig.db)
-        try:
-            return db.seen(pair)
-        finally:
-            db.close()
+    seen = rig.seen
 
     for _ in range(2):  # the first keeps the digests, the second is told by them
         assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 0
         kept = seen()
         assert kept is not None and kept.local is not None and kept.pod is not None
 
-    # An edit here of the same size, in the same second.
-    target = rig.local / "pkg01" / "mod1" / "f00001.py"
-    st = target.stat()
-    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    edit_in_the_same_second(rig.local / "pkg01" / "mod1" / "f00001.py")
     assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 1
     assert snapshot(rig.remote) == snapshot(rig.local)
 
@@ -474,15 +478,7 @@ async def test_a_first_sync_tells_the_next_resyncs_scan_and_an_edit_is_still_see
         (rig.local / f"wide{i:02d}").mkdir()
         (rig.local / f"wide{i:02d}" / "x.py").write_text(str(i))
     assert json.loads(rig.cli("once", "--json").stdout)["sent"] > 60
-    dest = parse_destination(rig.dest)
-    pair = cli_pair_id(dest, rig.local.resolve())
-
-    def seen() -> Any:
-        db = Baseline(rig.db)
-        try:
-            return db.seen(pair)
-        finally:
-            db.close()
+    seen = rig.seen
 
     kept = seen()
     assert kept is not None and kept.pod is None
@@ -506,9 +502,6 @@ async def test_a_first_sync_tells_the_next_resyncs_scan_and_an_edit_is_still_see
     again = seen()
     assert again is not None and again.local == kept.local and again.pod is not None
 
-    target = rig.local / "pkg01" / "mod1" / "f00001.py"
-    st = target.stat()
-    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    edit_in_the_same_second(rig.local / "pkg01" / "mod1" / "f00001.py")
     assert json.loads(rig.cli("once", "--json").stdout)["sent"] == 1
     assert snapshot(rig.remote) == snapshot(rig.local)

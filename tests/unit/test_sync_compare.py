@@ -253,14 +253,20 @@ def _scan(records: list[bytes], digest: bytes | None) -> ScanResult:
     return ScanResult(records=records, digest=digest)
 
 
-def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() -> None:
+def two_files() -> tuple[dict[str, LocalEntry], Sets, bytes]:
+    """Two files rpdev copied (`a`, `b`): their entries here, the sets of generation `n...`,
+    and the pod's listing of them as rpdev left them."""
     base = {"a": F, "b": F}
     sets = Sets(
         {local_record(p, e) for p, e in base.items()},
         {expected_record("a", R), expected_record("b", R)},
         b"n" * 16,
     )
-    raw = listing([expected_record("a", R), expected_record("b", R)])
+    return base, sets, listing([expected_record("a", R), expected_record("b", R)])
+
+
+def test_a_scan_or_listing_with_a_kept_digest_is_told_what_it_was_told_before() -> None:
+    base, sets, raw = two_files()
     listed_digest = ListingRecords().digest(raw)
     same = [local_record(p, e) for p, e in base.items()]
 
@@ -322,13 +328,7 @@ def test_a_scan_told_after_a_first_sync_reads_the_pods_half_of_the_sets_alone() 
     the pod's listing): only the pod's half of the sets is read. A scan with another digest
     reads them again, whole, and its change is seen; what the pod's half told is kept only
     where the two reads are of one generation."""
-    base = {"a": F, "b": F}
-    sets = Sets(
-        {local_record(p, e) for p, e in base.items()},
-        {expected_record("a", R), expected_record("b", R)},
-        b"n" * 16,
-    )
-    raw = listing([expected_record("a", R), expected_record("b", R)])
+    base, sets, raw = two_files()
     listed = Told(ListingRecords().digest(raw))
     edited = [local_record("a", base["a"]._replace(size=9)), local_record("b", F)]
 

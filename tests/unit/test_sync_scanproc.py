@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -158,13 +159,9 @@ def test_the_child_is_taken_only_where_no_other_thread_runs() -> None:
         worker.join()
 
 
-def test_a_walk_whose_child_fails_is_done_in_this_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No process to fork (a limit on processes, no memory): the engine walks the tree itself
-    and says so, and the walk is the tree's, never an empty one."""
-    import asyncio
-
+def engine_without_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
+    """An engine over a small tree (`d/f.py`) in a process that cannot fork (a limit on
+    processes, no memory), and the messages of its events."""
     from rpdevd.sync.baseline import Baseline
     from rpdevd.sync.engine import SyncEngine, SyncSpec
 
@@ -187,6 +184,17 @@ def test_a_walk_whose_child_fails_is_done_in_this_process(
         on_event=lambda e: events.append(e.message),
         scan_in_child=True,
     )
+    return eng, events
+
+
+def test_a_walk_whose_child_fails_is_done_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No process to fork: the engine walks the tree itself and says so, and the walk is the
+    tree's, never an empty one."""
+    import asyncio
+
+    eng, events = engine_without_fork(tmp_path, monkeypatch)
     result = asyncio.run(eng._scan_beside(True, True))
     assert sorted(r.split(b"\0", 1)[0] for r in result.records) == [b"d", b"d/f.py"]
     assert events == [
@@ -619,28 +627,7 @@ def test_a_first_sync_whose_walk_cannot_fork_is_walked_and_planned_here(
     made on the way (the pass plans the tree as walked)."""
     import asyncio
 
-    from rpdevd.sync.baseline import Baseline
-    from rpdevd.sync.engine import SyncEngine, SyncSpec
-
-    def no_fork() -> int:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", no_fork)
-    root = tmp_path / "src"
-    (root / "d").mkdir(parents=True)
-    (root / "d" / "f.py").write_text("x")
-    events: list[str] = []
-
-    async def never() -> None:
-        raise AssertionError("no connection is needed")
-
-    eng = SyncEngine(
-        SyncSpec(root, "/remote", "pair"),
-        baseline=Baseline(tmp_path / "db.sqlite"),
-        connect=never,  # type: ignore[arg-type]
-        on_event=lambda e: events.append(e.message),
-        scan_in_child=True,
-    )
+    eng, events = engine_without_fork(tmp_path, monkeypatch)
     made: list[object] = []
 
     async def walk() -> object:
