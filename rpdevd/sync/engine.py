@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpdevd.protocol import Event
 from rpdevd.sync import remote as remote_mod
-from rpdevd.sync import scanproc
+from rpdevd.sync import scanproc, walkstream
 from rpdevd.sync.baseline import Baseline, PairRecords
 from rpdevd.sync.batch import BatchRunner, Confirm, SyncReport
 from rpdevd.sync.bulkstream import JobParts
@@ -296,7 +296,7 @@ class SyncEngine:
         a thread (`_scan_beside`)."""
         root = self.spec.local_root
         try:
-            stream = scanproc.EntryStream.start(root, self.spec.ignore)
+            stream = walkstream.EntryStream.start(root, self.spec.ignore)
         except scanproc.ScanChildError as exc:
             self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
             return await self._scan_beside(False, False)

@@ -21,6 +21,9 @@ and the second hands its part back to the child, which sends the whole.
 its rules (`early_start`), before it loads the engine and asyncio; the scan of the same root by
 the same rules takes it, and any other stops it, as the early `ssh` is taken or stopped.
 
+A first sync's walk, which sends its entries as it finds them so that the plan is made while it
+walks, is forked the same way (`walkstream`).
+
 Only where that is safe: on Linux (on macOS a forked child may crash once system frameworks are
 loaded) and in a process without other threads (a forked child inherits locks that other
 threads may hold). Elsewhere, and in the daemon, the walk runs in a thread (`available()`).
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-from rpdevd.sync.model import LocalEntry, hasher, local_record
+from rpdevd.sync.model import hasher
 from rpdevd.sync.scan import Pending, ScanResult, TreeWalk, check_root, reason
 
 
@@ -280,7 +283,7 @@ def _walk(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules,
     walk = TreeWalk(root, rules, records)
     pending = walk.run([("", None)], until=lambda stack: len(stack) >= SHARE_AT)
     other = None
-    if pending and _cores() > 1:
+    if shared(pending):
         with contextlib.suppress(OSError):  # no process to be had: walked here alone
             other = _Beside.start(walk, pending[1::2])
             pending = pending[::2]
@@ -293,6 +296,12 @@ def _walk(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules,
     if other is not None:
         walk.merge(*other.result())
     return rules, walk.finish()
+
+
+def shared(pending: list[Pending]) -> bool:
+    """Whether a walk with `pending` directories left once SHARE_AT were pending shares them
+    with a second walker (a first sync's walk asks, to walk in the same order)."""
+    return bool(pending) and _cores() > 1
 
 
 def _cores() -> int:
@@ -379,159 +388,3 @@ def _write_all(fd: int, parts: tuple[bytes, ...]) -> None:
         view = memoryview(part)
         while view:
             view = view[os.write(fd, view) :]
-
-
-# A first sync's walk (`EntryStream`) sends frames: a kind, the length (8 bytes, big-endian),
-# then the bytes. `_PART`: some entries, as marshal's (paths, fields); `_END`: the outcome, as
-# `_pack` writes it, its entries left out (the parts had them).
-_PART = b"E"
-_END = b"R"
-_FRAME = 9
-PART_ENTRIES = 4096  # entries a part, about
-
-
-class EntryStream:
-    """A first sync's walk, in a forked child that sends its entries a part at a time as it
-    finds them (a few thousand each, directory by directory, in the walk's order), so that the
-    plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. The child
-    walks alone: this process plans on the other core. Its output is read as the parts are
-    asked for: what the reader has not taken waits in the pipe (1 MiB: a few parts), where the
-    child waits for it, and never piles up here."""
-
-    def __init__(self, pid: int, fd: int) -> None:
-        self._pid: int | None = pid
-        self._fd = fd
-        self._buf = bytearray()
-        self._ended = False  # the pipe's end was read
-        self._outcome: bytes | None = None  # the last frame's bytes, once it came
-        os.set_blocking(fd, False)
-
-    @classmethod
-    def start(cls, root: Path, config: IgnoreConfig) -> EntryStream:
-        """Fork the walk (ScanChildError where no process can be had)."""
-        pid, r = _fork(lambda r, w: _stream_child(r, w, root, config))
-        return cls(pid, r)
-
-    async def next_part(self) -> dict[str, LocalEntry] | None:
-        """The next part of the walk's entries; None once it has ended (then `outcome`)."""
-        while self._outcome is None:
-            if self._pid is None:
-                raise ScanChildError("the local scan's process was stopped")
-            buf = self._buf
-            if len(buf) >= _FRAME:
-                size = int.from_bytes(buf[1:_FRAME], "big")
-                if len(buf) - _FRAME >= size:
-                    kind = bytes(buf[:1])
-                    with memoryview(buf) as view:
-                        payload = view[_FRAME : _FRAME + size].tobytes()
-                    del buf[: _FRAME + size]
-                    if kind == _PART:
-                        return _entries(payload)
-                    if kind == _END and not buf:
-                        self._outcome = payload
-                        return None
-                    self.stop()
-                    raise ScanChildError("the local scan's process sent what it should not")
-            if self._ended:
-                self.stop()
-                raise ScanChildError("the local scan's process ended without a result")
-            try:
-                data = os.read(self._fd, 1 << 20)
-            except BlockingIOError:
-                await self._readable()
-                continue
-            except OSError:
-                data = b""
-            if data:
-                buf += data
-            else:
-                self._ended = True
-        return None
-
-    async def _readable(self) -> None:
-        import asyncio  # here: early_start forks before this process has loaded asyncio
-
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(self._fd, readable)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(self._fd)
-
-    def outcome(self) -> tuple[IgnoreRules, ScanResult]:
-        """Once every part is read: the rules the child built and its result without its
-        entries, or what the walk raised, raised here."""
-        payload, self._outcome = self._outcome, None
-        self.stop()
-        if payload is None:
-            raise ScanChildError("the local scan's process ended without a result")
-        rules, result, _ = _outcome(payload)
-        return rules, result
-
-    def stop(self) -> None:
-        """End the child (gone already, once its outcome was read) and reap it."""
-        if self._pid is not None:
-            pid, self._pid = self._pid, None
-            _end(pid, self._fd)
-
-
-def _entries(payload: bytes) -> dict[str, LocalEntry]:
-    paths, fields = marshal.loads(payload)
-    new = tuple.__new__
-    return dict(zip(paths, [new(LocalEntry, f) for f in fields], strict=True))
-
-
-def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
-    """Walk, sending the entries a part at a time, then the outcome; and leave (`_answer`).
-
-    The outcome's digest is the one a resync's walk (`_walk`) of the tree, as it is, will
-    take: the walk goes in that walk's order (its first walker's part, then its second's, where
-    it would share), and the digest is of the entries' records (`model.local_record`, the
-    bytes the baseline keeps), as that walk takes it. A first sync that lands everything as
-    it was walked keeps it, so that the next resync's scan is told by it (`engine`)."""
-    part: list[tuple[str, LocalEntry]] = []
-    records: list[bytes] = []
-    record = local_record
-
-    def send() -> None:
-        data = marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
-        _write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
-        part.clear()
-
-    def sink(found: list[tuple[str, LocalEntry]]) -> None:
-        part.extend(found)
-        records.extend([record(p, e) for p, e in found])
-        if len(part) >= PART_ENTRIES:
-            send()
-
-    def outcome() -> tuple[bytes, ...]:
-        rules = IgnoreRules.for_root(root, config)
-        check_root(root)
-        walk = TreeWalk(root, rules, False)
-        walk.sink = sink
-        pending = walk.run([("", None)], until=lambda stack: len(stack) >= SHARE_AT)
-        if pending and _cores() > 1:
-            walk.run(pending[::2])
-            walk.run(pending[1::2])
-        else:
-            walk.run(pending)
-        if part:
-            send()
-        result = walk.finish()
-        result.entries = {}
-        h = hasher()
-        h.update(marshal.dumps(records))
-        result.digest = h.digest()
-        return _pack(True, (rules, result))
-
-    def framed(parts: tuple[bytes, ...]) -> tuple[bytes, ...]:
-        size = sum(len(p) for p in parts)
-        return (_END + size.to_bytes(_FRAME - 1, "big"), *parts)
-
-    _answer(w, lambda: _setup_child(r, w), outcome, framed)

@@ -491,10 +491,10 @@ def stream_in_child(code: str) -> dict[str, object]:
     """`run` with `stream(root)` at hand: a first sync's walk (`EntryStream`), its parts read
     one by one, then its outcome (or what it raised, by name)."""
     prelude = """
-        from rpdevd.sync.scan import ScanResult, TreeWalk
+        from rpdevd.sync import walkstream
 
         async def read(root):
-            walk = scanproc.EntryStream.start(root, IgnoreConfig())
+            walk = walkstream.EntryStream.start(root, IgnoreConfig())
             parts = []
             try:
                 while (part := await walk.next_part()) is not None:
@@ -521,7 +521,7 @@ def test_a_first_syncs_walk_sends_its_entries_in_parts_as_it_walks(tree: Path) -
     before what it holds); the outcome brings the rules and the warnings, no entries again."""
     out = stream_in_child(
         """
-        scanproc.PART_ENTRIES = 2
+        walkstream.PART_ENTRIES = 2
         parts, (rules, result) = stream()
         here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
         got = [p for part in parts for p in part.items()]
@@ -600,14 +600,14 @@ def test_a_first_syncs_walk_that_dies_is_an_error_not_the_end_of_the_tree(
     never read as a tree that ends there; and it is reaped."""
     out = stream_in_child(
         f"""
-        scanproc.PART_ENTRIES = 1
-        real, sent = scanproc._write_all, []
+        walkstream.PART_ENTRIES = 1
+        real, sent = walkstream._write_all, []
         def write_all(fd, data):
             if len(sent) == {writes}:
                 os._exit(9)
             sent.append(1)
             real(fd, data)
-        scanproc._write_all = write_all
+        walkstream._write_all = write_all
         parts, raised = stream()
         print(json.dumps({{"parts": len(parts), "raised": f"{{type(raised).__name__}}: {{raised}}",
                           "left": left()}}))
