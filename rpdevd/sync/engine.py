@@ -69,6 +69,11 @@ def unreadable_message(path: str, why: str) -> str:
     return f"cannot read {path!r} ({why}): nothing at or below it is changed on the pod"
 
 
+def _fresh_plan(raw: remote_mod.Raw) -> FreshPlan:
+    """A first sync's plan, against the pod's listing `raw` (whole)."""
+    return FreshPlan(remote_mod.parse_listing(raw, None).entries)
+
+
 class SyncStopped(Exception):
     """The sync cannot go on safely (e.g. the local root vanished or emptied)."""
 
@@ -295,36 +300,32 @@ class SyncEngine:
         where the child could not be started or ended without a result, the walk is done in
         a thread (`_scan_beside`)."""
         root = self.spec.local_root
-        try:
-            stream = walkstream.EntryStream.start(root, self.spec.ignore)
-        except scanproc.ScanChildError as exc:
-            self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
-            return await self._scan_beside(False, False)
         local: dict[str, LocalEntry] = {}
         parts = JobParts(root)
         fresh: FreshPlan | None = None
-        waiting: list[dict[str, LocalEntry]] = []  # parts that came before the listing did
+        waiting: list[dict[str, LocalEntry]] = []  # parts not planned yet: no listing yet
+        stream = None
         try:
+            stream = walkstream.EntryStream.start(root, self.spec.ignore)
             while (part := await stream.next_part()) is not None:
                 local.update(part)
+                waiting.append(part)
                 if fresh is None and listing.done():
-                    fresh = FreshPlan(remote_mod.parse_listing(listing.result()[1], None).entries)
-                if fresh is None:
-                    waiting.append(part)
-                    continue
-                for ready in (*waiting, part):
-                    parts.add(fresh.add(ready))
-                waiting.clear()
+                    fresh = _fresh_plan(listing.result()[1])
+                if fresh is not None:
+                    for ready in waiting:
+                        parts.add(fresh.add(ready))
+                    waiting.clear()
             self.rules, scanned = stream.outcome()
-            if fresh is None:
-                fresh = FreshPlan(remote_mod.parse_listing((await listing)[1], None).entries)
-                for ready in waiting:
-                    parts.add(fresh.add(ready))
+            fresh = fresh or _fresh_plan((await listing)[1])
+            for ready in waiting:
+                parts.add(fresh.add(ready))
         except scanproc.ScanChildError as exc:
             self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
             return await self._scan_beside(False, False)
         finally:
-            stream.stop()
+            if stream is not None:
+                stream.stop()
         scanned.entries = local
         if not scanned.unreadable:
             made.append((fresh.finish(local), parts))

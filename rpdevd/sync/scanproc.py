@@ -67,7 +67,7 @@ class Walk:
 
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig, records: bool) -> Walk:
-        pid, r = _fork(lambda r, w: _child(r, w, root, config, records))
+        pid, r = fork_child(lambda r, w: _child(r, w, root, config, records))
         return cls((root, config, records), pid, r)
 
     async def result(self) -> tuple[IgnoreRules, ScanResult]:
@@ -78,7 +78,7 @@ class Walk:
             payload = await _read_all(self._fd)
         finally:
             self.stop()
-        rules, result, found = _outcome(payload)
+        rules, result, found = outcome_of(payload)
         result.records = found
         return rules, result
 
@@ -86,7 +86,7 @@ class Walk:
         """End the child (gone already, unless its result was not read) and reap it."""
         if self._pid is not None:
             pid, self._pid = self._pid, None
-            _end(pid, self._fd)
+            end_child(pid, self._fd)
 
 
 # The walk `rpdev sync once` starts before it loads the engine (see early_start), until a scan
@@ -122,7 +122,7 @@ async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreR
     return await (walk or Walk.start(root, config, records)).result()
 
 
-def _fork(child: Callable[[int, int], NoReturn]) -> tuple[int, int]:
+def fork_child(child: Callable[[int, int], NoReturn]) -> tuple[int, int]:
     """A forked process that runs `child(r, w)` on a new pipe; here, its pid and the pipe's
     reading end (ScanChildError where no pipe or process can be had)."""
     try:
@@ -141,7 +141,7 @@ def _fork(child: Callable[[int, int], NoReturn]) -> tuple[int, int]:
     return pid, r
 
 
-def _end(pid: int, fd: int) -> None:
+def end_child(pid: int, fd: int) -> None:
     """Close the child's pipe, end it (gone already where its result was read) and reap it."""
     os.close(fd)
     with contextlib.suppress(ProcessLookupError):
@@ -149,7 +149,7 @@ def _end(pid: int, fd: int) -> None:
     os.waitpid(pid, 0)
 
 
-def _outcome(payload: bytes | bytearray) -> tuple[IgnoreRules, ScanResult, list[bytes]]:
+def outcome_of(payload: bytes | bytearray) -> tuple[IgnoreRules, ScanResult, list[bytes]]:
     """The rules, result and records a child sent, or what its walk raised, raised here."""
     try:
         ok, value, found = _unpack(payload)
@@ -164,7 +164,7 @@ def _outcome(payload: bytes | bytearray) -> tuple[IgnoreRules, ScanResult, list[
 _HEAD = 8  # the pickle's length, then the pickle, then the records (marshal)
 
 
-def _pack(ok: bool, value: object, records: bytes = marshal.dumps([])) -> tuple[bytes, ...]:
+def pack(ok: bool, value: object, records: bytes = marshal.dumps([])) -> tuple[bytes, ...]:
     """What the child writes, in parts (the records, already in marshal's form, are not copied
     into one)."""
     data = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
@@ -216,7 +216,7 @@ async def _read_all(fd: int) -> bytearray:
     return buf
 
 
-def _setup_child(r: int, w: int) -> None:
+def setup_child(r: int, w: int) -> None:
     os.close(r)
     # Signals are the parent's business: Ctrl-C ends the child (the parent reports it), and
     # none wakes the parent's event loop through the descriptor they share.
@@ -227,10 +227,10 @@ def _setup_child(r: int, w: int) -> None:
 
 
 def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> NoReturn:
-    """Scan, write the pickled outcome, and leave (`_answer`)."""
+    """Scan, write the pickled outcome, and leave (`answer`)."""
 
     def setup() -> None:
-        _setup_child(r, w)
+        setup_child(r, w)
 
     def outcome() -> tuple[bytes, ...]:
         rules, result = _walk(root, config, records)
@@ -241,12 +241,12 @@ def _child(r: int, w: int, root: Path, config: IgnoreConfig, records: bool) -> N
         h = hasher()
         h.update(found)
         result.digest = h.digest()
-        return _pack(True, (rules, result), found)
+        return pack(True, (rules, result), found)
 
-    _answer(w, setup, outcome)
+    answer(w, setup, outcome)
 
 
-def _answer(
+def answer(
     w: int,
     setup: Callable[[], None],
     outcome: Callable[[], tuple[bytes, ...]],
@@ -262,7 +262,7 @@ def _answer(
             data = outcome()
         except Exception as exc:  # the walk's own error
             data = _packed_error(exc)
-        _write_all(w, wrap(data))
+        write_all(w, wrap(data))
     except BaseException:
         code = 1
     finally:
@@ -358,11 +358,11 @@ class _Beside:
 
     def stop(self) -> None:
         """End it (gone already, once its result was read) and reap it."""
-        _end(self._pid, self._fd)
+        end_child(self._pid, self._fd)
 
 
 def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker: int) -> NoReturn:
-    """The other walker: its directories, then its result (`_answer`); it stops early where
+    """The other walker: its directories, then its result (`answer`); it stops early where
     the walk it shares (process `walker`, its parent) has ended: its result would have no
     reader."""
 
@@ -371,19 +371,19 @@ def _walk_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker:
         mine.run(pending, until=lambda _: os.getppid() != walker)
         found = marshal.dumps(mine.result.records)
         mine.result.records = []
-        return _pack(True, (mine.rules, mine.result, mine.clash), found)
+        return pack(True, (mine.rules, mine.result, mine.clash), found)
 
-    _answer(w, lambda: os.close(r), outcome)
+    answer(w, lambda: os.close(r), outcome)
 
 
 def _packed_error(exc: Exception) -> tuple[bytes, ...]:
     try:
-        return _pack(False, exc)
+        return pack(False, exc)
     except Exception:
-        return _pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"))
+        return pack(False, ScanChildError(f"{type(exc).__name__}: {exc}"))
 
 
-def _write_all(fd: int, parts: tuple[bytes, ...]) -> None:
+def write_all(fd: int, parts: tuple[bytes, ...]) -> None:
     for part in parts:
         view = memoryview(part)
         while view:

@@ -15,6 +15,7 @@ everything as walked keeps for the next resync.
 
 from __future__ import annotations
 
+import asyncio
 import marshal
 import os
 from pathlib import Path
@@ -27,18 +28,18 @@ from rpdevd.sync.scan import ScanResult, TreeWalk, check_root
 from rpdevd.sync.scanproc import (
     SHARE_AT,
     ScanChildError,
-    _answer,
-    _end,
-    _fork,
-    _outcome,
-    _pack,
-    _setup_child,
-    _write_all,
+    answer,
+    end_child,
+    fork_child,
+    outcome_of,
+    pack,
+    setup_child,
+    write_all,
 )
 
 # A first sync's walk (`EntryStream`) sends frames: a kind, the length (8 bytes, big-endian),
 # then the bytes. `_PART`: some entries, as marshal's (paths, fields); `_END`: the outcome, as
-# `_pack` writes it, its entries left out (the parts had them).
+# `pack` writes it, its entries left out (the parts had them).
 _PART = b"E"
 _END = b"R"
 _FRAME = 9
@@ -64,7 +65,7 @@ class EntryStream:
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig) -> EntryStream:
         """Fork the walk (ScanChildError where no process can be had)."""
-        pid, r = _fork(lambda r, w: _stream_child(r, w, root, config))
+        pid, r = fork_child(lambda r, w: _stream_child(r, w, root, config))
         return cls(pid, r)
 
     async def next_part(self) -> dict[str, LocalEntry] | None:
@@ -104,8 +105,6 @@ class EntryStream:
         return None
 
     async def _readable(self) -> None:
-        import asyncio  # here: early_start forks before this process has loaded asyncio
-
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
 
@@ -126,14 +125,14 @@ class EntryStream:
         self.stop()
         if payload is None:
             raise ScanChildError("the local scan's process ended without a result")
-        rules, result, _ = _outcome(payload)
+        rules, result, _ = outcome_of(payload)
         return rules, result
 
     def stop(self) -> None:
         """End the child (gone already, once its outcome was read) and reap it."""
         if self._pid is not None:
             pid, self._pid = self._pid, None
-            _end(pid, self._fd)
+            end_child(pid, self._fd)
 
 
 def _entries(payload: bytes) -> dict[str, LocalEntry]:
@@ -143,7 +142,7 @@ def _entries(payload: bytes) -> dict[str, LocalEntry]:
 
 
 def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
-    """Walk, sending the entries a part at a time, then the outcome; and leave (`_answer`).
+    """Walk, sending the entries a part at a time, then the outcome; and leave (`answer`).
 
     The outcome's digest is the one a resync's walk (`_walk`) of the tree, as it is, will
     take: the walk goes in that walk's order (its first walker's part, then its second's, where
@@ -156,7 +155,7 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
 
     def send() -> None:
         data = marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
-        _write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
+        write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
         part.clear()
 
     def sink(found: list[tuple[str, LocalEntry]]) -> None:
@@ -183,10 +182,10 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
         h = hasher()
         h.update(marshal.dumps(records))
         result.digest = h.digest()
-        return _pack(True, (rules, result))
+        return pack(True, (rules, result))
 
     def framed(parts: tuple[bytes, ...]) -> tuple[bytes, ...]:
         size = sum(len(p) for p in parts)
         return (_END + size.to_bytes(_FRAME - 1, "big"), *parts)
 
-    _answer(w, lambda: _setup_child(r, w), outcome, framed)
+    answer(w, lambda: setup_child(r, w), outcome, framed)

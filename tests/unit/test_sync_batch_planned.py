@@ -30,7 +30,7 @@ class Host:
         report.unreadable += list(unknown)
 
 
-def run(tmp_path: Path, results: list[OpResult], held: list[Op] = ()) -> BatchRunner:  # type: ignore[assignment]
+def run(tmp_path: Path, results: list[OpResult], held: tuple[Op, ...] = ()) -> BatchRunner:
     class Applier:
         async def apply(self, ops: list[Op], progress: Any) -> list[OpResult]:
             return results
@@ -85,6 +85,6 @@ def test_a_batch_that_did_not_says_so(tmp_path: Path, result: OpResult) -> None:
 
 def test_a_batch_with_deletions_held_did_not_land_as_planned(tmp_path: Path) -> None:
     runner = run(
-        tmp_path, [OpResult(put("b"), "ok", POD, sent=LO)], held=[Op("delete", "x", None, POD)]
+        tmp_path, [OpResult(put("b"), "ok", POD, sent=LO)], held=(Op("delete", "x", None, POD),)
     )
     assert runner.as_planned is False

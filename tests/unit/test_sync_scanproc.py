@@ -6,64 +6,22 @@ only taken in a process without other threads, which a test runner is not.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
 from rpdevd.sync import scanproc
+from tests.unit.walks import engine_without_fork, run, tree, wide
+
+__all__ = ["tree", "wide"]  # fixtures
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the forked walk is taken on Linux only"
 )
-
-
-def run(code: str) -> dict[str, object]:
-    """Run `code` (with `root` and `scan_in_child()` at hand) in a fresh interpreter; its last
-    line printed is JSON."""
-    prelude = textwrap.dedent(
-        """
-        import asyncio, json, os, sys
-        from pathlib import Path
-        from rpdevd.sync import scanproc
-        from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
-        from rpdevd.sync.scan import scan_tree
-        root = Path(sys.argv[1])
-
-        def scan_in_child(config=IgnoreConfig()):
-            return asyncio.run(scanproc.scan(root, config, True))
-        """
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code), os.environ["SCAN_ROOT"]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    assert res.returncode == 0, res.stderr
-    out: dict[str, object] = json.loads(res.stdout.strip().splitlines()[-1])
-    return out
-
-
-@pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "src"
-    for rel in ("a.py", "d/b.py", "d/e/c.txt", "build/out.o", "名前\nnl"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(rel)
-    (root / ".gitignore").write_text("build/\n")
-    (root / "d" / ".gitignore").write_text("*.txt\n")
-    os.symlink("/etc/passwd", root / "outside")
-    monkeypatch.setenv("SCAN_ROOT", str(root))
-    return root
 
 
 def test_the_child_scans_what_this_process_would(tree: Path) -> None:
@@ -157,34 +115,6 @@ def test_the_child_is_taken_only_where_no_other_thread_runs() -> None:
     finally:
         stop.set()
         worker.join()
-
-
-def engine_without_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
-    """An engine over a small tree (`d/f.py`) in a process that cannot fork (a limit on
-    processes, no memory), and the messages of its events."""
-    from rpdevd.sync.baseline import Baseline
-    from rpdevd.sync.engine import SyncEngine, SyncSpec
-
-    def no_fork() -> int:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", no_fork)
-    root = tmp_path / "src"
-    (root / "d").mkdir(parents=True)
-    (root / "d" / "f.py").write_text("x")
-    events: list[str] = []
-
-    async def never() -> None:
-        raise AssertionError("no connection is needed")
-
-    eng = SyncEngine(
-        SyncSpec(root, "/remote", "pair"),
-        baseline=Baseline(tmp_path / "db.sqlite"),
-        connect=never,  # type: ignore[arg-type]
-        on_event=lambda e: events.append(e.message),
-        scan_in_child=True,
-    )
-    return eng, events
 
 
 def test_a_walk_whose_child_fails_is_done_in_this_process(
@@ -301,26 +231,6 @@ def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) ->
         "walks": False,
         "raised": "cannot start the local scan's process: Too many open files",
     }
-
-
-@pytest.fixture
-def wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A tree with more directories than one walker keeps: its walk is shared by two."""
-    root = tmp_path / "wide"
-    for i in range(3 * scanproc.SHARE_AT):
-        d = root / f"d{i:02}"
-        for rel in ("a.py", "b.tmp", "s/c.py", "s/t/e.py", "u/f"):
-            (d / rel).parent.mkdir(parents=True, exist_ok=True)
-            (d / rel).write_text(rel)
-        (d / ".gitignore").write_text("*.tmp\n")
-    for name in ("Q", "q"):  # differ only in case, with the same names below them
-        (root / name / "x").mkdir(parents=True)
-    os.symlink("/etc/passwd", root / "d05" / "s" / "outside")
-    os.symlink(".gitignore", root / "d11" / "s" / ".gitignore")  # unreadable: a loop
-    (root / "d18" / ".gitignore").unlink()
-    os.symlink(".gitignore", root / "d18" / ".gitignore")
-    monkeypatch.setenv("SCAN_ROOT", str(root))
-    return root
 
 
 # Each walk that is shared notes, in a file beside the tree, how many directories it gave away.
@@ -485,183 +395,3 @@ def test_a_walker_beside_stops_once_the_walk_it_shares_is_stopped(wide: Path) ->
         """
     )
     assert out == {"walking": False}
-
-
-def stream_in_child(code: str) -> dict[str, object]:
-    """`run` with `stream(root)` at hand: a first sync's walk (`EntryStream`), its parts read
-    one by one, then its outcome (or what it raised, by name)."""
-    prelude = """
-        from rpdevd.sync import walkstream
-
-        async def read(root):
-            walk = walkstream.EntryStream.start(root, IgnoreConfig())
-            parts = []
-            try:
-                while (part := await walk.next_part()) is not None:
-                    parts.append(part)
-                return parts, walk.outcome()
-            except Exception as exc:
-                return parts, exc
-
-        def stream(root=root):
-            return asyncio.run(read(root))
-
-        def left():
-            try:
-                os.waitpid(-1, os.WNOHANG)
-                return True
-            except ChildProcessError:
-                return False  # reaped: no zombie left behind
-    """
-    return run(textwrap.dedent(prelude) + textwrap.dedent(code))
-
-
-def test_a_first_syncs_walk_sends_its_entries_in_parts_as_it_walks(tree: Path) -> None:
-    """The parts, one after another, are the walk's entries in its order (each directory
-    before what it holds); the outcome brings the rules and the warnings, no entries again."""
-    out = stream_in_child(
-        """
-        walkstream.PART_ENTRIES = 2
-        parts, (rules, result) = stream()
-        here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
-        got = [p for part in parts for p in part.items()]
-        seen = set()
-        ordered = True
-        for path, entry in got:
-            parent = path.rpartition("/")[0]
-            ordered = ordered and (not parent or parent in seen)
-            seen.add(path)
-        print(json.dumps({
-            "parts": len(parts),
-            "same": got == list(here.entries.items()),
-            "paths": sorted(p for p, _ in got),
-            "ordered": ordered,
-            "warnings": result.warnings == here.warnings and len(here.warnings) == 1,
-            "entries": result.entries,
-            "rules": [rules.ignored_path(p, False) for p in ("d/x.txt", "x.txt", "build/y")],
-            "left": left(),
-        }))
-        """
-    )
-    assert out == {
-        "parts": 2,  # a directory's entries at a time: the root's, then d's (d/e has none)
-        "same": True,
-        "paths": [".gitignore", "a.py", "d", "d/.gitignore", "d/b.py", "d/e", "名前\nnl"],
-        "ordered": True,
-        "warnings": True,
-        "entries": {},
-        "rules": [True, False, True],
-        "left": False,
-    }
-
-
-def test_a_first_syncs_walk_tells_what_it_could_not_read(tree: Path) -> None:
-    out = stream_in_child(
-        """
-        import rpdevd.sync.scan as scan
-        real = scan._list_dir
-        def list_dir(root, rel_dir, *rest):
-            if rel_dir == "d":
-                raise scan.Unreadable("Permission denied")
-            return real(root, rel_dir, *rest)
-        scan._list_dir = list_dir
-        parts, (rules, result) = stream()
-        print(json.dumps({
-            "paths": sorted(p for part in parts for p in part),
-            "unreadable": result.unreadable,
-        }))
-        """
-    )
-    assert out == {
-        "paths": [".gitignore", "a.py", "d", "名前\nnl"],
-        "unreadable": {"d": "Permission denied"},
-    }
-
-
-def test_a_first_syncs_walk_raises_its_error_here(tree: Path) -> None:
-    out = stream_in_child(
-        """
-        parts, raised = stream(root / "missing")
-        print(json.dumps({"parts": len(parts), "raised": f"{type(raised).__name__}: {raised}",
-                          "left": left()}))
-        """
-    )
-    assert out["parts"] == 0 and out["left"] is False
-    assert str(out["raised"]).startswith("LocalRootError") and "does not exist" in str(
-        out["raised"]
-    )
-
-
-@pytest.mark.parametrize("writes", [0, 1])
-def test_a_first_syncs_walk_that_dies_is_an_error_not_the_end_of_the_tree(
-    tree: Path, writes: int
-) -> None:
-    """A walk that dies (killed, out of memory), before it sent anything or part-way, must
-    never read as a tree that ends there; and it is reaped."""
-    out = stream_in_child(
-        f"""
-        walkstream.PART_ENTRIES = 1
-        real, sent = walkstream._write_all, []
-        def write_all(fd, data):
-            if len(sent) == {writes}:
-                os._exit(9)
-            sent.append(1)
-            real(fd, data)
-        walkstream._write_all = write_all
-        parts, raised = stream()
-        print(json.dumps({{"parts": len(parts), "raised": f"{{type(raised).__name__}}: {{raised}}",
-                          "left": left()}}))
-        """
-    )
-    assert out == {
-        "parts": writes,
-        "raised": "ScanChildError: the local scan's process ended without a result",
-        "left": False,
-    }
-
-
-def test_a_first_sync_whose_walk_cannot_fork_is_walked_and_planned_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No process to fork: the engine walks the tree in a thread and says so, and no plan is
-    made on the way (the pass plans the tree as walked)."""
-    import asyncio
-
-    eng, events = engine_without_fork(tmp_path, monkeypatch)
-    made: list[object] = []
-
-    async def walk() -> object:
-        listing: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        return await eng._plan_as_walked(listing, made)  # type: ignore[arg-type]
-
-    result = asyncio.run(walk())
-    assert sorted(result.entries) == ["d", "d/f.py"]  # type: ignore[attr-defined]
-    assert made == []
-    assert events == [
-        "cannot start the local scan's process: Resource temporarily unavailable: the tree "
-        "is walked in this process"
-    ]
-    eng.baseline.close()
-
-
-@pytest.mark.parametrize("cores", [1, 2])
-def test_a_first_syncs_walk_takes_the_digest_the_next_resyncs_walk_will(
-    wide: Path, cores: int
-) -> None:
-    """Walked in a resync's order (shared by two walkers where there are two cores), its
-    digest is the resync's scan's while the tree stays as it was, and another after an edit."""
-    out = stream_in_child(
-        f"""
-        scanproc._cores = lambda: {cores}
-        first = stream()[1][1]
-        resync = scan_in_child()[1]
-        (root / "d03" / "a.py").write_text("A.py, longer")
-        edited = scan_in_child()[1]
-        print(json.dumps({{
-            "same": first.digest == resync.digest and len(first.digest) == 32,
-            "edited": edited.digest != first.digest,
-            "unreadable": sorted(first.unreadable) == sorted(resync.unreadable) != [],
-        }}))
-        """
-    )
-    assert out == {"same": True, "edited": True, "unreadable": True}
