@@ -60,6 +60,26 @@ async def _settle(task: asyncio.Future[tuple[PodSession, remote_mod.Raw]]) -> No
         await session.finish()
 
 
+async def _compared(
+    compare: Comparison,
+    touched: set[str],
+    scanning: asyncio.Future[Walked],
+    listing: asyncio.Future[tuple[PodSession, remote_mod.Raw]],
+    listed: remote_mod.ListingRecords,
+) -> set[str] | None:
+    """`touched` and the paths where the scan or the listing disagrees with the baseline's
+    sets (None: every path), each side compared as soon as it is there, the first one first."""
+    result: set[str] | None = touched
+    pending: set[asyncio.Future[Any]] = {scanning, listing}
+    while pending and result is not None:
+        done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
+        if scanning in done:
+            result = _union(result, compare.local(scanning.result()[0]))
+        if listing in done and result is not None:
+            result = _union(result, compare.pod(listed, listing.result()[1]))
+    return result
+
+
 def _union(paths: set[str], more: set[str] | None) -> set[str] | None:
     """Paths to plan, and more of them (None: every path)."""
     return None if more is None else paths | more
@@ -72,6 +92,10 @@ def unreadable_message(path: str, why: str) -> str:
 def _fresh_plan(raw: remote_mod.Raw) -> FreshPlan:
     """A first sync's plan, against the pod's listing `raw` (whole)."""
     return FreshPlan(remote_mod.parse_listing(raw, None).entries)
+
+
+# A local walk's result, and the walk still holding its records (`_scan_beside`).
+Walked = tuple[ScanResult, "scanproc.Walk | None"]
 
 
 class SyncStopped(Exception):
@@ -273,25 +297,39 @@ class SyncEngine:
         self.rules = IgnoreRules.for_root(self.spec.local_root, self.spec.ignore)
         return scan_tree(self.spec.local_root, self.rules, records=records)
 
-    async def _scan_beside(self, records: bool, child: bool) -> ScanResult:
+    async def _scan_beside(self, records: bool, child: bool, told: bytes | None = None) -> Walked:
         """The local walk, run beside this process's own work: in a forked child (`scanproc`),
         or in a thread (also where the child could not be started or ended without a
-        result: the walk is done again here, never taken as empty)."""
+        result: the walk is done again here, never taken as empty). A child's result whose
+        digest is `told` comes without its records, and with the walk that holds them
+        (`_records_of`)."""
         if child:
             try:
-                self.rules, result = await scanproc.scan(
-                    self.spec.local_root, self.spec.ignore, records
+                self.rules, result, held = await scanproc.scan_unless_told(
+                    self.spec.local_root, self.spec.ignore, records, told
                 )
-                return result
+                return result, held
             except scanproc.ScanChildError as exc:
-                self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
-        return await asyncio.to_thread(self._scan, records)
+                self._walked_here(exc)
+        return await asyncio.to_thread(self._scan, records), None
+
+    async def _records_of(self, held: scanproc.Walk) -> list[bytes]:
+        """The records a told walk's child still holds; walked again here where it cannot
+        give them."""
+        try:
+            return await held.rest()
+        except scanproc.ScanChildError as exc:
+            self._walked_here(exc)
+        return (await asyncio.to_thread(self._scan, True)).records
+
+    def _walked_here(self, exc: scanproc.ScanChildError) -> None:
+        self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
 
     async def _plan_as_walked(
         self,
         listing: asyncio.Future[tuple[PodSession, remote_mod.Raw]],
         made: list[tuple[Plan, JobParts]],
-    ) -> ScanResult:
+    ) -> Walked:
         """A first sync's walk in a forked child that sends its entries as it finds them, each
         part planned (`FreshPlan`) and put into the bulk job's manifest as it comes (those that
         come before the pod's listing, once it is in): the plan is ready soon after the walk
@@ -321,7 +359,7 @@ class SyncEngine:
             for ready in waiting:
                 parts.add(fresh.add(ready))
         except scanproc.ScanChildError as exc:
-            self.emit("sync.warning", f"{exc}: the tree is walked in this process", "warning")
+            self._walked_here(exc)
             return await self._scan_beside(False, False)
         finally:
             if stream is not None:
@@ -329,7 +367,7 @@ class SyncEngine:
         scanned.entries = local
         if not scanned.unreadable:
             made.append((fresh.finish(local), parts))
-        return scanned
+        return scanned, None
 
     def _keep_walked(self, digest: bytes | None, report: SyncReport) -> None:
         """After a first sync's batch: where everything it planned landed as it was walked,
@@ -384,12 +422,16 @@ class SyncEngine:
         elif compare.seen and compare.seen.pod:
             listed.wanted = False  # told by its digest, most likely: records only if not
         child = not fresh and self._scan_in_child and scanproc.available()
+        # A walk told by its digest keeps its records in its child until the plan needs them.
+        told = (
+            compare.seen.local.digest if compare and compare.seen and compare.seen.local else None
+        )
         # A first sync's plan, where it is made while the tree is walked (`_plan_as_walked`).
         made: list[tuple[Plan, JobParts]] = []
         if fresh and self._scan_in_child and scanproc.available():
             scanning = asyncio.ensure_future(self._plan_as_walked(listing, made))
         else:
-            scanning = asyncio.ensure_future(self._scan_beside(not fresh, child))
+            scanning = asyncio.ensure_future(self._scan_beside(not fresh, child, told))
         try:
             await asyncio.sleep(0)  # the walk starts first
             if not child:
@@ -400,32 +442,25 @@ class SyncEngine:
             touched: set[str] | None = None
             if compare is not None:
                 compare.prefetch(scan_digest=child)
-                touched = set(intents)
-                # Each side is compared as soon as it is there, the first one first.
-                pending: set[asyncio.Future[Any]] = {scanning, listing}
-                while pending and touched is not None:
-                    done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
-                    if scanning in done:
-                        touched = _union(touched, compare.local(scanning.result()))
-                    if listing in done and touched is not None:
-                        touched = _union(touched, compare.pod(listed, listing.result()[1]))
-            scanned = await scanning
+                touched = await _compared(compare, set(intents), scanning, listing, listed)
+            scanned, held = await scanning
             session, raw = await listing
         except BaseException:
             await _settle(listing)
             with contextlib.suppress(BaseException):
-                await scanning
+                _, held = await scanning
+                if held is not None:
+                    held.stop()
             raise
         try:
+            if held is not None and (touched is None or touched):
+                scanned.records = await self._records_of(held)  # the plan reads them
+                held = None
             self._emit_warnings(scanned.warnings, report)
             unknown = scanned.unreadable
             self.report_unreadable(unknown, report)
-            synced = 0 if scanned.entries or scanned.records else self.baseline.count(pair)
-            if synced:
-                raise SyncStopped(
-                    f"local root {self.spec.local_root} is empty but {synced} paths were "
-                    "synced from it: refusing to delete anything on the pod"
-                )
+            # Records still held: the scan agreed with the sets everywhere, nothing to plan.
+            self._refuse_emptied(bool(scanned.entries or scanned.records or held))
             parts, walked = None, None
             if touched is not None and not touched:
                 p = Plan()  # scan, baseline and pod agree everywhere
@@ -433,26 +468,9 @@ class SyncEngine:
                 p, parts = made[0]  # a first sync's, made while the tree was walked
                 walked = scanned.digest  # taken in a resync's order
             else:
-                # The plan sees the paths that differ alone. Their baseline rows are loaded for
-                # this plan only (between passes nothing of it stays in memory: `known` reads
-                # the database).
                 local = scanned.entries if fresh else entries_of(scanned.records, touched)
-                base = (
-                    self.baseline.load_paths(pair, touched)
-                    if touched is not None
-                    else (self.baseline.load(pair))
-                )
-                p = plan(
-                    local,
-                    remote_mod.parse_listing(raw, touched).entries,
-                    base,
-                    intents=intents,
-                    ignored=self._ignored_now(base, local),
-                    delete=self.spec.delete,
-                    max_delete=None if self.batches.approved else self.spec.max_delete,
-                    unknown=unknown,
-                )
-                del base, local  # what the plan's ops need of it, they hold
+                p = self._plan_paths(local, raw, touched, intents, unknown)
+                del local  # what the plan's ops need of it, they hold
             if compare is not None and p.empty():
                 # Nothing to do: what the comparison told is kept for the next pass (where
                 # there is work, the pass's commits make the sets' next generation anyway).
@@ -464,12 +482,51 @@ class SyncEngine:
             )
             self._keep_walked(walked, report)
         finally:
+            if held is not None:
+                held.stop()
             await session.finish()
         self.last_sync = time.time()
         self.state = "idle"
         if not report.unreadable and self.last_error == self._unreadable_error:
             self.last_error = self._unreadable_error = None  # everything reads again
         return p
+
+    def _refuse_emptied(self, walked_any: bool) -> None:
+        """SyncStopped where the local root is empty but paths were synced from it."""
+        synced = 0 if walked_any else self.baseline.count(self.spec.pair_id)
+        if synced:
+            raise SyncStopped(
+                f"local root {self.spec.local_root} is empty but {synced} paths were "
+                "synced from it: refusing to delete anything on the pod"
+            )
+
+    def _plan_paths(
+        self,
+        local: dict[str, LocalEntry],
+        raw: remote_mod.Raw,
+        touched: set[str] | None,
+        intents: dict[str, RemoteEntry],
+        unknown: dict[str, str],
+    ) -> Plan:
+        """The plan of the paths that differ (`touched`; None: all). Their baseline rows are
+        loaded for this plan only (between passes nothing of it stays in memory: `known` reads
+        the database)."""
+        pair = self.spec.pair_id
+        base = (
+            self.baseline.load_paths(pair, touched)
+            if touched is not None
+            else self.baseline.load(pair)
+        )
+        return plan(
+            local,
+            remote_mod.parse_listing(raw, touched).entries,
+            base,
+            intents=intents,
+            ignored=self._ignored_now(base, local),
+            delete=self.spec.delete,
+            max_delete=None if self.batches.approved else self.spec.max_delete,
+            unknown=unknown,
+        )
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
         for w in warnings:

@@ -64,23 +64,56 @@ class Walk:
         self.key = key
         self._pid: int | None = pid
         self._fd = fd
+        self._buf = bytearray()  # what the child wrote, as far as it was read
+        self._head = 0  # where its records start in it, once the head is read
 
     @classmethod
     def start(cls, root: Path, config: IgnoreConfig, records: bool) -> Walk:
         pid, r = fork_child(lambda r, w: _child(r, w, root, config, records))
         return cls((root, config, records), pid, r)
 
-    async def result(self) -> tuple[IgnoreRules, ScanResult]:
-        """The rules the child built and its result, or what it raised, raised here."""
+    async def result(self, told: bytes | None = None) -> tuple[IgnoreRules, ScanResult]:
+        """The rules the child built and its result, or what it raised, raised here. Where
+        the result's digest is `told` (its caller is told what the records would tell), they
+        are left unread with the child, which waits to write them (`held`): `result.records`
+        is empty, `rest` reads them, `stop` drops them."""
         if self._pid is None:
             raise ScanChildError("the local scan's process was stopped")
         try:
-            payload = await _read_all(self._fd)
+            await _read(self._fd, self._buf, None if told is None else _head_end)
+            ok, value, self._head = _unpack_head(self._buf)
+        except BaseException:
+            self.stop()
+            raise
+        if not ok:
+            self.stop()
+            raise value
+        rules, result = value
+        if told is None or result.digest != told:
+            result.records = await self.rest()
+        return rules, result
+
+    @property
+    def held(self) -> bool:
+        """Whether the child still holds the records of the result read (`result`)."""
+        return self._pid is not None and self._head > 0
+
+    async def rest(self) -> list[bytes]:
+        """The records of the result read (`result`); the child is ended and reaped."""
+        if self._pid is None or not self._head:
+            raise ScanChildError("the local scan's process was stopped")
+        try:
+            await _read(self._fd, self._buf)
         finally:
             self.stop()
-        rules, result, found = outcome_of(payload)
-        result.records = found
-        return rules, result
+        try:
+            records = marshal.loads(memoryview(self._buf)[self._head :])
+        except Exception:
+            records = None
+        self._buf = bytearray()
+        if not isinstance(records, list):
+            raise ScanChildError("the local scan's process ended without a result")
+        return records
 
     def stop(self) -> None:
         """End the child (gone already, unless its result was not read) and reap it."""
@@ -114,12 +147,24 @@ def discard_early() -> None:
 async def scan(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules, ScanResult]:
     """`scan_tree(root, IgnoreRules.for_root(root, config), records=records)` in a forked
     child (the one early_start started, where it walks the same root by the same rules)."""
+    rules, result, _ = await scan_unless_told(root, config, records, None)
+    return rules, result
+
+
+async def scan_unless_told(
+    root: Path, config: IgnoreConfig, records: bool, told: bytes | None
+) -> tuple[IgnoreRules, ScanResult, Walk | None]:
+    """`scan`, but a result whose digest is `told` comes without its records: the walk that
+    holds them comes with it (`Walk.rest` reads them, `Walk.stop` drops them); None where the
+    result has its records."""
     global _early
     walk, _early = _early, None
     if walk is not None and walk.key != (root, config, records):
         walk.stop()  # another tree's or another rule's: not this pass's
         walk = None
-    return await (walk or Walk.start(root, config, records)).result()
+    walk = walk or Walk.start(root, config, records)
+    rules, result = await walk.result(told)
+    return rules, result, walk if walk.held else None
 
 
 def fork_child(child: Callable[[int, int], NoReturn]) -> tuple[int, int]:
@@ -172,25 +217,44 @@ def pack(ok: bool, value: object, records: bytes = marshal.dumps([])) -> tuple[b
 
 
 def _unpack(payload: bytes | bytearray) -> tuple[bool, Any, list[bytes]]:
-    view = memoryview(payload)
-    end = _HEAD + int.from_bytes(view[:_HEAD], "big")
-    if len(view) <= end:
-        raise ValueError("cut short")
-    ok, value = pickle.loads(view[_HEAD:end])
-    records = marshal.loads(view[end:])
+    ok, value, end = _unpack_head(payload)
+    records = marshal.loads(memoryview(payload)[end:])
     if not isinstance(records, list):
         raise ValueError("no records")
     return ok, value, records
 
 
-async def _read_all(fd: int) -> bytearray:
-    """Everything the child writes, read as it comes (a child that had to wait for a reader
-    would not run beside this process)."""
+def _head_end(payload: bytes | bytearray) -> int:
+    """Where the head (the pickle's length and the pickle) ends, once `payload` holds it all;
+    0 until then."""
+    if len(payload) < _HEAD:
+        return 0
+    end = _HEAD + int.from_bytes(payload[:_HEAD], "big")
+    return end if len(payload) >= end else 0
+
+
+def _unpack_head(payload: bytes | bytearray) -> tuple[bool, Any, int]:
+    """The pickled outcome (ok, value), and where the records after it start; ScanChildError
+    where it is not all there (the child ended without a result)."""
+    end = _head_end(payload)
+    try:
+        if not end:
+            raise ValueError("cut short")
+        ok, value = pickle.loads(memoryview(payload)[_HEAD:end])
+    except Exception:
+        raise ScanChildError("the local scan's process ended without a result") from None
+    return ok, value, end
+
+
+async def _read(fd: int, buf: bytearray, enough: Callable[[bytearray], int] | None = None) -> None:
+    """Read what the child writes into `buf` as it comes: to its end, or until `enough(buf)`
+    (what follows stays in the pipe, the child waiting to write it)."""
     import asyncio  # here: early_start forks before this process has loaded asyncio
 
+    if enough is not None and enough(buf):
+        return
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
-    buf = bytearray()  # grown in place: no second copy of a 10 MB result at its end
     done: asyncio.Future[None] = loop.create_future()
 
     def readable() -> None:
@@ -205,6 +269,8 @@ async def _read_all(fd: int) -> bytearray:
                 done.set_exception(ScanChildError(f"reading the local scan failed: {exc}"))
         if data:
             buf.extend(data)
+            if enough is not None and enough(buf) and not done.done():
+                done.set_result(None)
         elif not done.done():
             done.set_result(None)
 
@@ -213,7 +279,6 @@ async def _read_all(fd: int) -> bytearray:
         await done
     finally:
         loop.remove_reader(fd)
-    return buf
 
 
 def setup_child(r: int, w: int) -> None:

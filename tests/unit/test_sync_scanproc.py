@@ -70,6 +70,103 @@ def test_the_childs_digest_is_its_records_and_changes_with_them(tree: Path) -> N
     assert out == {"same": True, "edited": True, "grown": True, "in thread": None}
 
 
+@pytest.fixture
+def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tree whose records (about 2.7 MB) are more than the child's pipe (1 MiB) and this
+    process's first read of it (1 MiB) take."""
+    root = tmp_path / "big"
+    root.mkdir()
+    for i in range(9000):
+        (root / f"{i:04}-{'x' * 250}").write_bytes(b"")
+    monkeypatch.setenv("SCAN_ROOT", str(root))
+    return root
+
+
+def test_a_walk_told_by_its_digest_holds_its_records_until_asked(big: Path) -> None:
+    """A result whose digest is the one told comes without its records: the child holds them
+    (more than its pipe takes: it waits to write them) until `rest` reads them, the same
+    records a whole walk gives, or `stop` drops them; either reaps the child. Another digest
+    gets its records at once, and no walk is held."""
+    out = run(
+        """
+        from rpdevd.sync.scanproc import scan_unless_told
+        whole = scan_in_child()[1]
+        def reaped(pid):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                return False
+            except ChildProcessError:
+                return True
+        async def told(digest):
+            return await scan_unless_told(root, IgnoreConfig(), True, digest)
+        async def main():
+            out = {}
+            _, held, walk = await told(whole.digest)
+            out["held"] = (held.records, held.digest == whole.digest, walk.held)
+            pid = walk._pid
+            out["alive"] = not reaped(pid)
+            out["rest"] = (await walk.rest()) == whole.records
+            out["after"] = (reaped(pid), walk.held)
+            _, held, walk = await told(whole.digest)
+            pid = walk._pid
+            walk.stop()
+            out["stopped"] = (reaped(pid), walk.held)
+            _, other, walk = await told(b"another digest")
+            out["other"] = (other.records == whole.records, walk)
+            return out
+        print(json.dumps(asyncio.run(main())))
+        """
+    )
+    assert out == {
+        "held": [[], True, True],
+        "alive": True,
+        "rest": True,
+        "after": [True, False],
+        "stopped": [True, False],
+        "other": [True, None],
+    }
+
+
+def test_records_held_by_a_child_that_died_are_an_error(big: Path) -> None:
+    """Held records whose child was killed before it wrote them all never read as fewer."""
+    out = run(
+        """
+        import signal
+        from rpdevd.sync.scanproc import ScanChildError, scan_unless_told
+        digest = scan_in_child()[1].digest
+        async def main():
+            _, _, walk = await scan_unless_told(root, IgnoreConfig(), True, digest)
+            os.kill(walk._pid, signal.SIGKILL)
+            try:
+                await walk.rest()
+            except ScanChildError as exc:
+                return str(exc)
+        print(json.dumps({"raised": asyncio.run(main())}))
+        """
+    )
+    assert "without a result" in str(out["raised"])
+
+
+def test_records_a_held_walk_cannot_give_are_walked_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine walks the tree itself where a held walk's child cannot give its records,
+    and says so."""
+    import asyncio
+
+    class Gone:
+        async def rest(self) -> list[bytes]:
+            raise scanproc.ScanChildError("the local scan's process ended without a result")
+
+    eng, events = engine_without_fork(tmp_path, monkeypatch)
+    records = asyncio.run(eng._records_of(Gone()))
+    assert sorted(r.split(b"\0", 1)[0] for r in records) == [b"d", b"d/f.py"]
+    assert events == [
+        "the local scan's process ended without a result: the tree is walked in this process"
+    ]
+    eng.baseline.close()
+
+
 def test_the_scans_error_is_raised_here(tree: Path, tmp_path: Path) -> None:
     out = run(
         """
@@ -125,7 +222,8 @@ def test_a_walk_whose_child_fails_is_done_in_this_process(
     import asyncio
 
     eng, events = engine_without_fork(tmp_path, monkeypatch)
-    result = asyncio.run(eng._scan_beside(True, True))
+    result, held = asyncio.run(eng._scan_beside(True, True))
+    assert held is None
     assert sorted(r.split(b"\0", 1)[0] for r in result.records) == [b"d", b"d/f.py"]
     assert events == [
         "cannot start the local scan's process: Resource temporarily unavailable: the tree "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rpdevd.sync.engine import Walked
 from tests.unit.walks import engine_without_fork, run, tree, wide
 
 pytestmark = pytest.mark.skipif(
@@ -162,12 +163,14 @@ def test_a_first_sync_whose_walk_cannot_fork_is_walked_and_planned_here(
     eng, events = engine_without_fork(tmp_path, monkeypatch)
     made: list[object] = []
 
-    async def walk() -> object:
+    async def walk() -> Walked:
         listing: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        return await eng._plan_as_walked(listing, made)  # type: ignore[arg-type]
+        walked: Walked = await eng._plan_as_walked(listing, made)
+        return walked
 
-    result = asyncio.run(walk())
-    assert sorted(result.entries) == ["d", "d/f.py"]  # type: ignore[attr-defined]
+    result, held = asyncio.run(walk())
+    assert held is None
+    assert sorted(result.entries) == ["d", "d/f.py"]
     assert made == []
     assert events == [
         "cannot start the local scan's process: Resource temporarily unavailable: the tree "
