@@ -338,12 +338,12 @@ _ESC = "surrogateescape"
 
 
 def case_clash(names: list[str]) -> bool:
-    """Whether two of one directory's names differ only in case. ASCII names (most) are folded
-    all at once: for them folding is lower-casing, and no name holds a "/"."""
+    """Whether two of one directory's names differ only in case. The names are folded all at
+    once, joined by a "/" that no name holds and that folds to itself (case folding maps each
+    character alone); ASCII names (most) are lower-cased, which for them is folding."""
     joined = "/".join(names)
-    if joined.isascii():
-        return len(set(joined.lower().split("/"))) < len(names)
-    return len({name.casefold() for name in names}) < len(names)
+    folded = joined.lower() if joined.isascii() else joined.casefold()
+    return len(set(folded.split("/"))) < len(names)
 
 
 def case_collisions(paths: Iterable[str]) -> list[str]:

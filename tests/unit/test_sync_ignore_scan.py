@@ -216,8 +216,9 @@ _NAMES = st.text(
 
 @given(st.lists(_NAMES, unique=True, max_size=6))
 def test_a_case_clash_is_told_as_case_folding_tells_it(names: list[str]) -> None:
-    """ASCII names are folded all at once; any other name (sharp s, Kelvin sign, dotted I,
-    final sigma) one by one: the verdict is always case folding's."""
+    """The names are folded all at once, joined (ASCII ones lower-cased): the verdict is
+    always that of folding each name alone, sharp s, Kelvin sign, dotted I and final sigma
+    included."""
     from rpdevd.sync.scan import case_clash
 
     assert case_clash(names) == (len({n.casefold() for n in names}) < len(names))
