@@ -350,7 +350,7 @@ def _walk(root: Path, config: IgnoreConfig, records: bool) -> tuple[IgnoreRules,
     other = None
     if shared(pending):
         with contextlib.suppress(OSError):  # no process to be had: walked here alone
-            other = _Beside.start(walk, pending[1::2])
+            other = Beside.start(walk, pending[1::2])
             pending = pending[::2]
     try:
         walk.run(pending)
@@ -376,7 +376,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-class _Beside:
+# The other walker's process: (its pipe's two ends, the walk it shares, the directories it
+# walks, the pid of the walker it shares with); it writes its result and leaves.
+BesideChild = Callable[[int, int, TreeWalk, list[Pending], int], NoReturn]
+
+
+class Beside:
     """Part of a walk, in a process forked from the walk's (whose copy of the rules and of the
     walk so far it starts from): its directories' records come back through a pipe."""
 
@@ -385,7 +390,11 @@ class _Beside:
         self._fd = fd
 
     @classmethod
-    def start(cls, walk: TreeWalk, pending: list[Pending]) -> _Beside:
+    def start(
+        cls, walk: TreeWalk, pending: list[Pending], child: BesideChild | None = None
+    ) -> Beside:
+        """The other walker, forked: `child` (by default, a resync's: `_walk_beside`) walks
+        `pending` and writes its result."""
         r, w = os.pipe()
         walker = os.getpid()
         try:
@@ -395,7 +404,7 @@ class _Beside:
             os.close(w)
             raise
         if pid == 0:  # pragma: no cover - the other walker: measured through its result
-            _walk_beside(r, w, walk, pending, walker)
+            (child or _walk_beside)(r, w, walk, pending, walker)
         os.close(w)
         with contextlib.suppress(OSError):  # F_SETPIPE_SZ: Linux only
             fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)

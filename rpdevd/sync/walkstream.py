@@ -8,14 +8,16 @@ them, so that the plan is made while the tree is walked (`plan.FreshPlan`, `engi
 
 Each directory's entries come in a part no later than those of what it holds (a directory is
 found in its parent's listing, before it is read). The child is forked as a resync's walk is
-(`scanproc`: only where that is safe, and its errors raised here), walks in a resync's order
-and takes the digest a resync's scan of the same tree takes, which a first sync that lands
-everything as walked keeps for the next resync.
+(`scanproc`: only where that is safe, and its errors raised here), shares its walk with a
+second walker as a resync's does (two cores), walks in a resync's order and takes the digest
+a resync's scan of the same tree takes, which a first sync that lands everything as walked
+keeps for the next resync.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import marshal
 import os
 from pathlib import Path
@@ -24,9 +26,10 @@ from typing import NoReturn
 from rpdevd.sync import scanproc
 from rpdevd.sync.ignore import IgnoreConfig, IgnoreRules
 from rpdevd.sync.model import LocalEntry, hasher, local_record
-from rpdevd.sync.scan import ScanResult, TreeWalk, check_root
+from rpdevd.sync.scan import Pending, ScanResult, TreeWalk, check_root
 from rpdevd.sync.scanproc import (
     SHARE_AT,
+    Beside,
     ScanChildError,
     answer,
     end_child,
@@ -49,9 +52,10 @@ PART_ENTRIES = 4096  # entries a part, about
 class EntryStream:
     """A first sync's walk, in a forked child that sends its entries a part at a time as it
     finds them (a few thousand each, directory by directory, in the walk's order), so that the
-    plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. The child
-    walks alone: this process plans on the other core. Its output is read as the parts are
-    asked for: what the reader has not taken waits in the pipe (1 MiB: a few parts), where the
+    plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. Where
+    there are two cores the walk is shared as a resync's is (`scanproc`): a second walker
+    walks every other pending directory, and its parts follow the child's own, while this
+    process plans what has come. Its output is read as the parts are asked for: what the reader has not taken waits in the pipe (1 MiB: a few parts), where the
     child waits for it, and never piles up here."""
 
     def __init__(self, pid: int, fd: int) -> None:
@@ -141,12 +145,53 @@ def _entries(payload: bytes) -> dict[str, LocalEntry]:
     return dict(zip(paths, [new(LocalEntry, f) for f in fields], strict=True))
 
 
+def _part(part: list[tuple[str, LocalEntry]]) -> bytes:
+    """A part as it is sent: marshal's (paths, fields)."""
+    return marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
+
+
+def _send(w: int, data: bytes) -> None:
+    write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
+
+
+def _half_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker: int) -> NoReturn:
+    """The other walker of a first sync's walk: its directories' entries in parts as the
+    stream sends them, and their records (`local_record`), after its result (`answer`); it
+    stops early where the walk it shares (process `walker`) has ended."""
+
+    def outcome() -> tuple[bytes, ...]:
+        mine = TreeWalk(walk.root, walk.rules, False)
+        parts: list[bytes] = []
+        part: list[tuple[str, LocalEntry]] = []
+        records: list[bytes] = []
+
+        def sink(found: list[tuple[str, LocalEntry]]) -> None:
+            part.extend(found)
+            records.extend([local_record(p, e) for p, e in found])
+            if len(part) >= PART_ENTRIES:
+                parts.append(_part(part))
+                part.clear()
+
+        mine.sink = sink
+        mine.run(pending, until=lambda _: os.getppid() != walker)
+        if part:
+            parts.append(_part(part))
+        mine.result.entries = {}
+        return pack(
+            True,
+            (mine.rules, mine.result, mine.clash),
+            marshal.dumps([marshal.dumps(records), *parts]),
+        )
+
+    answer(w, lambda: os.close(r), outcome)
+
+
 def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
     """Walk, sending the entries a part at a time, then the outcome; and leave (`answer`).
 
     The outcome's digest is the one a resync's walk (`_walk`) of the tree, as it is, will
     take: the walk goes in that walk's order (its first walker's part, then its second's, where
-    it would share), and the digest is of the entries' records (`model.local_record`, the
+    it shares: the second walker, `_half_beside`, walks beside the first), and the digest is of the entries' records (`model.local_record`, the
     bytes the baseline keeps), as that walk takes it. A first sync that lands everything as
     it was walked keeps it, so that the next resync's scan is told by it (`engine`)."""
     part: list[tuple[str, LocalEntry]] = []
@@ -154,8 +199,7 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
     record = local_record
 
     def send() -> None:
-        data = marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
-        write_all(w, (_PART + len(data).to_bytes(_FRAME - 1, "big"), data))
+        _send(w, _part(part))
         part.clear()
 
     def sink(found: list[tuple[str, LocalEntry]]) -> None:
@@ -170,13 +214,30 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
         walk = TreeWalk(root, rules, False)
         walk.sink = sink
         pending = walk.run([("", None)], until=lambda stack: len(stack) >= SHARE_AT)
+        other = None
         if scanproc.shared(pending):
-            walk.run(pending[::2])
-            walk.run(pending[1::2])
-        else:
-            walk.run(pending)
+            with contextlib.suppress(OSError):  # no process to be had: walked here alone
+                other = Beside.start(walk, pending[1::2], _half_beside)
+        try:
+            walk.run(pending[::2] if other is not None else pending)
+        except BaseException:
+            if other is not None:
+                other.stop()
+            raise
         if part:
             send()
+        if other is not None:
+            # The other half, after this one: its parts as it sent them, its records after
+            # these, and what else it found.
+            rules_there, there, clash = other.result()
+            blob, *parts = there.records
+            there.records = []
+            for data in parts:
+                _send(w, data)
+                if walk.clash or clash:  # its paths, for the case collisions `finish` names
+                    walk.result.entries.update(_entries(data))
+            records.extend(marshal.loads(blob))
+            walk.merge(rules_there, there, clash)
         result = walk.finish()
         result.entries = {}
         h = hasher()

@@ -335,12 +335,12 @@ def test_no_descriptor_for_the_walk_is_an_error_to_fall_back_from(tree: Path) ->
 # Two cores, whatever this machine has: the walk is shared only where there is a second.
 SHARED = """
 scanproc._cores = lambda: 2
-start = scanproc._Beside.start
+start = scanproc.Beside.start
 def counted(walk, pending):
     with open(root.parent / "shared", "a") as f:
         f.write(f"{len(pending)}\\n")
     return start(walk, pending)
-scanproc._Beside.start = counted
+scanproc.Beside.start = counted
 """
 
 
@@ -462,7 +462,7 @@ def test_a_walker_beside_stops_once_the_walk_it_shares_is_stopped(wide: Path) ->
         import rpdevd.sync.scan as scan
         import rpdevd.sync.scanproc as sp
 
-        start, listed = sp._Beside.start, scan._list_dir
+        start, listed = sp.Beside.start, scan._list_dir
         def noted(walk, pending):
             other = start(walk, pending)
             (root.parent / "beside").write_text(str(other._pid))
@@ -471,7 +471,7 @@ def test_a_walker_beside_stops_once_the_walk_it_shares_is_stopped(wide: Path) ->
             if rel_dir.count("/") == 1:
                 time.sleep(1)  # a second each: over 20 s for a half
             return listed(root, rel_dir, *a)
-        sp._Beside.start, scan._list_dir, sp._cores = noted, slow, lambda: 2
+        sp.Beside.start, scan._list_dir, sp._cores = noted, slow, lambda: 2
 
         walk = sp.Walk.start(root, IgnoreConfig(), True)
         began = time.monotonic()

@@ -180,6 +180,86 @@ def test_a_first_sync_whose_walk_cannot_fork_is_walked_and_planned_here(
 
 
 @pytest.mark.parametrize("cores", [1, 2])
+def test_a_first_syncs_walk_shared_by_two_walkers_sends_all_they_find(
+    wide: Path, cores: int
+) -> None:
+    """Where there are two cores the walk is shared, as a resync's is: the second walker's
+    entries follow the first's, each once, each directory before what it holds; its warnings,
+    unreadable paths and the names that differ only in case across both halves come too."""
+    out = stream_in_child(
+        f"""
+        scanproc._cores = lambda: {cores}
+        walkstream.PART_ENTRIES = 7
+        parts, (rules, result) = stream()
+        here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
+        got = [p for part in parts for p in part.items()]
+        seen = set()
+        ordered = True
+        for path, entry in got:
+            parent = path.rpartition("/")[0]
+            ordered = ordered and (not parent or parent in seen)
+            seen.add(path)
+        print(json.dumps({{
+            "all": sorted(got) == sorted(here.entries.items()),
+            "once": len(got) == len(seen),
+            "ordered": ordered,
+            "warnings": sorted(result.warnings) == sorted(here.warnings),
+            "case": sorted(w for w in result.warnings if "only in case" in w),
+            "unreadable": sorted(result.unreadable) == sorted(here.unreadable) != [],
+            "left": left(),
+        }}))
+        """
+    )
+    assert out == {
+        "all": True,
+        "once": True,
+        "ordered": True,
+        "warnings": True,
+        "case": ["'Q' and 'q' differ only in case", "'Q/x' and 'q/x' differ only in case"],
+        "unreadable": True,
+        "left": False,
+    }
+
+
+def test_names_that_differ_in_case_across_the_two_halves_are_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two walkers each walk one of two directories that differ only in case: what they
+    hold that differs only in case is told, as a walk in one process tells it."""
+    root = tmp_path / "cases"
+    for rel in ("Q/x/f.py", "q/x/g.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    monkeypatch.setenv("SCAN_ROOT", str(root))
+    out = stream_in_child(
+        """
+        scanproc._cores = lambda: 2
+        walkstream.SHARE_AT = 2  # shared as soon as Q and q are pending: one each
+        parts, (rules, result) = stream()
+        here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
+        print(json.dumps({"told": sorted(result.warnings), "here": sorted(here.warnings)}))
+        """
+    )
+    both = ["'Q' and 'q' differ only in case", "'Q/x' and 'q/x' differ only in case"]
+    assert out["told"] == out["here"] == both
+
+
+def test_a_first_syncs_walk_whose_other_walker_dies_is_an_error(wide: Path) -> None:
+    """A second walker that ends without its result fails the walk: the first sync walks
+    again in its own process (`engine`), never taking half a tree for the whole."""
+    out = stream_in_child(
+        """
+        scanproc._cores = lambda: 2
+        walkstream._half_beside = lambda *a: os._exit(9)
+        parts, outcome = stream()
+        print(json.dumps({"raised": repr(outcome), "left": left()}))
+        """
+    )
+    assert "part of the local scan ended without a result" in str(out["raised"])
+    assert out["left"] is False
+
+
+@pytest.mark.parametrize("cores", [1, 2])
 def test_a_first_syncs_walk_takes_the_digest_the_next_resyncs_walk_will(
     wide: Path, cores: int
 ) -> None:
