@@ -22,7 +22,7 @@ __all__ = ["tree", "wide"]  # fixtures
 
 def stream_in_child(code: str) -> dict[str, object]:
     """`run` with `stream(root)` at hand: a first sync's walk (`EntryStream`), its parts read
-    one by one, then its outcome (or what it raised, by name)."""
+    one by one, then its outcome (or what it raised, by name); and `in_order(parts)`."""
     prelude = """
         from rpdevd.sync import walkstream
 
@@ -45,6 +45,17 @@ def stream_in_child(code: str) -> dict[str, object]:
                 return True
             except ChildProcessError:
                 return False  # reaped: no zombie left behind
+
+        def in_order(parts):
+            # The parts' entries one after another, the paths, and whether each directory
+            # came before what it holds.
+            got = [p for part in parts for p in part.items()]
+            seen, ordered = set(), True
+            for path, _ in got:
+                parent = path.rpartition("/")[0]
+                ordered = ordered and (not parent or parent in seen)
+                seen.add(path)
+            return got, seen, ordered
     """
     return run(textwrap.dedent(prelude) + textwrap.dedent(code))
 
@@ -57,13 +68,7 @@ def test_a_first_syncs_walk_sends_its_entries_in_parts_as_it_walks(tree: Path) -
         walkstream.PART_ENTRIES = 2
         parts, (rules, result) = stream()
         here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
-        got = [p for part in parts for p in part.items()]
-        seen = set()
-        ordered = True
-        for path, entry in got:
-            parent = path.rpartition("/")[0]
-            ordered = ordered and (not parent or parent in seen)
-            seen.add(path)
+        got, seen, ordered = in_order(parts)
         print(json.dumps({
             "parts": len(parts),
             "same": got == list(here.entries.items()),
@@ -192,13 +197,7 @@ def test_a_first_syncs_walk_shared_by_two_walkers_sends_all_they_find(
         walkstream.PART_ENTRIES = 7
         parts, (rules, result) = stream()
         here = scan_tree(root, IgnoreRules.for_root(root, IgnoreConfig()), records=False)
-        got = [p for part in parts for p in part.items()]
-        seen = set()
-        ordered = True
-        for path, entry in got:
-            parent = path.rpartition("/")[0]
-            ordered = ordered and (not parent or parent in seen)
-            seen.add(path)
+        got, seen, ordered = in_order(parts)
         print(json.dumps({{
             "all": sorted(got) == sorted(here.entries.items()),
             "once": len(got) == len(seen),
