@@ -71,6 +71,7 @@ async def _wake(pod: str, timeout: float) -> dict[str, Any]:
 async def _pipe(host: str, port: int) -> None:
     """Relay stdin/stdout (ssh's side) to the pod's sshd until the pod closes the connection."""
     import asyncio
+    import concurrent.futures
     import threading
 
     reader, writer = await asyncio.open_connection(host, port)
@@ -80,13 +81,20 @@ async def _pipe(host: str, port: int) -> None:
 
     def read_stdin() -> None:
         # A thread of its own that may stay blocked in read() when the pod hangs up first
-        # (an executor thread would keep the process from exiting).
+        # (an executor thread would keep the process from exiting). What it reads once the
+        # relay has ended has no loop to go to: dropped without a word (a traceback here
+        # would reach the user's terminal through ssh).
         while True:
             try:
                 data = os.read(stdin_fd, 65536)
             except OSError:
                 data = b""
-            asyncio.run_coroutine_threadsafe(incoming.put(data), loop).result()
+            put = incoming.put(data)
+            try:
+                asyncio.run_coroutine_threadsafe(put, loop).result()
+            except (RuntimeError, concurrent.futures.CancelledError):
+                put.close()  # the loop is closed, or closing: it never runs
+                return
             if not data:
                 return
 
