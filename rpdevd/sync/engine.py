@@ -469,7 +469,7 @@ class SyncEngine:
                 walked = scanned.digest  # taken in a resync's order
             else:
                 local = scanned.entries if fresh else entries_of(scanned.records, touched)
-                p = self._plan_paths(local, raw, touched, intents, unknown)
+                p = self._plan_differing(local, raw, touched, intents, unknown)
                 del local  # what the plan's ops need of it, they hold
             if compare is not None and p.empty():
                 # Nothing to do: what the comparison told is kept for the next pass (where
@@ -500,7 +500,7 @@ class SyncEngine:
                 "synced from it: refusing to delete anything on the pod"
             )
 
-    def _plan_paths(
+    def _plan_differing(
         self,
         local: dict[str, LocalEntry],
         raw: remote_mod.Raw,
@@ -508,8 +508,8 @@ class SyncEngine:
         intents: dict[str, RemoteEntry],
         unknown: dict[str, str],
     ) -> Plan:
-        """The plan of the paths that differ (`touched`; None: all). Their baseline rows are
-        loaded for this plan only (between passes nothing of it stays in memory: `known` reads
+        """A full pass's plan of the paths that differ (`touched`; None: all). Their baseline
+        rows are loaded for this plan only (between passes nothing of it stays in memory: `known` reads
         the database)."""
         pair = self.spec.pair_id
         base = (
@@ -524,9 +524,13 @@ class SyncEngine:
             intents=intents,
             ignored=self._ignored_now(base, local),
             delete=self.spec.delete,
-            max_delete=None if self.batches.approved else self.spec.max_delete,
+            max_delete=self._max_delete(),
             unknown=unknown,
         )
+
+    def _max_delete(self) -> int | None:
+        """The deletion cap a plan keeps to (None: the user approved the held deletions)."""
+        return None if self.batches.approved else self.spec.max_delete
 
     def _emit_warnings(self, warnings: list[str], report: SyncReport) -> None:
         for w in warnings:
@@ -570,7 +574,7 @@ class SyncEngine:
             {p: rec for p in paths if (rec := self.baseline.get(self.spec.pair_id, p)) is not None},
             ignored=ignored,
             delete=self.spec.delete,
-            max_delete=None if self.batches.approved else self.spec.max_delete,
+            max_delete=self._max_delete(),
             unknown=unknown,
         )
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import marshal
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -55,8 +56,9 @@ class EntryStream:
     plan is made while the tree is walked (`plan.FreshPlan`) rather than after it. Where
     there are two cores the walk is shared as a resync's is (`scanproc`): a second walker
     walks every other pending directory, and its parts follow the child's own, while this
-    process plans what has come. Its output is read as the parts are asked for: what the reader has not taken waits in the pipe (1 MiB: a few parts), where the
-    child waits for it, and never piles up here."""
+    process plans what has come. Its output is read as the parts are asked for: what the
+    reader has not taken waits in the pipe (1 MiB: a few parts), where the child waits for
+    it, and never piles up here."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self._pid: int | None = pid
@@ -145,9 +147,27 @@ def _entries(payload: bytes) -> dict[str, LocalEntry]:
     return dict(zip(paths, [new(LocalEntry, f) for f in fields], strict=True))
 
 
-def _part(part: list[tuple[str, LocalEntry]]) -> bytes:
-    """A part as it is sent: marshal's (paths, fields)."""
-    return marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part]))
+class _Parts:
+    """A walk's sink (`TreeWalk.sink`): its entries gathered into parts of PART_ENTRIES or so,
+    each handed to `out` as it is sent (marshal's (paths, fields)), and their records
+    (`model.local_record`, the bytes the baseline keeps) for the walk's digest."""
+
+    def __init__(self, out: Callable[[bytes], object]) -> None:
+        self.out = out
+        self.records: list[bytes] = []
+        self._part: list[tuple[str, LocalEntry]] = []
+
+    def __call__(self, found: list[tuple[str, LocalEntry]]) -> None:
+        self._part.extend(found)
+        self.records.extend([local_record(p, e) for p, e in found])
+        if len(self._part) >= PART_ENTRIES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand over what is gathered, if anything."""
+        if self._part:
+            part, self._part = self._part, []
+            self.out(marshal.dumps(([p for p, _ in part], [tuple(e) for _, e in part])))
 
 
 def _send(w: int, data: bytes) -> None:
@@ -155,33 +175,19 @@ def _send(w: int, data: bytes) -> None:
 
 
 def _half_beside(r: int, w: int, walk: TreeWalk, pending: list[Pending], walker: int) -> NoReturn:
-    """The other walker of a first sync's walk: its directories' entries in parts as the
-    stream sends them, and their records (`local_record`), after its result (`answer`); it
-    stops early where the walk it shares (process `walker`) has ended."""
+    """The other walker of a first sync's walk: after its result (`answer`), one marshal'd
+    list of its records (marshal'd too), then its parts as the stream sends them. It stops
+    early where the walk it shares (process `walker`) has ended."""
 
     def outcome() -> tuple[bytes, ...]:
         mine = TreeWalk(walk.root, walk.rules, False)
         parts: list[bytes] = []
-        part: list[tuple[str, LocalEntry]] = []
-        records: list[bytes] = []
-
-        def sink(found: list[tuple[str, LocalEntry]]) -> None:
-            part.extend(found)
-            records.extend([local_record(p, e) for p, e in found])
-            if len(part) >= PART_ENTRIES:
-                parts.append(_part(part))
-                part.clear()
-
-        mine.sink = sink
+        mine.sink = sink = _Parts(parts.append)
         mine.run(pending, until=lambda _: os.getppid() != walker)
-        if part:
-            parts.append(_part(part))
+        sink.flush()
         mine.result.entries = {}
-        return pack(
-            True,
-            (mine.rules, mine.result, mine.clash),
-            marshal.dumps([marshal.dumps(records), *parts]),
-        )
+        found = marshal.dumps([marshal.dumps(sink.records), *parts])
+        return pack(True, (mine.rules, mine.result, mine.clash), found)
 
     answer(w, lambda: os.close(r), outcome)
 
@@ -190,23 +196,12 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
     """Walk, sending the entries a part at a time, then the outcome; and leave (`answer`).
 
     The outcome's digest is the one a resync's walk (`_walk`) of the tree, as it is, will
-    take: the walk goes in that walk's order (its first walker's part, then its second's, where
-    it shares: the second walker, `_half_beside`, walks beside the first), and the digest is of the entries' records (`model.local_record`, the
-    bytes the baseline keeps), as that walk takes it. A first sync that lands everything as
-    it was walked keeps it, so that the next resync's scan is told by it (`engine`)."""
-    part: list[tuple[str, LocalEntry]] = []
-    records: list[bytes] = []
-    record = local_record
-
-    def send() -> None:
-        _send(w, _part(part))
-        part.clear()
-
-    def sink(found: list[tuple[str, LocalEntry]]) -> None:
-        part.extend(found)
-        records.extend([record(p, e) for p, e in found])
-        if len(part) >= PART_ENTRIES:
-            send()
+    take: the walk goes in that walk's order (its first walker's part, then its second's,
+    where it shares: the second walker, `_half_beside`, walks beside the first), and the
+    digest is of the entries' records, as that walk takes it. A first sync that lands
+    everything as it was walked keeps it, so that the next resync's scan is told by it
+    (`engine`)."""
+    sink = _Parts(lambda data: _send(w, data))
 
     def outcome() -> tuple[bytes, ...]:
         rules = IgnoreRules.for_root(root, config)
@@ -224,11 +219,11 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
             if other is not None:
                 other.stop()
             raise
-        if part:
-            send()
+        sink.flush()
         if other is not None:
             # The other half, after this one: its parts as it sent them, its records after
-            # these, and what else it found.
+            # these, and what else it found. (`Beside.result` hands over what `_half_beside`
+            # wrote after its result as the result's records.)
             rules_there, there, clash = other.result()
             blob, *parts = there.records
             there.records = []
@@ -236,12 +231,12 @@ def _stream_child(r: int, w: int, root: Path, config: IgnoreConfig) -> NoReturn:
                 _send(w, data)
                 if walk.clash or clash:  # its paths, for the case collisions `finish` names
                     walk.result.entries.update(_entries(data))
-            records.extend(marshal.loads(blob))
+            sink.records.extend(marshal.loads(blob))
             walk.merge(rules_there, there, clash)
         result = walk.finish()
         result.entries = {}
         h = hasher()
-        h.update(marshal.dumps(records))
+        h.update(marshal.dumps(sink.records))
         result.digest = h.digest()
         return pack(True, (rules, result))
 
